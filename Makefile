@@ -1,0 +1,34 @@
+# Every target that runs code first makes sure .venv matches pyproject.toml.
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench scalesim-venv clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mixaq demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+# SCALE-Sim 3.0.0 needs numpy<2.4 and writes report files; it lives in its own venv.
+SCALESIM_VENV := .venv-scalesim
+scalesim-venv: $(SCALESIM_VENV)/.installed
+$(SCALESIM_VENV)/.installed:
+	@test -x $(SCALESIM_VENV)/bin/python || $(PY) -m venv $(SCALESIM_VENV)
+	$(SCALESIM_VENV)/bin/python -m pip install -q 'scalesim==3.0.0' 'numpy<2.4'
+	@touch $@
+
+clean-venv:
+	rm -rf $(VENV) $(SCALESIM_VENV)
