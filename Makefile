@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# The main job: a Pareto sweep on the embedded default model; writes runs/demo/ and the README plot.
 demo: $(STAMP)
-	$(BIN)/mixaq demo
+	$(BIN)/mixaq demo --out runs/demo --readme-image docs/img/pareto_demo.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)

@@ -18,9 +18,9 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "gemm": ("simulator._cli_gemm", "cost of one GEMM on an accelerator spec"),
     "cost": ("simulator._cli_cost", "per-layer cost of a Swin backbone under a window precision assignment"),
-    "data": ("models._cli_data", "generate the synthetic COCO-format dataset"),
-    "train": ("models._cli_train", "train a detector (CPU) from a config file"),
-    "eval": ("models._cli_eval", "measured fake-quant box mAP + simulated cost of one configuration"),
+    "data": ("models.detection._cli_data", "generate the synthetic COCO-format dataset"),
+    "train": ("models.detection._cli_train", "train a detector (CPU) from a config file"),
+    "eval": ("models.detection._cli_eval", "measured fake-quant box mAP + simulated cost of one configuration"),
     "qat": ("models._cli_qat", "quantization-aware training of the uniform quantized detector"),
     "adapt": ("models._cli_adapt", "sparsity-aware quantization adaptation (SAQA) of the two-branch model"),
     "sweep": ("search._cli_sweep", "Optuna search over precision configs: mAP vs simulated speedup"),

@@ -1,5 +1,38 @@
 """Torch-free cost model of window-level mixed-precision Swin on precision-scalable accelerators."""
 from simulator._arch import SWIN_ARCHS, SwinArch, WindowAssignment, get_arch, window_counts
+from simulator._cost import (
+    CostReport,
+    CostTotals,
+    baseline_for,
+    estimate,
+    estimate_batch,
+    estimate_batch_arrays,
+    fractions_from_pair_ratios,
+)
 from simulator._errors import MixaqError
+from simulator._gemm import gemm_cost, vector_cost
+from simulator._spec import AcceleratorSpec, list_specs, load_spec, spec_from_mapping
+from simulator._workload import build_workload
 
-__all__ = ["MixaqError", "SWIN_ARCHS", "SwinArch", "WindowAssignment", "get_arch", "window_counts"]
+__all__ = [
+    "AcceleratorSpec",
+    "CostReport",
+    "CostTotals",
+    "MixaqError",
+    "SWIN_ARCHS",
+    "SwinArch",
+    "WindowAssignment",
+    "baseline_for",
+    "build_workload",
+    "estimate",
+    "estimate_batch",
+    "estimate_batch_arrays",
+    "fractions_from_pair_ratios",
+    "gemm_cost",
+    "get_arch",
+    "list_specs",
+    "load_spec",
+    "spec_from_mapping",
+    "vector_cost",
+    "window_counts",
+]

@@ -215,12 +215,12 @@ class WindowAssignment:
     ) -> "WindowAssignment":
         """Per-pair ratios -> exact per-block fractions via `window_counts` (what the model runs)."""
         pair = arch.pair_of_block()
-        low = np.broadcast_to(np.asarray(low_ratios, dtype=np.float64), (arch.num_pairs,))
-        prune = np.broadcast_to(np.asarray(prune_ratios, dtype=np.float64), (arch.num_pairs,))
         if np.ndim(low_ratios) and len(low_ratios) != arch.num_pairs:
             raise MixaqError(f"expected {arch.num_pairs} low ratios (one per block pair), got {len(low_ratios)}")
         if np.ndim(prune_ratios) and len(prune_ratios) != arch.num_pairs:
             raise MixaqError(f"expected {arch.num_pairs} prune ratios (one per block pair), got {len(prune_ratios)}")
+        low = np.broadcast_to(np.asarray(low_ratios, dtype=np.float64), (arch.num_pairs,))
+        prune = np.broadcast_to(np.asarray(prune_ratios, dtype=np.float64), (arch.num_pairs,))
         n = arch.windows_per_block(image_hw)
         _, n_low, n_pruned = window_counts(n, low[pair], prune[pair])
         return cls(

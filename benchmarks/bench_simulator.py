@@ -1,0 +1,127 @@
+"""Cost model speed: vs the real SCALE-Sim on the same GEMMs, one full Swin-T 800x1333 assignment,
+batch throughput, and `mixaq cost` wall time vs a bare `python -c "import numpy"`. All ratios are
+measured in this one run, on this machine.
+
+    python -m benchmarks.bench_simulator
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGE = (800, 1333)
+# Swin-T stage 0 GEMMs: one window-head's QKᵀ (49 tokens, head dim 32), one window's fc1
+# (96 -> 384) and eight windows' fc1. SCALE-Sim's time grows with simulated cycles, ours does not.
+SCALESIM_GEMMS = [(49, 49, 32), (49, 384, 96), (392, 384, 96)]
+GOALS = {"scalesim": 1e4, "single_ms": 5.0, "batch_per_s": 1e4, "cli_ratio": 3.0}
+
+
+def _best_seconds(fn, repeat: int, number: int = 1) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - start) / number)
+    return min(times)
+
+
+def bench_vs_scalesim() -> None:
+    from simulator import MixaqError, gemm_cost, spec_from_mapping
+    from simulator._scalesim import ensure_scalesim_venv, run_scalesim
+
+    rows = cols = 16
+    spec = spec_from_mapping(dict(
+        name="ws16", frequency_mhz=500, array=dict(rows=rows, cols=cols, dataflow="ws"),
+        precision=dict(model="fixed", min_bits=8, max_bits=8), sram_kib=dict(ifmap=4096, filter=4096, ofmap=4096),
+        dram_bytes_per_cycle=1e6, energy_pj=dict(mac_8x8=0.2, sram_byte=1, dram_byte=100)))
+    try:
+        python = ensure_scalesim_venv()
+    except MixaqError as exc:
+        print(f"SCALE-Sim comparison skipped: {exc}")
+        return
+    for m, n, k in SCALESIM_GEMMS:
+        (ref,), scalesim_s = run_scalesim([(m, n, k)], rows, cols, "ws", python=python)
+        ours_s = _best_seconds(lambda: gemm_cost(spec, m, n, k, 8, 8), repeat=5, number=200)
+        many = 10000  # the same GEMM 10k times in one vectorized call: per-GEMM cost when batched
+        batched_s = _best_seconds(lambda: gemm_cost(spec, np.full(many, m), n, k, 8, 8), repeat=3) / many
+        ours = int(gemm_cost(spec, m, n, k, 8, 8)["compute_cycles"])
+        agree = "equal" if ours == ref.compute_cycles else f"DIFFER (ours {ours})"
+        print(f"GEMM {m}x{n}x{k} on ws {rows}x{cols}: SCALE-Sim {ref.compute_cycles:,} cycles in {scalesim_s:.3f} s "
+              f"(in-process); cost model {ours_s * 1e6:.0f} us per call, {batched_s * 1e6:.2f} us per GEMM batched; "
+              f"cycles {agree}; speed ratio {scalesim_s / ours_s:,.0f}x per call, {scalesim_s / batched_s:,.0f}x "
+              f"batched (goal >= {GOALS['scalesim']:,.0f}x)")
+
+
+def bench_single_assignment() -> None:
+    from simulator import WindowAssignment, estimate, get_arch, load_spec
+
+    arch, spec = get_arch("swin_t"), load_spec("bitfusion")
+    a = WindowAssignment.from_pair_ratios(arch, IMAGE, [0.5, 0.3, 0.6, 0.2, 0.7, 0.4], 0.1, 8, 4, 4)
+    first = _best_seconds(lambda: estimate(spec, arch, (801, 1333), a), repeat=1)  # workload not cached yet
+    warm = _best_seconds(lambda: estimate(spec, arch, IMAGE, a), repeat=7, number=5)
+    table = _best_seconds(lambda: estimate(spec, arch, IMAGE, a).per_op, repeat=3)
+    print(f"one Swin-T {IMAGE[0]}x{IMAGE[1]} assignment (estimate, totals + per-op arrays): {warm * 1e3:.2f} ms "
+          f"(goal < {GOALS['single_ms']:.0f} ms); first call at a new size {first * 1e3:.1f} ms; "
+          f"with the pandas per_op table {table * 1e3:.1f} ms")
+
+
+def bench_batch() -> None:
+    from simulator import estimate_batch_arrays, fractions_from_pair_ratios, get_arch, load_spec
+
+    arch, spec = get_arch("swin_t"), load_spec("bitfusion")
+    rng = np.random.default_rng(0)
+    n_grid = 20000
+    low_r = rng.integers(0, 9, (n_grid, arch.num_pairs)) / 10  # the paper's 0..0.8 step 0.1 knobs
+    prune_r = rng.integers(0, 4, (n_grid, arch.num_pairs)) / 10
+    low, pruned = fractions_from_pair_ratios(arch, IMAGE, low_r, prune_r)
+    grid_s = _best_seconds(lambda: estimate_batch_arrays(spec, arch, IMAGE, low, pruned, 8, 4, 4), repeat=3)
+    n_cont = 2000
+    low_c = rng.uniform(0, 0.8, (n_cont, arch.num_blocks))  # e.g. per-image averages: no two alike
+    pruned_c = rng.uniform(0, 0.2, (n_cont, arch.num_blocks))
+    cont_s = _best_seconds(lambda: estimate_batch_arrays(spec, arch, IMAGE, low_c, pruned_c, 8, 4, 4), repeat=2)
+    print(f"batch, Swin-T {IMAGE[0]}x{IMAGE[1]} on bitfusion: {n_grid / grid_s:,.0f} assignments/s with ratios on "
+          f"the 0.1 grid (goal >= {GOALS['batch_per_s']:,.0f}/s); {n_cont / cont_s:,.0f}/s with continuous "
+          f"per-block fractions (worst case: nothing repeats)")
+
+
+def _wall(argv: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_cli_wall() -> None:
+    bin_dir = Path(sys.executable).parent
+    mixaq = bin_dir / "mixaq"
+    cost_argv = ["--spec", "bitfusion", "--arch", "swin_t", "--image", "800x1333", "--high-bits", "8",
+                 "--low-bits", "4", "--weight-bits", "4", "--low-ratio", "0.5"]
+    cmd = [str(mixaq), "cost", *cost_argv] if mixaq.exists() else [sys.executable, "-m", "search.cli", "cost", *cost_argv]
+    _wall(cmd, 1)  # warm the page cache for both
+    numpy_s = _wall([sys.executable, "-c", "import numpy"], 7)
+    cost_s = _wall(cmd, 7)
+    gemm_s = _wall(cmd[:-len(cost_argv) - 1] + ["gemm", "--m", "3136", "--n", "288", "--k", "96"], 7)
+    print(f"`mixaq cost` wall {cost_s:.3f} s, `mixaq gemm` {gemm_s:.3f} s, bare `python -c 'import numpy'` "
+          f"{numpy_s:.3f} s: ratio {cost_s / numpy_s:.2f}x (goal <= {GOALS['cli_ratio']:.0f}x; medians of 7)")
+
+
+def main() -> None:
+    bench_vs_scalesim()
+    bench_single_assignment()
+    bench_batch()
+    bench_cli_wall()
+
+
+if __name__ == "__main__":
+    main()

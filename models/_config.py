@@ -1,0 +1,148 @@
+"""What to quantize (`QuantConfig`) and how windows are split between branches (`MixConfig`)."""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from simulator import MixaqError
+
+__all__ = ["ACT_TARGETS", "MixConfig", "QuantConfig", "OBSERVERS", "MIX_MODES", "STRATEGIES"]
+
+# Activation tensors of one Swin block that can carry a fake quantizer (per branch):
+# the inputs of the four linears and the four operands of the two attention matmuls.
+ACT_TARGETS: tuple[str, ...] = ("qkv_in", "q", "k", "attn", "v", "proj_in", "fc1_in", "fc2_in")
+OBSERVERS: tuple[str, ...] = ("minmax", "percentile", "mse")
+WEIGHT_OBSERVERS: tuple[str, ...] = ("minmax", "mse")
+MIX_MODES: tuple[str, ...] = ("ratio", "threshold")
+STRATEGIES: tuple[str, ...] = ("importance", "random", "reversed")
+
+
+def _bits(name: str, bits: object) -> int | None:
+    """Validated bit width as a Python int (numpy integers accepted), or None."""
+    if bits is None:
+        return None
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or not 2 <= bits <= 8:
+        raise MixaqError(f"quant: {name} must be an integer in 2..8 or None (float), got {bits!r}")
+    return int(bits)
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Fake-quantization setting shared by every converted block.
+
+    Activations are quantized per tensor (one step per branch and target), weights per output
+    channel (symmetric; one quantizer per linear, shared by both branches because the weight is one
+    tensor). `None` bits mean float pass-through. `targets` picks which activation tensors of
+    `ACT_TARGETS` are quantized; the default (all eight) is the paper-style setting.
+    """
+
+    high_act_bits: int | None = 8
+    low_act_bits: int | None = 4
+    weight_bits: int | None = 4
+    observer: str = "minmax"
+    percentile: float = 99.99
+    act_symmetric: bool = False
+    weight_observer: str = "minmax"
+    learnable: bool = False
+    targets: tuple[str, ...] = ACT_TARGETS
+
+    def __post_init__(self) -> None:
+        for name in ("high_act_bits", "low_act_bits", "weight_bits"):
+            object.__setattr__(self, name, _bits(name, getattr(self, name)))
+        if self.observer not in OBSERVERS:
+            raise MixaqError(f"quant: observer must be one of {', '.join(OBSERVERS)}, got {self.observer!r}")
+        if self.weight_observer not in WEIGHT_OBSERVERS:
+            raise MixaqError(
+                f"quant: weight_observer must be one of {', '.join(WEIGHT_OBSERVERS)}, got {self.weight_observer!r}"
+            )
+        if isinstance(self.percentile, bool) or not (
+            isinstance(self.percentile, numbers.Real) and 50.0 < self.percentile <= 100.0
+        ):
+            raise MixaqError(f"quant: percentile must lie in (50, 100], got {self.percentile!r}")
+        object.__setattr__(self, "percentile", float(self.percentile))
+        targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
+        unknown = [t for t in targets if t not in ACT_TARGETS]
+        if unknown:
+            raise MixaqError(f"quant: unknown target(s) {unknown} (known: {', '.join(ACT_TARGETS)})")
+        object.__setattr__(self, "targets", tuple(t for t in ACT_TARGETS if t in targets))
+
+    @classmethod
+    def float(cls) -> "QuantConfig":
+        """Both branches and the weights in float: the converted model computes timm's function."""
+        return cls(high_act_bits=None, low_act_bits=None, weight_bits=None)
+
+    @classmethod
+    def paper_ptq(cls) -> "QuantConfig":
+        """MixA-Q's training-free setting: W4, high-bit A8, low-bit A4 (RepQ-ViT replaced by uniform PTQ)."""
+        return cls(high_act_bits=8, low_act_bits=4, weight_bits=4, observer="percentile")
+
+    @classmethod
+    def paper_qat(cls) -> "QuantConfig":
+        """MixA-Q's QAT setting: W4, high-bit A4, low-bit A2, LSQ-style learnable steps."""
+        return cls(high_act_bits=4, low_act_bits=2, weight_bits=4, observer="mse", learnable=True)
+
+
+def _per_pair(name: str, value: float | Sequence[float], low: float, high: float) -> float | tuple[float, ...]:
+    """A float (all pairs) or a tuple of floats (one per pair); numpy numbers and arrays accepted."""
+    scalar = np.ndim(value) == 0
+    if np.ndim(value) > 1:
+        raise MixaqError(f"mix: {name} must be a number or a flat sequence (one per block pair)")
+    try:
+        values = (value,) if scalar else tuple(np.asarray(value).reshape(-1).tolist())
+    except (TypeError, ValueError):
+        raise MixaqError(f"mix: {name} must be a number or a sequence of numbers, got {value!r}") from None
+    if not values:
+        raise MixaqError(f"mix: {name} must not be empty")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not low <= v <= high:
+            raise MixaqError(f"mix: {name} values must lie in [{low}, {high}], got {v!r}")
+    floats = tuple(float(v) for v in values)
+    return floats[0] if scalar else floats
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """How each block pair splits its windows into high-bit, low-bit and pruned.
+
+    `mode="ratio"` (the paper's): per pair, the least important `prune_ratios` of the windows are
+    pruned and the next `low_ratios` go low-bit (counts from `simulator.window_counts`).
+    `mode="threshold"`: per pair and image, windows whose importance divided by the image's mean
+    window importance is below `prune_thresholds` are pruned, below `low_thresholds` go low-bit;
+    counts then vary per image. A scalar applies to every pair; a sequence has one value per pair.
+    `strategy` picks which windows receive those counts: `importance` (least important go low/pruned),
+    `reversed` (most important do), `random` (uniformly at random, reproducible from `seed`).
+    """
+
+    mode: str = "ratio"
+    low_ratios: float | tuple[float, ...] = 0.0
+    prune_ratios: float | tuple[float, ...] = 0.0
+    low_thresholds: float | tuple[float, ...] = 0.0
+    prune_thresholds: float | tuple[float, ...] = 0.0
+    strategy: str = "importance"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MIX_MODES:
+            raise MixaqError(f"mix: mode must be one of {', '.join(MIX_MODES)}, got {self.mode!r}")
+        if self.strategy not in STRATEGIES:
+            raise MixaqError(f"mix: strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise MixaqError(f"mix: seed must be an integer, got {self.seed!r}")
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "low_ratios", _per_pair("low_ratios", self.low_ratios, 0.0, 1.0))
+        object.__setattr__(self, "prune_ratios", _per_pair("prune_ratios", self.prune_ratios, 0.0, 1.0))
+        object.__setattr__(self, "low_thresholds", _per_pair("low_thresholds", self.low_thresholds, 0.0, math.inf))
+        object.__setattr__(self, "prune_thresholds", _per_pair("prune_thresholds", self.prune_thresholds, 0.0, math.inf))
+
+    def per_pair(self, name: str, num_pairs: int) -> tuple[float, ...]:
+        """The knob `name` expanded to one value per block pair (checks the length)."""
+        value = getattr(self, name)
+        if isinstance(value, float):
+            return (value,) * num_pairs
+        if len(value) != num_pairs:
+            raise MixaqError(f"mix: {name} has {len(value)} values but the model has {num_pairs} block pairs")
+        return value

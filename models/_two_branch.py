@@ -1,0 +1,396 @@
+"""Two-Branch Swin block: timm's `SwinTransformerBlock`, converted in place.
+
+The whole block runs in window space: the residual input is rolled, padded and partitioned exactly
+as timm partitions the normalised input, each branch gathers its windows and runs
+LN -> W-MSA -> residual -> LN -> MLP -> residual on them, and the results are scattered back.
+The MLP is token-wise, so running it on a window's tokens routes every token through the branch of
+the window that holds it in this block's (shifted) grid; reversing the partition undoes the roll.
+Pruned windows are copied through unchanged. Weights (qkv, proj, fc1, fc2, relative position bias)
+stay timm's one tensor; each branch has its own activation quantizers and LayerNorm copies.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import DropPath
+from timm.models.swin_transformer import SwinTransformerBlock, window_partition, window_reverse
+
+from models._config import ACT_TARGETS, MixConfig, QuantConfig
+from models._importance import (
+    HIGH,
+    LOW,
+    assign_labels,
+    label_counts,
+    ratio_counts,
+    selection_scores,
+    threshold_counts,
+    token_magnitude,
+    window_importance,
+    window_ranks,
+)
+from models._quant import FakeQuant
+from simulator import MixaqError
+
+__all__ = ["TwoBranchSwinBlock", "convert_swin", "set_quant", "set_mix", "calibrating", "converted_blocks"]
+
+BRANCHES = ("high", "low")
+WEIGHTS = ("qkv", "proj", "fc1", "fc2")
+_CACHE_LIMIT = 16
+
+
+class _MixState:
+    """One `MixConfig` resolved to per-pair tuples, shared by all blocks of a model."""
+
+    def __init__(self, config: MixConfig, num_pairs: int) -> None:
+        self.config = config
+        self.low_ratios = config.per_pair("low_ratios", num_pairs)
+        self.prune_ratios = config.per_pair("prune_ratios", num_pairs)
+        self.low_thresholds = config.per_pair("low_thresholds", num_pairs)
+        self.prune_thresholds = config.per_pair("prune_thresholds", num_pairs)
+        self.generator = torch.Generator().manual_seed(config.seed)
+
+
+class _StageContext:
+    """Per-forward state of one stage: its input's token magnitudes (computed by the stage's first
+    block) and, per window grid (regular / shifted), the window importance and demotion ranks."""
+
+    def __init__(self) -> None:
+        self.magnitude: torch.Tensor | None = None
+        self.grids: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def start(self, x: torch.Tensor) -> None:
+        self.magnitude = token_magnitude(x)  # (B, H, W)
+        self.grids = {}
+
+    def matches(self, x: torch.Tensor) -> bool:
+        return self.magnitude is not None and self.magnitude.shape == x.shape[:3]
+
+    def grid(self, window_size: tuple[int, int], shift_size: tuple[int, int], state: _MixState) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (window_size, shift_size)
+        if key not in self.grids:
+            importance = window_importance(self.magnitude, window_size, shift_size)  # (B, nW)
+            scores = selection_scores(importance, state.config.strategy, state.generator)
+            self.grids[key] = (importance, window_ranks(scores))
+        return self.grids[key]
+
+
+def _partition(x: torch.Tensor, window_size: tuple[int, int], shift_size: tuple[int, int]) -> tuple[torch.Tensor, int, int]:
+    """(B, H, W, C) -> (B*nW, N, C) windows as timm's `_attn` forms them; also padded Hp, Wp."""
+    _, H, W, C = x.shape
+    if any(shift_size):
+        x = torch.roll(x, shifts=(-shift_size[0], -shift_size[1]), dims=(1, 2))
+    pad_h = (window_size[0] - H % window_size[0]) % window_size[0]
+    pad_w = (window_size[1] - W % window_size[1]) % window_size[1]
+    x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    windows = window_partition(x, window_size)  # (B*nW, wh, ww, C)
+    return windows.view(-1, window_size[0] * window_size[1], C), H + pad_h, W + pad_w
+
+
+def _reverse(windows: torch.Tensor, window_size: tuple[int, int], shift_size: tuple[int, int], H: int, W: int, Hp: int, Wp: int) -> torch.Tensor:
+    """Inverse of `_partition`: (B*nW, N, C) -> (B, H, W, C)."""
+    C = windows.shape[-1]
+    x = window_reverse(windows.view(-1, window_size[0], window_size[1], C), window_size, Hp, Wp)
+    if Hp != H or Wp != W:
+        x = x[:, :H, :W, :].contiguous()
+    if any(shift_size):
+        x = torch.roll(x, shifts=shift_size, dims=(1, 2))
+    return x
+
+
+def _per_image_keep(drop_path: nn.Module, batch: int, like: torch.Tensor) -> torch.Tensor | None:
+    """timm's per-sample stochastic depth, drawn per image (B,) so every window of an image agrees."""
+    if not isinstance(drop_path, DropPath) or not drop_path.training or drop_path.drop_prob == 0.0:
+        return None
+    keep_prob = 1.0 - drop_path.drop_prob
+    keep = like.new_empty(batch).bernoulli_(keep_prob)
+    if keep_prob > 0.0 and drop_path.scale_by_keep:
+        keep.div_(keep_prob)
+    return keep
+
+
+class _Windows:
+    """Per-window extras of one forward; `select(rows)` restricts them to gathered windows."""
+
+    def __init__(self, n_windows: int, mask, valid, keep1, keep2) -> None:  # noqa: ANN001 (tensors or None)
+        self.n_windows = n_windows
+        self.mask, self.valid, self.keep1, self.keep2 = mask, valid, keep1, keep2  # (nW,N,N) (nW,N,1) (B,) (B,)
+
+    def select(self, rows: torch.Tensor | None) -> tuple:
+        """(mask, valid, keep1, keep2) for windows `rows` (flat B*nW indices), or all windows if None.
+
+        Masks come back with a leading dim that divides the number of windows (timm's convention);
+        keeps come back per window, (n, 1, 1).
+        """
+        nW = self.n_windows
+        if rows is None:
+            keep = [None if k is None else k.repeat_interleave(nW).view(-1, 1, 1) for k in (self.keep1, self.keep2)]
+            return (self.mask, self.valid, *keep)
+        in_image = rows % nW
+        mask = None if self.mask is None else self.mask[in_image]
+        valid = None if self.valid is None else self.valid[in_image]
+        keep = [None if k is None else k[rows // nW].view(-1, 1, 1) for k in (self.keep1, self.keep2)]
+        return (mask, valid, *keep)
+
+
+class TwoBranchSwinBlock(SwinTransformerBlock):
+    """A timm `SwinTransformerBlock` whose windows run in a high-bit or a low-bit branch (or skip).
+
+    Never constructed directly: `convert_swin` swaps the class of existing blocks and adds
+    `norm1_low`, `norm2_low`, `act_quant[branch][target]` and `weight_quant[linear]`; timm's own
+    `norm1`/`norm2` serve the high branch, so a float checkpoint's keys are unchanged.
+    """
+
+    def _setup_two_branch(self) -> None:
+        device = self.norm1.weight.device
+        self.norm1_low = copy.deepcopy(self.norm1)
+        self.norm2_low = copy.deepcopy(self.norm2)
+        self.act_quant = nn.ModuleDict(
+            {b: nn.ModuleDict({t: FakeQuant() for t in ACT_TARGETS}) for b in BRANCHES}
+        ).to(device)
+        linears = {"qkv": self.attn.qkv, "proj": self.attn.proj, "fc1": self.mlp.fc1, "fc2": self.mlp.fc2}
+        self.weight_quant = nn.ModuleDict({k: FakeQuant(m.out_features) for k, m in linears.items()}).to(device)
+        self.quant_config: QuantConfig | None = None
+        self.mixaq_index = 0
+        self.mixaq_pair = 0
+        self.mixaq_stage = 0
+        self.first_in_stage = True
+        self._stage_context = _StageContext()
+        self._mix_state: _MixState | None = None
+        self._calibrating = False
+        self._records: list[torch.Tensor] = []
+        self._mask_cache: dict[tuple, torch.Tensor | None] = {}
+
+    # -- per-forward geometry ---------------------------------------------------------------------
+    def _cached(self, key: tuple, make) -> torch.Tensor | None:  # noqa: ANN001 (a zero-arg callable)
+        if key not in self._mask_cache:
+            if len(self._mask_cache) >= _CACHE_LIMIT:
+                self._mask_cache.clear()
+            self._mask_cache[key] = make()
+        return self._mask_cache[key]
+
+    def _shift_mask(self, Hp: int, Wp: int, x: torch.Tensor) -> torch.Tensor | None:
+        if not any(self.shift_size):
+            return None
+        if not self.dynamic_mask:
+            return self.attn_mask
+        key = ("mask", Hp, Wp, x.device, x.dtype, self.window_size, self.shift_size)
+        return self._cached(key, lambda: self.get_attn_mask(x.new_empty(1, Hp, Wp, 1)))  # (nW, N, N)
+
+    def _valid_tokens(self, H: int, W: int, x: torch.Tensor) -> torch.Tensor | None:
+        """(nW, N, 1) 1 for real tokens, 0 for padding: timm pads the *normalised* input with zeros."""
+        if H % self.window_size[0] == 0 and W % self.window_size[1] == 0:
+            return None
+        key = ("valid", H, W, x.device, x.dtype, self.window_size)
+        return self._cached(key, lambda: _partition(x.new_ones(1, H, W, 1), self.window_size, (0, 0))[0])
+
+    def _window_labels(self, x: torch.Tensor, n_windows: int) -> torch.Tensor | None:
+        """(B, nW) HIGH/LOW/PRUNED per window of this block's grid; None = all high (no mix set)."""
+        state = self._mix_state
+        if state is None:
+            return None
+        context = self._stage_context
+        if self.first_in_stage or not context.matches(x):
+            context.start(x)
+        importance, ranks = context.grid(self.window_size, self.shift_size, state)
+        if importance.shape[1] != n_windows:
+            raise MixaqError(f"block {self.mixaq_index}: importance grid has {importance.shape[1]} windows, block {n_windows}")
+        pair = self.mixaq_pair
+        if state.config.mode == "ratio":
+            n_pruned, n_low = ratio_counts(n_windows, state.low_ratios[pair], state.prune_ratios[pair])
+        else:
+            n_pruned, n_low = threshold_counts(importance, state.low_thresholds[pair], state.prune_thresholds[pair])
+        return assign_labels(ranks, n_pruned, n_low)
+
+    # -- one branch on a set of windows -----------------------------------------------------------
+    def _branch(self, branch: str, xw: torch.Tensor, bias: torch.Tensor, extras: tuple) -> torch.Tensor:
+        """LN -> W-MSA -> residual -> LN -> MLP -> residual on windows xw (n, N, C)."""
+        mask, valid, keep1, keep2 = extras
+        aq, wq = self.act_quant[branch], self.weight_quant
+        norm1, norm2 = (self.norm1, self.norm2) if branch == "high" else (self.norm1_low, self.norm2_low)
+        attn, mlp = self.attn, self.mlp
+        n, N, C = xw.shape
+
+        # Inference may quantize in place: every quantized tensor below is a fresh intermediate.
+        ip = not torch.is_grad_enabled()
+        h = norm1(xw)
+        if valid is not None:
+            h = (h.view(-1, valid.shape[0], N, C) * valid).view(n, N, C)
+        qkv = F.linear(aq["qkv_in"](h, ip), wq["qkv"](attn.qkv.weight), attn.qkv.bias)
+        q, k, v = qkv.reshape(n, N, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # (n, nH, N, d)
+        scores = aq["q"](q * attn.scale, ip) @ aq["k"](k, ip).transpose(-2, -1)  # (n, nH, N, N)
+        scores = scores + bias
+        if mask is not None:
+            heads = attn.num_heads
+            scores = (scores.view(-1, mask.shape[0], heads, N, N) + mask.unsqueeze(1)).view(n, heads, N, N)
+        probs = attn.attn_drop(attn.softmax(scores))
+        out = (aq["attn"](probs, ip) @ aq["v"](v, ip)).transpose(1, 2).reshape(n, N, -1)
+        out = attn.proj_drop(F.linear(aq["proj_in"](out, ip), wq["proj"](attn.proj.weight), attn.proj.bias))
+        x = xw + (out if keep1 is None else out * keep1)
+
+        h = mlp.drop1(mlp.act(F.linear(aq["fc1_in"](norm2(x), ip), wq["fc1"](mlp.fc1.weight), mlp.fc1.bias)))
+        h = mlp.drop2(F.linear(aq["fc2_in"](mlp.norm(h), ip), wq["fc2"](mlp.fc2.weight), mlp.fc2.bias))
+        return x + (h if keep2 is None else h * keep2)
+
+    def _routed(self, xw: torch.Tensor, labels: torch.Tensor | None, bias: torch.Tensor, windows: _Windows) -> torch.Tensor:
+        if labels is None:
+            return self._branch("high", xw, bias, windows.select(None))
+        flat = labels.reshape(-1)
+        n_high, n_low, n_pruned = torch.bincount(flat.long(), minlength=3).tolist()
+        if n_pruned == 0 and (n_high == 0 or n_low == 0):
+            # Every window in one branch: no gather/scatter, the uniform model's exact computation.
+            return self._branch("high" if n_low == 0 else "low", xw, bias, windows.select(None))
+        out = xw.clone()  # pruned windows keep their input
+        for branch, label, count in (("high", HIGH, n_high), ("low", LOW, n_low)):
+            if count:
+                rows = (flat == label).nonzero().squeeze(1)
+                out.index_copy_(0, rows, self._branch(branch, xw.index_select(0, rows), bias, windows.select(rows)))
+        return out
+
+    def _calibration(self, xw: torch.Tensor, bias: torch.Tensor, windows: _Windows) -> torch.Tensor:
+        """Both branches see every window and the high branch's output goes on, so calibration is
+        the same whatever mix is set (no pruning either): one calibration serves every mix."""
+        extras = windows.select(None)
+        self._branch("low", xw, bias, extras)
+        return self._branch("high", xw, bias, extras)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, C) -> (B, H, W, C), as timm's block but window-routed."""
+        B, H, W, _ = x.shape
+        xw, Hp, Wp = _partition(x, self.window_size, self.shift_size)  # (B*nW, N, C)
+        n_windows = xw.shape[0] // B
+        windows = _Windows(
+            n_windows,
+            self._shift_mask(Hp, Wp, x),
+            self._valid_tokens(H, W, x),
+            _per_image_keep(self.drop_path1, B, x),
+            _per_image_keep(self.drop_path2, B, x),
+        )
+        bias = self.attn._get_rel_pos_bias()  # (1, nH, N, N), shared by both branches
+        if self._calibrating:
+            out = self._calibration(xw, bias, windows)
+        else:
+            labels = self._window_labels(x, n_windows)
+            out = self._routed(xw, labels, bias, windows)
+            if not self.training:
+                self._record(labels, B, n_windows, x.device)
+        return _reverse(out, self.window_size, self.shift_size, H, W, Hp, Wp)
+
+    def _record(self, labels: torch.Tensor | None, batch: int, n_windows: int, device: torch.device) -> None:
+        if labels is None:
+            counts = torch.tensor([[n_windows, 0, 0]], device=device).expand(batch, 3)
+        else:
+            counts = label_counts(labels)
+        self._records.append(counts.detach())
+
+
+def converted_blocks(module: nn.Module) -> list[tuple[str, TwoBranchSwinBlock]]:
+    """(name, block) of every converted block in `module`, in conversion (execution) order."""
+    found = [(n, m) for n, m in module.named_modules() if isinstance(m, TwoBranchSwinBlock)]
+    return sorted(found, key=lambda item: item[1].mixaq_index)
+
+
+def _require_blocks(module: nn.Module, what: str) -> list[TwoBranchSwinBlock]:
+    blocks = [b for _, b in converted_blocks(module)]
+    if not blocks:
+        raise MixaqError(f"{what}: no converted Swin blocks in {type(module).__name__} (call models.convert_swin first)")
+    return blocks
+
+
+def convert_swin(module: nn.Module, quant: QuantConfig | None = None) -> nn.Module:
+    """Convert in place every timm `SwinTransformerBlock` inside `module`; returns `module`.
+
+    Blocks sharing a parent container form a stage (timm's `stage.blocks`); within it, blocks
+    (0, 1), (2, 3), ... form the knob pairs, numbered across stages in module order, which matches
+    `SwinArch.block_pairs()`. `quant=None` means float branches. Converting twice is harmless.
+    """
+    stages: dict[str, list[SwinTransformerBlock]] = {}
+    for name, sub in module.named_modules():
+        if isinstance(sub, SwinTransformerBlock):
+            stages.setdefault(name.rpartition(".")[0], []).append(sub)
+    if not stages:
+        raise MixaqError(f"convert_swin: no timm SwinTransformerBlock found in {type(module).__name__}")
+    index, pair = 0, 0
+    for stage, blocks in enumerate(stages.values()):
+        context = _StageContext()
+        for position, block in enumerate(blocks):
+            if not isinstance(block, TwoBranchSwinBlock):
+                block.__class__ = TwoBranchSwinBlock
+                block._setup_two_branch()
+            block.mixaq_index, block.mixaq_stage = index, stage
+            block.mixaq_pair = pair + position // 2
+            block.first_in_stage = position == 0
+            block._stage_context = context
+            index += 1
+        pair += (len(blocks) + 1) // 2
+    set_quant(module, QuantConfig.float() if quant is None else quant)
+    return module
+
+
+def set_quant(module: nn.Module, quant: QuantConfig) -> nn.Module:
+    """Apply `quant` to every converted block. Changing an activation quantizer's setting forgets
+    its calibration; an unchanged one keeps it."""
+    if not isinstance(quant, QuantConfig):
+        raise MixaqError(f"set_quant: expected a QuantConfig, got {type(quant).__name__}")
+    for block in _require_blocks(module, "set_quant"):
+        for branch, bits in (("high", quant.high_act_bits), ("low", quant.low_act_bits)):
+            for target, fq in block.act_quant[branch].items():
+                fq.configure(
+                    bits if target in quant.targets else None,
+                    quant.act_symmetric,
+                    quant.observer,
+                    quant.percentile,
+                    quant.learnable,
+                )
+        for fq in block.weight_quant.values():
+            fq.configure(quant.weight_bits, True, quant.weight_observer, quant.percentile, quant.learnable)
+        block.quant_config = quant
+    return module
+
+
+def set_mix(module: nn.Module, mix: MixConfig | None) -> nn.Module:
+    """Route windows by `mix` from the next forward on; None = every window high-bit.
+
+    Also restarts the random strategy's generator from `mix.seed`.
+    """
+    if mix is not None and not isinstance(mix, MixConfig):
+        raise MixaqError(f"set_mix: expected a MixConfig or None, got {type(mix).__name__}")
+    blocks = _require_blocks(module, "set_mix")
+    state = None if mix is None else _MixState(mix, max(b.mixaq_pair for b in blocks) + 1)
+    for block in blocks:
+        block._mix_state = state
+    return module
+
+
+@contextlib.contextmanager
+def calibrating(module: nn.Module) -> Iterator[nn.Module]:
+    """Forwards inside feed the activation observers; leaving freezes scales and zero points.
+
+    Inside, activations stay float, weights are quantized, both branches see every window and the
+    mix is ignored (nothing pruned), so the calibration holds for any later `set_mix`.
+    """
+    blocks = _require_blocks(module, "calibrating")
+    quantizers = [fq for b in blocks for branch in b.act_quant.values() for fq in branch.values()]
+    for fq in quantizers:
+        fq._reset_stats()
+        fq.observing = True
+    for block in blocks:
+        block._calibrating = True
+    try:
+        yield module
+    except BaseException:
+        for fq in quantizers:
+            fq._reset_stats()
+        raise
+    else:
+        for fq in quantizers:
+            fq.freeze()
+    finally:
+        for fq in quantizers:
+            fq.observing = False
+        for block in blocks:
+            block._calibrating = False

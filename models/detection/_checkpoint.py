@@ -1,0 +1,115 @@
+"""Detector checkpoints (ours) and timm-format Swin backbone weights, with one-line errors."""
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from simulator._errors import MixaqError
+from models.detection._detector import DetectorConfig, build_detector
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "mixaq-detector"
+_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, config: DetectorConfig, categories: list[dict],
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write atomically (tmp + rename), so an interrupted run never leaves a truncated checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": _VERSION,
+        "config": config.to_dict(),
+        "categories": [{"id": int(c["id"]), "name": str(c["name"])} for c in categories],
+        "state_dict": {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
+        "extra": dict(extra or {}),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def _read_weights(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # safetensors raises its own untyped errors on corrupt headers
+            raise MixaqError(f"{path}: not a readable safetensors file ({type(exc).__name__})") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise MixaqError(f"{path}: not a readable torch checkpoint ({first})") from None
+    except Exception as exc:  # unpickling garbage raises UnpicklingError and friends
+        raise MixaqError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from None
+
+
+def _is_swin_state_dict(obj: Any) -> bool:
+    return isinstance(obj, dict) and any(isinstance(k, str) and k.startswith("patch_embed.") for k in obj)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw payload of one of our checkpoints, validated."""
+    path = Path(path)
+    payload = _read_weights(path)
+    if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
+        for key in ("config", "categories", "state_dict"):
+            if key not in payload:
+                raise MixaqError(f"{path}: checkpoint lacks {key!r}")
+        return payload
+    if _is_swin_state_dict(payload) or (isinstance(payload, dict) and _is_swin_state_dict(payload.get("model"))):
+        raise MixaqError(f"{path}: a Swin backbone state dict, not a detector checkpoint "
+                         "(train a detector from it with `mixaq train --init-backbone`)")
+    raise MixaqError(f"{path}: not a mixaq detector checkpoint (no format={CHECKPOINT_FORMAT!r} marker)")
+
+
+def load_detector(path: str | Path) -> tuple[nn.Module, DetectorConfig, list[dict], dict[str, Any]]:
+    """(model in eval mode, config, categories, extra) from one of our checkpoints."""
+    payload = load_checkpoint(path)
+    config = DetectorConfig.from_dict(payload["config"], where=f"{path}: config")
+    model = build_detector(config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise MixaqError(f"{path}: weights do not fit its config ({str(exc).splitlines()[0][:150]})") from None
+    return model.eval(), config, list(payload["categories"]), dict(payload.get("extra", {}))
+
+
+def load_backbone_weights(model: nn.Module, path: str | Path) -> tuple[int, int]:
+    """Load a timm-format Swin state dict (`layers.N.…`) into a detector's backbone body.
+
+    Classification-only keys (final `norm`, `head`) are dropped. Returns (loaded, total) tensor counts;
+    shape mismatches (another Swin variant) are an error naming the first offending key.
+    """
+    path = Path(path)
+    state = _read_weights(path)
+    if isinstance(state, dict) and "model" in state and _is_swin_state_dict(state["model"]):
+        state = state["model"]  # the official Swin release nests weights under "model"
+    if not _is_swin_state_dict(state):
+        raise MixaqError(f"{path}: not a timm Swin state dict (no patch_embed.* keys)")
+    body = model.backbone.body
+    target = body.state_dict()
+    mapped = {}
+    for key, value in state.items():
+        new = re.sub(r"^layers\.(\d+)\.", r"layers_\1.", key)
+        if new in target:
+            if target[new].shape != value.shape:
+                raise MixaqError(f"{path}: {key} has shape {tuple(value.shape)}, the backbone expects "
+                                 f"{tuple(target[new].shape)} (different Swin variant?)")
+            mapped[new] = value
+    if not mapped:
+        raise MixaqError(f"{path}: no key matches the detector's Swin backbone")
+    body.load_state_dict(mapped, strict=False)
+    return len(mapped), len(target)

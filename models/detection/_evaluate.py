@@ -1,0 +1,192 @@
+"""`Evaluator`: measured box mAP of a fake-quantized, window-mixed detector, thousands of times over.
+
+The model and the data are loaded once: images are decoded up front, the float model is converted
+to the two-branch form once per quantizer setting and calibrated on a calibration subset that is
+disjoint from the evaluation images, and that calibrated copy is cached. An `evaluate` call then
+only sets the window mix, runs batched inference and COCOeval.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from simulator import SwinArch, WindowAssignment
+from simulator._errors import MixaqError
+from models.detection._coco import CocoDetection, resolve_data
+from models.detection._cocoeval import STAT_NAMES, coco_stats, predict
+
+__all__ = ["Evaluator", "EvalResult", "DEFAULT_CHECKPOINT", "DEFAULT_VAL", "default_val_dir", "ensure_default_val"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CHECKPOINT = _PACKAGE_DIR / "default" / "model.pt"
+# The default model's val split: the last `calib` images calibrate, the rest are evaluated.
+DEFAULT_VAL = {"seed": 2, "num_images": 532, "calib_images": 32}
+# Keep at most this many calibrated copies (one per quantizer setting).
+_CACHE_SIZE = 8
+# Decode every image once only while the decoded set stays below this size.
+_PRELOAD_LIMIT_BYTES = 2 * 2**30
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """COCOeval box stats (0-1; -1 where a size range has no ground truth) and what ran."""
+
+    ap: float
+    ap50: float
+    ap75: float
+    ap_small: float
+    ap_medium: float
+    ap_large: float
+    assignment: WindowAssignment  # per-block window fractions the model recorded, with the bits
+    n_images: int
+    seconds: float
+
+    def stats(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in STAT_NAMES}
+
+
+def default_val_dir() -> Path:
+    """Where the default synthetic val split lives ($MIXAQ_CACHE or ~/.cache/mixaq)."""
+    root = Path(os.environ.get("MIXAQ_CACHE", Path.home() / ".cache" / "mixaq"))
+    return root / f"synth_val_seed{DEFAULT_VAL['seed']}_n{DEFAULT_VAL['num_images']}_256"
+
+
+def ensure_default_val(progress: bool = True) -> Path:
+    """The default val split, generated on first use (deterministic: same pixels every time)."""
+    from models.detection._synth import _ANN_NAME, write_synthetic
+
+    out = default_val_dir()
+    if not (out / _ANN_NAME).is_file():
+        write_synthetic(out, DEFAULT_VAL["num_images"], DEFAULT_VAL["seed"], (256, 256), progress=progress)
+    return out
+
+
+class Evaluator:
+    """Loads a detector and its val data once; `evaluate(quant, mix)` gives measured mAP.
+
+    `checkpoint=None` is the embedded default model, `data=None` its synthetic val split (made on
+    first use). `data` is a dataset dir (`DIR/images`, `DIR/annotations.json`), or with `ann=` an
+    images dir plus an instances json (real COCO). The last `calib_images` images (by image id)
+    calibrate the quantizers; the first `max_images` of the others are evaluated.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        data: str | Path | CocoDetection | None = None,
+        *,
+        ann: str | Path | None = None,
+        max_images: int | None = None,
+        calib_images: int = DEFAULT_VAL["calib_images"],
+        batch_size: int = 16,
+        threads: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        from models.detection._checkpoint import load_detector
+
+        if threads is not None:
+            torch.set_num_threads(max(1, int(threads)))
+        if checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
+            raise MixaqError(f"the embedded default model is missing ({DEFAULT_CHECKPOINT}); pass --checkpoint")
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+        self.model, self.config, self.categories, self.extra = load_detector(self.checkpoint)
+        if isinstance(data, CocoDetection):
+            self.dataset = data
+        elif ann is not None:
+            self.dataset = resolve_data(images=data, ann=ann)
+        else:
+            self.dataset = resolve_data(data if data is not None else ensure_default_val(progress))
+        if self.dataset.num_classes != self.config.num_classes:
+            raise MixaqError(f"dataset has {self.dataset.num_classes} categories but the model predicts "
+                             f"{self.config.num_classes} ({self.checkpoint})")
+        if batch_size < 1 or calib_images < 0 or (max_images is not None and max_images < 1):
+            raise MixaqError("batch_size and max_images must be >= 1, calib_images >= 0")
+        ids = list(self.dataset.image_ids)
+        if calib_images >= len(ids):
+            raise MixaqError(f"calib_images={calib_images} leaves no evaluation image "
+                             f"(the dataset has {len(ids)} images)")
+        self.calib_ids = ids[len(ids) - calib_images:] if calib_images else []
+        self.eval_ids = ids[: len(ids) - calib_images][: max_images]
+        self.batch_size = int(batch_size)
+        self.progress = progress
+        self._images = self._preload(self.eval_ids + self.calib_ids)
+        self._cache: OrderedDict[object, nn.Module] = OrderedDict()
+
+    @property
+    def arch(self) -> SwinArch:
+        return self.config.swin_arch
+
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        """The network input size the cost is computed at (images are resized to it)."""
+        return self.config.image_hw
+
+    def _preload(self, ids: list[int]) -> dict[int, torch.Tensor] | None:
+        imgs = self.dataset.coco.imgs
+        est = sum(int(imgs[i].get("height", 0)) * int(imgs[i].get("width", 0)) * 12 for i in ids)
+        if est > _PRELOAD_LIMIT_BYTES:
+            return None  # decode per batch instead of holding gigabytes
+        return {i: self.dataset.load_image(i) for i in ids}
+
+    def _quantized(self, quant) -> nn.Module:  # noqa: ANN001 (models.QuantConfig)
+        """The converted, calibrated model for `quant` (cached, least recently used evicted)."""
+        from models import calibrating, convert_swin, set_mix
+
+        if quant in self._cache:
+            self._cache.move_to_end(quant)
+            return self._cache[quant]
+        model = convert_swin(copy.deepcopy(self.model), quant).eval()
+        set_mix(model, None)
+        needs_calibration = any(b is not None for b in (quant.high_act_bits, quant.low_act_bits))
+        if needs_calibration:
+            if not self.calib_ids:
+                raise MixaqError("quantized activations need calibration images (calib_images > 0)")
+            with torch.no_grad(), calibrating(model):
+                for start in range(0, len(self.calib_ids), self.batch_size):
+                    chunk = self.calib_ids[start:start + self.batch_size]
+                    model([self._image(i) for i in chunk])
+        self._cache[quant] = model
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return model
+
+    def _image(self, image_id: int) -> torch.Tensor:
+        return self._images[image_id] if self._images is not None else self.dataset.load_image(image_id)
+
+    def evaluate(self, quant=None, mix=None) -> EvalResult:  # noqa: ANN001 (models.QuantConfig / MixConfig)
+        """Box mAP of the model under `quant` (None = float, unconverted) with windows routed by `mix`.
+
+        The assignment is what the model recorded while evaluating (image means per block).
+        """
+        from models import MixConfig, QuantConfig, assignment_from_record, get_record, reset_record, set_mix
+
+        start = time.perf_counter()
+        if quant is None:
+            if mix is not None:
+                raise MixaqError("a window mix needs a QuantConfig (use QuantConfig.float() for float branches)")
+            model = self.model
+        else:
+            if not isinstance(quant, QuantConfig):
+                raise MixaqError(f"evaluate: quant must be a QuantConfig, got {type(quant).__name__}")
+            if mix is not None and not isinstance(mix, MixConfig):
+                raise MixaqError(f"evaluate: mix must be a MixConfig, got {type(mix).__name__}")
+            model = self._quantized(quant)
+            set_mix(model, mix)
+            reset_record(model)
+        dets = predict(model, self.dataset, self.eval_ids, batch_size=self.batch_size, images=self._images,
+                       progress=self.progress)
+        stats = coco_stats(self.dataset, dets, self.eval_ids)
+        if quant is None:
+            assignment = WindowAssignment.uniform(self.arch, act_bits=None, weight_bits=None)
+        else:
+            assignment = assignment_from_record(get_record(model), quant)
+            reset_record(model)
+        return EvalResult(**stats, assignment=assignment, n_images=len(self.eval_ids),
+                          seconds=time.perf_counter() - start)

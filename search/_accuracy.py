@@ -1,0 +1,130 @@
+"""The accuracy objective as a small protocol, and its real implementation on `models.detection`."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+from simulator import SwinArch, WindowAssignment
+
+from search._space import DesignPoint
+
+__all__ = ["AccuracyFn", "AccuracyResult", "AccuracyFactory", "EvaluatorFactory", "assignment_to_dict",
+           "assignment_from_dict"]
+
+METRICS: tuple[str, ...] = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large")
+
+
+def assignment_to_dict(a: WindowAssignment) -> dict[str, Any]:
+    return {"low_fraction": list(a.low_fraction), "pruned_fraction": list(a.pruned_fraction),
+            "high_act_bits": a.high_act_bits, "low_act_bits": a.low_act_bits, "weight_bits": a.weight_bits}
+
+
+def assignment_from_dict(d: Mapping[str, Any]) -> WindowAssignment:
+    return WindowAssignment(tuple(d["low_fraction"]), tuple(d["pruned_fraction"]), d["high_act_bits"],
+                            d["low_act_bits"], d["weight_bits"], source="recorded")
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    """Measured accuracy of one design point (COCOeval 0-1 scale) and the windows it really used."""
+
+    ap: float
+    ap50: float = float("nan")
+    ap75: float = float("nan")
+    ap_small: float = float("nan")
+    ap_medium: float = float("nan")
+    ap_large: float = float("nan")
+    assignment: WindowAssignment | None = None
+    n_images: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k != "assignment"}
+        d["assignment"] = None if self.assignment is None else assignment_to_dict(self.assignment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "AccuracyResult":
+        kw = dict(d)
+        kw["assignment"] = None if kw.get("assignment") is None else assignment_from_dict(kw["assignment"])
+        return cls(**kw)
+
+
+@runtime_checkable
+class AccuracyFn(Protocol):
+    """What a sweep needs from the accuracy side: the model's geometry and `point -> metrics`."""
+
+    arch: SwinArch
+    image_hw: tuple[int, int]
+
+    def __call__(self, point: DesignPoint) -> AccuracyResult: ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies model + data, stored with the study so a joining worker must match."""
+        ...
+
+
+# Picklable zero-argument callables that build an AccuracyFn inside each worker process.
+AccuracyFactory = Callable[[], AccuracyFn]
+
+
+class _EvaluatorAccuracy:
+    """`models.detection.Evaluator` behind the AccuracyFn protocol (fake-quant box mAP)."""
+
+    def __init__(self, factory: "EvaluatorFactory") -> None:
+        from models.detection import Evaluator
+
+        self._factory = factory
+        optional = {} if factory.calib_images is None else {"calib_images": factory.calib_images}
+        self._evaluator = Evaluator(factory.checkpoint, factory.data, max_images=factory.max_images,
+                                    threads=factory.torch_threads, **optional)
+        self.arch = self._evaluator.arch
+        self.image_hw = tuple(int(v) for v in self._evaluator.image_hw)
+
+    def fingerprint(self) -> dict[str, Any]:
+        # Content, not paths: workers on other machines keep files elsewhere but must run the same
+        # model on the same images for the shared mAP cache to be valid.
+        import hashlib
+
+        ev = self._evaluator
+        digest = hashlib.sha1(Path(ev.checkpoint).read_bytes()).hexdigest()[:16]
+        return {"checkpoint_sha1": digest, "data": Path(str(self._factory.data or "default-val")).name,
+                "eval_images": len(ev.eval_ids), "calib_images": len(ev.calib_ids)}
+
+    def __call__(self, point: DesignPoint) -> AccuracyResult:
+        from models import MixConfig, QuantConfig
+
+        if point.is_float and not any(point.low_ratios) and not any(point.prune_ratios):
+            # The float baseline is the unconverted model (timm's function), as the detector was trained.
+            r = self._evaluator.evaluate(None, None)
+            return self._result(r)
+        quant = QuantConfig(high_act_bits=point.high_act_bits, low_act_bits=point.low_act_bits,
+                            weight_bits=point.weight_bits)
+        if point.mode == "ratio":
+            mix = MixConfig(mode="ratio", low_ratios=point.low_ratios, prune_ratios=point.prune_ratios,
+                            strategy=point.strategy, seed=point.seed)
+        else:
+            mix = MixConfig(mode="threshold", low_thresholds=point.low_thresholds,
+                            prune_thresholds=point.prune_thresholds, strategy=point.strategy, seed=point.seed)
+        return self._result(self._evaluator.evaluate(quant, mix))
+
+    @staticmethod
+    def _result(r: Any) -> AccuracyResult:
+        return AccuracyResult(ap=float(r.ap), ap50=float(r.ap50), ap75=float(r.ap75), ap_small=float(r.ap_small),
+                              ap_medium=float(r.ap_medium), ap_large=float(r.ap_large), assignment=r.assignment,
+                              n_images=int(r.n_images), seconds=float(r.seconds))
+
+
+@dataclass(frozen=True)
+class EvaluatorFactory:
+    """Builds the detection evaluator in the process that uses it (None = embedded default)."""
+
+    checkpoint: str | None = None
+    data: str | None = None
+    max_images: int | None = None
+    calib_images: int | None = None
+    torch_threads: int | None = None
+
+    def __call__(self) -> AccuracyFn:
+        return _EvaluatorAccuracy(self)

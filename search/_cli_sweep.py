@@ -1,0 +1,157 @@
+"""`mixaq sweep`: Optuna search over precision configurations, measured mAP vs simulated speedup."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from simulator._errors import MixaqError
+
+__all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "print_summary", "execute"]
+
+KNOBS: tuple[str, ...] = ("low", "prune", "act-bits", "weight-bits", "strategy")
+
+
+def _knobs(text: str) -> tuple[str, ...]:
+    items = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in items if k not in KNOBS]
+    if unknown or not items:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(KNOBS)} (comma separated), got {text!r}")
+    return items
+
+
+def _bits_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(sorted({int(b) for b in text.split(",") if b.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `mixaq sweep` and `mixaq demo` (what is searched and how)."""
+    g = parser.add_argument_group("search")
+    g.add_argument("--spec", default="bitfusion", help="accelerator spec: preset name or YAML path (default bitfusion)")
+    g.add_argument("--cost", default="bops", choices=("bops", "cycles", "latency", "energy"),
+                   help="simulated cost whose speedup is the second objective (default bops)")
+    g.add_argument("--n-trials", type=int, default=30,
+                   help="completed trials the study should hold; a resumed sweep runs only the missing ones")
+    g.add_argument("--search", type=_knobs, default=("low",),
+                   help=f"knobs to search, comma separated from {', '.join(KNOBS)} (default low)")
+    g.add_argument("--mode", default="ratio", choices=("ratio", "threshold"),
+                   help="per-pair low/prune ratios (paper) or importance thresholds")
+    g.add_argument("--high-act-bits", type=int, default=8, help="high-branch activation bits (and the reference)")
+    g.add_argument("--low-act-bits", type=int, default=4, help="low-branch activation bits")
+    g.add_argument("--weight-bits", type=int, default=4, help="weight bits (and the reference)")
+    g.add_argument("--act-bit-choices", type=_bits_list, default=None,
+                   help="activation widths searched with --search act-bits (default: the spec's, within 2..8)")
+    g.add_argument("--weight-bit-choices", type=_bits_list, default=None,
+                   help="weight widths searched with --search weight-bits (default: the spec's, within 2..8)")
+    g.add_argument("--max-map-drop", type=float, default=None,
+                   help="constraint: mAP >= uniform-high mAP minus this (COCOeval 0-1 scale, e.g. 0.01)")
+    g.add_argument("--min-speedup", type=float, default=None, help="constraint: simulated speedup >= this")
+    g.add_argument("--sampler", default="nsga2", choices=("nsga2", "tpe"), help="Optuna sampler (default nsga2)")
+    g.add_argument("--population", type=int, default=10, help="NSGA-II population (TPE: startup trials)")
+    g.add_argument("--seed", type=int, default=0, help="sampler seed (worker i of --workers uses seed+i)")
+    g.add_argument("--no-screen", action="store_true",
+                   help="evaluate every proposal (no simulator + neighbour screen before paying for mAP)")
+    g.add_argument("--screen-tolerance", type=float, default=0.005,
+                   help="mAP margin the screen requires before calling a proposal dominated")
+    g.add_argument("--baseline-points", type=int, default=2,
+                   help="front points that get random/reversed/pruning-only baselines (default 2)")
+    e = parser.add_argument_group("evaluation")
+    e.add_argument("--checkpoint", default=None, help="detector checkpoint (default: the embedded default model)")
+    e.add_argument("--data", default=None, help="COCO-format dataset dir (default: the synthetic val split)")
+    e.add_argument("--max-images", type=int, default=None, help="evaluate on a fixed subset of N val images")
+    e.add_argument("--calib-images", type=int, default=None, help="PTQ calibration images")
+    r = parser.add_argument_group("storage and workers")
+    r.add_argument("--storage", default=None,
+                   help="Optuna storage URL: sqlite:///FILE, postgresql://USER@HOST/DB, journal:FILE "
+                        "(default sqlite:///OUT/study.db)")
+    r.add_argument("--study", default="mixaq", help="study name inside the storage (default mixaq)")
+    r.add_argument("--workers", type=int, default=1, help="local worker processes sharing the storage")
+    r.add_argument("--heartbeat", type=int, default=5, help="seconds between trial heartbeats (RDB storages)")
+    r.add_argument("--grace", type=int, default=20,
+                   help="seconds without heartbeat before another worker fails and retries a trial")
+    r.add_argument("--pick", type=int, default=None, help="trial whose per-layer breakdown is drawn (default: auto)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_search_arguments(parser)
+    parser.add_argument("--out", required=True, help="run directory: tables, plots, default SQLite storage")
+
+
+def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
+    from simulator import load_spec
+
+    from search._settings import SweepSettings
+    from search._space import SearchSpace
+
+    spec = load_spec(args.spec)
+    act = args.act_bit_choices or tuple(b for b in spec.supported_act_bits if 2 <= b <= 8)
+    wts = args.weight_bit_choices or tuple(b for b in spec.supported_weight_bits if 2 <= b <= 8)
+    space = SearchSpace(
+        num_pairs=num_pairs, high_act_bits=args.high_act_bits, low_act_bits=args.low_act_bits,
+        weight_bits=args.weight_bits, search_act_bits="act-bits" in args.search,
+        search_weight_bits="weight-bits" in args.search, act_bit_choices=tuple(act), weight_bit_choices=tuple(wts),
+        mode=args.mode, search_low="low" in args.search, search_prune="prune" in args.search,
+        search_strategy="strategy" in args.search,
+    )
+    return SweepSettings(space=space, spec=args.spec, cost=args.cost, sampler=args.sampler, seed=args.seed,
+                         population_size=args.population, max_map_drop=args.max_map_drop,
+                         min_speedup=args.min_speedup, screen=not args.no_screen,
+                         screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points)
+
+
+def print_summary(result: Any, out: Path) -> None:
+    print(f"study {result.study_name!r} in {result.storage}: {result.n_complete} completed, "
+          f"{result.n_pruned} screened out by the simulator/neighbours or surplus, {result.n_failed} failed "
+          f"(this run completed {result.n_evaluated_here})")
+    cols = [c for c in ("number", "ap", "speedup", "speedup_bops", "speedup_cycles", "label") if c in result.front]
+    if len(result.front):
+        print("Pareto front:")
+        print(result.front[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    pngs = [p for p in result.outputs if p.suffix == ".png"]
+    if pngs:
+        print(f"tables and plots in {out.resolve()}:")
+        for p in result.outputs:
+            print(f"  {p.name}")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    print_summary(execute(args, out), out)
+    return 0
+
+
+def execute(args: argparse.Namespace, out: Path) -> Any:
+    """Build the evaluator and settings from parsed options and run the sweep into `out`."""
+    import os
+
+    from search._accuracy import EvaluatorFactory
+    from search._storage import StorageOptions, default_storage_url
+    from search._sweep import run_sweep
+
+    if args.workers < 1:
+        raise MixaqError(f"--workers must be >= 1, got {args.workers}")
+    for name in ("n_trials", "max_images", "calib_images"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "n_trials" else 1):
+            raise MixaqError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    from simulator import load_spec
+
+    from search._storage import get_storage
+
+    # Cheap checks first: a bad spec or storage URL fails in milliseconds, before the model loads.
+    load_spec(args.spec)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or default_storage_url(out)
+    get_storage(storage)
+    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    factory = EvaluatorFactory(args.checkpoint, args.data, args.max_images, args.calib_images, threads)
+    accuracy = factory()
+    settings = build_settings(args, accuracy.arch.num_pairs)
+    result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
+                       progress=not args.no_progress, accuracy=accuracy, pick_trial=args.pick,
+                       storage_options=StorageOptions(heartbeat_interval_s=args.heartbeat, grace_period_s=args.grace))
+    return result

@@ -1,0 +1,112 @@
+"""Simulated cost of design points on one accelerator spec, as speedups over a reference."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from simulator import SwinArch, WindowAssignment, window_counts
+from simulator._errors import MixaqError
+
+__all__ = ["COST_COLUMNS", "CostModel", "SPEEDUP_KINDS"]
+
+# Speedup kind -> estimate_batch column it divides.
+COST_COLUMNS: dict[str, str] = {"bops": "bops", "cycles": "cycles", "latency": "latency_ms", "energy": "energy_pj"}
+SPEEDUP_KINDS: tuple[str, ...] = tuple(COST_COLUMNS)
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Scores design points with `simulator.estimate_batch` (thousands per second).
+
+    Speedups are `cost(reference) / cost(point)` per kind; the reference is the uniform-high
+    assignment at the reference bits (the paper's "uniform baseline").
+    """
+
+    spec: Any  # simulator.AcceleratorSpec
+    arch: SwinArch
+    image_hw: tuple[int, int]
+    ref_act_bits: int
+    ref_weight_bits: int
+
+    @classmethod
+    def load(cls, spec: str, arch: SwinArch, image_hw: Sequence[int], ref_act_bits: int,
+             ref_weight_bits: int) -> "CostModel":
+        from simulator import load_spec
+
+        loaded = load_spec(spec)
+        for name, bits, supported in (("activation", ref_act_bits, loaded.supported_act_bits),
+                                      ("weight", ref_weight_bits, loaded.supported_weight_bits)):
+            if bits not in tuple(supported):
+                raise MixaqError(f"spec {spec!r} does not support {name} bits {bits} "
+                                 f"(supported: {', '.join(map(str, supported))})")
+        return cls(loaded, arch, (int(image_hw[0]), int(image_hw[1])), int(ref_act_bits), int(ref_weight_bits))
+
+    def fractions(self, low_ratios: np.ndarray, prune_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pair ratios (A, pairs) -> per-block (low, pruned) fractions (A, blocks), exactly as the
+        model counts windows (`window_counts`)."""
+        pair = self.arch.pair_of_block()
+        n = self.arch.windows_per_block(self.image_hw)  # (blocks,)
+        _, n_low, n_pruned = window_counts(n[None, :], np.asarray(low_ratios)[:, pair], np.asarray(prune_ratios)[:, pair])
+        return n_low / n, n_pruned / n
+
+    def _batch(self, low_f: np.ndarray, pruned_f: np.ndarray, high: Any, low: Any, weight: Any) -> pd.DataFrame:
+        from simulator import estimate_batch
+
+        return estimate_batch(self.spec, self.arch, self.image_hw, low_f, pruned_f, high, low, weight)
+
+    @property
+    def reference(self) -> pd.Series:
+        # Cached on the instance: every speedup divides by it.
+        cached = self.__dict__.get("_reference")
+        if cached is None:
+            zeros = np.zeros((1, self.arch.num_blocks))
+            cached = self._batch(zeros, zeros, self.ref_act_bits, self.ref_act_bits, self.ref_weight_bits).iloc[0]
+            object.__setattr__(self, "_reference", cached)
+        return cached
+
+    def with_speedups(self, costs: pd.DataFrame) -> pd.DataFrame:
+        out = costs.reset_index(drop=True).copy()
+        for kind, column in COST_COLUMNS.items():
+            out[f"speedup_{kind}"] = float(self.reference[column]) / out[column].astype(float)
+        return out
+
+    def score_arrays(self, high: np.ndarray, low: np.ndarray, weight: np.ndarray, low_ratios: np.ndarray,
+                     prune_ratios: np.ndarray) -> pd.DataFrame:
+        """Costs and speedups of A ratio-mode points given as arrays (`SearchSpace.sample_ratios`)."""
+        low_f, pruned_f = self.fractions(low_ratios, prune_ratios)
+        return self.with_speedups(self._batch(low_f, pruned_f, np.asarray(high), np.asarray(low), np.asarray(weight)))
+
+    def score_assignments(self, assignments: Sequence[WindowAssignment]) -> pd.DataFrame:
+        """Costs and speedups of explicit (e.g. recorded) assignments; float ones get NaN."""
+        rows = pd.DataFrame(index=range(len(assignments)), dtype=float)
+        costable = [i for i, a in enumerate(assignments)
+                    if None not in (a.high_act_bits, a.low_act_bits, a.weight_bits)]
+        if costable:
+            sel = [assignments[i] for i in costable]
+            scored = self.with_speedups(self._batch(
+                np.asarray([a.low_fraction for a in sel], dtype=float),
+                np.asarray([a.pruned_fraction for a in sel], dtype=float),
+                np.asarray([a.high_act_bits for a in sel]),
+                np.asarray([a.low_act_bits for a in sel]),
+                np.asarray([a.weight_bits for a in sel]),
+            ))
+            scored.index = costable
+            rows = scored.reindex(range(len(assignments)))
+        return rows
+
+    def assignment(self, high: int | None, low: int | None, weight: int | None, low_ratios: Sequence[float],
+                   prune_ratios: Sequence[float]) -> WindowAssignment:
+        return WindowAssignment.from_pair_ratios(self.arch, self.image_hw, list(low_ratios), list(prune_ratios),
+                                                 high, low, weight)
+
+    def breakdown(self, assignment: WindowAssignment) -> pd.DataFrame:
+        """Per-op cost table (simulator.estimate(...).per_op) of one assignment."""
+        from simulator import estimate
+
+        return estimate(self.spec, self.arch, self.image_hw, assignment).per_op
+
+    def reference_breakdown(self) -> pd.DataFrame:
+        return self.breakdown(WindowAssignment.uniform(self.arch, self.ref_act_bits, self.ref_weight_bits))

@@ -1,0 +1,407 @@
+"""One process's view of a study: settings check, cached measurements, baselines, the objective."""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator._errors import MixaqError
+
+from search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
+from search._cost import COST_COLUMNS, CostModel
+from search._liveness import worker_id
+from search._pareto import pareto_mask
+from search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
+                              config_key)
+from search._space import DesignPoint
+from search._storage import WORKER_ATTR
+
+__all__ = ["StudyHandle", "constraints_of", "make_sampler", "trial_info", "completed_frame", "INFO_ATTR"]
+
+INFO_ATTR = "info"
+
+# Trial outcomes (info["outcome"]); only evaluated/cached trials are COMPLETE.
+EVALUATED, CACHED = "evaluated", "cached"
+REJECTED_SPEEDUP, REJECTED_DOMINATED, REJECTED_MAP = "rejected_min_speedup", "rejected_dominated", "rejected_map_bound"
+SURPLUS = "surplus"
+# The screen may reject this many proposals in a row before one is evaluated regardless, so a
+# converged front cannot starve the study of completed trials.
+_MAX_SCREENED_IN_ROW = 25
+_MAX_INFEASIBLE_IN_ROW = 500
+
+
+def trial_info(trial: Any) -> dict[str, Any]:
+    """What mixaq recorded about a trial (one user attribute) plus the other user attributes."""
+    attrs = trial.user_attrs
+    return {**{k: v for k, v in attrs.items() if k != INFO_ATTR}, **attrs.get(INFO_ATTR, {})}
+
+
+def constraints_of(trial: Any) -> list[float]:
+    """Optuna constraints_func: <= 0 is feasible; trials that never measured count as feasible."""
+    return list(trial_info(trial).get("constraints", (0.0, 0.0)))
+
+
+def make_sampler(settings: SweepSettings, seed: int) -> Any:
+    import optuna
+
+    use_constraints = settings.max_map_drop is not None or settings.min_speedup is not None
+    cf = constraints_of if use_constraints else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=Warning)  # constraints_func is flagged experimental
+        if settings.sampler == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, constraints_func=cf, multivariate=True,
+                                              n_startup_trials=settings.population_size)
+        return optuna.samplers.NSGAIISampler(population_size=settings.population_size, seed=seed,
+                                             constraints_func=cf)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+@dataclass
+class StudyHandle:
+    """A joined study plus what this process needs to measure design points in it."""
+
+    study: Any
+    settings: SweepSettings
+    cost: CostModel
+    accuracy_factory: AccuracyFactory
+    n_trials: int = 0
+    _accuracy: AccuracyFn | None = None
+    _screened_in_row: int = 0
+    _infeasible_in_row: int = 0
+    worker: str = field(default_factory=worker_id)
+
+    # -- setup ----------------------------------------------------------------------------------
+    @classmethod
+    def join(cls, study: Any, settings: SweepSettings | None, accuracy_factory: AccuracyFactory,
+             accuracy: AccuracyFn | None = None) -> "StudyHandle":
+        """Record settings and model context on first use; otherwise check that they match.
+
+        Everything that can be wrong with new settings (spec, bits, an unreachable --min-speedup) is
+        checked before they are stored, so a corrected command can still create the study.
+        """
+        stored = study.user_attrs.get(SETTINGS_ATTR)
+        if settings is None:
+            if stored is None:
+                raise MixaqError(f"study {study.study_name!r} holds no mixaq settings (not created by mixaq sweep)")
+            settings = SweepSettings.from_dict(stored)
+        elif stored is not None:
+            diff = settings.differences(SweepSettings.from_dict(stored))
+            if diff:
+                raise MixaqError(f"study {study.study_name!r} was created with different settings "
+                                 f"({', '.join(diff)}); use another --study name or the same options")
+        accuracy = accuracy or accuracy_factory()
+        space = settings.space
+        cost = CostModel.load(settings.spec, accuracy.arch, accuracy.image_hw, space.high_act_bits, space.weight_bits)
+        _check_bits_supported(settings, cost)
+        if space.num_pairs != accuracy.arch.num_pairs:
+            raise MixaqError(f"search space has {space.num_pairs} block pairs, the model has {accuracy.arch.num_pairs}")
+        handle = cls(study, settings, cost, accuracy_factory, _accuracy=accuracy)
+        if stored is None:
+            handle.check_reachable()
+        context = {"arch": {k: (list(v) if isinstance(v, tuple) else v) for k, v in accuracy.arch.timm_kwargs().items()},
+                   "image_hw": list(accuracy.image_hw), "fingerprint": accuracy.fingerprint(), "spec": settings.spec}
+        context = _roundtrip(context)
+        have = study.user_attrs.get(CONTEXT_ATTR)
+        if have is not None and have != context:
+            diff = [k for k in context if context[k] != have.get(k)]
+            raise MixaqError(f"study {study.study_name!r} was measured on another model/data ({', '.join(diff)} differ)")
+        if stored is None:
+            study.set_user_attr(SETTINGS_ATTR, settings.to_dict())
+        if have is None:
+            study.set_user_attr(CONTEXT_ATTR, context)
+        return handle
+
+    @property
+    def accuracy(self) -> AccuracyFn:
+        if self._accuracy is None:
+            self._accuracy = self.accuracy_factory()
+        return self._accuracy
+
+    def check_reachable(self, n_samples: int = 4096) -> float:
+        """Largest simulated speedup over a batch of random ratio-mode points and the space's corner;
+        an unreachable --min-speedup is reported before any mAP is paid for."""
+        space = self.settings.space
+        if space.mode != "ratio":
+            return math.nan
+        arr = space.sample_ratios(np.random.default_rng(self.settings.seed), n_samples)
+        corner = space.most_aggressive()
+        for k, v in (("high_act_bits", corner.high_act_bits), ("low_act_bits", corner.low_act_bits),
+                     ("weight_bits", corner.weight_bits)):
+            arr[k] = np.append(arr[k], v)
+        arr["low_ratios"] = np.vstack([arr["low_ratios"], corner.low_ratios])
+        arr["prune_ratios"] = np.vstack([arr["prune_ratios"], corner.prune_ratios])
+        scored = self.cost.score_arrays(arr["high_act_bits"], arr["low_act_bits"], arr["weight_bits"],
+                                        arr["low_ratios"], arr["prune_ratios"])
+        best = float(scored[f"speedup_{self.settings.cost}"].max())
+        if self.settings.min_speedup is not None and best < self.settings.min_speedup:
+            raise MixaqError(f"--min-speedup {self.settings.min_speedup:g} is unreachable: the largest simulated "
+                             f"{self.settings.cost} speedup in this search space is {best:.3f}x")
+        return best
+
+    # -- measurements (cached in the study storage) ---------------------------------------------
+    def _key_and_costs(self, point: DesignPoint, assignment: Any = None) -> tuple[str, dict[str, Any]]:
+        if point.mode == "ratio" and assignment is None:
+            assignment = self.cost.assignment(point.high_act_bits, point.low_act_bits, point.weight_bits,
+                                              point.low_ratios, point.prune_ratios)
+        costs: dict[str, Any] = {}
+        if assignment is not None:
+            row = self.cost.score_assignments([assignment]).iloc[0]
+            costs = {k: _jsonable(row.get(k, math.nan)) for k in
+                     (*COST_COLUMNS.values(), "macs", *(f"speedup_{k}" for k in COST_COLUMNS))}
+            costs["low_fraction"] = [round(float(v), 6) for v in assignment.low_fraction]
+            costs["pruned_fraction"] = [round(float(v), 6) for v in assignment.pruned_fraction]
+        if point.mode == "ratio":
+            return config_key(point, assignment.low_fraction, assignment.pruned_fraction), costs
+        return config_key(point), costs
+
+    def cached(self, key: str) -> AccuracyResult | None:
+        hit = self.study.user_attrs.get(CACHE_PREFIX + key)
+        return None if hit is None else AccuracyResult.from_dict(hit)
+
+    def measure(self, point: DesignPoint) -> tuple[dict[str, Any], bool]:
+        """Accuracy (cached per configuration across resumes and workers) and simulated cost of a point."""
+        key, costs = self._key_and_costs(point)
+        result = self.cached(key)
+        hit = result is not None
+        if result is None:
+            result = self.accuracy(point)
+            self.study.set_user_attr(CACHE_PREFIX + key, _roundtrip(result.to_dict()))
+        if point.mode == "threshold" and result.assignment is not None:
+            # Threshold points only know their windows after running the model: cost what it recorded.
+            _, costs = self._key_and_costs(point, result.assignment)
+        record = {m: _jsonable(getattr(result, m)) for m in METRICS}
+        record.update(n_images=result.n_images, eval_seconds=_jsonable(result.seconds), config_key=key, **costs)
+        if result.assignment is not None and point.mode == "ratio":
+            # The model's recorded windows must match the simulator's count rule (shared window_counts).
+            recorded = np.asarray(result.assignment.low_fraction) + np.asarray(result.assignment.pruned_fraction)
+            predicted = np.asarray(costs["low_fraction"]) + np.asarray(costs["pruned_fraction"])
+            record["assignment_matches"] = bool(np.allclose(recorded, predicted, atol=1e-6))
+        return record, hit
+
+    # -- baselines ------------------------------------------------------------------------------
+    def baseline_points(self) -> dict[str, DesignPoint]:
+        s = self.settings.space
+        zeros = (0.0,) * s.num_pairs
+        return {
+            "float": DesignPoint(None, None, None, zeros, zeros),
+            "uniform_high": DesignPoint(s.high_act_bits, s.high_act_bits, s.weight_bits, zeros, zeros),
+            "uniform_low": DesignPoint(s.low_act_bits, s.low_act_bits, s.weight_bits, zeros, zeros),
+        }
+
+    def ensure_baseline(self, name: str, point: DesignPoint, of_trial: int | None = None) -> dict[str, Any]:
+        have = self.study.user_attrs.get(BASELINE_PREFIX + name)
+        if have is not None:
+            return have
+        record, _ = self.measure(point)
+        entry = _roundtrip({"name": name, "point": point.to_dict(), "label": point.describe(),
+                            "of_trial": of_trial, **record})
+        self.study.set_user_attr(BASELINE_PREFIX + name, entry)
+        return entry
+
+    def ensure_fixed_baselines(self) -> dict[str, dict[str, Any]]:
+        return {name: self.ensure_baseline(name, p) for name, p in self.baseline_points().items()}
+
+    def reference_ap(self) -> float:
+        ref = self.study.user_attrs.get(BASELINE_PREFIX + "uniform_high")
+        if ref is None:
+            ref = self.ensure_baseline("uniform_high", self.baseline_points()["uniform_high"])
+        return float(ref["ap"])
+
+    def ensure_front_baselines(self) -> list[str]:
+        """Random-window, reversed-window and pruning-only at the ratios of up to `baseline_points`
+        front points (spread along the front): what importance-based selection buys."""
+        k = self.settings.baseline_points
+        trials = completed_frame(self.study)
+        if k == 0 or trials.empty or self.settings.space.mode != "ratio":
+            return []
+        front = trials[trials["on_front"] & (trials["speedup"] > 1.0 + 1e-9)].sort_values("speedup")
+        if front.empty:
+            return []
+        picks = front.iloc[np.unique(np.linspace(0, len(front) - 1, min(k, len(front))).round().astype(int))]
+        names = []
+        for _, row in picks.iterrows():
+            point = DesignPoint.from_dict(row["point"])
+            n = int(row["number"])
+            variants = {f"random@{n}": DesignPoint(**{**point.to_dict(), "strategy": "random"}),
+                        f"reversed@{n}": DesignPoint(**{**point.to_dict(), "strategy": "reversed"})}
+            demoted = tuple(min(lo + pr, 1.0) for lo, pr in zip(point.low_ratios, point.prune_ratios))
+            variants[f"prune_only@{n}"] = DesignPoint(point.high_act_bits, point.high_act_bits, point.weight_bits,
+                                                      (0.0,) * len(demoted), demoted, strategy=point.strategy)
+            for name, p in variants.items():
+                if p.strategy == point.strategy and name.startswith(("random", "reversed")):
+                    continue
+                self.ensure_baseline(name, p, of_trial=n)
+                names.append(name)
+        return names
+
+    # -- the Optuna objective -------------------------------------------------------------------
+    def objective(self, trial: Any) -> tuple[float, float]:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr(WORKER_ATTR, self.worker)
+        # Reservation: with several workers, only the first n_trials live trials may run.
+        ahead = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+                 if t.number < trial.number]
+        if len(ahead) >= self.n_trials:
+            return self._reject(trial, {}, SURPLUS)
+        point = self.settings.space.suggest(trial)
+        # Everything about the trial goes into one attribute: one storage write instead of dozens.
+        info: dict[str, Any] = {"point": point.to_dict(), "label": point.describe()}
+        kind = self.settings.cost
+        key, costs = self._key_and_costs(point)
+        info.update(costs)
+        if point.mode == "ratio":
+            speed = costs[f"speedup_{kind}"]
+            if self.settings.min_speedup is not None and speed < self.settings.min_speedup:
+                return self._reject(trial, info, REJECTED_SPEEDUP)
+            self._infeasible_in_row = 0
+            if self.cached(key) is None and self.settings.screen and self._screened_in_row < _MAX_SCREENED_IN_ROW:
+                verdict = self.screen(point, costs, speed)
+                if verdict is not None:
+                    self._screened_in_row += 1
+                    return self._reject(trial, info, verdict)
+        self._screened_in_row = 0
+        record, hit = self.measure(point)
+        info.update(record)
+        info["outcome"] = CACHED if hit else EVALUATED
+        ap, speed = float(record["ap"]), float(record[f"speedup_{kind}"])
+        info["constraints"] = self._constraints(ap, speed)
+        trial.set_user_attr(INFO_ATTR, _roundtrip(info))
+        return ap, speed
+
+    def _constraints(self, ap: float, speed: float) -> list[float]:
+        s = self.settings
+        c_map = (self.reference_ap() - s.max_map_drop) - ap if s.max_map_drop is not None else -1.0
+        c_speed = s.min_speedup - speed if s.min_speedup is not None else -1.0
+        return [float(c_map), float(c_speed)]
+
+    def _reject(self, trial: Any, info: dict[str, Any], outcome: str) -> Any:
+        import optuna
+
+        if outcome == REJECTED_SPEEDUP:
+            self._infeasible_in_row += 1
+            if self._infeasible_in_row > _MAX_INFEASIBLE_IN_ROW:
+                raise MixaqError(f"{_MAX_INFEASIBLE_IN_ROW} proposals in a row missed --min-speedup "
+                                 f"{self.settings.min_speedup:g}; loosen it or widen the search space")
+        trial.set_user_attr(INFO_ATTR, _roundtrip({**info, "outcome": outcome}))
+        raise optuna.TrialPruned(outcome)
+
+    def screen(self, point: DesignPoint, costs: dict[str, Any], speed: float) -> str | None:
+        """Reject a point the measured neighbours show cannot reach the (feasible) front.
+
+        Assumption (monotone accuracy): demoting more windows (per block, pruned and low+pruned
+        shares both >=) at the same bits and strategy does not raise mAP. Then the min mAP over
+        measured points that demote no more than `point` bounds its mAP from above; if a feasible
+        measured point is at least as fast and beats that bound by `screen_tolerance`, `point` is
+        dominated. Points whose bound already breaks --max-map-drop are rejected too.
+        """
+        tol = self.settings.screen_tolerance
+        known = _measured_points(self.study)
+        if known.empty:
+            return None
+        low = np.asarray(costs["low_fraction"])
+        pruned = np.asarray(costs["pruned_fraction"])
+        same_bits = (known["high"] == point.high_act_bits) & (known["weight"] == point.weight_bits)
+        no_low = known["low_sum"].to_numpy() == 0
+        same_low_bits = no_low | (known["low_bits"] == point.low_act_bits).to_numpy()
+        undemoted = (known["low_sum"].to_numpy() + known["pruned_sum"].to_numpy()) == 0
+        same_strategy = undemoted | (known["strategy"] == point.strategy).to_numpy()
+        kp = np.stack(known["pruned"].to_numpy())  # (K, blocks)
+        kd = np.stack(known["demoted"].to_numpy())  # (K, blocks) low + pruned
+        below = (kp <= pruned[None] + 1e-9).all(axis=1) & (kd <= (low + pruned)[None] + 1e-9).all(axis=1)
+        comparable = same_bits.to_numpy() & same_low_bits & same_strategy & below
+        if not comparable.any():
+            return None
+        bound = float(known["ap"].to_numpy()[comparable].min())
+        if self.settings.max_map_drop is not None and bound + tol < self.reference_ap() - self.settings.max_map_drop:
+            return REJECTED_MAP
+        feasible = known["feasible"].to_numpy()
+        beats = feasible & (known["speedup_" + self.settings.cost].to_numpy() >= speed) & \
+            (known["ap"].to_numpy() >= bound + tol)
+        return REJECTED_DOMINATED if beats.any() else None
+
+
+def _check_bits_supported(settings: SweepSettings, cost: CostModel) -> None:
+    s, spec = settings.space, cost.spec
+    act = set(spec.supported_act_bits)
+    wts = set(spec.supported_weight_bits)
+    for name, bits, ok in (("--low-act-bits", s.low_act_bits, act), ("--high-act-bits", s.high_act_bits, act),
+                           ("--weight-bits", s.weight_bits, wts)):
+        if bits not in ok:
+            raise MixaqError(f"spec {settings.spec!r} does not support {name} {bits} "
+                             f"(supported: {', '.join(map(str, sorted(ok)))})")
+    if s.search_act_bits and not set(s.act_bit_choices) <= act:
+        raise MixaqError(f"spec {settings.spec!r} does not support act bits {sorted(set(s.act_bit_choices) - act)}")
+    if s.search_weight_bits and not set(s.weight_bit_choices) <= wts:
+        raise MixaqError(f"spec {settings.spec!r} does not support weight bits {sorted(set(s.weight_bit_choices) - wts)}")
+
+
+def _roundtrip(obj: Any) -> Any:
+    """JSON round trip (NaN -> None) so what we compare equals what the storage gives back."""
+    import json
+
+    def clean(o: Any) -> Any:
+        if isinstance(o, dict):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return _jsonable(o)
+
+    return json.loads(json.dumps(clean(obj)))
+
+
+def completed_frame(study: Any) -> pd.DataFrame:
+    """COMPLETE trials as a table with `speedup` (the study's cost kind), feasibility and front flag."""
+    from optuna.trial import TrialState
+
+    settings = SweepSettings.from_dict(study.user_attrs[SETTINGS_ATTR])
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        info = trial_info(t)
+        row = {"number": t.number, "ap": t.values[0], "speedup": t.values[1], **info}
+        row["feasible"] = all(c <= 0 for c in info.get("constraints", (0.0, 0.0)))
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df["on_front"] = pareto_mask(df[["ap", "speedup"]].to_numpy(float), df["feasible"].to_numpy())
+    df.attrs["cost"] = settings.cost
+    return df
+
+
+def _measured_points(study: Any) -> pd.DataFrame:
+    """Every measured ratio-mode point (trials and baselines) in the arrays the screen compares."""
+    from optuna.trial import TrialState
+
+    entries = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        a = trial_info(t)
+        if "low_fraction" in a and "point" in a:
+            entries.append({**a, "ap": t.values[0],
+                            "feasible": all(c <= 0 for c in a.get("constraints", (0.0, 0.0)))})
+    for name, v in study.user_attrs.items():
+        if name.startswith(BASELINE_PREFIX) and v.get("low_fraction") is not None:
+            entries.append({**v, "feasible": False})  # baselines bound mAP but are not front points
+    rows = []
+    for e in entries:
+        p = e["point"]
+        if p.get("mode", "ratio") != "ratio":
+            continue
+        low, pruned = np.asarray(e["low_fraction"], float), np.asarray(e["pruned_fraction"], float)
+        rows.append({"high": p["high_act_bits"], "low_bits": p["low_act_bits"], "weight": p["weight_bits"],
+                     "strategy": p["strategy"], "ap": float(e["ap"]), "feasible": bool(e["feasible"]),
+                     "pruned": pruned, "demoted": low + pruned, "low_sum": float(low.sum()),
+                     "pruned_sum": float(pruned.sum()),
+                     **{f"speedup_{k}": float(e.get(f"speedup_{k}") or math.nan) for k in COST_COLUMNS}})
+    return pd.DataFrame(rows)

@@ -1,0 +1,84 @@
+"""An analytic stand-in for the detector, to exercise storage/resume/Pareto machinery without torch.
+
+It is NOT a measurement: tests and the search benchmark use it where the subject is the search
+machinery (trial bookkeeping, kill -9 resume, workers), never to report accuracy.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simulator import SwinArch, WindowAssignment, get_arch
+
+from search._accuracy import AccuracyResult
+from search._space import DesignPoint
+
+__all__ = ["SyntheticAccuracy"]
+
+
+@dataclass(frozen=True)
+class SyntheticAccuracy:
+    """`ap = base - sum_b sens_b * (low_b * 2^-(low_bits-2) + pruned_b) - weight/act bit penalties`.
+
+    Monotone non-increasing in every window fraction (what the dominance screen assumes), with
+    per-block sensitivities drawn once from `seed`. `delay_s` imitates evaluation time.
+    """
+
+    arch_name: str = "swin_nano"
+    image_hw: tuple[int, int] = (64, 64)
+    base_ap: float = 0.5
+    seed: int = 0
+    delay_s: float = 0.0
+
+    @property
+    def arch(self) -> SwinArch:
+        return get_arch(self.arch_name)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"synthetic": self.arch_name, "image_hw": list(self.image_hw), "seed": self.seed}
+
+    def __call__(self) -> "_SyntheticFn":
+        # The frozen dataclass is the picklable factory handed to worker processes.
+        return _SyntheticFn(self)
+
+    def evaluate(self, point: DesignPoint) -> AccuracyResult:
+        start = time.perf_counter()
+        if point.mode != "ratio":
+            raise ValueError("the synthetic objective models ratio mode only")
+        arch = self.arch
+        a = WindowAssignment.from_pair_ratios(arch, self.image_hw, point.low_ratios, point.prune_ratios,
+                                              point.high_act_bits, point.low_act_bits, point.weight_bits)
+        sens = np.random.default_rng(self.seed).uniform(0.01, 0.05, arch.num_blocks)
+        if point.strategy == "reversed":
+            sens = sens * 3.0
+        elif point.strategy == "random":
+            sens = sens * 1.8
+
+        def bit_loss(bits: int | None) -> float:
+            return 0.0 if bits is None else 2.0 ** -(bits - 2)
+
+        low = np.asarray(a.low_fraction) * max(bit_loss(point.low_act_bits) - bit_loss(point.high_act_bits), 0.0) * 10
+        loss = float(np.sum(sens * (low + np.asarray(a.pruned_fraction))))
+        loss += 0.02 * bit_loss(point.high_act_bits) + 0.03 * bit_loss(point.weight_bits)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return AccuracyResult(ap=max(self.base_ap - loss, 0.0), ap50=max(self.base_ap + 0.2 - loss, 0.0),
+                              assignment=a, n_images=0, seconds=time.perf_counter() - start)
+
+
+class _SyntheticFn:
+    """`SyntheticAccuracy` behind the `AccuracyFn` protocol."""
+
+    def __init__(self, model: SyntheticAccuracy) -> None:
+        self._model = model
+        self.arch = model.arch
+        self.image_hw = tuple(model.image_hw)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return self._model.fingerprint()
+
+    def __call__(self, point: DesignPoint) -> AccuracyResult:
+        return self._model.evaluate(point)

@@ -1,0 +1,229 @@
+"""Accelerator specs: the YAML schema, its validation, and the preset files in `specs/`.
+
+A spec file is nested YAML (see docs/simulator.md); `AcceleratorSpec` is its flat, validated,
+frozen form with units in the field names. Every problem is reported as a one-line `MixaqError`
+naming the field and the file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from simulator._errors import MixaqError
+from simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
+
+__all__ = ["AcceleratorSpec", "DATAFLOWS", "MAPPER_OBJECTIVES", "SPECS_DIR", "list_specs", "load_spec", "spec_from_mapping"]
+
+# Preset specs live at the repository root next to the packages (`specs/<name>.yaml`).
+SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+DATAFLOWS = ("os", "ws", "is")
+MAPPER_OBJECTIVES = ("latency", "traffic")
+
+# YAML path -> (flat field, type, default or _REQUIRED). The table is the schema: parsing,
+# defaults and the "unknown key" check all come from it.
+_REQUIRED = object()
+_SCHEMA: dict[str, tuple[str, type, Any]] = {
+    "name": ("name", str, _REQUIRED),
+    "description": ("description", str, ""),
+    "frequency_mhz": ("frequency_mhz", float, _REQUIRED),
+    "array.rows": ("rows", int, _REQUIRED),
+    "array.cols": ("cols", int, _REQUIRED),
+    "array.dataflow": ("dataflow", str, _REQUIRED),
+    "precision.model": ("precision_model", str, _REQUIRED),
+    "precision.min_bits": ("min_bits", int, _REQUIRED),
+    "precision.max_bits": ("max_bits", int, _REQUIRED),
+    "precision.serial": ("serial_operands", str, "act"),
+    "sram_kib.ifmap": ("sram_ifmap_kib", float, _REQUIRED),
+    "sram_kib.filter": ("sram_filter_kib", float, _REQUIRED),
+    "sram_kib.ofmap": ("sram_ofmap_kib", float, _REQUIRED),
+    "dram_bytes_per_cycle": ("dram_bytes_per_cycle", float, _REQUIRED),
+    "vector_unit.lanes": ("vector_lanes", int, 16),
+    "memory.output_bits": ("output_bits", int, 8),
+    "mapper.objective": ("mapper_objective", str, "latency"),
+    "memory.psum_bits": ("psum_bits", int, 32),
+    "energy_pj.mac_8x8": ("mac_8x8_energy_pj", float, _REQUIRED),
+    "energy_pj.sram_byte": ("sram_byte_energy_pj", float, _REQUIRED),
+    "energy_pj.dram_byte": ("dram_byte_energy_pj", float, _REQUIRED),
+    "energy_pj.vector_op": ("vector_op_energy_pj", float, 0.05),
+    "energy_pj.static_mw": ("static_power_mw", float, 0.0),
+}
+_LOWERCASE = ("array.dataflow", "precision.model", "precision.serial", "mapper.objective")
+_SECTIONS = {key.split(".")[0] for key in _SCHEMA if "." in key}
+_FIELD_TO_KEY = {flat: key for key, (flat, _, _) in _SCHEMA.items()}
+
+
+@dataclass(frozen=True)
+class AcceleratorSpec:
+    """A precision-scalable systolic array with double-buffered SRAMs, a DRAM port and a vector unit."""
+
+    name: str
+    frequency_mhz: float
+    rows: int
+    cols: int
+    dataflow: str  # os | ws | is, as SCALE-Sim
+    precision_model: str  # bitfusion | bitserial | fixed
+    min_bits: int
+    max_bits: int
+    sram_ifmap_kib: float
+    sram_filter_kib: float
+    sram_ofmap_kib: float
+    dram_bytes_per_cycle: float
+    mac_8x8_energy_pj: float
+    sram_byte_energy_pj: float
+    dram_byte_energy_pj: float
+    serial_operands: str = "act"  # bitserial only: act (Stripes) | both (Loom)
+    vector_lanes: int = 16
+    output_bits: int = 8  # GEMM results leave the array requantized to this width
+    psum_bits: int = 32  # partial sums that must be kept between folds
+    vector_op_energy_pj: float = 0.05
+    static_power_mw: float = 0.0
+    mapper_objective: str = "latency"  # which schedule a GEMM gets: the fastest, or the fewest DRAM bytes
+    description: str = ""
+    source: str = field(default="<dict>", compare=False)
+
+    def __post_init__(self) -> None:
+        positive = ("frequency_mhz", "rows", "cols", "dram_bytes_per_cycle", "vector_lanes",
+                    "min_bits", "max_bits", "output_bits", "psum_bits")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                self._fail(name, f"must be > 0, got {getattr(self, name)}")
+        non_negative = ("sram_ifmap_kib", "sram_filter_kib", "sram_ofmap_kib", "mac_8x8_energy_pj",
+                        "sram_byte_energy_pj", "dram_byte_energy_pj", "vector_op_energy_pj", "static_power_mw")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                self._fail(name, f"must be >= 0, got {getattr(self, name)}")
+        if self.dataflow not in DATAFLOWS:
+            self._fail("dataflow", f"unknown dataflow {self.dataflow!r} (choose from {', '.join(DATAFLOWS)})")
+        if self.precision_model not in PRECISION_MODELS:
+            self._fail("precision_model",
+                       f"unknown precision model {self.precision_model!r} (choose from {', '.join(PRECISION_MODELS)})")
+        if self.serial_operands not in SERIAL_OPERANDS:
+            self._fail("serial_operands", f"must be one of {', '.join(SERIAL_OPERANDS)}, got {self.serial_operands!r}")
+        if self.mapper_objective not in MAPPER_OBJECTIVES:
+            self._fail("mapper_objective", f"must be one of {', '.join(MAPPER_OBJECTIVES)}, got {self.mapper_objective!r}")
+        if self.min_bits > self.max_bits:
+            self._fail("min_bits", f"{self.min_bits} exceeds max_bits {self.max_bits}")
+        if self.max_bits > 32:
+            self._fail("max_bits", f"must be <= 32, got {self.max_bits}")
+
+    def _fail(self, flat_field: str, message: str) -> None:
+        raise MixaqError(f"spec {self.source}: {_FIELD_TO_KEY.get(flat_field, flat_field)}: {message}")
+
+    @property
+    def supported_act_bits(self) -> tuple[int, ...]:
+        return tuple(range(self.min_bits, self.max_bits + 1))
+
+    @property
+    def supported_weight_bits(self) -> tuple[int, ...]:
+        return tuple(range(self.min_bits, self.max_bits + 1))
+
+    @property
+    def cycle_ns(self) -> float:
+        return 1e3 / self.frequency_mhz
+
+    def check_bits(self, what: str, bits: Any) -> None:
+        """Raise a one-line MixaqError unless every entry of `bits` is an integer this array runs."""
+        import numpy as np
+
+        numeric = np.asarray(bits) if not isinstance(bits, np.ndarray) or bits.dtype != object else bits
+        if numeric.dtype.kind in "iu" and numeric.size:  # the batch path: one vectorized check
+            if numeric.min() >= self.min_bits and numeric.max() <= self.max_bits:
+                return
+        arr = np.asarray(bits, dtype=object).ravel()
+        for value in arr:
+            if value is None:
+                raise MixaqError(f"{what} is None (float): float tensors are not costable on integer "
+                                 f"accelerator {self.name!r}; choose bits in {self.min_bits}..{self.max_bits}")
+            if isinstance(value, float) and float(value).is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise MixaqError(f"{what} must be an integer, got {value!r}")
+            if not self.min_bits <= value <= self.max_bits:
+                raise MixaqError(f"{what}={value} is outside the range {self.min_bits}..{self.max_bits} "
+                                 f"of accelerator {self.name!r} ({self.source})")
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The nested YAML form (what `spec_from_mapping` reads back)."""
+        out: dict[str, Any] = {}
+        for key, (flat, _, _) in _SCHEMA.items():
+            value = getattr(self, flat)
+            head, _, tail = key.partition(".")
+            if tail:
+                out.setdefault(head, {})[tail] = value
+            else:
+                out[head] = value
+        return out
+
+
+def _coerce(value: Any, kind: type, key: str, source: str) -> Any:
+    if kind is str:
+        if not isinstance(value, str):
+            raise MixaqError(f"spec {source}: {key}: expected a string, got {value!r}")
+        return value.strip().lower() if key in _LOWERCASE else value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MixaqError(f"spec {source}: {key}: expected a number, got {value!r}")
+    if kind is int:
+        if float(value) != int(value):
+            raise MixaqError(f"spec {source}: {key}: expected an integer, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def spec_from_mapping(data: Mapping[str, Any], source: str = "<dict>") -> AcceleratorSpec:
+    """Validate a nested spec mapping (the parsed YAML) into an `AcceleratorSpec`."""
+    if not isinstance(data, Mapping):
+        raise MixaqError(f"spec {source}: expected a mapping at the top level, got {type(data).__name__}")
+    for top, value in data.items():
+        if top in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise MixaqError(f"spec {source}: {top}: expected a mapping, got {value!r}")
+            for sub in value:
+                if f"{top}.{sub}" not in _SCHEMA:
+                    known = sorted(k.split(".")[1] for k in _SCHEMA if k.startswith(top + "."))
+                    raise MixaqError(f"spec {source}: {top}.{sub}: unknown field (known: {', '.join(known)})")
+        elif top not in _SCHEMA:
+            known = sorted({k.split(".")[0] for k in _SCHEMA})
+            raise MixaqError(f"spec {source}: {top}: unknown field (known: {', '.join(known)})")
+    kwargs: dict[str, Any] = {"source": source}
+    for key, (flat, kind, default) in _SCHEMA.items():
+        head, _, tail = key.partition(".")
+        value = data.get(head) if not tail else (data.get(head) or {}).get(tail)
+        if value is None:
+            if default is _REQUIRED:
+                raise MixaqError(f"spec {source}: {key}: missing required field")
+            value = default
+        kwargs[flat] = _coerce(value, kind, key, source)
+    return AcceleratorSpec(**kwargs)
+
+
+def list_specs() -> list[str]:
+    """Names of the preset specs shipped in `specs/`."""
+    return sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
+
+
+def load_spec(name_or_path: str | Path | Mapping[str, Any] | AcceleratorSpec) -> AcceleratorSpec:
+    """A preset name (`bitfusion`), a path to a YAML file, a nested mapping, or a spec (returned as is)."""
+    if isinstance(name_or_path, AcceleratorSpec):
+        return name_or_path
+    if isinstance(name_or_path, Mapping):
+        return spec_from_mapping(name_or_path)
+    text = str(name_or_path)
+    path = Path(text)
+    if not (path.suffix in (".yaml", ".yml") or path.exists()):
+        preset = SPECS_DIR / f"{text}.yaml"
+        if not preset.exists():
+            raise MixaqError(f"unknown spec {text!r}: not a file and not a preset (presets: {', '.join(list_specs())})")
+        path = preset
+    if not path.exists():
+        raise FileNotFoundError(f"spec file {path} does not exist")
+    import yaml  # only specs need it; keeps `import simulator` lean
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" line {line + 1}" if line is not None else ""
+        raise MixaqError(f"spec {path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return spec_from_mapping(data if data is not None else {}, source=str(path))
+
