@@ -27,6 +27,16 @@ def _bits_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _ratios_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(sorted({round(float(v), 6) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ratios, got {text!r}") from None
+    if not values or any(not 0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"ratios must lie in [0, 1], got {text!r}")
+    return values
+
+
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `mixaq sweep` and `mixaq demo` (what is searched and how)."""
     g = parser.add_argument_group("search")
@@ -39,6 +49,10 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"knobs to search, comma separated from {', '.join(KNOBS)} (default low)")
     g.add_argument("--mode", default="ratio", choices=("ratio", "threshold"),
                    help="per-pair low/prune ratios (paper) or importance thresholds")
+    g.add_argument("--ratio-choices", type=_ratios_list, default=None,
+                   help="low-bit ratios searched per pair (default 0,0.1,...,0.8)")
+    g.add_argument("--prune-choices", type=_ratios_list, default=None,
+                   help="pruning ratios searched per pair (default 0,0.1,...,0.8)")
     g.add_argument("--high-act-bits", type=int, default=8, help="high-branch activation bits (and the reference)")
     g.add_argument("--low-act-bits", type=int, default=4, help="low-branch activation bits")
     g.add_argument("--weight-bits", type=int, default=4, help="weight bits (and the reference)")
@@ -96,6 +110,8 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
         search_weight_bits="weight-bits" in args.search, act_bit_choices=tuple(act), weight_bit_choices=tuple(wts),
         mode=args.mode, search_low="low" in args.search, search_prune="prune" in args.search,
         search_strategy="strategy" in args.search,
+        **({} if args.ratio_choices is None else {"ratio_choices": args.ratio_choices}),
+        **({} if args.prune_choices is None else {"prune_choices": args.prune_choices}),
     )
     return SweepSettings(space=space, spec=args.spec, cost=args.cost, sampler=args.sampler, seed=args.seed,
                          population_size=args.population, max_map_drop=args.max_map_drop,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pareto_mask", "front_order"]
+__all__ = ["pareto_mask", "front_order", "first_of_duplicates"]
 
 
 def pareto_mask(values: np.ndarray, feasible: np.ndarray | None = None) -> np.ndarray:
@@ -60,3 +60,15 @@ def front_order(values: np.ndarray, mask: np.ndarray, along: int = 1) -> np.ndar
     """Indices of the front points sorted by objective `along` (for drawing the front as a line)."""
     idx = np.flatnonzero(mask)
     return idx[np.argsort(np.asarray(values)[idx, along], kind="stable")]
+
+
+def first_of_duplicates(mask: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """`mask` with only the first (lowest index) of equal `keys` kept: a configuration met twice
+    (a cache hit) is one front point, not two."""
+    out = np.asarray(mask, dtype=bool).copy()
+    seen: set = set()
+    for i in np.flatnonzero(out):
+        if keys[i] in seen:
+            out[i] = False
+        seen.add(keys[i])
+    return out

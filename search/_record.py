@@ -12,7 +12,7 @@ from simulator import get_arch
 from simulator._errors import MixaqError
 
 from search._cost import COST_COLUMNS, CostModel
-from search._pareto import pareto_mask
+from search._pareto import first_of_duplicates, pareto_mask
 from search._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings
 from search._space import DesignPoint
 from search._study import trial_info
@@ -75,7 +75,8 @@ def _trial_rows(study: Any, kind: str) -> pd.DataFrame:
             df[col] = math.nan
     done = (df["state"] == "COMPLETE").to_numpy()
     values = df[["ap", "speedup"]].to_numpy(float)
-    df["on_front"] = pareto_mask(values, done & df["feasible"].to_numpy(bool))
+    mask = pareto_mask(values, done & df["feasible"].to_numpy(bool))
+    df["on_front"] = first_of_duplicates(mask, df["config_key"].to_numpy(object))
     extra = [c for c in df.columns if c not in _TRIAL_COLUMNS and c not in ("point", "constraints", "worker",
                                                                          "low_fraction", "pruned_fraction")]
     return df[[*_TRIAL_COLUMNS, *sorted(extra)]].sort_values("number").reset_index(drop=True)

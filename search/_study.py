@@ -14,9 +14,10 @@ from simulator._errors import MixaqError
 from search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
 from search._cost import COST_COLUMNS, CostModel
 from search._liveness import worker_id
-from search._pareto import pareto_mask
+from search._pareto import first_of_duplicates, pareto_mask
 from search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
                               config_key)
+from search._screen import dominance_verdict, measured_points
 from search._space import DesignPoint
 from search._storage import WORKER_ATTR
 
@@ -26,7 +27,7 @@ INFO_ATTR = "info"
 
 # Trial outcomes (info["outcome"]); only evaluated/cached trials are COMPLETE.
 EVALUATED, CACHED = "evaluated", "cached"
-REJECTED_SPEEDUP, REJECTED_DOMINATED, REJECTED_MAP = "rejected_min_speedup", "rejected_dominated", "rejected_map_bound"
+REJECTED_SPEEDUP = "rejected_min_speedup"
 SURPLUS = "surplus"
 # The screen may reject this many proposals in a row before one is evaluated regardless, so a
 # converged front cannot starve the study of completed trials.
@@ -298,38 +299,11 @@ class StudyHandle:
         raise optuna.TrialPruned(outcome)
 
     def screen(self, point: DesignPoint, costs: dict[str, Any], speed: float) -> str | None:
-        """Reject a point the measured neighbours show cannot reach the (feasible) front.
-
-        Assumption (monotone accuracy): demoting more windows (per block, pruned and low+pruned
-        shares both >=) at the same bits and strategy does not raise mAP. Then the min mAP over
-        measured points that demote no more than `point` bounds its mAP from above; if a feasible
-        measured point is at least as fast and beats that bound by `screen_tolerance`, `point` is
-        dominated. Points whose bound already breaks --max-map-drop are rejected too.
-        """
-        tol = self.settings.screen_tolerance
-        known = _measured_points(self.study)
-        if known.empty:
-            return None
-        low = np.asarray(costs["low_fraction"])
-        pruned = np.asarray(costs["pruned_fraction"])
-        same_bits = (known["high"] == point.high_act_bits) & (known["weight"] == point.weight_bits)
-        no_low = known["low_sum"].to_numpy() == 0
-        same_low_bits = no_low | (known["low_bits"] == point.low_act_bits).to_numpy()
-        undemoted = (known["low_sum"].to_numpy() + known["pruned_sum"].to_numpy()) == 0
-        same_strategy = undemoted | (known["strategy"] == point.strategy).to_numpy()
-        kp = np.stack(known["pruned"].to_numpy())  # (K, blocks)
-        kd = np.stack(known["demoted"].to_numpy())  # (K, blocks) low + pruned
-        below = (kp <= pruned[None] + 1e-9).all(axis=1) & (kd <= (low + pruned)[None] + 1e-9).all(axis=1)
-        comparable = same_bits.to_numpy() & same_low_bits & same_strategy & below
-        if not comparable.any():
-            return None
-        bound = float(known["ap"].to_numpy()[comparable].min())
-        if self.settings.max_map_drop is not None and bound + tol < self.reference_ap() - self.settings.max_map_drop:
-            return REJECTED_MAP
-        feasible = known["feasible"].to_numpy()
-        beats = feasible & (known["speedup_" + self.settings.cost].to_numpy() >= speed) & \
-            (known["ap"].to_numpy() >= bound + tol)
-        return REJECTED_DOMINATED if beats.any() else None
+        """The dominance screen of `search._screen` against everything measured so far."""
+        s = self.settings
+        floor = None if s.max_map_drop is None else self.reference_ap() - s.max_map_drop
+        return dominance_verdict(measured_points(self.study), point, np.asarray(costs["low_fraction"]),
+                                 np.asarray(costs["pruned_fraction"]), speed, s.cost, s.screen_tolerance, floor)
 
 
 def _check_bits_supported(settings: SweepSettings, cost: CostModel) -> None:
@@ -375,33 +349,7 @@ def completed_frame(study: Any) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    df["on_front"] = pareto_mask(df[["ap", "speedup"]].to_numpy(float), df["feasible"].to_numpy())
+    mask = pareto_mask(df[["ap", "speedup"]].to_numpy(float), df["feasible"].to_numpy())
+    df["on_front"] = first_of_duplicates(mask, df["config_key"].to_numpy(object))
     df.attrs["cost"] = settings.cost
     return df
-
-
-def _measured_points(study: Any) -> pd.DataFrame:
-    """Every measured ratio-mode point (trials and baselines) in the arrays the screen compares."""
-    from optuna.trial import TrialState
-
-    entries = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        a = trial_info(t)
-        if "low_fraction" in a and "point" in a:
-            entries.append({**a, "ap": t.values[0],
-                            "feasible": all(c <= 0 for c in a.get("constraints", (0.0, 0.0)))})
-    for name, v in study.user_attrs.items():
-        if name.startswith(BASELINE_PREFIX) and v.get("low_fraction") is not None:
-            entries.append({**v, "feasible": False})  # baselines bound mAP but are not front points
-    rows = []
-    for e in entries:
-        p = e["point"]
-        if p.get("mode", "ratio") != "ratio":
-            continue
-        low, pruned = np.asarray(e["low_fraction"], float), np.asarray(e["pruned_fraction"], float)
-        rows.append({"high": p["high_act_bits"], "low_bits": p["low_act_bits"], "weight": p["weight_bits"],
-                     "strategy": p["strategy"], "ap": float(e["ap"]), "feasible": bool(e["feasible"]),
-                     "pruned": pruned, "demoted": low + pruned, "low_sum": float(low.sum()),
-                     "pruned_sum": float(pruned.sum()),
-                     **{f"speedup_{k}": float(e.get(f"speedup_{k}") or math.nan) for k in COST_COLUMNS}})
-    return pd.DataFrame(rows)

@@ -66,3 +66,13 @@ def test_front_order_sorts_by_requested_objective():
     mask = pareto_mask(values)
     assert mask.tolist() == [True, True, True, False]
     assert front_order(values, mask, along=1).tolist() == [1, 0, 2]
+
+
+def test_a_configuration_met_twice_is_one_front_point():
+    from search._pareto import first_of_duplicates
+
+    values = np.array([[0.5, 2.0], [0.9, 1.0], [0.5, 2.0], [0.1, 0.1]])
+    keys = np.array(["a", "b", "a", "c"], dtype=object)
+    mask = pareto_mask(values)
+    assert mask.tolist() == [True, True, True, False]  # equal points do not dominate each other
+    assert first_of_duplicates(mask, keys).tolist() == [True, True, False, False]

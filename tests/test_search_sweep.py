@@ -204,3 +204,36 @@ def test_rejected_settings_leave_the_study_free_for_a_corrected_command(tmp_path
         run_sweep(_settings(min_speedup=50.0), SyntheticAccuracy(), url, "fix", 2, progress=False)
     r = run_sweep(_settings(min_speedup=1.1), SyntheticAccuracy(), url, "fix", 2, progress=False)
     assert r.n_complete == 2
+
+
+def test_dominance_verdict_on_a_hand_made_neighbourhood():
+    from search._screen import REJECTED_DOMINATED, REJECTED_MAP, dominance_verdict
+
+    blocks = 4
+
+    def row(low, ap, speed, feasible=True, strategy="importance", pruned=0.0):
+        low_f, pr = np.full(blocks, low), np.full(blocks, pruned)
+        return {"high": 8, "low_bits": 4, "weight": 4, "strategy": strategy, "ap": ap, "feasible": feasible,
+                "pruned": pr, "demoted": low_f + pr, "low_sum": low_f.sum(), "pruned_sum": pr.sum(),
+                "speedup_bops": speed}
+
+    import pandas as pd
+
+    known = pd.DataFrame([row(0.0, 0.50, 1.0, feasible=False), row(0.5, 0.45, 1.5)])
+
+    def verdict(low, speed, strategy="importance", floor=None, pruned=0.0):
+        p = DesignPoint(8, 4, 4, (low,) * 2, (pruned,) * 2, strategy=strategy)
+        return dominance_verdict(known, p, np.full(blocks, low), np.full(blocks, pruned), speed, "bops", 0.0, floor)
+
+    # Demotes more than the 0.45-mAP point, and that point is at least as fast: dominated.
+    assert verdict(0.6, 1.4) == REJECTED_DOMINATED
+    # Faster than everything measured: could extend the front.
+    assert verdict(0.6, 1.6) is None
+    # Demotes less: only the uniform point bounds it (0.50) and nothing measured beats that.
+    assert verdict(0.4, 1.2) is None
+    # Its bound (0.45) is already under the mAP floor.
+    assert verdict(0.6, 1.6, floor=0.48) == REJECTED_MAP
+    # Another strategy: only the undemoted point is comparable (bound 0.50) -> not rejected.
+    assert verdict(0.6, 1.4, strategy="reversed") is None
+    # Pruning instead of low-bit is not "demoting no more" than the low-only point per block.
+    assert verdict(0.0, 1.4, pruned=0.6) is None
