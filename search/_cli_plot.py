@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from search._sweep import _quiet_optuna
 
     _quiet_optuna()
-    storage = get_storage(args.storage)
+    storage = get_storage(args.storage, create=False)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     if args.study not in names:
         raise MixaqError(f"study {args.study!r} not found in {redact_url(args.storage)!r} "

@@ -163,6 +163,10 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or default_storage_url(out)
     get_storage(storage)
+    if args.data is None:
+        from models.detection import ensure_default_val
+
+        ensure_default_val(progress=not args.no_progress)  # first use renders it: show that, once
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     factory = EvaluatorFactory(args.checkpoint, args.data, args.max_images, args.calib_images, threads)
     accuracy = factory()

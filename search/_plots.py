@@ -37,9 +37,9 @@ def _pareto(rec: StudyRecord, plt) -> object:
     kind = rec.cost_kind
     feas = t[t["feasible"].astype(bool)]
     infeas = t[~t["feasible"].astype(bool)]
-    ax.scatter(feas["speedup"], feas["ap"], s=18, color="tab:blue", alpha=0.45, label=f"trials ({len(t)})")
+    ax.scatter(feas["speedup"], feas["ap"], s=18, color="tab:blue", alpha=0.45, label=f"feasible trials ({len(feas)})")
     if len(infeas):
-        ax.scatter(infeas["speedup"], infeas["ap"], s=18, color="lightgray", marker="x", label="infeasible trials")
+        ax.scatter(infeas["speedup"], infeas["ap"], s=18, color="lightgray", marker="x", label=f"infeasible trials ({len(infeas)})")
     f = rec.front
     if len(f):
         ax.plot(f["speedup"], f["ap"], "-o", color="tab:red", ms=5, lw=1.5, label=f"Pareto front ({len(f)})")

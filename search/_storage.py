@@ -86,20 +86,21 @@ def _with_available_driver(url: str) -> str:
     return url
 
 
-def get_storage(url: str, options: StorageOptions = StorageOptions()) -> Any:
+def get_storage(url: str, options: StorageOptions = StorageOptions(), *, create: bool = True) -> Any:
     """An Optuna storage for `url`: `sqlite:///FILE`, `postgresql://…`, `mysql://…` or `journal:FILE`.
 
     RDB storages record heartbeats so a killed worker's RUNNING trial is failed and re-queued
-    (RetryHeartbeatStaleTrialCallback). Any problem (unknown scheme, missing directory, server
+    (`RetryDeadTrial`). `create=False` (readers such as `mixaq plot`) refuses to create a new
+    SQLite/journal file. Any problem (unknown scheme, missing directory, server
     unreachable, missing driver) raises `MixaqError` with one line naming the URL.
     """
     with warnings.catch_warnings():
         # Heartbeats and the retry callback are flagged experimental; they are what resume relies on.
         warnings.simplefilter("ignore", category=Warning)
-        return _get_storage(url, options)
+        return _get_storage(url, options, create)
 
 
-def _get_storage(url: str, options: StorageOptions) -> Any:
+def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
     import optuna
 
     if not isinstance(url, str) or ":" not in url:
@@ -114,6 +115,8 @@ def _get_storage(url: str, options: StorageOptions) -> Any:
         path = _journal_path(url)
         if not path.parent.is_dir():
             raise MixaqError(f"storage: directory {str(path.parent)!r} of {shown!r} does not exist")
+        if not create and not path.is_file():
+            raise MixaqError(f"storage: journal file {str(path)!r} does not exist")
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         # Journal storages keep no heartbeats; dead same-host workers are still reaped by pid.
@@ -126,6 +129,8 @@ def _get_storage(url: str, options: StorageOptions) -> Any:
         parent = Path(path_part).parent
         if not parent.is_dir():
             raise MixaqError(f"storage: directory {str(parent)!r} of {shown!r} does not exist")
+        if not create and not Path(path_part).is_file():
+            raise MixaqError(f"storage: database file {path_part!r} does not exist")
         engine_kwargs = {"connect_args": {"timeout": options.sqlite_timeout_s}}
     else:
         engine_kwargs = {"pool_pre_ping": True}

@@ -38,6 +38,12 @@ def test_bad_storage_url_is_one_line(capsys, tmp_path, url, needle):
     _one_line_error(capsys, ["sweep", "--storage", url, "--out", str(tmp_path / "o")], "mixaq sweep: error: storage:")
 
 
+def test_plot_does_not_create_a_missing_database(capsys, tmp_path):
+    _one_line_error(capsys, ["plot", "--storage", f"sqlite:///{tmp_path / 'typo.db'}", "--out", str(tmp_path)],
+                    "database file", "does not exist")
+    assert not (tmp_path / "typo.db").exists()
+
+
 def test_bad_spec_name_is_one_line(capsys, tmp_path):
     _one_line_error(capsys, ["sweep", "--spec", "no_such_spec", "--out", str(tmp_path)], "mixaq sweep: error:",
                     "no_such_spec")

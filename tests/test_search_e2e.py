@@ -11,9 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from models import MixConfig, QuantConfig
-from models.detection import Evaluator
-from models.detection._synth import write_synthetic
-from models.detection._train import load_run_config, train
+from models.detection import Evaluator, load_run_config, train, write_synthetic
 from search import DesignPoint, get_storage
 from search._study import trial_info
 from search.cli import main

@@ -25,7 +25,7 @@ def test_two_workers_share_a_postgres_study_and_plot_redraws_from_it(tmp_path):
     settings = SweepSettings(space=SearchSpace(num_pairs=2, search_prune=True), spec="bitfusion",
                              population_size=4, screen=False)
     try:
-        r = run_sweep(settings, SyntheticAccuracy(delay_s=0.3), url, name, N_TRIALS, workers=2, progress=False)
+        r = run_sweep(settings, SyntheticAccuracy(delay_s=0.6), url, name, N_TRIALS, workers=2, progress=False)
         assert r.n_complete == N_TRIALS
         study = optuna.load_study(study_name=name, storage=get_storage(url))
         trials = study.get_trials()
@@ -34,7 +34,7 @@ def test_two_workers_share_a_postgres_study_and_plot_redraws_from_it(tmp_path):
         assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.FAIL)]
         assert len({trial_info(t)["worker"] for t in done}) == 2
         # A second process with the same command finds the study full and runs nothing.
-        again = run_sweep(settings, SyntheticAccuracy(delay_s=0.3), url, name, N_TRIALS, progress=False)
+        again = run_sweep(settings, SyntheticAccuracy(delay_s=0.6), url, name, N_TRIALS, progress=False)
         assert again.n_complete == N_TRIALS and again.n_evaluated_here == 0
         assert main(["plot", "--storage", url, "--study", name, "--out", str(tmp_path)]) == 0
         assert (tmp_path / "pareto.png").stat().st_size > 0

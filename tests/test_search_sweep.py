@@ -235,5 +235,9 @@ def test_dominance_verdict_on_a_hand_made_neighbourhood():
     assert verdict(0.6, 1.6, floor=0.48) == REJECTED_MAP
     # Another strategy: only the undemoted point is comparable (bound 0.50) -> not rejected.
     assert verdict(0.6, 1.4, strategy="reversed") is None
-    # Pruning instead of low-bit is not "demoting no more" than the low-only point per block.
-    assert verdict(0.0, 1.4, pruned=0.6) is None
+    # Pruning the windows that point made low-bit (and more) demotes every window at least as far.
+    assert verdict(0.0, 1.4, pruned=0.6) == REJECTED_DOMINATED
+    # A pruned neighbour does not bound a point that only lowers bits: pruning is the deeper demotion.
+    known.loc[1, ["pruned", "demoted", "low_sum", "pruned_sum"]] = pd.Series(
+        {"pruned": np.full(blocks, 0.5), "demoted": np.full(blocks, 0.5), "low_sum": 0.0, "pruned_sum": 2.0})
+    assert verdict(0.6, 1.4) is None

@@ -36,7 +36,7 @@ def _check(url: str, name: str) -> None:
 
 def test_two_local_workers_on_one_sqlite_file(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    r = run_sweep(_settings(), SyntheticAccuracy(delay_s=0.3), url, "w", N_TRIALS, workers=2, progress=False)
+    r = run_sweep(_settings(), SyntheticAccuracy(delay_s=0.6), url, "w", N_TRIALS, workers=2, progress=False)
     assert r.n_complete == N_TRIALS
     _check(url, "w")
 
@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent("""
     from search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
     settings = SweepSettings(space=SearchSpace(num_pairs=2, search_prune=True), spec="bitfusion", cost="bops",
                              population_size=4, screen=False)
-    r = run_sweep(settings, SyntheticAccuracy(delay_s=0.3), sys.argv[1], "j", int(sys.argv[2]), progress=False)
+    r = run_sweep(settings, SyntheticAccuracy(delay_s=0.6), sys.argv[1], "j", int(sys.argv[2]), progress=False)
     print("COMPLETE", r.n_complete)
 """)
 
@@ -55,7 +55,7 @@ def test_two_independent_processes_on_one_journal_file(tmp_path):
     """Two separate `sweep` invocations (as on two machines) on a journal storage."""
     url = f"journal:{tmp_path / 'study.log'}"
     # The study is created once first (settings are part of the study, seed included).
-    run_sweep(_settings(), SyntheticAccuracy(delay_s=0.3), url, "j", 0, progress=False)
+    run_sweep(_settings(), SyntheticAccuracy(delay_s=0.6), url, "j", 0, progress=False)
     script = tmp_path / "w.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--low-bits", type=parse_bits, default=4, help="low-branch activation bits or 'float'")
     q.add_argument("--weight-bits", type=parse_bits, default=_AUTO,
                    help="weight bits or 'float' (default: 4, or float when both activation widths are float)")
-    q.add_argument("--observer", default="percentile", choices=("minmax", "percentile", "mse"),
+    q.add_argument("--observer", default="minmax", choices=("minmax", "percentile", "mse"),
                    help="activation range observer for PTQ calibration")
     m = parser.add_argument_group("window mix (one value for every block pair, or one per pair)")
     m.add_argument("--low-ratio", type=float, default=None, help="low-bit window ratio of every pair")

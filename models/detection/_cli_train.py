@@ -11,7 +11,8 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="YAML with model/data/train[/val] sections "
                         "(see models/detection/configs/)")
-    parser.add_argument("--out", required=True, help="checkpoint path to write (rewritten every checkpoint_every steps)")
+    parser.add_argument("--out", required=True,
+                        help="checkpoint path to write (rewritten every checkpoint_every steps)")
     parser.add_argument("--log", default=None, help="JSON-lines training log (default: OUT with .log.jsonl)")
     parser.add_argument("--init-backbone", default=None,
                         help="timm-format Swin state dict (.pth/.safetensors) to start the backbone from")

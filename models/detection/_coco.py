@@ -83,7 +83,8 @@ class CocoDetection(Dataset):
         self.image_ids = sorted(self.coco.imgs)
         for ann in data["annotations"]:
             if ann["category_id"] not in self._label_of:
-                raise MixaqError(f"{self.ann_file}: annotation {ann.get('id')} has unknown category_id {ann['category_id']}")
+                raise MixaqError(f"{self.ann_file}: annotation {ann.get('id')} has unknown "
+                                 f"category_id {ann['category_id']}")
             if ann["image_id"] not in self.coco.imgs:
                 raise MixaqError(f"{self.ann_file}: annotation {ann.get('id')} has unknown image_id {ann['image_id']}")
         if check_images:

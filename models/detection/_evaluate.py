@@ -144,14 +144,21 @@ class Evaluator:
             return self._cache[quant]
         model = convert_swin(copy.deepcopy(self.model), quant).eval()
         set_mix(model, None)
-        needs_calibration = any(b is not None for b in (quant.high_act_bits, quant.low_act_bits))
-        if needs_calibration:
+
+        def calibrate(m: nn.Module) -> None:
             if not self.calib_ids:
                 raise MixaqError("quantized activations need calibration images (calib_images > 0)")
-            with torch.no_grad(), calibrating(model):
+            with torch.no_grad(), calibrating(m):
                 for start in range(0, len(self.calib_ids), self.batch_size):
                     chunk = self.calib_ids[start:start + self.batch_size]
-                    model([self._image(i) for i in chunk])
+                    m([self._image(i) for i in chunk])
+
+        if "qat" in self.extra:  # a `mixaq qat|adapt` checkpoint: its trained quantizers and LN copies
+            from models.qat import restore_quantized
+
+            restore_quantized(model, self.extra["qat"], quant, calibrate)
+        elif any(b is not None for b in (quant.high_act_bits, quant.low_act_bits)):
+            calibrate(model)
         self._cache[quant] = model
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)

@@ -193,7 +193,8 @@ def write_synthetic(
     *,
     progress: bool = True,
 ) -> Path:
-    """Write `num_images` images (lossless PNG, so they equal the training stream) and `annotations.json` (COCO instances) under `out_dir`."""
+    """Write `num_images` images (lossless PNG: the very pixels the training stream renders) and
+    `annotations.json` (COCO instances) under `out_dir`."""
     from tqdm import tqdm
 
     out = Path(out_dir)

@@ -1,0 +1,59 @@
+"""Flags and config handling shared by `mixaq qat` and `mixaq adapt`."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+__all__ = ["CONFIG_DIR", "add_common_arguments", "run_fine_tune"]
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def _bits(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bits must be an integer 2..8, got {text!r}") from None
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -> None:
+    parser.add_argument("--checkpoint", default=None,
+                        help="detector checkpoint to start from (default: the embedded default model)")
+    parser.add_argument("--config", default=str(CONFIG_DIR / default_config),
+                        help=f"YAML with data/quant/train[/adapt] sections (default: models/qat/configs/{default_config})")
+    parser.add_argument("--out", required=True, help="checkpoint to write (rewritten every train.checkpoint_every steps)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run that was writing --out (from OUT.resume)")
+    parser.add_argument("--log", default=None, help="JSON-lines log (default: OUT with .log.jsonl)")
+    parser.add_argument("--steps", type=int, default=None, help="override train.steps")
+    parser.add_argument("--max-minutes", type=float, default=None, help="override train.max_minutes (wall clock)")
+    parser.add_argument("--threads", type=int, default=None, help="override train.threads")
+    parser.add_argument("--weight-bits", type=_bits, default=None, help="override quant.weight_bits")
+    parser.add_argument("--train-scope", choices=("all", "blocks"), default=None, help="override train.train_scope")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, adapt_overrides: dict) -> int:
+    from simulator._errors import MixaqError
+    from models.detection._evaluate import DEFAULT_CHECKPOINT
+    from models.qat._loop import fine_tune, load_finetune_config
+
+    config_path = Path(args.config)
+    run = load_finetune_config(config_path)
+    train_over = {k: v for k, v in (("steps", args.steps), ("max_minutes", args.max_minutes), ("threads", args.threads),
+                                    ("train_scope", args.train_scope)) if v is not None}
+    if train_over.get("steps", 1) < 1:
+        raise MixaqError("--steps must be >= 1")
+    quant_over = {k: v for k, v in {**quant_overrides, "weight_bits": args.weight_bits}.items() if v is not None}
+    try:
+        run = replace(run, train=replace(run.train, **train_over), quant=replace(run.quant, **quant_over),
+                      adapt={**run.adapt, **{k: v for k, v in adapt_overrides.items() if v is not None}})
+    except TypeError as exc:  # pragma: no cover - flags map onto known fields
+        raise MixaqError(str(exc)) from None
+    source = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+    summary = fine_tune(source, args.out, run, kind=kind, resume=args.resume, config_dir=config_path.parent,
+                        log_path=args.log, progress=not args.quiet)
+    print(json.dumps(summary, indent=2))
+    return 0
