@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     header = [
         "# PTQ results on the embedded default model" if args.checkpoint is None else f"# PTQ results: {args.checkpoint}",
         "",
-        f"Produced by `python -m benchmarks.table_ptq` on {dt.date.today().isoformat()} "
+        f"Produced by `python -m benchmarks.table_ptq {' '.join(sys.argv[1:] if argv is None else argv)}` "
+        f"on {dt.date.today().isoformat()} "
         f"({time.perf_counter() - start:.0f} s on this machine's CPU).",
         "",
         f"- detector: `{ev.checkpoint.name}`, Swin `{ev.config.arch}` + FPN + {ev.config.head.upper()}, "

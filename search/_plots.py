@@ -40,9 +40,14 @@ def _pareto(rec: StudyRecord, plt) -> object:
     ax.scatter(feas["speedup"], feas["ap"], s=18, color="tab:blue", alpha=0.45, label=f"feasible trials ({len(feas)})")
     if len(infeas):
         ax.scatter(infeas["speedup"], infeas["ap"], s=18, color="lightgray", marker="x", label=f"infeasible trials ({len(infeas)})")
+    fa = rec.front_unconstrained
+    constrained = rec.settings.max_map_drop is not None or rec.settings.min_speedup is not None
+    if constrained and len(fa):
+        ax.plot(fa["speedup"], fa["ap"], "--", color="tab:red", alpha=0.45, lw=1.2,
+                label=f"front ignoring constraints ({len(fa)})")
     f = rec.front
     if len(f):
-        ax.plot(f["speedup"], f["ap"], "-o", color="tab:red", ms=5, lw=1.5, label=f"Pareto front ({len(f)})")
+        ax.plot(f["speedup"], f["ap"], "-o", color="tab:red", ms=5, lw=1.5, label=f"feasible Pareto front ({len(f)})")
     b = rec.baselines
     seen: set[str] = set()
     for _, row in b.iterrows():

@@ -21,7 +21,7 @@ __all__ = ["StudyRecord", "build_record", "pick_front_point"]
 
 _TRIAL_COLUMNS = ("number", "state", "outcome", "ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
                   "speedup", *(f"speedup_{k}" for k in COST_COLUMNS), *COST_COLUMNS.values(), "macs",
-                  "feasible", "on_front", "label", "config_key", "eval_seconds", "n_images", "retry_of")
+                  "feasible", "on_front", "on_front_unconstrained", "label", "config_key", "eval_seconds", "n_images", "retry_of")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class StudyRecord:
     context: dict[str, Any]
     trials: pd.DataFrame = field(repr=False)  # one row per trial, every state
     front: pd.DataFrame = field(repr=False)  # feasible non-dominated COMPLETE trials, by speedup
+    front_unconstrained: pd.DataFrame = field(repr=False)  # the same ignoring constraints
     baselines: pd.DataFrame = field(repr=False)  # name, label, ap, speedup, speedup_<kind>..., of_trial
     reference_ap: float
     float_ap: float
@@ -75,8 +76,10 @@ def _trial_rows(study: Any, kind: str) -> pd.DataFrame:
             df[col] = math.nan
     done = (df["state"] == "COMPLETE").to_numpy()
     values = df[["ap", "speedup"]].to_numpy(float)
-    mask = pareto_mask(values, done & df["feasible"].to_numpy(bool))
-    df["on_front"] = first_of_duplicates(mask, df["config_key"].to_numpy(object))
+    keys = df["config_key"].to_numpy(object)
+    df["on_front"] = first_of_duplicates(pareto_mask(values, done & df["feasible"].to_numpy(bool)), keys)
+    # The front ignoring --max-map-drop/--min-speedup: what the constraints cut away.
+    df["on_front_unconstrained"] = first_of_duplicates(pareto_mask(values, done), keys)
     extra = [c for c in df.columns if c not in _TRIAL_COLUMNS and c not in ("point", "constraints", "worker",
                                                                          "low_fraction", "pruned_fraction")]
     return df[[*_TRIAL_COLUMNS, *sorted(extra)]].sort_values("number").reset_index(drop=True)
@@ -157,6 +160,7 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
     context = study.user_attrs.get(CONTEXT_ATTR, {})
     trials = _trial_rows(study, settings.cost)
     front = trials[trials["on_front"]].sort_values("speedup").reset_index(drop=True)
+    front_all = trials[trials["on_front_unconstrained"]].sort_values("speedup").reset_index(drop=True)
     baselines = _baseline_rows(study, settings.cost)
 
     def ap_of(name: str) -> float:
@@ -171,5 +175,5 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
     else:
         chosen = pick_front_point(front, settings)
     breakdown = _breakdown(settings, context, trials, chosen, study)
-    return StudyRecord(study.study_name, settings, context, trials, front, baselines, ap_of("uniform_high"),
+    return StudyRecord(study.study_name, settings, context, trials, front, front_all, baselines, ap_of("uniform_high"),
                        ap_of("float"), chosen, breakdown)
