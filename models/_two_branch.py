@@ -251,9 +251,14 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
                 out.index_copy_(0, rows, self._branch(branch, xw.index_select(0, rows), bias, windows.select(rows)))
         return out
 
-    def _calibration(self, xw: torch.Tensor, bias: torch.Tensor, windows: _Windows) -> torch.Tensor:
-        """Both branches see every window and the high branch's output goes on, so calibration is
-        the same whatever mix is set (no pruning either): one calibration serves every mix."""
+    def _calibration(self, x: torch.Tensor, xw: torch.Tensor, bias: torch.Tensor, windows: _Windows) -> torch.Tensor:
+        """Observers see float activations. `routed`: the mix routes windows as at inference, so
+        each branch observes its own windows. `shared` (or no mix set): both branches see every
+        window and the high branch's output goes on, so one calibration serves every mix."""
+        if self.quant_config is not None and self.quant_config.calibration == "routed":
+            labels = self._window_labels(x, windows.n_windows)
+            if labels is not None:
+                return self._routed(xw, labels, bias, windows)
         extras = windows.select(None)
         self._branch("low", xw, bias, extras)
         return self._branch("high", xw, bias, extras)
@@ -272,7 +277,7 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
         )
         bias = self.attn._get_rel_pos_bias()  # (1, nH, N, N), shared by both branches
         if self._calibrating:
-            out = self._calibration(xw, bias, windows)
+            out = self._calibration(x, xw, bias, windows)
         else:
             labels = self._window_labels(x, n_windows)
             out = self._routed(xw, labels, bias, windows)
@@ -370,8 +375,10 @@ def set_mix(module: nn.Module, mix: MixConfig | None) -> nn.Module:
 def calibrating(module: nn.Module) -> Iterator[nn.Module]:
     """Forwards inside feed the activation observers; leaving freezes scales and zero points.
 
-    Inside, activations stay float, weights are quantized, both branches see every window and the
-    mix is ignored (nothing pruned), so the calibration holds for any later `set_mix`.
+    Inside, activations stay float and weights are quantized. With `QuantConfig.calibration`
+    "routed" and a mix set, windows are routed as the mix says and each branch observes its own
+    windows (a branch that receives none stays uncalibrated); otherwise both branches see every
+    window, nothing is pruned, and the calibration holds for any later `set_mix`.
     """
     blocks = _require_blocks(module, "calibrating")
     quantizers = [fq for b in blocks for branch in b.act_quant.values() for fq in branch.values()]

@@ -11,9 +11,9 @@ from models.detection._evaluate import DEFAULT_CHECKPOINT, DEFAULT_VAL, Evaluato
 from models.detection._synth import write_synthetic
 
 DEFAULT_DIR = DEFAULT_CHECKPOINT.parent
-# Well below the measured float AP of the committed model on the full val split (see eval.json),
+# Well below the measured float AP (0.54) of the committed model on its val split (see eval.json),
 # high enough that an untrained or broken checkpoint fails.
-MIN_FLOAT_AP = 0.15
+MIN_FLOAT_AP = 0.35
 
 
 def test_default_artifacts_are_consistent():
@@ -30,9 +30,9 @@ def test_default_artifacts_are_consistent():
 def test_default_model_detects_on_the_first_val_images(tmp_path):
     # The default val split is a pure function of its seed: its first images, written here, are the
     # same pixels as in the cached split.
-    data = write_synthetic(tmp_path / "val", 72, seed=DEFAULT_VAL["seed"], progress=False)
+    data = write_synthetic(tmp_path / "val", 40, seed=DEFAULT_VAL["seed"], progress=False)
     torch.set_num_threads(2)
     ev = Evaluator(data=data, calib_images=8, batch_size=16)
     assert ev.image_hw == (256, 256) and ev.arch.embed_dim == 32
     res = ev.evaluate(None)
-    assert res.n_images == 64 and res.ap > MIN_FLOAT_AP
+    assert res.n_images == 32 and res.ap > MIN_FLOAT_AP

@@ -193,6 +193,29 @@ def test_calibration_does_not_depend_on_the_mix():
     assert all(torch.equal(sa[k], sb[k]) for k in sa if "act_quant" in k)
 
 
+def test_routed_calibration_fits_each_branch_to_its_windows():
+    ref, shared = _pair("swin_nano", 64)
+    routed = convert_swin(copy.deepcopy(ref))
+    mix = MixConfig(low_ratios=0.5)
+    x = _images(2, 64)
+    _calibrated(shared, x, QuantConfig(observer="minmax"))
+    set_mix(routed, mix)
+    _calibrated(routed, x, QuantConfig(observer="minmax", calibration="routed"))
+    # Float activations are identical either way, so each branch's routed range is the range of
+    # a subset of the windows: never wider than the shared one, and narrower somewhere.
+    ss, sr = shared.state_dict(), routed.state_dict()
+    keys = [k for k in ss if "act_quant" in k and k.endswith(".scale")]
+    assert keys and all(bool((sr[k] <= ss[k] + 1e-12).all()) for k in keys)
+    assert any(bool((sr[k] < ss[k] * 0.999).any()) for k in keys if ".low." in k)
+    # Routed calibration under "everything high" leaves the low branch uncalibrated: using it fails.
+    unused = convert_swin(copy.deepcopy(ref))
+    set_mix(unused, MixConfig(low_ratios=0.0))
+    _calibrated(unused, x, QuantConfig(calibration="routed"))
+    set_mix(unused, mix)
+    with pytest.raises(MixaqError, match="not calibrated"):
+        unused(x)
+
+
 def _block_input(block: TwoBranchSwinBlock, batch: int, hw) -> torch.Tensor:
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(batch, *hw, block.dim, generator=gen)

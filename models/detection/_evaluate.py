@@ -2,7 +2,7 @@
 
 The model and the data are loaded once: images are decoded up front, the float model is converted
 to the two-branch form once per quantizer setting and calibrated on a calibration subset that is
-disjoint from the evaluation images, and that calibrated copy is cached. An `evaluate` call then
+disjoint from the evaluation images (per mix with routed calibration), and that copy is cached. An `evaluate` call then
 only sets the window mix, runs batched inference and COCOeval.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = _PACKAGE_DIR / "default" / "model.pt"
 # The default model's val split: the last `calib` images calibrate, the rest are evaluated.
 DEFAULT_VAL = {"seed": 2, "num_images": 532, "calib_images": 32}
-# Keep at most this many calibrated copies (one per quantizer setting).
+# Keep at most this many calibrated copies (one per quantizer setting, and per mix when routed).
 _CACHE_SIZE = 8
 # Decode every image once only while the decoded set stays below this size.
 _PRELOAD_LIMIT_BYTES = 2 * 2**30
@@ -135,15 +135,19 @@ class Evaluator:
             return None  # decode per batch instead of holding gigabytes
         return {i: self.dataset.load_image(i) for i in ids}
 
-    def _quantized(self, quant) -> nn.Module:  # noqa: ANN001 (models.QuantConfig)
-        """The converted, calibrated model for `quant` (cached, least recently used evicted)."""
+    def _quantized(self, quant, mix) -> nn.Module:  # noqa: ANN001 (models.QuantConfig / MixConfig)
+        """The converted, calibrated model for `quant` (cached, least recently used evicted).
+
+        Routed calibration depends on the mix it ran under, so the mix is part of the cache key.
+        """
         from models import calibrating, convert_swin, set_mix
 
-        if quant in self._cache:
-            self._cache.move_to_end(quant)
-            return self._cache[quant]
+        key = (quant, mix if quant.calibration == "routed" else None)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
         model = convert_swin(copy.deepcopy(self.model), quant).eval()
-        set_mix(model, None)
+        set_mix(model, key[1])
 
         def calibrate(m: nn.Module) -> None:
             if not self.calib_ids:
@@ -159,7 +163,7 @@ class Evaluator:
             restore_quantized(model, self.extra["qat"], quant, calibrate)
         elif any(b is not None for b in (quant.high_act_bits, quant.low_act_bits)):
             calibrate(model)
-        self._cache[quant] = model
+        self._cache[key] = model
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return model
@@ -184,7 +188,7 @@ class Evaluator:
                 raise MixaqError(f"evaluate: quant must be a QuantConfig, got {type(quant).__name__}")
             if mix is not None and not isinstance(mix, MixConfig):
                 raise MixaqError(f"evaluate: mix must be a MixConfig, got {type(mix).__name__}")
-            model = self._quantized(quant)
+            model = self._quantized(quant, mix)
             set_mix(model, mix)
             reset_record(model)
         dets = predict(model, self.dataset, self.eval_ids, batch_size=self.batch_size, images=self._images,
