@@ -37,7 +37,7 @@ def main(n_images: int = 64, threads: int = 2, repeats: int = 2) -> None:
     print(f"{'configuration':<30} {'infer img/s':>12} {'evaluate img/s':>15} {'vs float':>9}")
     base = None
     for name, (quant, mix) in cases.items():
-        model = ev.model if quant is None else ev._quantized(quant)  # calibrates once, outside the timing
+        model = ev.model if quant is None else ev._quantized(quant, mix)  # calibrates once, outside the timing
         if quant is not None:
             set_mix(model, mix)
 

@@ -115,9 +115,9 @@ plt.tight_layout()
 
 # %% [markdown]
 # The same per block with the two branches apart (`all`: the block's gather/scatter of the mixed
-# windows), and what each unit does: the array's BOPs fall
-# with the bits but the vector unit (softmax, LayerNorm, GELU, importance) does not, which is why
-# cycles fall less than BOPs.
+# windows), and the share of each unit: the array's work shrinks with the bits, the vector unit's
+# (softmax, LayerNorm, GELU, importance, gather/scatter) does not, and the stage table shows
+# where DRAM stalls remain.
 
 # %%
 blocks = report.per_op[report.per_op["block"] >= 0]

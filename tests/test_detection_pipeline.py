@@ -64,7 +64,7 @@ def test_float_branches_give_exactly_the_float_model(evaluator):
     for mix in (None, MixConfig(low_ratios=0.5)):
         res = evaluator.evaluate(QuantConfig.float(), mix)
         assert res.stats() == ref.stats()
-        model = evaluator._quantized(QuantConfig.float())
+        model = evaluator._quantized(QuantConfig.float(), None)
         from models import set_mix
 
         set_mix(model, mix)
@@ -81,17 +81,17 @@ def test_quantized_eval_records_the_requested_windows(evaluator):
     assert res.assignment.high_act_bits == 8 and res.assignment.low_act_bits == 4
     # W4A4 changes the detections relative to float (the quantizers are live)
     float_dets = predict(evaluator.model, evaluator.dataset, evaluator.eval_ids, images=evaluator._images)
-    q_dets = predict(evaluator._quantized(QuantConfig(4, 4, 4)), evaluator.dataset, evaluator.eval_ids,
+    q_dets = predict(evaluator._quantized(QuantConfig(4, 4, 4), None), evaluator.dataset, evaluator.eval_ids,
                      images=evaluator._images)
     assert float_dets.shape != q_dets.shape or not np.allclose(float_dets, q_dets)
 
 
 def test_calibration_is_cached_per_quantizer_setting(evaluator):
     quant = QuantConfig(high_act_bits=8, low_act_bits=4, weight_bits=4)
-    first = evaluator._quantized(quant)
+    first = evaluator._quantized(quant, None)
     evaluator.evaluate(quant, MixConfig(low_ratios=0.3))
-    assert evaluator._quantized(quant) is first
-    assert evaluator._quantized(replace(quant, low_act_bits=3)) is not first
+    assert evaluator._quantized(quant, None) is first
+    assert evaluator._quantized(replace(quant, low_act_bits=3), None) is not first
 
 
 def test_calibration_images_are_not_evaluated(evaluator):

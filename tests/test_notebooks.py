@@ -2,15 +2,12 @@
 settings) and every committed .ipynb is in sync with its .py source."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
+import jupytext  # the dev extra's; a missing one must fail here, not skip
+import nbclient
 import pytest
-
-jupytext = pytest.importorskip("jupytext")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
