@@ -1,5 +1,6 @@
 """Everything torch: fake-quantized two-branch Swin, window importance, detection."""
 from models._config import ACT_TARGETS, MixConfig, QuantConfig
+from models._importance import token_magnitude, window_importance
 from models._quant import FakeQuant
 from models._record import WindowRecord, assignment_from_record, get_record, reset_record
 from models._swin import build_swin
@@ -20,4 +21,6 @@ __all__ = [
     "reset_record",
     "set_mix",
     "set_quant",
+    "token_magnitude",
+    "window_importance",
 ]

@@ -128,20 +128,23 @@ def _speedups(rec: StudyRecord, plt) -> object:
     return fig
 
 
+class _Figures:
+    """`plt.subplots` look-alike building bare `Figure`s: saving needs no pyplot, so rendering
+    never switches the caller's backend (a notebook keeps its inline figures)."""
+
+    @staticmethod
+    def subplots(figsize: tuple[float, float]):  # noqa: ANN205 (matplotlib types, imported late)
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots()
+
+
 def render_plots(record: StudyRecord, out_dir: str | Path) -> list[Path]:
     """Write pareto, breakdown and speedup_bops_vs_cycles as PNG and SVG into `out_dir`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     for name, draw in (("pareto", _pareto), ("breakdown", _breakdown), ("speedup_bops_vs_cycles", _speedups)):
-        fig = draw(record, plt)
-        try:
-            paths += _save(fig, out, name)
-        finally:
-            plt.close(fig)
+        paths += _save(draw(record, _Figures), out, name)
     return paths
