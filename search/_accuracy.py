@@ -77,7 +77,7 @@ class _EvaluatorAccuracy:
 
         self._factory = factory
         optional = {} if factory.calib_images is None else {"calib_images": factory.calib_images}
-        self._evaluator = Evaluator(factory.checkpoint, factory.data, max_images=factory.max_images,
+        self._evaluator = Evaluator(factory.checkpoint, factory.data, ann=factory.ann, max_images=factory.max_images,
                                     threads=factory.torch_threads, **optional)
         self.arch = self._evaluator.arch
         self.image_hw = tuple(int(v) for v in self._evaluator.image_hw)
@@ -125,6 +125,7 @@ class EvaluatorFactory:
     max_images: int | None = None
     calib_images: int | None = None
     torch_threads: int | None = None
+    ann: str | None = None  # with `data` an images dir: a COCO instances json (real COCO)
 
     def __call__(self) -> AccuracyFn:
         return _EvaluatorAccuracy(self)

@@ -75,6 +75,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     e = parser.add_argument_group("evaluation")
     e.add_argument("--checkpoint", default=None, help="detector checkpoint (default: the embedded default model)")
     e.add_argument("--data", default=None, help="COCO-format dataset dir (default: the synthetic val split)")
+    e.add_argument("--coco-root", default=None, help="image directory of a COCO-format dataset (with --ann)")
+    e.add_argument("--ann", default=None, help="COCO instances json (with --coco-root)")
     e.add_argument("--max-images", type=int, default=None, help="evaluate on a fixed subset of N val images")
     e.add_argument("--calib-images", type=int, default=None, help="PTQ calibration images")
     r = parser.add_argument_group("storage and workers")
@@ -163,12 +165,17 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or default_storage_url(out)
     get_storage(storage)
-    if args.data is None:
+    if (args.coco_root is None) != (args.ann is None):
+        raise MixaqError("--coco-root and --ann go together (images dir + instances json)")
+    if args.data is not None and args.coco_root is not None:
+        raise MixaqError("give either --data or --coco-root/--ann, not both")
+    data = args.coco_root if args.ann else args.data
+    if data is None:
         from models.detection import ensure_default_val
 
         ensure_default_val(progress=not args.no_progress)  # first use renders it: show that, once
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    factory = EvaluatorFactory(args.checkpoint, args.data, args.max_images, args.calib_images, threads)
+    factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
     result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
