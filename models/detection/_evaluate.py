@@ -135,7 +135,7 @@ class Evaluator:
             return None  # decode per batch instead of holding gigabytes
         return {i: self.dataset.load_image(i) for i in ids}
 
-    def _quantized(self, quant, mix) -> nn.Module:  # noqa: ANN001 (models.QuantConfig / MixConfig)
+    def _quantized(self, quant, mix=None) -> nn.Module:  # noqa: ANN001 (models.QuantConfig / MixConfig)
         """The converted, calibrated model for `quant` (cached, least recently used evicted).
 
         Routed calibration depends on the mix it ran under, so the mix is part of the cache key.
