@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from simulator import SwinArch, WindowAssignment, window_counts
+from simulator import SwinArch, WindowAssignment
 from simulator._errors import MixaqError
 
 __all__ = ["COST_COLUMNS", "CostModel", "SPEEDUP_KINDS"]
@@ -47,10 +47,9 @@ class CostModel:
     def fractions(self, low_ratios: np.ndarray, prune_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-pair ratios (A, pairs) -> per-block (low, pruned) fractions (A, blocks), exactly as the
         model counts windows (`window_counts`)."""
-        pair = self.arch.pair_of_block()
-        n = self.arch.windows_per_block(self.image_hw)  # (blocks,)
-        _, n_low, n_pruned = window_counts(n[None, :], np.asarray(low_ratios)[:, pair], np.asarray(prune_ratios)[:, pair])
-        return n_low / n, n_pruned / n
+        from simulator import fractions_from_pair_ratios
+
+        return fractions_from_pair_ratios(self.arch, self.image_hw, low_ratios, prune_ratios)
 
     def _batch(self, low_f: np.ndarray, pruned_f: np.ndarray, high: Any, low: Any, weight: Any) -> pd.DataFrame:
         from simulator import estimate_batch

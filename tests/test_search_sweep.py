@@ -153,16 +153,18 @@ def test_stale_heartbeat_trial_from_another_host_is_failed_and_retried(tmp_path)
     fails the trial and runs it again with the same parameters."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     options = StorageOptions(heartbeat_interval_s=1, grace_period_s=1)
-    run_sweep(_settings(), SyntheticAccuracy(), url, "h", 2, progress=False, storage_options=options)
+    # No dominance screen: the hand-made trial's random parameters could be screened (PRUNED) on retry.
+    settings = _settings(screen=False)
+    run_sweep(settings, SyntheticAccuracy(), url, "h", 2, progress=False, storage_options=options)
     storage = get_storage(url, options)
     study = optuna.load_study(study_name="h", storage=storage)
     with pytest.warns(UserWarning, match="Heartbeat"):  # we play the remote worker by hand
         trial = study.ask()
-    _settings().space.suggest(trial)
+    settings.space.suggest(trial)
     trial.set_user_attr("worker", "some-other-host|12345|999")
     storage.record_heartbeat(trial._trial_id)
     time.sleep(2.5)
-    r = run_sweep(_settings(), SyntheticAccuracy(), url, "h", 4, progress=False, storage_options=options)
+    r = run_sweep(settings, SyntheticAccuracy(), url, "h", 4, progress=False, storage_options=options)
     assert r.n_complete == 4
     trials = optuna.load_study(study_name="h", storage=storage).get_trials()
     assert trials[trial.number].state == TrialState.FAIL
