@@ -227,7 +227,11 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
         resumed = torch.load(state_file, map_location="cpu", weights_only=True)
         if not isinstance(resumed, dict) or resumed.get("format") != _RESUME_FORMAT or resumed.get("kind") != kind:
             raise MixaqError(f"{state_file}: not a resume file of a `{kind}` run")
-        if resumed["run"] != _run_dict(run, exclude=("max_minutes", "threads", "loader_workers")):
+        stored = dict(resumed["run"])
+        current = _run_dict(run, exclude=("max_minutes", "threads", "loader_workers"))
+        # QuantConfig compares as a dataclass, so fields added to it later take their defaults
+        same_quant = quant_from_dict(stored.pop("quant")) == quant_from_dict(current.pop("quant"))
+        if not same_quant or stored != current:
             raise MixaqError(f"{state_file}: the run settings differ from the interrupted run's (only max_minutes, "
                              "threads and loader_workers may change on resume)")
         config = DetectorConfig.from_dict(resumed["config"], where=f"{state_file}: config")
