@@ -153,9 +153,9 @@ def test_resume_continues_exactly(ckpts, tmp_path):
     first = fine_tune(root / "qat.pt", tmp_path / "cut.pt", cut, kind="saqa", progress=False)
     assert first["stopped_early"] and first["steps_done"] == 1 and resume_path(tmp_path / "cut.pt").is_file()
     assert not load_detector(tmp_path / "cut.pt")[3]["qat"]["finished"]
-    # a resume file written before QuantConfig gained a field (here: the newest one) still resumes
+    # a resume file written before QuantConfig gained its `calibration` field still resumes
     state = torch.load(resume_path(tmp_path / "cut.pt"), weights_only=True)
-    state["run"]["quant"].pop(list(state["run"]["quant"])[-1])
+    assert state["run"]["quant"].pop("calibration") == "shared"
     torch.save(state, resume_path(tmp_path / "cut.pt"))
     second = fine_tune(root / "qat.pt", tmp_path / "cut.pt", run, kind="saqa", resume=True, progress=False)
     assert second["steps_done"] == 4 and not second["stopped_early"]
