@@ -59,7 +59,8 @@ def _dataclass_from(cls, data: Mapping[str, Any] | None, where: str):
     return cls(**data)
 
 
-def load_run_config(path: str | Path) -> RunConfig:
+def read_config_sections(path: str | Path, known: tuple[str, ...]) -> dict[str, Any]:
+    """A YAML config file as a mapping of sections (`data` required), one-line errors naming the file."""
     import yaml
 
     path = Path(path)
@@ -70,12 +71,17 @@ def load_run_config(path: str | Path) -> RunConfig:
     except yaml.YAMLError as exc:
         raise MixaqError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
-        raise MixaqError(f"{path}: a config must be a mapping with model/data/train sections")
-    unknown = set(raw) - {"model", "data", "train", "val"}
+        raise MixaqError(f"{path}: a config must be a mapping with {'/'.join(known)} sections")
+    unknown = set(raw) - set(known)
     if unknown:
-        raise MixaqError(f"{path}: unknown section(s) {sorted(unknown)} (known: model, data, train, val)")
+        raise MixaqError(f"{path}: unknown section(s) {sorted(unknown)} (known: {', '.join(known)})")
     if "data" not in raw:
         raise MixaqError(f"{path}: missing 'data' section")
+    return raw
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    raw = read_config_sections(path, ("model", "data", "train", "val"))
     return RunConfig(
         model=DetectorConfig.from_dict(raw.get("model") or {}, where=f"{path}: model"),
         train=_dataclass_from(TrainConfig, raw.get("train"), f"{path}: train"),

@@ -66,20 +66,9 @@ class FineTuneRun:
 
 
 def load_finetune_config(path: str | Path) -> FineTuneRun:
-    import yaml
+    from models.detection._train import read_config_sections
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise MixaqError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(raw, dict) or "data" not in raw:
-        raise MixaqError(f"{path}: a QAT config is a mapping with data/quant/train[/adapt] sections")
-    unknown = set(raw) - {"data", "quant", "train", "adapt"}
-    if unknown:
-        raise MixaqError(f"{path}: unknown section(s) {sorted(unknown)} (known: data, quant, train, adapt)")
+    raw = read_config_sections(path, ("data", "quant", "train", "adapt"))
 
     def fields(cls, section: str) -> dict:
         data = dict(raw.get(section) or {})
