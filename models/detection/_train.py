@@ -150,6 +150,20 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
             e.copy_(p)
 
 
+def optimizer_step(losses: Mapping[str, torch.Tensor], opt: torch.optim.Optimizer, params, grad_clip: float,
+                   diverged: str, hint: str) -> torch.Tensor:
+    """Sum the losses, refuse a non-finite one (one-line error), backward, clip, step; returns the loss."""
+    loss = sum(losses.values())
+    if not torch.isfinite(loss):
+        raise MixaqError(f"{diverged} (loss {loss.item()}); {hint}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(list(params), grad_clip)
+    opt.step()
+    return loss
+
+
 def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, init_backbone: str | Path | None = None,
           log_path: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Train `run.model` on `run.data`; write the EMA checkpoint to `out` and a JSON-lines log.
@@ -224,14 +238,8 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
         for g in opt.param_groups:
             g["lr"] = lr
         losses = model(images, targets)
-        loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise MixaqError(f"training diverged at step {step} (loss {loss.item()}); lower train.lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        loss = optimizer_step(losses, opt, model.parameters(), cfg.grad_clip,
+                              f"training diverged at step {step}", "lower train.lr")
         step += 1
         _ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
         for k, v in losses.items():

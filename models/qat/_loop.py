@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from models._config import QuantConfig
+from models.detection._train import optimizer_step, read_config_sections
 from simulator import MixaqError
 
 __all__ = ["FineTuneConfig", "FineTuneRun", "load_finetune_config", "fine_tune", "resume_path", "TRAIN_SCOPES", "KINDS"]
@@ -66,7 +67,6 @@ class FineTuneRun:
 
 
 def load_finetune_config(path: str | Path) -> FineTuneRun:
-    from models.detection._train import read_config_sections
 
     raw = read_config_sections(path, ("data", "quant", "train", "adapt"))
 
@@ -299,14 +299,8 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
             losses = dict(model(images, targets))
             if tap is not None:
                 losses["distill"] = distill_weight * tap.pop_loss()
-            loss = sum(losses.values())
-            if not torch.isfinite(loss):
-                raise MixaqError(f"{kind} diverged at step {step} (loss {loss.item()}); lower train.lr / quant_lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
-            opt.step()
+            loss = optimizer_step(losses, opt, (p for p in model.parameters() if p.requires_grad), cfg.grad_clip,
+                                  f"{kind} diverged at step {step}", "lower train.lr / quant_lr")
             step += 1
             for k, v in losses.items():
                 window.setdefault(k, []).append(float(v.detach()))
