@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from models import (
+from mixaq.models import (
     MixConfig,
     QuantConfig,
     TwoBranchSwinBlock,
@@ -31,8 +31,8 @@ from models import (
     set_mix,
     set_quant,
 )
-from models._importance import token_magnitude, window_importance
-from simulator import WindowAssignment, get_arch, window_counts
+from mixaq.models._importance import token_magnitude, window_importance
+from mixaq.simulator import WindowAssignment, get_arch, window_counts
 
 # One thread: the CPU is shared, and a single-threaded ratio is the least disturbed by neighbours.
 THREADS = 1

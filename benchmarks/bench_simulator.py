@@ -35,8 +35,8 @@ def _best_seconds(fn, repeat: int, number: int = 1) -> float:
 
 
 def bench_vs_scalesim() -> None:
-    from simulator import MixaqError, gemm_cost, spec_from_mapping
-    from simulator._scalesim import ensure_scalesim_venv, run_scalesim
+    from mixaq.simulator import MixaqError, gemm_cost, spec_from_mapping
+    from benchmarks._scalesim import ensure_scalesim_venv, run_scalesim
 
     rows = cols = 16
     spec = spec_from_mapping(dict(
@@ -62,7 +62,7 @@ def bench_vs_scalesim() -> None:
 
 
 def bench_single_assignment() -> None:
-    from simulator import WindowAssignment, estimate, get_arch, load_spec
+    from mixaq.simulator import WindowAssignment, estimate, get_arch, load_spec
 
     arch, spec = get_arch("swin_t"), load_spec("bitfusion")
     a = WindowAssignment.from_pair_ratios(arch, IMAGE, [0.5, 0.3, 0.6, 0.2, 0.7, 0.4], 0.1, 8, 4, 4)
@@ -75,7 +75,7 @@ def bench_single_assignment() -> None:
 
 
 def bench_batch() -> None:
-    from simulator import estimate_batch_arrays, fractions_from_pair_ratios, get_arch, load_spec
+    from mixaq.simulator import estimate_batch_arrays, fractions_from_pair_ratios, get_arch, load_spec
 
     arch, spec = get_arch("swin_t"), load_spec("bitfusion")
     rng = np.random.default_rng(0)
@@ -107,7 +107,7 @@ def bench_cli_wall() -> None:
     mixaq = bin_dir / "mixaq"
     cost_argv = ["--spec", "bitfusion", "--arch", "swin_t", "--image", "800x1333", "--high-bits", "8",
                  "--low-bits", "4", "--weight-bits", "4", "--low-ratio", "0.5"]
-    cmd = [str(mixaq), "cost", *cost_argv] if mixaq.exists() else [sys.executable, "-m", "search.cli", "cost", *cost_argv]
+    cmd = [str(mixaq), "cost", *cost_argv] if mixaq.exists() else [sys.executable, "-m", "mixaq.search.cli", "cost", *cost_argv]
     _wall(cmd, 1)  # warm the page cache for both
     numpy_s = _wall([sys.executable, "-c", "import numpy"], 7)
     cost_s = _wall(cmd, 7)

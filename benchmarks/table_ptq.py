@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", default=None, help="also write every row as CSV")
     args = parser.parse_args(argv)
 
-    from models.detection._evaluate import Evaluator
-    from models.detection._table import ptq_table, table_markdown
+    from mixaq.models.detection._evaluate import Evaluator
+    from mixaq.models.detection._table import ptq_table, table_markdown
 
     start = time.perf_counter()
     ev = Evaluator(args.checkpoint, args.data, max_images=args.max_images, calib_images=args.calib,

@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from models.detection._evaluate import DEFAULT_CHECKPOINT, ensure_default_val
-    from models.detection._coco import resolve_data
-    from models.qat._table import TableCheckpoints, qat_markdown, qat_table
+    from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT, ensure_default_val
+    from mixaq.models.detection._coco import resolve_data
+    from mixaq.models.qat._table import TableCheckpoints, qat_markdown, qat_table
 
     torch.set_num_threads(max(1, args.threads))
     start = time.perf_counter()

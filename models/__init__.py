@@ -1,10 +1,10 @@
 """Everything torch: fake-quantized two-branch Swin, window importance, detection."""
-from models._config import ACT_TARGETS, MixConfig, QuantConfig
-from models._importance import token_magnitude, window_importance
-from models._quant import FakeQuant
-from models._record import WindowRecord, assignment_from_record, get_record, reset_record
-from models._swin import build_swin
-from models._two_branch import TwoBranchSwinBlock, calibrating, convert_swin, set_mix, set_quant
+from mixaq.models._config import ACT_TARGETS, MixConfig, QuantConfig
+from mixaq.models._importance import token_magnitude, window_importance
+from mixaq.models._quant import FakeQuant
+from mixaq.models._record import WindowRecord, assignment_from_record, get_record, reset_record
+from mixaq.models._swin import build_swin
+from mixaq.models._two_branch import TwoBranchSwinBlock, calibrating, convert_swin, set_mix, set_quant
 
 __all__ = [
     "ACT_TARGETS",

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from simulator import MixaqError
+from mixaq.simulator import MixaqError
 
 __all__ = ["ACT_TARGETS", "CALIBRATIONS", "MixConfig", "QuantConfig", "OBSERVERS", "MIX_MODES", "STRATEGIES"]
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from timm.models.swin_transformer import window_partition
 
-from simulator import window_counts
+from mixaq.simulator import window_counts
 
 __all__ = [
     "HIGH",

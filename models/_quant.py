@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn as nn
 
-from simulator import MixaqError
+from mixaq.simulator import MixaqError
 
 __all__ = ["FakeQuant", "fake_quantize", "qrange", "qparams_from_range"]
 

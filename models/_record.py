@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import torch.nn as nn
 
-from models._config import QuantConfig
-from models._two_branch import converted_blocks
-from simulator import MixaqError, WindowAssignment
+from mixaq.models._config import QuantConfig
+from mixaq.models._two_branch import converted_blocks
+from mixaq.simulator import MixaqError, WindowAssignment
 
 __all__ = ["WindowRecord", "get_record", "reset_record", "assignment_from_record"]
 

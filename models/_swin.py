@@ -6,7 +6,7 @@ from typing import Sequence
 import timm
 import torch.nn as nn
 
-from simulator import SwinArch, get_arch
+from mixaq.simulator import SwinArch, get_arch
 
 __all__ = ["build_swin"]
 

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from timm.layers import DropPath
 from timm.models.swin_transformer import SwinTransformerBlock, window_partition, window_reverse
 
-from models._config import ACT_TARGETS, MixConfig, QuantConfig
-from models._importance import (
+from mixaq.models._config import ACT_TARGETS, MixConfig, QuantConfig
+from mixaq.models._importance import (
     HIGH,
     LOW,
     assign_labels,
@@ -33,8 +33,8 @@ from models._importance import (
     window_importance,
     window_ranks,
 )
-from models._quant import FakeQuant
-from simulator import MixaqError
+from mixaq.models._quant import FakeQuant
+from mixaq.simulator import MixaqError
 
 __all__ = ["TwoBranchSwinBlock", "convert_swin", "set_quant", "set_mix", "calibrating", "converted_blocks"]
 

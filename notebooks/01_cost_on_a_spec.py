@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from simulator import (
+from mixaq.simulator import (
     WindowAssignment,
     estimate,
     estimate_batch,

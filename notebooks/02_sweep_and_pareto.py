@@ -39,9 +39,9 @@ import optuna
 import pandas as pd
 import torch
 
-from models.detection import write_synthetic
-from search import EvaluatorFactory, SearchSpace, SweepSettings, build_record, get_storage, render_plots, run_sweep
-from simulator import WindowAssignment, estimate, get_arch
+from mixaq.models.detection import write_synthetic
+from mixaq.search import EvaluatorFactory, SearchSpace, SweepSettings, build_record, get_storage, render_plots, run_sweep
+from mixaq.simulator import WindowAssignment, estimate, get_arch
 
 SMALL = os.environ.get("MIXAQ_NOTEBOOK_SMALL") == "1"
 EVAL_IMAGES, CALIB_IMAGES, N_TRIALS = (4, 4, 5) if SMALL else (16, 8, 16)

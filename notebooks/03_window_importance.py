@@ -46,10 +46,10 @@ import torch
 import torch.nn.functional as F
 from matplotlib.patches import Patch, Rectangle
 
-from models import (MixConfig, QuantConfig, TwoBranchSwinBlock, assignment_from_record, calibrating, convert_swin,
+from mixaq.models import (MixConfig, QuantConfig, TwoBranchSwinBlock, assignment_from_record, calibrating, convert_swin,
                     get_record, reset_record, set_mix)
-from models.detection import SYNTH_CLASSES, Evaluator, write_synthetic
-from simulator import WindowAssignment, estimate, window_counts
+from mixaq.models.detection import SYNTH_CLASSES, Evaluator, write_synthetic
+from mixaq.simulator import WindowAssignment, estimate, window_counts
 
 SMALL = os.environ.get("MIXAQ_NOTEBOOK_SMALL") == "1"
 N_IMAGES, N_CALIB = (2, 4) if SMALL else (4, 16)

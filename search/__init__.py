@@ -10,25 +10,25 @@ from typing import Any
 
 # public name -> private module that defines it
 _EXPORTS: dict[str, str] = {
-    "AccuracyFn": "search._accuracy",
-    "AccuracyResult": "search._accuracy",
-    "EvaluatorFactory": "search._accuracy",
-    "CostModel": "search._cost",
-    "DesignPoint": "search._space",
-    "SearchSpace": "search._space",
-    "SweepSettings": "search._settings",
-    "config_key": "search._settings",
-    "StorageOptions": "search._storage",
-    "get_storage": "search._storage",
-    "pareto_mask": "search._pareto",
-    "SweepResult": "search._sweep",
-    "run_sweep": "search._sweep",
-    "trial_counts": "search._sweep",
-    "StudyRecord": "search._record",
-    "build_record": "search._record",
-    "render_plots": "search._plots",
-    "write_outputs": "search._outputs",
-    "SyntheticAccuracy": "search._synthetic",
+    "AccuracyFn": "mixaq.search._accuracy",
+    "AccuracyResult": "mixaq.search._accuracy",
+    "EvaluatorFactory": "mixaq.search._accuracy",
+    "CostModel": "mixaq.search._cost",
+    "DesignPoint": "mixaq.search._space",
+    "SearchSpace": "mixaq.search._space",
+    "SweepSettings": "mixaq.search._settings",
+    "config_key": "mixaq.search._settings",
+    "StorageOptions": "mixaq.search._storage",
+    "get_storage": "mixaq.search._storage",
+    "pareto_mask": "mixaq.search._pareto",
+    "SweepResult": "mixaq.search._sweep",
+    "run_sweep": "mixaq.search._sweep",
+    "trial_counts": "mixaq.search._sweep",
+    "StudyRecord": "mixaq.search._record",
+    "build_record": "mixaq.search._record",
+    "render_plots": "mixaq.search._plots",
+    "write_outputs": "mixaq.search._outputs",
+    "SyntheticAccuracy": "mixaq.search._synthetic",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -39,4 +39,4 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'search' has no attribute {name!r}")
+    raise AttributeError(f"module 'mixaq.search' has no attribute {name!r}")

@@ -5,9 +5,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
-from simulator import SwinArch, WindowAssignment
+from mixaq.simulator import SwinArch, WindowAssignment
 
-from search._space import DesignPoint
+from mixaq.search._space import DesignPoint
 
 __all__ = ["AccuracyFn", "AccuracyResult", "AccuracyFactory", "EvaluatorFactory", "assignment_to_dict",
            "assignment_from_dict"]
@@ -73,7 +73,7 @@ class _EvaluatorAccuracy:
     """`models.detection.Evaluator` behind the AccuracyFn protocol (fake-quant box mAP)."""
 
     def __init__(self, factory: "EvaluatorFactory") -> None:
-        from models.detection import Evaluator
+        from mixaq.models.detection import Evaluator
 
         self._factory = factory
         optional = {} if factory.calib_images is None else {"calib_images": factory.calib_images}
@@ -93,7 +93,7 @@ class _EvaluatorAccuracy:
                 "eval_images": len(ev.eval_ids), "calib_images": len(ev.calib_ids)}
 
     def __call__(self, point: DesignPoint) -> AccuracyResult:
-        from models import MixConfig, QuantConfig
+        from mixaq.models import MixConfig, QuantConfig
 
         if point.is_float and not any(point.low_ratios) and not any(point.prune_ratios):
             # The float baseline is the unconverted model (timm's function), as the detector was trained.

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from search._cli_sweep import add_search_arguments, execute, print_summary
+from mixaq.search._cli_sweep import add_search_arguments, execute, print_summary
 
 __all__ = ["add_arguments", "run", "DEMO_DEFAULTS"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError
 
 __all__ = ["add_arguments", "run"]
 
@@ -19,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import optuna
 
-    from search._outputs import write_outputs
-    from search._storage import get_storage, redact_url
-    from search._sweep import _quiet_optuna
+    from mixaq.search._outputs import write_outputs
+    from mixaq.search._storage import get_storage, redact_url
+    from mixaq.search._sweep import _quiet_optuna
 
     _quiet_optuna()
     storage = get_storage(args.storage, create=False)

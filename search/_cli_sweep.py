@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError
 
 __all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "print_summary", "execute"]
 
@@ -98,10 +98,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
-    from simulator import load_spec
+    from mixaq.simulator import load_spec
 
-    from search._settings import SweepSettings
-    from search._space import SearchSpace
+    from mixaq.search._settings import SweepSettings
+    from mixaq.search._space import SearchSpace
 
     spec = load_spec(args.spec)
     act = args.act_bit_choices or tuple(b for b in spec.supported_act_bits if 2 <= b <= 8)
@@ -146,9 +146,9 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     """Build the evaluator and settings from parsed options and run the sweep into `out`."""
     import os
 
-    from search._accuracy import EvaluatorFactory
-    from search._storage import StorageOptions, default_storage_url
-    from search._sweep import run_sweep
+    from mixaq.search._accuracy import EvaluatorFactory
+    from mixaq.search._storage import StorageOptions, default_storage_url
+    from mixaq.search._sweep import run_sweep
 
     if args.workers < 1:
         raise MixaqError(f"--workers must be >= 1, got {args.workers}")
@@ -156,9 +156,9 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
         value = getattr(args, name)
         if value is not None and value < (0 if name == "n_trials" else 1):
             raise MixaqError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    from simulator import load_spec
+    from mixaq.simulator import load_spec
 
-    from search._storage import get_storage
+    from mixaq.search._storage import get_storage
 
     # Cheap checks first: a bad spec or storage URL fails in milliseconds, before the model loads.
     load_spec(args.spec)
@@ -171,7 +171,7 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
         raise MixaqError("give either --data or --coco-root/--ann, not both")
     data = args.coco_root if args.ann else args.data
     if data is None:
-        from models.detection import ensure_default_val
+        from mixaq.models.detection import ensure_default_val
 
         ensure_default_val(progress=not args.no_progress)  # first use renders it: show that, once
     threads = max(1, (os.cpu_count() or 1) // args.workers)

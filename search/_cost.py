@@ -7,8 +7,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from simulator import SwinArch, WindowAssignment
-from simulator._errors import MixaqError
+from mixaq.simulator import SwinArch, WindowAssignment
+from mixaq.simulator._errors import MixaqError
 
 __all__ = ["COST_COLUMNS", "CostModel", "SPEEDUP_KINDS"]
 
@@ -34,7 +34,7 @@ class CostModel:
     @classmethod
     def load(cls, spec: str, arch: SwinArch, image_hw: Sequence[int], ref_act_bits: int,
              ref_weight_bits: int) -> "CostModel":
-        from simulator import load_spec
+        from mixaq.simulator import load_spec
 
         loaded = load_spec(spec)
         for name, bits, supported in (("activation", ref_act_bits, loaded.supported_act_bits),
@@ -47,12 +47,12 @@ class CostModel:
     def fractions(self, low_ratios: np.ndarray, prune_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-pair ratios (A, pairs) -> per-block (low, pruned) fractions (A, blocks), exactly as the
         model counts windows (`window_counts`)."""
-        from simulator import fractions_from_pair_ratios
+        from mixaq.simulator import fractions_from_pair_ratios
 
         return fractions_from_pair_ratios(self.arch, self.image_hw, low_ratios, prune_ratios)
 
     def _batch(self, low_f: np.ndarray, pruned_f: np.ndarray, high: Any, low: Any, weight: Any) -> pd.DataFrame:
-        from simulator import estimate_batch
+        from mixaq.simulator import estimate_batch
 
         return estimate_batch(self.spec, self.arch, self.image_hw, low_f, pruned_f, high, low, weight)
 
@@ -103,7 +103,7 @@ class CostModel:
 
     def breakdown(self, assignment: WindowAssignment) -> pd.DataFrame:
         """Per-op cost table (simulator.estimate(...).per_op) of one assignment."""
-        from simulator import estimate
+        from mixaq.simulator import estimate
 
         return estimate(self.spec, self.arch, self.image_hw, assignment).per_op
 

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from search._storage import WORKER_ATTR, RetryDeadTrial
+from mixaq.search._storage import WORKER_ATTR, RetryDeadTrial
 
 __all__ = ["worker_id", "reap_dead_trials", "is_alive_here"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from search._plots import render_plots
-from search._record import StudyRecord, build_record
+from mixaq.search._plots import render_plots
+from mixaq.search._record import StudyRecord, build_record
 
 __all__ = ["write_outputs", "write_tables"]
 

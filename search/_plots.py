@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search._record import StudyRecord
+from mixaq.search._record import StudyRecord
 
 __all__ = ["render_plots", "PLOT_NAMES"]
 

@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator import get_arch
-from simulator._errors import MixaqError
+from mixaq.simulator import get_arch
+from mixaq.simulator._errors import MixaqError
 
-from search._cost import COST_COLUMNS, CostModel
-from search._pareto import first_of_duplicates, pareto_mask
-from search._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings
-from search._space import DesignPoint
-from search._study import trial_info
+from mixaq.search._cost import COST_COLUMNS, CostModel
+from mixaq.search._pareto import first_of_duplicates, pareto_mask
+from mixaq.search._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings
+from mixaq.search._space import DesignPoint
+from mixaq.search._study import trial_info
 
 __all__ = ["StudyRecord", "build_record", "pick_front_point"]
 
@@ -123,7 +123,7 @@ def _breakdown(settings: SweepSettings, context: dict[str, Any], trials: pd.Data
     t = next(t for t in study.get_trials(deepcopy=False) if t.number == chosen)
     info = trial_info(t)
     point = DesignPoint.from_dict(info["point"])
-    from simulator import WindowAssignment
+    from mixaq.simulator import WindowAssignment
 
     assignment = WindowAssignment(tuple(info["low_fraction"]), tuple(info["pruned_fraction"]),
                                   point.high_act_bits, point.low_act_bits, point.weight_bits)

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from search._cost import COST_COLUMNS
-from search._settings import BASELINE_PREFIX
-from search._space import DesignPoint
+from mixaq.search._cost import COST_COLUMNS
+from mixaq.search._settings import BASELINE_PREFIX
+from mixaq.search._space import DesignPoint
 
 __all__ = ["REJECTED_DOMINATED", "REJECTED_MAP", "dominance_verdict", "measured_points"]
 
@@ -56,7 +56,7 @@ def measured_points(study: Any) -> pd.DataFrame:
     Baselines bound mAP from above but are not front points (feasible=False)."""
     from optuna.trial import TrialState
 
-    from search._study import trial_info
+    from mixaq.search._study import trial_info
 
     entries = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):

@@ -6,10 +6,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError
 
-from search._cost import SPEEDUP_KINDS
-from search._space import DesignPoint, SearchSpace
+from mixaq.search._cost import SPEEDUP_KINDS
+from mixaq.search._space import DesignPoint, SearchSpace
 
 __all__ = ["SweepSettings", "SAMPLERS", "config_key", "SETTINGS_ATTR", "CONTEXT_ATTR", "CACHE_PREFIX",
            "BASELINE_PREFIX"]

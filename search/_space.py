@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError
 
 __all__ = ["DesignPoint", "SearchSpace", "STRATEGIES", "MODES"]
 

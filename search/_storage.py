@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError
 
 __all__ = ["StorageOptions", "get_storage", "redact_url", "default_storage_url", "open_study", "RetryDeadTrial",
            "WORKER_ATTR"]

@@ -9,17 +9,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError
 
-from search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
-from search._cost import COST_COLUMNS, CostModel
-from search._liveness import worker_id
-from search._pareto import first_of_duplicates, pareto_mask
-from search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
+from mixaq.search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
+from mixaq.search._cost import COST_COLUMNS, CostModel
+from mixaq.search._liveness import worker_id
+from mixaq.search._pareto import first_of_duplicates, pareto_mask
+from mixaq.search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
                               config_key)
-from search._screen import dominance_verdict, measured_points
-from search._space import DesignPoint
-from search._storage import WORKER_ATTR
+from mixaq.search._screen import dominance_verdict, measured_points
+from mixaq.search._space import DesignPoint
+from mixaq.search._storage import WORKER_ATTR
 
 __all__ = ["StudyHandle", "constraints_of", "make_sampler", "trial_info", "completed_frame", "INFO_ATTR"]
 

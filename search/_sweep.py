@@ -11,13 +11,13 @@ from typing import Any
 
 import pandas as pd
 
-from simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError
 
-from search._accuracy import AccuracyFactory, AccuracyFn
-from search._liveness import reap_dead_trials
-from search._settings import SweepSettings
-from search._storage import RetryDeadTrial, StorageOptions, get_storage, open_study, redact_url
-from search._study import StudyHandle, completed_frame, make_sampler
+from mixaq.search._accuracy import AccuracyFactory, AccuracyFn
+from mixaq.search._liveness import reap_dead_trials
+from mixaq.search._settings import SweepSettings
+from mixaq.search._storage import RetryDeadTrial, StorageOptions, get_storage, open_study, redact_url
+from mixaq.search._study import StudyHandle, completed_frame, make_sampler
 
 __all__ = ["SweepResult", "run_sweep", "trial_counts"]
 
@@ -75,7 +75,7 @@ def _open(storage_url: str, study_name: str, settings: SweepSettings | None, see
             stored = optuna.load_study(study_name=study_name, storage=storage)
         except KeyError:
             raise MixaqError(f"study {study_name!r} not found in {redact_url(storage_url)!r}") from None
-        from search._settings import SETTINGS_ATTR
+        from mixaq.search._settings import SETTINGS_ATTR
 
         if SETTINGS_ATTR not in stored.user_attrs:
             raise MixaqError(f"study {study_name!r} holds no mixaq settings (not created by mixaq sweep)")
@@ -181,7 +181,7 @@ def run_sweep(
     handle.ensure_front_baselines()
     outputs: tuple[Path, ...] = ()
     if out_dir is not None:
-        from search._outputs import write_outputs
+        from mixaq.search._outputs import write_outputs
 
         outputs = tuple(write_outputs(study, out_dir, pick_trial=pick_trial))
     counts = trial_counts(study)

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from simulator import SwinArch, WindowAssignment, get_arch
+from mixaq.simulator import SwinArch, WindowAssignment, get_arch
 
-from search._accuracy import AccuracyResult
-from search._space import DesignPoint
+from mixaq.search._accuracy import AccuracyResult
+from mixaq.search._space import DesignPoint
 
 __all__ = ["SyntheticAccuracy"]
 

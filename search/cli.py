@@ -10,22 +10,22 @@ import argparse
 import importlib
 import sys
 
-from simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError
 
 __all__ = ["main", "COMMANDS"]
 
 # name -> (module, one-line help). Order is the order `mixaq --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "gemm": ("simulator._cli_gemm", "cost of one GEMM on an accelerator spec"),
-    "cost": ("simulator._cli_cost", "per-layer cost of a Swin backbone under a window precision assignment"),
-    "data": ("models.detection._cli_data", "generate the synthetic COCO-format dataset"),
-    "train": ("models.detection._cli_train", "train a detector (CPU) from a config file"),
-    "eval": ("models.detection._cli_eval", "measured fake-quant box mAP + simulated cost of one configuration"),
-    "qat": ("models.qat._cli_qat", "quantization-aware training of the uniform quantized detector"),
-    "adapt": ("models.qat._cli_adapt", "sparsity-aware quantization adaptation (SAQA) of the two-branch model"),
-    "sweep": ("search._cli_sweep", "Optuna search over precision configs: mAP vs simulated speedup"),
-    "plot": ("search._cli_plot", "redraw a study's Pareto plots from its storage"),
-    "demo": ("search._cli_demo", "the main job on the embedded default model, data and spec"),
+    "gemm": ("mixaq.simulator._cli_gemm", "cost of one GEMM on an accelerator spec"),
+    "cost": ("mixaq.simulator._cli_cost", "per-layer cost of a Swin backbone under a window precision assignment"),
+    "data": ("mixaq.models.detection._cli_data", "generate the synthetic COCO-format dataset"),
+    "train": ("mixaq.models.detection._cli_train", "train a detector (CPU) from a config file"),
+    "eval": ("mixaq.models.detection._cli_eval", "measured fake-quant box mAP + simulated cost of one configuration"),
+    "qat": ("mixaq.models.qat._cli_qat", "quantization-aware training of the uniform quantized detector"),
+    "adapt": ("mixaq.models.qat._cli_adapt", "sparsity-aware quantization adaptation (SAQA) of the two-branch model"),
+    "sweep": ("mixaq.search._cli_sweep", "Optuna search over precision configs: mAP vs simulated speedup"),
+    "plot": ("mixaq.search._cli_plot", "redraw a study's Pareto plots from its storage"),
+    "demo": ("mixaq.search._cli_demo", "the main job on the embedded default model, data and spec"),
 }
 
 

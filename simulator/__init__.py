@@ -1,6 +1,6 @@
 """Torch-free cost model of window-level mixed-precision Swin on precision-scalable accelerators."""
-from simulator._arch import SWIN_ARCHS, SwinArch, WindowAssignment, get_arch, window_counts
-from simulator._cost import (
+from mixaq.simulator._arch import SWIN_ARCHS, SwinArch, WindowAssignment, get_arch, window_counts
+from mixaq.simulator._cost import (
     CostReport,
     CostTotals,
     baseline_for,
@@ -9,10 +9,10 @@ from simulator._cost import (
     estimate_batch_arrays,
     fractions_from_pair_ratios,
 )
-from simulator._errors import MixaqError
-from simulator._gemm import gemm_cost, vector_cost
-from simulator._spec import AcceleratorSpec, list_specs, load_spec, spec_from_mapping
-from simulator._workload import build_workload
+from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._gemm import gemm_cost, vector_cost
+from mixaq.simulator._spec import AcceleratorSpec, list_specs, load_spec, spec_from_mapping
+from mixaq.simulator._workload import build_workload
 
 __all__ = [
     "AcceleratorSpec",

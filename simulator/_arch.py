@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError
 
 __all__ = ["SwinArch", "SWIN_ARCHS", "get_arch", "window_counts", "WindowAssignment"]
 

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _ratios(text: str | None, scalar: float, flag: str):
-    from simulator._errors import MixaqError
+    from mixaq.simulator._errors import MixaqError
 
     if text is None:
         return scalar
@@ -45,7 +45,7 @@ def _ratios(text: str | None, scalar: float, flag: str):
 
 
 def _image(text: str) -> tuple[int, int]:
-    from simulator._errors import MixaqError
+    from mixaq.simulator._errors import MixaqError
 
     parts = text.lower().replace("×", "x").split("x")
     try:
@@ -60,8 +60,8 @@ def _image(text: str) -> tuple[int, int]:
 def _arch(text: str):
     from pathlib import Path
 
-    from simulator._arch import get_arch
-    from simulator._errors import MixaqError
+    from mixaq.simulator._arch import get_arch
+    from mixaq.simulator._errors import MixaqError
 
     path = Path(text)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
@@ -77,10 +77,10 @@ def _arch(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator._arch import WindowAssignment
-    from simulator._cli_format import render_csv, render_json, render_table
-    from simulator._cost import estimate
-    from simulator._spec import load_spec
+    from mixaq.simulator._arch import WindowAssignment
+    from mixaq.simulator._cli_format import render_csv, render_json, render_table
+    from mixaq.simulator._cost import estimate
+    from mixaq.simulator._spec import load_spec
 
     spec, arch, image_hw = load_spec(args.spec), _arch(args.arch), _image(args.image)
     low_ratios = _ratios(args.low_ratios, args.low_ratio, "--low-ratios")

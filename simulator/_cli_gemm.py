@@ -21,10 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator._cli_format import format_number, render_json
-    from simulator._errors import MixaqError
-    from simulator._gemm import gemm_cost
-    from simulator._spec import load_spec
+    from mixaq.simulator._cli_format import format_number, render_json
+    from mixaq.simulator._errors import MixaqError
+    from mixaq.simulator._gemm import gemm_cost
+    from mixaq.simulator._spec import load_spec
 
     spec = load_spec(args.spec)
     for name in ("m", "n", "k"):

@@ -8,11 +8,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from simulator._arch import SwinArch, WindowAssignment, get_arch, window_counts
-from simulator._errors import MixaqError
-from simulator._gemm import gemm_cost, vector_cost
-from simulator._spec import AcceleratorSpec, load_spec
-from simulator._workload import Workload, build_workload, share_matrix
+from mixaq.simulator._arch import SwinArch, WindowAssignment, get_arch, window_counts
+from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._gemm import gemm_cost, vector_cost
+from mixaq.simulator._spec import AcceleratorSpec, load_spec
+from mixaq.simulator._workload import Workload, build_workload, share_matrix
 
 __all__ = ["CostReport", "CostTotals", "TOTAL_FIELDS", "baseline_for", "estimate", "estimate_batch",
            "estimate_batch_arrays", "fractions_from_pair_ratios"]

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator._precision import PRECISION_MODELS
-from simulator._spec import AcceleratorSpec
+from mixaq.simulator._precision import PRECISION_MODELS
+from mixaq.simulator._spec import AcceleratorSpec
 
 __all__ = ["DATAFLOW_ROLES", "GEMM_FIELDS", "VECTOR_FIELDS", "gemm_cost", "vector_cost"]
 

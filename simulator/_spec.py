@@ -6,17 +6,19 @@ naming the field and the file.
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from simulator._errors import MixaqError
-from simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
+from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
 
 __all__ = ["AcceleratorSpec", "DATAFLOWS", "MAPPER_OBJECTIVES", "SPECS_DIR", "list_specs", "load_spec", "spec_from_mapping"]
 
 # Preset specs live at the repository root next to the packages (`specs/<name>.yaml`).
-SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+# Presets are package data of `mixaq.specs` (the repository's `specs/` folder), so wheels carry them.
+SPECS_DIR = Path(importlib.util.find_spec("mixaq.specs").origin).parent
 DATAFLOWS = ("os", "ws", "is")
 MAPPER_OBJECTIVES = ("latency", "traffic")
 

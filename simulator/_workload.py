@@ -19,8 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from simulator._arch import SwinArch
-from simulator._errors import MixaqError
+from mixaq.simulator._arch import SwinArch
+from mixaq.simulator._errors import MixaqError
 
 __all__ = ["OPS_PER_ELEMENT", "OpTable", "RowGroup", "Workload", "build_workload", "share_matrix"]
 

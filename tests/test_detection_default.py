@@ -6,9 +6,9 @@ import json
 import torch
 import yaml
 
-from models.detection._checkpoint import load_detector
-from models.detection._evaluate import DEFAULT_CHECKPOINT, DEFAULT_VAL, Evaluator
-from models.detection._synth import write_synthetic
+from mixaq.models.detection._checkpoint import load_detector
+from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT, DEFAULT_VAL, Evaluator
+from mixaq.models.detection._synth import write_synthetic
 
 DEFAULT_DIR = DEFAULT_CHECKPOINT.parent
 # Well below the measured float AP (0.54) of the committed model on its val split (see eval.json),

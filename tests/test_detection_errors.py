@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.detection._checkpoint import load_checkpoint, load_detector, save_checkpoint
-from models.detection._coco import resolve_data
-from models.detection._detector import DetectorConfig, build_detector
-from models.detection._synth import write_synthetic
-from models.detection._train import load_run_config
-from search.cli import main
-from simulator import MixaqError
+from mixaq.models.detection._checkpoint import load_checkpoint, load_detector, save_checkpoint
+from mixaq.models.detection._coco import resolve_data
+from mixaq.models.detection._detector import DetectorConfig, build_detector
+from mixaq.models.detection._synth import write_synthetic
+from mixaq.models.detection._train import load_run_config
+from mixaq.search.cli import main
+from mixaq.simulator import MixaqError
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_wrong_or_corrupt_checkpoints(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"\x00\x01garbage" * 10)
     (tmp_path / "text.pt").write_text("hello")
     torch.save({"a": torch.zeros(2)}, tmp_path / "other.pt")
-    from models import build_swin
+    from mixaq.models import build_swin
 
     torch.save(build_swin("swin_nano", 64).state_dict(), tmp_path / "swin.pth")
     (tmp_path / "bad.safetensors").write_bytes(b"\xff" * 40)

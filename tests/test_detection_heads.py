@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import convert_swin, get_record, reset_record, set_mix, MixConfig
-from models.detection._coco import SyntheticStream, collate
-from models.detection._detector import HEADS, DetectorConfig, build_detector
+from mixaq.models import convert_swin, get_record, reset_record, set_mix, MixConfig
+from mixaq.models.detection._coco import SyntheticStream, collate
+from mixaq.models.detection._detector import HEADS, DetectorConfig, build_detector
 
 
 @pytest.mark.parametrize("head", sorted(HEADS))

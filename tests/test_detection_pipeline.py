@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from models import MixConfig, QuantConfig
-from models.detection import Evaluator
-from models.detection._checkpoint import load_backbone_weights, load_detector
-from models.detection._cocoeval import predict
-from models.detection._synth import write_synthetic
-from models.detection._train import load_run_config, train
-from search.cli import main
-from simulator import MixaqError, WindowAssignment
+from mixaq.models import MixConfig, QuantConfig
+from mixaq.models.detection import Evaluator
+from mixaq.models.detection._checkpoint import load_backbone_weights, load_detector
+from mixaq.models.detection._cocoeval import predict
+from mixaq.models.detection._synth import write_synthetic
+from mixaq.models.detection._train import load_run_config, train
+from mixaq.search.cli import main
+from mixaq.simulator import MixaqError, WindowAssignment
 
 TINY = Path(__file__).resolve().parents[1] / "models" / "detection" / "configs" / "tiny.yaml"
 
@@ -65,7 +65,7 @@ def test_float_branches_give_exactly_the_float_model(evaluator):
         res = evaluator.evaluate(QuantConfig.float(), mix)
         assert res.stats() == ref.stats()
         model = evaluator._quantized(QuantConfig.float(), None)
-        from models import set_mix
+        from mixaq.models import set_mix
 
         set_mix(model, mix)
         dets = predict(model, evaluator.dataset, evaluator.eval_ids, images=evaluator._images)
@@ -125,7 +125,7 @@ def test_cli_eval_float_flags_give_the_float_model(trained, evaluator, capsys):
 def test_timm_backbone_state_dict_loads(trained, tmp_path):
     from safetensors.torch import save_file
 
-    from models import build_swin
+    from mixaq.models import build_swin
 
     root, _, _ = trained
     model = load_detector(root / "ck.pt")[0]

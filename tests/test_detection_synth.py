@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.detection._coco import CocoDetection, SyntheticStream, resolve_data
-from models.detection._synth import SYNTH_CLASSES, render_sample, write_synthetic
-from search.cli import main
+from mixaq.models.detection._coco import CocoDetection, SyntheticStream, resolve_data
+from mixaq.models.detection._synth import SYNTH_CLASSES, render_sample, write_synthetic
+from mixaq.search.cli import main
 
 
 def test_render_is_deterministic_and_seed_dependent():

@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models import ACT_TARGETS, FakeQuant, MixConfig, QuantConfig
-from models._quant import fake_quantize, qparams_from_range, qrange
-from simulator import MixaqError
+from mixaq.models import ACT_TARGETS, FakeQuant, MixConfig, QuantConfig
+from mixaq.models._quant import fake_quantize, qparams_from_range, qrange
+from mixaq.simulator import MixaqError
 
 
 def _act_quant(bits: int, observer: str = "minmax", symmetric: bool = False, learnable: bool = False) -> FakeQuant:

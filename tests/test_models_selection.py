@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models import (
+from mixaq.models import (
     MixConfig,
     QuantConfig,
     TwoBranchSwinBlock,
@@ -22,7 +22,7 @@ from models import (
     set_mix,
     set_quant,
 )
-from models._importance import (
+from mixaq.models._importance import (
     HIGH,
     LOW,
     PRUNED,
@@ -33,7 +33,7 @@ from models._importance import (
     window_importance,
     window_ranks,
 )
-from simulator import MixaqError, WindowAssignment, get_arch, window_counts
+from mixaq.simulator import MixaqError, WindowAssignment, get_arch, window_counts
 
 
 def _naive_importance(mag: np.ndarray, ws: int, shift: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from timm.models.swin_transformer import SwinTransformerBlock
 
-from models import (
+from mixaq.models import (
     MixConfig,
     QuantConfig,
     TwoBranchSwinBlock,
@@ -19,8 +19,8 @@ from models import (
     set_mix,
     set_quant,
 )
-from models._importance import HIGH, LOW, PRUNED, assign_labels, ratio_counts, token_magnitude, window_importance, window_ranks
-from simulator import MixaqError
+from mixaq.models._importance import HIGH, LOW, PRUNED, assign_labels, ratio_counts, token_magnitude, window_importance, window_ranks
+from mixaq.simulator import MixaqError
 
 torch.manual_seed(0)
 

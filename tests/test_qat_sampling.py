@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from models.qat import MixSampler, uniform_sum_ratios
-from simulator import MixaqError
+from mixaq.models.qat import MixSampler, uniform_sum_ratios
+from mixaq.simulator import MixaqError
 
 N_DRAWS = 3000
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import simulator
-from models.qat import matched_ratios
-from simulator import MixaqError
+from mixaq import simulator
+from mixaq.models.qat import matched_ratios
+from mixaq.simulator import MixaqError
 
 ARCH = simulator.get_arch("swin_micro")
 HW = (256, 256)

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from models import MixConfig, QuantConfig, calibrating, convert_swin, set_mix
-from models._two_branch import converted_blocks
-from models.detection import Evaluator
-from models.detection._checkpoint import load_detector
-from models.detection._coco import collate
-from models.detection._synth import write_synthetic
-from models.detection._train import SyntheticStream, load_run_config, train
-from models.qat import fine_tune, load_finetune_config, load_quantized, resume_path
-from models.qat._loop import _initial_model, _optimizer, _sampler
-from search.cli import main
-from simulator import MixaqError
+from mixaq.models import MixConfig, QuantConfig, calibrating, convert_swin, set_mix
+from mixaq.models._two_branch import converted_blocks
+from mixaq.models.detection import Evaluator
+from mixaq.models.detection._checkpoint import load_detector
+from mixaq.models.detection._coco import collate
+from mixaq.models.detection._synth import write_synthetic
+from mixaq.models.detection._train import SyntheticStream, load_run_config, train
+from mixaq.models.qat import fine_tune, load_finetune_config, load_quantized, resume_path
+from mixaq.models.qat._loop import _initial_model, _optimizer, _sampler
+from mixaq.search.cli import main
+from mixaq.simulator import MixaqError
 
 ROOT = Path(__file__).resolve().parents[1]
 DET_TINY = ROOT / "models" / "detection" / "configs" / "tiny.yaml"
@@ -228,7 +228,7 @@ def test_bad_config(tmp_path):
 
 
 def test_distillation_trains_the_low_branch_towards_the_high_one(ckpts, tmp_path):
-    from models.qat import DistillTap
+    from mixaq.models.qat import DistillTap
 
     root, _ = ckpts
     model, *_ = load_quantized(root / "saqa.pt")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
-from search.cli import main
+from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
+from mixaq.search.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 

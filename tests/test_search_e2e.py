@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from models import MixConfig, QuantConfig
-from models.detection import Evaluator, load_run_config, train, write_synthetic
-from search import DesignPoint, get_storage
-from search._study import trial_info
-from search.cli import main
-from simulator import WindowAssignment, estimate
+from mixaq.models import MixConfig, QuantConfig
+from mixaq.models.detection import Evaluator, load_run_config, train, write_synthetic
+from mixaq.search import DesignPoint, get_storage
+from mixaq.search._study import trial_info
+from mixaq.search.cli import main
+from mixaq.simulator import WindowAssignment, estimate
 
 CONFIGS = Path(__file__).resolve().parent.parent / "models" / "detection" / "configs"
 

@@ -8,9 +8,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search import SearchSpace, SweepSettings, SyntheticAccuracy, get_storage, run_sweep
-from search._study import trial_info
-from search.cli import main
+from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, get_storage, run_sweep
+from mixaq.search._study import trial_info
+from mixaq.search.cli import main
 
 pytestmark = [
     pytest.mark.postgres,

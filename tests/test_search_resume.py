@@ -13,14 +13,14 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from search import get_storage
+from mixaq.search import get_storage
 
 REPO = Path(__file__).resolve().parent.parent
 N_TRIALS = 8
 
 SCRIPT = textwrap.dedent("""
     import sys
-    from search import SearchSpace, SweepSettings, SyntheticAccuracy, StorageOptions, run_sweep
+    from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, StorageOptions, run_sweep
     url, n = sys.argv[1], int(sys.argv[2])
     factory = SyntheticAccuracy(arch_name="swin_nano", image_hw=(64, 64), delay_s=0.4)
     space = SearchSpace(num_pairs=2, search_prune=True)

@@ -10,10 +10,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search import (DesignPoint, SearchSpace, StorageOptions, SweepSettings, SyntheticAccuracy, config_key,
+from mixaq.search import (DesignPoint, SearchSpace, StorageOptions, SweepSettings, SyntheticAccuracy, config_key,
                     get_storage, pareto_mask, run_sweep)
-from search._study import completed_frame, trial_info
-from simulator import MixaqError, WindowAssignment, get_arch
+from mixaq.search._study import completed_frame, trial_info
+from mixaq.simulator import MixaqError, WindowAssignment, get_arch
 
 NANO = get_arch("swin_nano")
 
@@ -209,7 +209,7 @@ def test_rejected_settings_leave_the_study_free_for_a_corrected_command(tmp_path
 
 
 def test_dominance_verdict_on_a_hand_made_neighbourhood():
-    from search._screen import REJECTED_DOMINATED, REJECTED_MAP, dominance_verdict
+    from mixaq.search._screen import REJECTED_DOMINATED, REJECTED_MAP, dominance_verdict
 
     blocks = 4
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from search import SearchSpace, SweepSettings, SyntheticAccuracy, get_storage, run_sweep
-from search._study import trial_info
+from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, get_storage, run_sweep
+from mixaq.search._study import trial_info
 
 REPO = Path(__file__).resolve().parent.parent
 N_TRIALS = 12
@@ -43,7 +43,7 @@ def test_two_local_workers_on_one_sqlite_file(tmp_path):
 
 SCRIPT = textwrap.dedent("""
     import sys
-    from search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
+    from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
     settings = SweepSettings(space=SearchSpace(num_pairs=2, search_prune=True), spec="bitfusion", cost="bops",
                              population_size=4, screen=False)
     r = run_sweep(settings, SyntheticAccuracy(delay_s=0.6), sys.argv[1], "j", int(sys.argv[2]), progress=False)

@@ -10,8 +10,8 @@ import sys
 import pytest
 import yaml
 
-from search.cli import main
-from simulator import WindowAssignment, estimate, gemm_cost, get_arch, load_spec
+from mixaq.search.cli import main
+from mixaq.simulator import WindowAssignment, estimate, gemm_cost, get_arch, load_spec
 
 
 def run_cli(capsys, *argv):
@@ -89,7 +89,7 @@ def test_errors_are_one_line_with_exit_2(capsys, argv, needle):
 
 def test_cli_fast_path_imports_neither_pandas_nor_torch():
     probe = ("import sys, io, contextlib\n"
-             "from search.cli import main\n"
+             "from mixaq.search.cli import main\n"
              "with contextlib.redirect_stdout(io.StringIO()):\n"
              "    assert main(['cost', '--low-ratio', '0.5', '--format', 'json']) == 0\n"
              "    assert main(['gemm', '--m', '8', '--n', '8', '--k', '8']) == 0\n"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator import (
+from mixaq.simulator import (
     CostTotals,
     MixaqError,
     WindowAssignment,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator import gemm_cost, spec_from_mapping, vector_cost
+from mixaq.simulator import gemm_cost, spec_from_mapping, vector_cost
 
 HUGE_KIB = 1 << 20  # buffers that hold any test GEMM: no re-fetch, no chunking
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator import MixaqError, gemm_cost, spec_from_mapping
-from simulator._scalesim import ensure_scalesim_venv, run_scalesim
+from mixaq.simulator import MixaqError, gemm_cost, spec_from_mapping
+from benchmarks._scalesim import ensure_scalesim_venv, run_scalesim
 
 # Includes Swin's per-window attention GEMM (49x49 by 32) and edge folds on every side.
 GEMMS = [(49, 49, 32), (10, 7, 5), (4, 4, 4), (9, 3, 17), (33, 20, 12), (1, 9, 4), (16, 12, 6)]

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import yaml
 
-from simulator import AcceleratorSpec, MixaqError, list_specs, load_spec, spec_from_mapping
+from mixaq.simulator import AcceleratorSpec, MixaqError, list_specs, load_spec, spec_from_mapping
 
 GOOD = {
     "name": "bitfusion-16x16",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator import WindowAssignment, build_workload, estimate, get_arch
+from mixaq.simulator import WindowAssignment, build_workload, estimate, get_arch
 
 torch = pytest.importorskip("torch", reason="fvcore cross-check needs torch (dev extra)")
 timm = pytest.importorskip("timm", reason="fvcore cross-check needs timm")

@@ -46,8 +46,8 @@ _WHERE = {
 
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
-        raise AttributeError(f"module 'models.detection' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"models.detection.{_WHERE[name]}"), name)
+        raise AttributeError(f"module 'mixaq.models.detection' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"mixaq.models.detection.{_WHERE[name]}"), name)
     globals()[name] = value
     return value
 

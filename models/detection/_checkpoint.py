@@ -9,8 +9,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from simulator._errors import MixaqError
-from models.detection._detector import DetectorConfig, build_detector
+from mixaq.simulator._errors import MixaqError
+from mixaq.models.detection._detector import DetectorConfig, build_detector
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "CHECKPOINT_FORMAT"]
 

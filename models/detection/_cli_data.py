@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator._errors import MixaqError
-    from models.detection._synth import write_synthetic
+    from mixaq.simulator._errors import MixaqError
+    from mixaq.models.detection._synth import write_synthetic
 
     if args.num_images < 1 or args.size < 32:
         raise MixaqError("--num-images must be >= 1 and --size >= 32")

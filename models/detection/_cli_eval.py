@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _pick(args: argparse.Namespace, one: str, many: str):  # noqa: ANN202 (float | tuple | None)
-    from simulator._errors import MixaqError
+    from mixaq.simulator._errors import MixaqError
 
     a, b = getattr(args, one), getattr(args, many)
     if a is not None and b is not None:
@@ -76,8 +76,8 @@ def _pick(args: argparse.Namespace, one: str, many: str):  # noqa: ANN202 (float
 
 def build_configs(args: argparse.Namespace):  # noqa: ANN201 (QuantConfig, MixConfig | None)
     """(QuantConfig, MixConfig or None) from the parsed flags."""
-    from simulator._errors import MixaqError
-    from models import MixConfig, QuantConfig
+    from mixaq.simulator._errors import MixaqError
+    from mixaq.models import MixConfig, QuantConfig
 
     weight_bits = args.weight_bits
     if weight_bits == _AUTO:
@@ -113,8 +113,8 @@ def _plain(obj):  # noqa: ANN001, ANN202
 
 def cost_summary(spec_name: str, arch, image_hw, assignment) -> dict:  # noqa: ANN001
     """Simulated cost of `assignment` and its speedup over the uniform high-bit model on `spec_name`."""
-    import simulator
-    from simulator import WindowAssignment
+    from mixaq import simulator
+    from mixaq.simulator import WindowAssignment
 
     spec = simulator.load_spec(spec_name)
     report = simulator.estimate(spec, arch, image_hw, assignment)
@@ -131,8 +131,8 @@ def cost_summary(spec_name: str, arch, image_hw, assignment) -> dict:  # noqa: A
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator._errors import MixaqError
-    from models.detection._evaluate import Evaluator
+    from mixaq.simulator._errors import MixaqError
+    from mixaq.models.detection._evaluate import Evaluator
 
     quant, mix = build_configs(args)
     if (args.coco_root is None) != (args.ann is None):

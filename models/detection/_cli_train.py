@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from simulator._errors import MixaqError
-    from models.detection._train import load_run_config, train
+    from mixaq.simulator._errors import MixaqError
+    from mixaq.models.detection._train import load_run_config, train
 
     config_path = Path(args.config)
     run_cfg = load_run_config(config_path)

@@ -15,8 +15,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from simulator._errors import MixaqError
-from models.detection._synth import _ANN_NAME, _IMG_DIR, render_sample, synth_categories
+from mixaq.simulator._errors import MixaqError
+from mixaq.models.detection._synth import _ANN_NAME, _IMG_DIR, render_sample, synth_categories
 
 __all__ = ["CocoDetection", "SyntheticStream", "resolve_data", "collate", "image_to_tensor"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from models.detection._coco import CocoDetection
+from mixaq.models.detection._coco import CocoDetection
 
 __all__ = ["predict", "coco_stats", "STAT_NAMES"]
 

@@ -8,8 +8,8 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
-from simulator import SwinArch, get_arch
-from simulator._errors import MixaqError
+from mixaq.simulator import SwinArch, get_arch
+from mixaq.simulator._errors import MixaqError
 
 __all__ = ["DetectorConfig", "SwinFPN", "build_detector", "HEADS"]
 
@@ -91,7 +91,7 @@ class SwinFPN(nn.Module):
         from torchvision.ops import FeaturePyramidNetwork
         from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
-        from models import build_swin
+        from mixaq.models import build_swin
 
         swin = config.swin_arch
         self.body = build_swin(swin, config.image_size, features_only=True, out_indices=config.out_indices)

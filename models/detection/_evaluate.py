@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from simulator import SwinArch, WindowAssignment
-from simulator._errors import MixaqError
-from models.detection._coco import CocoDetection, resolve_data
-from models.detection._cocoeval import STAT_NAMES, coco_stats, predict
+from mixaq.simulator import SwinArch, WindowAssignment
+from mixaq.simulator._errors import MixaqError
+from mixaq.models.detection._coco import CocoDetection, resolve_data
+from mixaq.models.detection._cocoeval import STAT_NAMES, coco_stats, predict
 
 __all__ = ["Evaluator", "EvalResult", "DEFAULT_CHECKPOINT", "DEFAULT_VAL", "default_val_dir", "ensure_default_val"]
 
@@ -60,7 +60,7 @@ def default_val_dir() -> Path:
 
 def ensure_default_val(progress: bool = True) -> Path:
     """The default val split, generated on first use (deterministic: same pixels every time)."""
-    from models.detection._synth import _ANN_NAME, write_synthetic
+    from mixaq.models.detection._synth import _ANN_NAME, write_synthetic
 
     out = default_val_dir()
     if not (out / _ANN_NAME).is_file():
@@ -89,7 +89,7 @@ class Evaluator:
         threads: int | None = None,
         progress: bool = False,
     ) -> None:
-        from models.detection._checkpoint import load_detector
+        from mixaq.models.detection._checkpoint import load_detector
 
         if threads is not None:
             torch.set_num_threads(max(1, int(threads)))
@@ -140,7 +140,7 @@ class Evaluator:
 
         Routed calibration depends on the mix it ran under, so the mix is part of the cache key.
         """
-        from models import calibrating, convert_swin, set_mix
+        from mixaq.models import calibrating, convert_swin, set_mix
 
         key = (quant, mix if quant.calibration == "routed" else None)
         if key in self._cache:
@@ -158,7 +158,7 @@ class Evaluator:
                     m([self._image(i) for i in chunk])
 
         if "qat" in self.extra:  # a `mixaq qat|adapt` checkpoint: its trained quantizers and LN copies
-            from models.qat import restore_quantized
+            from mixaq.models.qat import restore_quantized
 
             restore_quantized(model, self.extra["qat"], quant, calibrate)
         elif any(b is not None for b in (quant.high_act_bits, quant.low_act_bits)):
@@ -176,7 +176,7 @@ class Evaluator:
 
         The assignment is what the model recorded while evaluating (image means per block).
         """
-        from models import MixConfig, QuantConfig, assignment_from_record, get_record, reset_record, set_mix
+        from mixaq.models import MixConfig, QuantConfig, assignment_from_record, get_record, reset_record, set_mix
 
         start = time.perf_counter()
         if quant is None:

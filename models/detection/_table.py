@@ -11,8 +11,7 @@ __all__ = ["ptq_table", "table_markdown"]
 
 
 def _cost(spec, evaluator, assignment) -> dict[str, float]:  # noqa: ANN001
-    import simulator
-
+    from mixaq import simulator
     if None in (assignment.high_act_bits, assignment.low_act_bits, assignment.weight_bits):
         return {"bops": np.nan, "latency_ms": np.nan}
     t = simulator.estimate(spec, evaluator.arch, evaluator.image_hw, assignment).totals
@@ -31,10 +30,10 @@ def ptq_table(
 ) -> pd.DataFrame:
     """One row per configuration (random selection: one row per seed). Speedups are over uniform
     W4A8 on the same spec; BOPs and latency are the Swin backbone's (the quantized part)."""
-    import simulator
+    from mixaq import simulator
     from tqdm import tqdm
 
-    from models import MixConfig, QuantConfig
+    from mixaq.models import MixConfig, QuantConfig
 
     spec_obj = simulator.load_spec(spec)
     mix_q = QuantConfig(high_act_bits=8, low_act_bits=4, weight_bits=4, observer=observer)

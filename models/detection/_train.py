@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from simulator._errors import MixaqError
-from models.detection._coco import CocoDetection, SyntheticStream, collate, resolve_data
-from models.detection._detector import DetectorConfig, build_detector
+from mixaq.simulator._errors import MixaqError
+from mixaq.models.detection._coco import CocoDetection, SyntheticStream, collate, resolve_data
+from mixaq.models.detection._detector import DetectorConfig, build_detector
 
 __all__ = ["TrainConfig", "RunConfig", "load_run_config", "train"]
 
@@ -107,7 +107,7 @@ def _dataset(spec: Mapping[str, Any], image_hw: tuple[int, int], base: Path | No
 
 def _val_dataset(spec: Mapping[str, Any], image_hw: tuple[int, int], base: Path | None, tmp: Path) -> CocoDetection:
     if "synthetic" in spec:
-        from models.detection._synth import write_synthetic
+        from mixaq.models.detection._synth import write_synthetic
 
         s = dict(spec["synthetic"])
         out = tmp / "val"
@@ -174,8 +174,8 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
 
     from tqdm import tqdm
 
-    from models.detection._checkpoint import load_backbone_weights, save_checkpoint
-    from models.detection._cocoeval import coco_stats, predict
+    from mixaq.models.detection._checkpoint import load_backbone_weights, save_checkpoint
+    from mixaq.models.detection._cocoeval import coco_stats, predict
 
     cfg, mcfg = run.train, run.model
     out = Path(out)

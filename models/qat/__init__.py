@@ -42,8 +42,8 @@ _WHERE = {
 
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
-        raise AttributeError(f"module 'models.qat' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"models.qat.{_WHERE[name]}"), name)
+        raise AttributeError(f"module 'mixaq.models.qat' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"mixaq.models.qat.{_WHERE[name]}"), name)
     globals()[name] = value
     return value
 

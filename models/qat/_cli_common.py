@@ -36,9 +36,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
 
 
 def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, adapt_overrides: dict) -> int:
-    from simulator._errors import MixaqError
-    from models.detection._evaluate import DEFAULT_CHECKPOINT
-    from models.qat._loop import fine_tune, load_finetune_config
+    from mixaq.simulator._errors import MixaqError
+    from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT
+    from mixaq.models.qat._loop import fine_tune, load_finetune_config
 
     config_path = Path(args.config)
     run = load_finetune_config(config_path)

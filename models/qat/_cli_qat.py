@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from models.qat._cli_common import _bits, add_common_arguments
+from mixaq.models.qat._cli_common import _bits, add_common_arguments
 
 __all__ = ["add_arguments", "run"]
 
@@ -15,6 +15,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.qat._cli_common import run_fine_tune
+    from mixaq.models.qat._cli_common import run_fine_tune
 
     return run_fine_tune(args, "qat", {"high_act_bits": args.act_bits}, {})

@@ -12,7 +12,7 @@ import types
 import torch
 import torch.nn as nn
 
-from models._two_branch import TwoBranchSwinBlock, converted_blocks
+from mixaq.models._two_branch import TwoBranchSwinBlock, converted_blocks
 
 __all__ = ["DistillTap"]
 

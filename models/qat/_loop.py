@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from models._config import QuantConfig
-from models.detection._train import optimizer_step, read_config_sections
-from simulator import MixaqError
+from mixaq.models._config import QuantConfig
+from mixaq.models.detection._train import optimizer_step, read_config_sections
+from mixaq.simulator import MixaqError
 
 __all__ = ["FineTuneConfig", "FineTuneRun", "load_finetune_config", "fine_tune", "resume_path", "TRAIN_SCOPES", "KINDS"]
 
@@ -100,7 +100,7 @@ def _calibration_batches(data, n: int, batch_size: int, seed: int):  # noqa: ANN
 
 
 def _trainable(model: nn.Module, scope: str) -> set[str]:
-    from models._two_branch import converted_blocks
+    from mixaq.models._two_branch import converted_blocks
 
     names = {n for n, _ in model.named_parameters()}
     if scope == "all":
@@ -128,7 +128,7 @@ def _optimizer(model: nn.Module, cfg: FineTuneConfig) -> torch.optim.Optimizer:
 def _sync_low_to_high(model: nn.Module) -> None:
     """Uniform QAT trains only the high branch; copy it to the low branch (same bits) so the
     checkpoint is the uniform model whatever mix it later runs with."""
-    from models._two_branch import converted_blocks
+    from mixaq.models._two_branch import converted_blocks
 
     for _, block in converted_blocks(model):
         block.norm1_low.load_state_dict(block.norm1.state_dict())
@@ -140,9 +140,9 @@ def _sync_low_to_high(model: nn.Module) -> None:
 def _initial_model(source: Path, quant: QuantConfig, data, cfg: FineTuneConfig):  # noqa: ANN001, ANN202
     """(converted model, config, categories, source extra) initialised for `quant`: from a QAT/SAQA
     checkpoint the fitting trained parts are restored; the rest is calibrated on training images."""
-    from models._two_branch import calibrating, convert_swin, set_mix
-    from models.detection._checkpoint import load_detector
-    from models.qat._state import QAT_KEY, restore_quantized
+    from mixaq.models._two_branch import calibrating, convert_swin, set_mix
+    from mixaq.models.detection._checkpoint import load_detector
+    from mixaq.models.qat._state import QAT_KEY, restore_quantized
 
     model, config, categories, extra = load_detector(source)
 
@@ -166,7 +166,7 @@ ADAPT_FIELDS = ("max_ratio", "prune_probability", "max_prune_share", "distill_we
 
 
 def _sampler(run: FineTuneRun, num_pairs: int):  # noqa: ANN202 (MixSampler, distill weight)
-    from models.qat._sampling import MixSampler
+    from mixaq.models.qat._sampling import MixSampler
 
     settings = dict(run.adapt)
     bad = set(settings) - set(ADAPT_FIELDS)
@@ -194,13 +194,13 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
         run = replace(run, quant=replace(run.quant, low_act_bits=run.quant.high_act_bits))
     from tqdm import tqdm
 
-    from models._two_branch import convert_swin, set_mix
-    from models.detection._coco import collate
-    from models.detection._checkpoint import load_checkpoint
-    from models.detection._detector import DetectorConfig, build_detector
-    from models.detection._train import _dataset, _lr_at, _StreamSampler
-    from models.qat._distill import DistillTap
-    from models.qat._state import QAT_KEY, quant_from_dict, quant_to_dict, save_quantized_checkpoint
+    from mixaq.models._two_branch import convert_swin, set_mix
+    from mixaq.models.detection._coco import collate
+    from mixaq.models.detection._checkpoint import load_checkpoint
+    from mixaq.models.detection._detector import DetectorConfig, build_detector
+    from mixaq.models.detection._train import _dataset, _lr_at, _StreamSampler
+    from mixaq.models.qat._distill import DistillTap
+    from mixaq.models.qat._state import QAT_KEY, quant_from_dict, quant_to_dict, save_quantized_checkpoint
 
     cfg, quant = run.train, run.quant
     out, source = Path(out), Path(source)
@@ -337,7 +337,7 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
 
 
 def _run_dict(run: FineTuneRun, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    from models.qat._state import quant_to_dict
+    from mixaq.models.qat._state import quant_to_dict
 
     train = {k: v for k, v in asdict(run.train).items() if k not in exclude}
     return {"data": json.loads(json.dumps(dict(run.data))), "quant": quant_to_dict(run.quant), "train": train,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator import MixaqError
+from mixaq.simulator import MixaqError
 
 __all__ = ["uniform_sum_ratios", "MixSampler"]
 
@@ -90,7 +90,7 @@ class MixSampler:
         return demoted, np.zeros(self.num_pairs)
 
     def mix(self, step: int):  # noqa: ANN201 (models.MixConfig; torch-side import kept lazy)
-        from models._config import MixConfig
+        from mixaq.models._config import MixConfig
 
         low, pruned = self.ratios(step)
         return MixConfig(low_ratios=tuple(low.tolist()), prune_ratios=tuple(pruned.tolist()))

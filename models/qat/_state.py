@@ -16,8 +16,8 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from models._config import QuantConfig
-from simulator import MixaqError
+from mixaq.models._config import QuantConfig
+from mixaq.simulator import MixaqError
 
 __all__ = ["QAT_KEY", "quant_to_dict", "quant_from_dict", "split_state", "save_quantized_checkpoint",
            "restore_quantized", "load_quantized"]
@@ -59,8 +59,8 @@ def split_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, to
 def save_quantized_checkpoint(path: str | Path, model: nn.Module, config, categories: list[dict],  # noqa: ANN001
                               quant: QuantConfig, extra: dict[str, Any]) -> Path:
     """Write `model` (converted, trained for `quant`) as a detector checkpoint with `extra["qat"]`."""
-    from models.detection._checkpoint import save_checkpoint
-    from models.detection._detector import build_detector
+    from mixaq.models.detection._checkpoint import save_checkpoint
+    from mixaq.models.detection._detector import build_detector
 
     base, two_branch = split_state(model)
     with torch.random.fork_rng():  # building draws initial weights: keep a training run's RNG untouched
@@ -80,7 +80,7 @@ def restore_quantized(model: nn.Module, trained: dict[str, Any], quant: QuantCon
     `calibrate(model)` (PTQ observers of `quant`). Restored quantizers keep their learned steps, so
     the model runs with `learnable=True` quantizers; the effective config is returned.
     """
-    from models._two_branch import set_quant
+    from mixaq.models._two_branch import set_quant
 
     try:
         stored, state = quant_from_dict(trained["quant"]), trained["state"]
@@ -113,8 +113,8 @@ def restore_quantized(model: nn.Module, trained: dict[str, Any], quant: QuantCon
 def load_quantized(path: str | Path) -> tuple[nn.Module, Any, list[dict], dict[str, Any], QuantConfig]:
     """(converted model with its trained quantizers, config, categories, extra, quant) of a QAT/SAQA
     checkpoint; eval mode, no mix set."""
-    from models._two_branch import convert_swin, set_mix
-    from models.detection._checkpoint import load_detector
+    from mixaq.models._two_branch import convert_swin, set_mix
+    from mixaq.models.detection._checkpoint import load_detector
 
     model, config, categories, extra = load_detector(path)
     if QAT_KEY not in extra:

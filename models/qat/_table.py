@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from simulator import MixaqError
+from mixaq.simulator import MixaqError
 
 __all__ = ["matched_ratios", "qat_table", "qat_markdown", "TableCheckpoints"]
 
@@ -23,8 +23,7 @@ def matched_ratios(arch, image_hw, target_speedup: float, *, spec: str = "bitfus
     [0, 0.8] whose simulated BOPs speedup over uniform W{weight}A{high} reaches `target_speedup`,
     every pair at low = r and prune = `prune_per_low` * r; `prune_per_low=None` prunes only
     (prune = r, low = 0: SparseViT-style). Raises if the target is out of reach."""
-    import simulator
-
+    from mixaq import simulator
     spec_obj = simulator.load_spec(spec)
     r = _RATIO_GRID
     low, prune = (np.zeros_like(r), r) if prune_per_low is None else (r, np.minimum(r * prune_per_low, 0.8))
@@ -71,11 +70,11 @@ def qat_table(ckpts: TableCheckpoints, data=None, *, spec: str = "bitfusion", ta
 
     `cache`: rows of an earlier run (its CSV); a row whose method, ratios, evaluation setting and
     checkpoint file (path, size, mtime) all match is reused instead of evaluated again."""
-    import simulator
+    from mixaq import simulator
     from tqdm import tqdm
 
-    from models import MixConfig, QuantConfig
-    from models.detection._evaluate import Evaluator
+    from mixaq.models import MixConfig, QuantConfig
+    from mixaq.models.detection._evaluate import Evaluator
 
     spec_obj = simulator.load_spec(spec)
     evaluators: dict[Path, Evaluator] = {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from simulator._errors import MixaqError
+from mixaq.simulator import MixaqError
 
 __all__ = ["SCALESIM_VENV", "ScaleSimResult", "ensure_scalesim_venv", "run_scalesim"]
 
