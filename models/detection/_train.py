@@ -47,7 +47,7 @@ class TrainConfig:
 class RunConfig:
     model: DetectorConfig
     train: TrainConfig
-    data: Mapping[str, Any]  # {"synthetic": {seed, num_images}} | {"dir": D} | {"images": I, "ann": A}
+    data: Mapping[str, Any]  # {"synthetic": {seed, num_images, generator}} | {"dir": D} | {"images": I, "ann": A}
     val: Mapping[str, Any] | None = None
 
 
@@ -82,6 +82,9 @@ def read_config_sections(path: str | Path, known: tuple[str, ...]) -> dict[str, 
 
 def load_run_config(path: str | Path) -> RunConfig:
     raw = read_config_sections(path, ("model", "data", "train", "val"))
+    for section in ("data", "val"):  # a bad synthetic spec fails at load, before any work
+        if isinstance(raw.get(section), Mapping) and "synthetic" in raw[section]:
+            _synthetic_spec(raw[section], f"{path}: {section}")
     return RunConfig(
         model=DetectorConfig.from_dict(raw.get("model") or {}, where=f"{path}: model"),
         train=_dataclass_from(TrainConfig, raw.get("train"), f"{path}: train"),
@@ -90,14 +93,32 @@ def load_run_config(path: str | Path) -> RunConfig:
     )
 
 
+_SYNTHETIC_KEYS = {"seed", "num_images", "generator"}
+
+
+def _synthetic_spec(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The `synthetic:` mapping of a data section, checked (unknown keys, unknown generator)."""
+    from mixaq.models.detection._synth import renderer
+
+    s = spec["synthetic"]
+    if not isinstance(s, Mapping):
+        raise MixaqError(f"{where}: 'synthetic' must be a mapping of {sorted(_SYNTHETIC_KEYS)}")
+    unknown = set(s) - _SYNTHETIC_KEYS
+    if unknown:
+        raise MixaqError(f"{where}: synthetic: unknown field(s) {sorted(unknown)} (known: {sorted(_SYNTHETIC_KEYS)})")
+    renderer(s.get("generator", "shapes"))  # an unknown name is a one-line error before any work
+    return dict(s)
+
+
 def _dataset(spec: Mapping[str, Any], image_hw: tuple[int, int], base: Path | None, where: str):
     def rel(p):
         p = Path(p)
         return p if p.is_absolute() or base is None else base / p
 
     if "synthetic" in spec:
-        s = dict(spec["synthetic"])
-        return SyntheticStream(int(s.get("seed", 0)), int(s.get("num_images", 10000)), image_hw)
+        s = _synthetic_spec(spec, where)
+        return SyntheticStream(int(s.get("seed", 0)), int(s.get("num_images", 10000)), image_hw,
+                               generator=s.get("generator", "shapes"))
     if "dir" in spec:
         return resolve_data(rel(spec["dir"]))
     if "images" in spec or "ann" in spec:
@@ -109,9 +130,10 @@ def _val_dataset(spec: Mapping[str, Any], image_hw: tuple[int, int], base: Path 
     if "synthetic" in spec:
         from mixaq.models.detection._synth import write_synthetic
 
-        s = dict(spec["synthetic"])
+        s = _synthetic_spec(spec, "val")
         out = tmp / "val"
-        write_synthetic(out, int(s.get("num_images", 100)), int(s.get("seed", 0)), image_hw, progress=False)
+        write_synthetic(out, int(s.get("num_images", 100)), int(s.get("seed", 0)), image_hw,
+                        generator=s.get("generator", "shapes"), progress=False)
         return resolve_data(out)
     ds = _dataset(spec, image_hw, base, "val")
     return ds
