@@ -1,16 +1,17 @@
 """Torch-free helpers every package shares: lazy package exports, mapping -> dataclass with
-unknown-field errors, and JSON cleaning. They live here, at the lowest layer, so `models/` and
+unknown-field errors, JSON cleaning, and YAML config sections. They live here, at the lowest layer, so `models/` and
 `search/` import one definition each (see docs/architecture.md, "One module per shared rule")."""
 from __future__ import annotations
 
 import importlib
 import math
 from dataclasses import fields, is_dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from mixaq.simulator._errors import MixaqError
 
-__all__ = ["check_fields", "dataclass_from_mapping", "json_ready", "lazy_exports"]
+__all__ = ["check_fields", "dataclass_from_mapping", "json_ready", "lazy_exports", "read_config_sections"]
 
 T = TypeVar("T")
 
@@ -73,3 +74,26 @@ def json_ready(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def read_config_sections(path: str | Path, known: tuple[str, ...], required: tuple[str, ...] = ("data",)) -> dict[str, Any]:
+    """A YAML config file as a mapping of sections, one-line errors naming the file (the
+    `mixaq train|qat|adapt` configs)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise MixaqError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise MixaqError(f"{path}: a config must be a mapping with {'/'.join(known)} sections")
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise MixaqError(f"{path}: unknown section(s) {sorted(unknown)} (known: {', '.join(known)})")
+    for section in required:
+        if section not in raw:
+            raise MixaqError(f"{path}: missing {section!r} section")
+    return raw

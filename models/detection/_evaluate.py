@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from mixaq.models._runtime import torch_threads
 from mixaq.simulator import SwinArch, WindowAssignment
 from mixaq.simulator._errors import MixaqError
 from mixaq.models.detection._coco import CocoDetection, resolve_data
@@ -91,8 +92,7 @@ class Evaluator:
     ) -> None:
         from mixaq.models.detection._checkpoint import load_detector
 
-        if threads is not None:
-            torch.set_num_threads(max(1, int(threads)))
+        self.threads = None if threads is None else max(1, int(threads))  # torch threads while evaluating
         if checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
             raise MixaqError(f"the embedded default model is missing ({DEFAULT_CHECKPOINT}); pass --checkpoint")
         self.checkpoint = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
@@ -176,6 +176,10 @@ class Evaluator:
 
         The assignment is what the model recorded while evaluating (image means per block).
         """
+        with torch_threads(self.threads):
+            return self._evaluate(quant, mix)
+
+    def _evaluate(self, quant, mix) -> EvalResult:  # noqa: ANN001
         from mixaq.models import MixConfig, QuantConfig, assignment_from_record, get_record, reset_record, set_mix
 
         start = time.perf_counter()

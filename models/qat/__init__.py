@@ -9,10 +9,10 @@ from mixaq.simulator._util import lazy_exports
 
 # public name -> private module that defines it
 _EXPORTS: dict[str, str] = {
-    "FineTuneConfig": "._loop",
-    "FineTuneRun": "._loop",
+    "FineTuneConfig": "._config",
+    "FineTuneRun": "._config",
     "fine_tune": "._loop",
-    "load_finetune_config": "._loop",
+    "load_finetune_config": "._config",
     "resume_path": "._loop",
     "MixSampler": "._sampling",
     "uniform_sum_ratios": "._sampling",
