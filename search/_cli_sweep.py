@@ -82,7 +82,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--coco-root", default=None, help="image directory of a COCO-format dataset (with --ann)")
     e.add_argument("--ann", default=None, help="COCO instances json (with --coco-root)")
     e.add_argument("--max-images", type=int, default=None, help="evaluate on a fixed subset of N val images")
-    e.add_argument("--calib-images", type=int, default=None, help="PTQ calibration images")
+    e.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=None,
+                   help="PTQ calibration images (taken from the end, never evaluated); --calib is an alias")
     r = parser.add_argument_group("storage and workers")
     r.add_argument("--storage", default=None,
                    help="Optuna storage URL: sqlite:///FILE, postgresql://USER@HOST/DB, journal:FILE "

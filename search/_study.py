@@ -118,8 +118,9 @@ class StudyHandle:
         context = json_ready(context)
         have = study.user_attrs.get(CONTEXT_ATTR)
         if have is not None and have != context:
-            diff = [k for k in context if context[k] != have.get(k)]
-            raise MixaqError(f"study {study.study_name!r} was measured on another model/data ({', '.join(diff)} differ)")
+            raise MixaqError(f"study {study.study_name!r} was measured on another model/data "
+                             f"({', '.join(_differences(have, context))} differ); use another --study name, "
+                             "or the checkpoint and data the study was measured on")
         if stored is None:
             study.set_user_attr(SETTINGS_ATTR, settings.to_dict())
         if have is None:
@@ -307,6 +308,18 @@ class StudyHandle:
         floor = None if s.max_map_drop is None else self.reference_ap() - s.max_map_drop
         return dominance_verdict(measured_points(self.study), point, np.asarray(costs["low_fraction"]),
                                  np.asarray(costs["pruned_fraction"]), speed, s.cost, s.screen_tolerance, floor)
+
+
+def _differences(stored: dict[str, Any], here: dict[str, Any]) -> list[str]:
+    """Which context entries differ, naming the fingerprint's own keys (e.g. `data_sha1`)."""
+    diff = []
+    for key in sorted(set(stored) | set(here)):
+        a, b = stored.get(key), here.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diff += [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            diff.append(key)
+    return diff
 
 
 def _check_bits_supported(settings: SweepSettings, cost: CostModel) -> None:

@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "(default: the default model's synthetic val split, generated on first use)")
     g.add_argument("--coco-root", default=None, help="image directory of a COCO-format dataset (with --ann)")
     g.add_argument("--ann", default=None, help="COCO instances json (with --coco-root)")
-    g.add_argument("--calib", type=int, default=32, help="calibration images (taken from the end, never evaluated)")
+    g.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=32,
+                   help="PTQ calibration images (taken from the end, never evaluated); --calib is an alias")
     g.add_argument("--max-images", type=int, default=None, help="evaluate at most this many images")
     g.add_argument("--batch-size", type=int, default=16)
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None and args.coco_root is not None:
         raise MixaqError("give --data or --coco-root/--ann, not both")
     evaluator = Evaluator(args.checkpoint, args.coco_root if args.ann else args.data, ann=args.ann,
-                          max_images=args.max_images, calib_images=args.calib, batch_size=args.batch_size,
+                          max_images=args.max_images, calib_images=args.calib_images, batch_size=args.batch_size,
                           threads=args.threads, progress=args.progress)
     all_float = quant.high_act_bits is None and quant.low_act_bits is None and quant.weight_bits is None
     result = evaluator.evaluate(None if all_float and mix is None else quant, mix)

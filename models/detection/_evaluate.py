@@ -8,6 +8,7 @@ only sets the window mix, runs batched inference and COCOeval.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import time
 from collections import OrderedDict
@@ -118,6 +119,15 @@ class Evaluator:
         self.progress = progress
         self._images = self._preload(self.eval_ids + self.calib_ids)
         self._cache: OrderedDict[object, nn.Module] = OrderedDict()
+
+    def fingerprint(self) -> dict[str, object]:
+        """What identifies model and data by content, not by path: the checkpoint file's sha1, and the
+        annotation file, evaluated and calibration image ids and image file sizes (`CocoDetection.fingerprint`).
+        A sweep stores it with its study; a process joining with anything else is refused."""
+        with self.checkpoint.open("rb") as f:
+            checkpoint_sha1 = hashlib.file_digest(f, "sha1").hexdigest()[:16]
+        return {"checkpoint_sha1": checkpoint_sha1, "data_sha1": self.dataset.fingerprint(self.eval_ids, self.calib_ids),
+                "eval_images": len(self.eval_ids), "calib_images": len(self.calib_ids)}
 
     @property
     def arch(self) -> SwinArch:
