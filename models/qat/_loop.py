@@ -175,6 +175,7 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
     step_mix: dict[str, Any] = {"mix": None}  # the window mix of the step being taken (SAQA)
 
     def losses(state: LoopState, batch: Any) -> dict[str, torch.Tensor]:
+        # `tap` (the distillation tap, or None) is bound below, where the loop runs inside it.
         step_mix["mix"] = sampler.mix(state.step) if sampler is not None else None
         set_mix(model, step_mix["mix"])
         out = training_batch_losses(model, batch)
