@@ -21,7 +21,7 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
 
     `exports` maps a public name to the module that defines it (absolute, or relative to `package`
     when it starts with "."). Importing the package then costs nothing: `mixaq <cmd> --help` and
-    argument errors never pay for torch, timm, optuna or matplotlib.
+    argument errors never pay for the deep-learning, Optuna or plotting imports.
     """
     where = {name: (package + module if module.startswith(".") else module) for name, module in exports.items()}
 
@@ -67,9 +67,9 @@ def json_ready(obj: Any) -> Any:
         return {str(k): json_ready(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [json_ready(v) for v in obj]
-    if getattr(obj, "ndim", 0) and hasattr(obj, "tolist"):  # numpy/torch arrays
+    if getattr(obj, "ndim", 0) and hasattr(obj, "tolist"):  # arrays (numpy and alike)
         return json_ready(obj.tolist())
-    if hasattr(obj, "item") and callable(obj.item):  # numpy/torch scalars
+    if hasattr(obj, "item") and callable(obj.item):  # numpy-style scalars
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
