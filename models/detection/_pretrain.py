@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from mixaq.models._runtime import seeded
 from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loop
 from mixaq.models.detection._crops import ObjectCrops, collate_crops
 from mixaq.simulator._errors import MixaqError
-from mixaq.simulator._util import dataclass_from_mapping
+from mixaq.simulator._util import check_fields, dataclass_from_mapping
 
 __all__ = ["PretrainConfig", "pretrain_config_from", "pretrain_backbone", "crop_accuracy"]
 
@@ -63,9 +64,7 @@ def pretrain_config_from(raw: Mapping[str, Any] | None, where: str) -> PretrainC
         if not isinstance(synthetic, Mapping) or set(data) != {"synthetic"}:
             raise MixaqError(f"{where}: data must be {{synthetic: {{seed, num_images, generator}}}} "
                              "(pretraining crops objects out of a synthetic generator)")
-        unknown = set(synthetic) - _DATA_KEYS
-        if unknown:
-            raise MixaqError(f"{where}: data.synthetic: unknown field(s) {sorted(unknown)} (known: {sorted(_DATA_KEYS)})")
+        check_fields(synthetic, _DATA_KEYS, f"{where}: data.synthetic")
         cfg = PretrainConfig(**{**asdict(cfg), "data": {**asdict(PretrainConfig())["data"], **synthetic}})
     renderer(cfg.data["generator"])
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.crop_px < 16 or cfg.background_crops < 0 or cfg.val_images < 1:
@@ -77,6 +76,19 @@ def _crops(cfg: PretrainConfig, image_hw: tuple[int, int], seed_offset: int = 0,
     d = cfg.data
     return ObjectCrops(int(d["seed"]) + seed_offset, int(num_images or d["num_images"]), image_hw,
                        generator=str(d["generator"]), crop_px=cfg.crop_px, background_crops=cfg.background_crops)
+
+
+class _Normalized(nn.Module):
+    """The classifier on raw [0, 1] crops, normalised as the detector's transform normalises images."""
+
+    def __init__(self, swin: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.swin = swin
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32)[:, None, None], persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32)[:, None, None], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (K, 3, P, P) -> (K, classes)
+        return self.swin((x - self.mean) / self.std)
 
 
 @torch.no_grad()
@@ -99,18 +111,22 @@ def crop_accuracy(classifier: torch.nn.Module, crops: ObjectCrops, batch_images:
 
 
 def pretrain_backbone(cfg: PretrainConfig, arch: Any, image_hw: tuple[int, int], out: str | Path, *,
-                      log_path: str | Path, progress: bool = True) -> dict[str, Any]:
+                      image_mean: Sequence[float], image_std: Sequence[float], log_path: str | Path,
+                      progress: bool = True) -> dict[str, Any]:
     """Train `arch`'s timm classifier on crops; write its state dict (timm format) to `out`.
 
     Crops come from `image_hw` images (the detector's input size), so objects keep the scale
-    statistics detection sees. Returns a summary: steps, seconds, held-out crop accuracy.
+    statistics detection sees, and are normalised with the detector's `image_mean`/`image_std`, so
+    the patch embedding learns the inputs it will get. Returns a summary: steps, seconds, held-out
+    crop accuracy.
     """
     from mixaq.models import build_swin
 
     out = Path(out)
     data = _crops(cfg, image_hw)
     with seeded(cfg.seed):
-        classifier = build_swin(arch, cfg.crop_px, num_classes=data.num_classes).train()
+        swin = build_swin(arch, cfg.crop_px, num_classes=data.num_classes)
+    classifier = _Normalized(swin, image_mean, image_std).train()
     opt = make_optimizer(classifier, cfg.lr, cfg.weight_decay)
     result: dict[str, Any] = {}
 
@@ -121,7 +137,7 @@ def pretrain_backbone(cfg: PretrainConfig, arch: Any, image_hw: tuple[int, int],
     def save(state: LoopState, final: bool) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
-        torch.save({k: v.detach().clone().contiguous() for k, v in classifier.state_dict().items()}, tmp)
+        torch.save({k: v.detach().clone().contiguous() for k, v in swin.state_dict().items()}, tmp)
         tmp.replace(out)
 
     def finish(state: LoopState) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loo
 from mixaq.models.detection._coco import CocoDetection, SyntheticStream, collate, resolve_data
 from mixaq.models.detection._detector import DetectorConfig, build_detector
 from mixaq.simulator._errors import MixaqError
-from mixaq.simulator._util import dataclass_from_mapping, read_config_sections
+from mixaq.simulator._util import check_fields, dataclass_from_mapping, read_config_sections
 
 __all__ = ["TrainConfig", "RunConfig", "load_run_config", "train", "training_batch_losses"]
 
@@ -47,10 +47,13 @@ class RunConfig:
     train: TrainConfig
     data: Mapping[str, Any]  # {"synthetic": {seed, num_images, generator}} | {"dir": D} | {"images": I, "ann": A}
     val: Mapping[str, Any] | None = None
+    pretrain: Any = None  # PretrainConfig: backbone pretraining on crops before detection (None: none)
 
 
 def load_run_config(path: str | Path) -> RunConfig:
-    raw = read_config_sections(path, ("model", "data", "train", "val"))
+    from mixaq.models.detection._pretrain import pretrain_config_from
+
+    raw = read_config_sections(path, ("model", "data", "train", "val", "pretrain"))
     for section in ("data", "val"):  # a bad synthetic spec fails at load, before any work
         if isinstance(raw.get(section), Mapping) and "synthetic" in raw[section]:
             _synthetic_spec(raw[section], f"{path}: {section}")
@@ -59,6 +62,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         train=dataclass_from_mapping(TrainConfig, raw.get("train"), f"{path}: train"),
         data=dict(raw["data"]),
         val=dict(raw["val"]) if raw.get("val") else None,
+        pretrain=pretrain_config_from(raw.get("pretrain"), f"{path}: pretrain"),
     )
 
 
@@ -72,9 +76,7 @@ def _synthetic_spec(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
     s = spec["synthetic"]
     if not isinstance(s, Mapping):
         raise MixaqError(f"{where}: 'synthetic' must be a mapping of {sorted(_SYNTHETIC_KEYS)}")
-    unknown = set(s) - _SYNTHETIC_KEYS
-    if unknown:
-        raise MixaqError(f"{where}: synthetic: unknown field(s) {sorted(unknown)} (known: {sorted(_SYNTHETIC_KEYS)})")
+    check_fields(s, _SYNTHETIC_KEYS, f"{where}: synthetic")
     renderer(s.get("generator", "shapes"))  # an unknown name is a one-line error before any work
     return dict(s)
 
@@ -133,6 +135,8 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
     val split lives in a temporary directory removed even when training fails.
     """
     cfg = run.train
+    if run.pretrain is not None and init_backbone:
+        raise MixaqError("the config pretrains the backbone (pretrain: section); --init-backbone would replace that")
     with seeded(cfg.seed), torch_threads(cfg.threads), tempfile.TemporaryDirectory(prefix="mixaq-train-") as tmp:
         return _train(run, Path(out), config_dir, init_backbone, log_path, progress, Path(tmp))
 
@@ -151,6 +155,14 @@ def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: st
         mcfg = DetectorConfig.from_dict({**mcfg.to_dict(), "num_classes": data.num_classes})
     categories = [{"id": i, "name": n} for i, n in zip(data.category_ids, data.category_names)]
     model = build_detector(mcfg)
+    pretrained = None
+    if run.pretrain is not None:  # phase 1: the backbone learns objects vs background on crops
+        from mixaq.models.detection._pretrain import pretrain_backbone
+
+        init_backbone = out.with_name(out.stem + ".backbone.pth")
+        pretrained = pretrain_backbone(run.pretrain, mcfg.swin_arch, mcfg.image_hw, init_backbone,
+                                       image_mean=model.transform.image_mean, image_std=model.transform.image_std,
+                                       log_path=log_path.with_suffix(".pretrain.jsonl"), progress=progress)
     if init_backbone:
         load_backbone_weights(model, init_backbone)
     model.train()
@@ -159,7 +171,8 @@ def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: st
         p.requires_grad_(False)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     val = _val_dataset(run.val, mcfg.image_hw, config_dir, tmp) if run.val else None
-    extra_base = {"train": asdict(cfg), "data": dict(run.data), "seed": cfg.seed}
+    extra_base = {"train": asdict(cfg), "data": dict(run.data), "seed": cfg.seed,
+                  **({"pretrain": pretrained} if pretrained is not None else {})}
     final_val: dict[str, Any] = {}
 
     def validate() -> dict[str, float] | None:
@@ -190,4 +203,5 @@ def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: st
     state = run_loop(model, opt, data, collate, cfg, hooks, log_path=log_path, desc="train",
                      diverged="training diverged", hint="lower train.lr", progress=progress)
     return {"steps_done": state.step, "stopped_early": state.stopped_early, "val": final_val["val"],
-            "seconds": state.seconds, "checkpoint": str(out), "log": str(log_path)}
+            "seconds": state.seconds, "checkpoint": str(out), "log": str(log_path),
+            **({"pretrain": pretrained} if pretrained is not None else {})}
