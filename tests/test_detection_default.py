@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from mixaq.models.detection._checkpoint import load_detector
-from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT, DEFAULT_VAL, Evaluator
+from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT, DEFAULT_VAL, Evaluator, val_generator
 from mixaq.models.detection._synth import write_synthetic
 
 DEFAULT_DIR = DEFAULT_CHECKPOINT.parent
@@ -25,12 +25,15 @@ def test_default_artifacts_are_consistent():
     assert log[-1]["final"] and log[-1]["step"] == extra["steps_done"]
     assert log[-1]["val"]["ap"] > MIN_FLOAT_AP
     assert DEFAULT_CHECKPOINT.stat().st_size < 8 * 2**20
+    # the default val split is of the generator the default model was trained on
+    assert val_generator(extra) == DEFAULT_VAL["generator"] == extra["data"]["synthetic"].get("generator", "shapes")
 
 
 def test_default_model_detects_on_the_first_val_images(tmp_path):
     # The default val split is a pure function of its seed: its first images, written here, are the
     # same pixels as in the cached split.
-    data = write_synthetic(tmp_path / "val", 40, seed=DEFAULT_VAL["seed"], progress=False)
+    data = write_synthetic(tmp_path / "val", 40, seed=DEFAULT_VAL["seed"], generator=DEFAULT_VAL["generator"],
+                           progress=False)
     torch.set_num_threads(2)
     ev = Evaluator(data=data, calib_images=8, batch_size=16)
     assert ev.image_hw == (256, 256) and ev.arch.embed_dim == 32
