@@ -7,21 +7,9 @@ from typing import Any
 from mixaq.search._plots import render_plots
 from mixaq.search._record import StudyRecord, build_record
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._paths import check_out_dir
 
 __all__ = ["write_outputs", "write_tables", "check_out_dir"]
-
-
-def check_out_dir(out_dir: str | Path) -> Path:
-    """`--out` must be a directory or not exist yet (then it is created when results are written);
-    checked before any work starts."""
-    out = Path(out_dir)
-    for part in (out, *out.parents):
-        if part.exists():
-            if not part.is_dir():
-                raise MixaqError(f"--out {str(out)!r}: {str(part)!r} exists and is not a directory")
-            break
-    return out
 
 
 def write_tables(record: StudyRecord, out_dir: str | Path) -> list[Path]:

@@ -157,6 +157,10 @@ def run_sweep(
         raise MixaqError(f"--n-trials must be >= 0, got {n_trials}")
     if workers < 1:
         raise MixaqError(f"--workers must be >= 1, got {workers}")
+    if out_dir is not None:
+        from mixaq.search._outputs import check_out_dir
+
+        check_out_dir(out_dir)
     _quiet_optuna()
     # Every process (here, spawned workers, other machines) samples trial n with a seed derived from
     # (--seed, n): processes that start together never draw the same proposals (search._seeding).
@@ -176,11 +180,11 @@ def run_sweep(
         bar.close()
     handle.ensure_front_baselines()
     outputs: tuple[Path, ...] = ()
-    if out_dir is not None:
+    counts = trial_counts(study)
+    if out_dir is not None and counts["complete"]:  # nothing to tabulate or draw before the first trial
         from mixaq.search._outputs import write_outputs
 
         outputs = tuple(write_outputs(study, out_dir, pick_trial=pick_trial))
-    counts = trial_counts(study)
     df = completed_frame(study)
     front = df[df["on_front"]].sort_values("speedup") if not df.empty else df
     return SweepResult(study_name, redact_url(storage_url), counts["complete"], counts["pruned"], counts["fail"],

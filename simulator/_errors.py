@@ -15,8 +15,8 @@ class MixaqError(ValueError):
 def first_line(exc: BaseException | str, limit: int = 160) -> str:
     """The first non-empty line of a (library) error message, for quoting inside a one-line error.
 
-    Empty messages give the exception's type name; a long line is cut at a word boundary and marked
-    with `…`, never mid-word.
+    Empty messages give the exception's type name. A long line ends at its last full sentence that
+    fits, else at a word boundary marked with `…`: never mid-word.
     """
     text = str(exc).strip()
     if not text:
@@ -24,5 +24,8 @@ def first_line(exc: BaseException | str, limit: int = 160) -> str:
     line = next(ln.strip() for ln in text.splitlines() if ln.strip())
     if len(line) <= limit:
         return line
+    sentence = line[:limit].rfind(". ")
+    if sentence >= limit // 3:
+        return line[:sentence + 1]
     cut = line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:([{")
     return (cut or line[:limit]) + " …"

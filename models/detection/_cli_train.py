@@ -28,6 +28,11 @@ def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._errors import MixaqError
     from mixaq.models.detection._train import load_run_config, train
 
+    from mixaq.simulator._paths import check_out_file
+
+    check_out_file(args.out)
+    if args.log is not None:
+        check_out_file(args.log, "--log")
     config_path = Path(args.config)
     run_cfg = load_run_config(config_path)
     overrides = {k: v for k, v in (("steps", args.steps), ("max_minutes", args.max_minutes),
