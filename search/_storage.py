@@ -174,6 +174,9 @@ def _journal_storage(url: str, shown: str, create: bool) -> Any:
         raise MixaqError(f"storage: {str(path)!r} is a directory, not a journal file")
     if not create and not path.is_file():
         raise MixaqError(f"storage: journal file {str(path)!r} does not exist")
+    if path.is_file() and path.stat().st_size and not _looks_like_journal(path):
+        # Optuna would skip the lines it cannot read and append to the file: refuse someone's notes.
+        raise MixaqError(f"storage: {shown!r} is not an Optuna journal (its first line is not a journal record)")
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     # Journal storages keep no heartbeats; dead same-host workers are still reaped by pid.
@@ -181,6 +184,18 @@ def _journal_storage(url: str, shown: str, create: bool) -> Any:
         return JournalStorage(JournalFileBackend(str(path)))
     except Exception as exc:  # a file that is not an Optuna journal fails while it is replayed
         raise MixaqError(f"storage: {shown!r} is not a readable Optuna journal ({first_line(exc)})") from None
+
+
+def _looks_like_journal(path: Path) -> bool:
+    import json
+
+    with open(path, "rb") as fh:
+        first = fh.readline(1 << 20)
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "op_code" in record
 
 
 # Messages of the errors two processes get when they create the schema of one fresh storage at the

@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"mixaq: unknown command {name!r} (choose from {', '.join(COMMANDS)})", file=sys.stderr)
+        print(f"mixaq: error: unknown command {name!r} (choose from {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
     module_name, help_ = COMMANDS[name]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name:
-            print(f"mixaq: command {name!r} is not implemented yet", file=sys.stderr)
+            print(f"mixaq: error: command {name!r} is not implemented yet", file=sys.stderr)
             return 2
         raise
     parser = _Parser(prog=f"mixaq {name}", description=help_)

@@ -59,4 +59,4 @@ def read_yaml(path: str | Path, what: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}:" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise MixaqError(f"{what} {path}:{where} is not valid YAML ({problem})") from None
+        raise MixaqError(f"{what} {path}:{where} not valid YAML ({problem})") from None
