@@ -263,3 +263,29 @@ def test_a_beating_holder_is_not_taken_over_and_a_failed_one_releases(tmp_path):
         with holder.holding("k2", holder.take("k2")):
             raise RuntimeError("the measurement failed")
     assert waiter.take("k2") == 1  # released: no grace period to wait
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_exactly_one_of_many_racing_claims_wins(tmp_path, kind):
+    """The claim is an atomic insert: RDB storages by the attribute table's unique key, journal
+    storages by a file lock. Eight racers, each with its own storage object, one winner per key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mixaq.search._claim import insert_if_absent
+
+    url = f"sqlite:///{tmp_path / 'r.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'r.log'}"
+    optuna.create_study(storage=get_storage(url), study_name="r", directions=["maximize", "maximize"])
+    studies = [optuna.load_study(study_name="r", storage=get_storage(url)) for _ in range(8)]
+    for key in ("a", "b", "c"):
+        barrier = threading.Barrier(len(studies))
+
+        def race(study: optuna.Study, i: int) -> bool:
+            barrier.wait()
+            return insert_if_absent(study, f"{CLAIM_PREFIX}{key}.0", {"worker": str(i)})
+
+        with ThreadPoolExecutor(len(studies)) as pool:
+            won = list(pool.map(race, studies, range(len(studies))))
+        assert sum(won) == 1, won
+        attrs = studies[0]._storage.get_study_system_attrs(studies[0]._study_id)
+        holder = attrs[f"{CLAIM_PREFIX}{key}.0"]["worker"]
+        assert won[int(holder)]  # the stored holder is the one that was told it won
