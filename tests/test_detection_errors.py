@@ -154,7 +154,7 @@ def test_bad_configs(tmp_path):
         "model: {arch: nope}\ndata: {synthetic: {}}\n": "unknown arch",
         "model: {arch: swin_nano}\n": "missing 'data'",
         "model: {arch: swin_micro, fpn_channels: 48}\ndata: {synthetic: {}}\n": "multiple of 32",
-        "model: [1\n": "invalid YAML",
+        "model: [1\n": "not valid YAML",
         "model: {}\ndata: {synthetic: {}}\ntrain: {step: 3}\n": "unknown field",
     }
     for i, (text, match) in enumerate(cases.items()):
@@ -172,7 +172,7 @@ def test_cli_errors_are_one_line(dataset, tmp_path, capsys):
     assert err.startswith("mixaq eval: error:") and len(err.splitlines()) == 1
     assert main(["train", "--config", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "o.pt")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "config not found" in err and len(err.splitlines()) == 1
+    assert "does not exist" in err and len(err.splitlines()) == 1
     assert main(["eval", "--checkpoint", str(tmp_path / "ck.pt"), "--low-ratio", "0.5",
                  "--low-threshold", "1.0"]) == 2
     assert "exclude each other" in capsys.readouterr().err

@@ -77,6 +77,8 @@ class DetectorConfig:
             return cls(**dict(data))
         except TypeError as exc:
             raise MixaqError(f"{where}: {exc}") from None
+        except MixaqError as exc:  # a field's own check: say which file and section it came from
+            raise MixaqError(f"{where}: {exc}" if not str(exc).startswith(where) else str(exc)) from None
 
 
 class SwinFPN(nn.Module):

@@ -61,15 +61,10 @@ def _dataclass_from(cls, data: Mapping[str, Any] | None, where: str):
 
 def read_config_sections(path: str | Path, known: tuple[str, ...]) -> dict[str, Any]:
     """A YAML config file as a mapping of sections (`data` required), one-line errors naming the file."""
-    import yaml
+    from mixaq.simulator._yaml import read_yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise MixaqError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    raw = read_yaml(path, "config")  # a directory, non-UTF-8 bytes or bad YAML: one line naming the file
     if not isinstance(raw, dict):
         raise MixaqError(f"{path}: a config must be a mapping with {'/'.join(known)} sections")
     unknown = set(raw) - set(known)
