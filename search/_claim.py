@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Any, Iterator
 
+from mixaq.simulator._errors import MixaqError
+
 from mixaq.search._liveness import is_alive_here
 
 __all__ = ["CLAIM_PREFIX", "ClaimBook", "insert_if_absent"]
@@ -29,7 +31,10 @@ _RELEASED = -1
 
 
 def _backend(storage: Any) -> Any:
-    return getattr(storage, "_backend", storage)  # optuna wraps RDBStorage in a _CachedStorage
+    """The storage under optuna's `_CachedStorage` wrapper (RDB storages); others as they are."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
 
 
 def insert_if_absent(study: Any, key: str, value: Any) -> bool:
@@ -46,7 +51,9 @@ def insert_if_absent(study: Any, key: str, value: Any) -> bool:
         return _insert_rdb(backend, study._study_id, key, value)
     lock_path = None
     if isinstance(backend, JournalStorage):
-        lock_path = getattr(getattr(backend, "_backend", None), "_file_path", None)
+        lock_path = getattr(backend._backend, "_file_path", None)  # JournalFileBackend's file
+        if lock_path is None:  # another journal backend (e.g. Redis): no file to lock next to
+            raise MixaqError("storage: measurement claims need a journal *file* backend (journal:PATH)")
     with _file_lock(None if lock_path is None else f"{lock_path}.mixaq-claims.lock"):
         if key in study._storage.get_study_system_attrs(study._study_id):
             return False
