@@ -204,9 +204,9 @@ _LISTED: tuple[Case | str, ...] = (
     _c("--low-ratio nan", *_EVAL, "--low-ratio", "nan"),
     _c("ratio and threshold flags together", *_EVAL, "--low-ratio", "0.5", "--low-threshold", "1.0"),
     _c("--max-images 0", "eval", "--max-images", "0"),
-    _c("--calib -1", *_EVAL, "--calib", "-1"),
+    _c("--calib-images -1", *_EVAL, "--calib-images", "-1"),
     _c("--batch-size 0", *_EVAL, "--batch-size", "0"),
-    _c("--calib leaving no image to evaluate", *_EVAL, "--calib", "100000"),
+    _c("--calib-images leaving no image to evaluate", *_EVAL, "--calib-images", "100000"),
 )
 
 # A string starts a section of the table; CASES are the rest, in order.

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._util import dataclass_from_mapping
 
 __all__ = ["SwinArch", "SWIN_ARCHS", "get_arch", "window_counts", "WindowAssignment"]
 
@@ -153,15 +154,8 @@ def get_arch(arch: str | SwinArch | Mapping[str, Any]) -> SwinArch:
         if arch not in SWIN_ARCHS:
             raise MixaqError(f"unknown arch {arch!r} (choose from {', '.join(SWIN_ARCHS)})")
         return SWIN_ARCHS[arch]
-    fields = set(SwinArch.__dataclass_fields__)
-    unknown = set(arch) - fields
-    if unknown:
-        raise MixaqError(f"arch: unknown field(s) {sorted(unknown)} (known: {sorted(fields)})")
-    kw = dict(arch)  # SwinArch checks the types and makes depths/num_heads tuples
-    try:
-        return SwinArch(**kw)
-    except TypeError as exc:
-        raise MixaqError(f"arch: {exc}") from None
+    # SwinArch checks the types itself and makes depths/num_heads tuples.
+    return dataclass_from_mapping(SwinArch, dict(arch), "arch")
 
 
 def window_counts(n_windows, low_ratio, prune_ratio=0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
