@@ -36,11 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from mixaq.simulator._errors import MixaqError
     from mixaq.models.detection._synth import write_synthetic
+    from mixaq.simulator._errors import MixaqError
+    from mixaq.simulator._paths import check_out_dir
 
     if args.num_images < 1 or args.size < 32:
         raise MixaqError("--num-images must be >= 1 and --size >= 32")
+    check_out_dir(args.out)
     out = write_synthetic(args.out, args.num_images, args.seed, (args.size, args.size), generator=args.generator,
                           progress=not args.quiet)
     print(f"wrote {args.num_images} {args.generator} images and annotations.json to {out}")
@@ -55,6 +57,10 @@ def _run_stats(args: argparse.Namespace) -> int:
         raise MixaqError("--num-images must be >= 1 and --size >= 32")
     if (args.coco_root is None) != (args.ann is None):
         raise MixaqError("give both --coco-root and --ann")
+    if args.csv:
+        from mixaq.simulator._paths import check_out_file
+
+        check_out_file(args.csv, "--csv")
     datasets = ([("data", args.data)] if args.data else []) + (
         [("coco", (args.coco_root, args.ann))] if args.coco_root else [])
     if args.generator is not None:
