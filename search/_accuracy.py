@@ -90,7 +90,7 @@ class _EvaluatorAccuracy:
         ev = self._evaluator
         digest = hashlib.sha1(Path(ev.checkpoint).read_bytes()).hexdigest()[:16]
         return {"checkpoint_sha1": digest, "data": Path(str(self._factory.data or "default-val")).name,
-                "eval_images": len(ev.eval_ids), "calib_images": len(ev.calib_ids)}
+                "eval_images": len(ev.eval_ids), "calib_images": len(ev.calib_ids), "observer": self._factory.observer}
 
     def __call__(self, point: DesignPoint) -> AccuracyResult:
         from mixaq.models import MixConfig, QuantConfig
@@ -100,7 +100,7 @@ class _EvaluatorAccuracy:
             r = self._evaluator.evaluate(None, None)
             return self._result(r)
         quant = QuantConfig(high_act_bits=point.high_act_bits, low_act_bits=point.low_act_bits,
-                            weight_bits=point.weight_bits)
+                            weight_bits=point.weight_bits, observer=self._factory.observer)
         if point.mode == "ratio":
             mix = MixConfig(mode="ratio", low_ratios=point.low_ratios, prune_ratios=point.prune_ratios,
                             strategy=point.strategy, seed=point.seed)
@@ -126,6 +126,7 @@ class EvaluatorFactory:
     calib_images: int | None = None
     torch_threads: int | None = None
     ann: str | None = None  # with `data` an images dir: a COCO instances json (real COCO)
+    observer: str = "minmax"  # PTQ calibration (`QuantConfig.observer`); part of the fingerprint
 
     def __call__(self) -> AccuracyFn:
         return _EvaluatorAccuracy(self)

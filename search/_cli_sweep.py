@@ -79,6 +79,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--ann", default=None, help="COCO instances json (with --coco-root)")
     e.add_argument("--max-images", type=int, default=None, help="evaluate on a fixed subset of N val images")
     e.add_argument("--calib-images", type=int, default=None, help="PTQ calibration images")
+    e.add_argument("--observer", default="minmax", choices=("minmax", "percentile", "mse", "repq", "repq_minmax"),
+                   help="PTQ calibration of every evaluated configuration (repq, repq_minmax: RepQ-ViT; "
+                   "docs/models.md)")
     r = parser.add_argument_group("storage and workers")
     r.add_argument("--storage", default=None,
                    help="Optuna storage URL: sqlite:///FILE, postgresql://USER@HOST/DB, journal:FILE "
@@ -175,7 +178,8 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
 
         ensure_default_val(progress=not args.no_progress)  # first use renders it: show that, once
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann)
+    factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann,
+                               observer=args.observer)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
     result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
