@@ -305,3 +305,15 @@ def test_matches_repq_vit_code(bits):
         if row["tensor"] in ("qkv_in", "fc1_in"):
             # float32 rounding near a half step: at most a few values in a thousand, by one step
             assert row["flipped"] <= 1e-3 * row["elements"] and row["max_diff_steps"] <= 1.0 + 1e-3, row
+
+
+def test_eval_flags_build_a_repq_config():
+    import argparse
+
+    from mixaq.models.detection._cli_eval import add_arguments, build_configs
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    quant, mix = build_configs(parser.parse_args(["--observer", "repq_minmax", "--low-ratio", "0.5"]))
+    assert quant.repq and quant.observer == "repq_minmax" and mix.low_ratios == 0.5
+    assert not build_configs(parser.parse_args([]))[0].repq
