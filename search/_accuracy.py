@@ -84,7 +84,7 @@ class _EvaluatorAccuracy:
     def fingerprint(self) -> dict[str, Any]:
         # Content, not paths: workers on other machines keep files elsewhere but must run the same
         # model on the same images for the shared mAP cache to be valid.
-        return self._evaluator.fingerprint()
+        return {**self._evaluator.fingerprint(), "observer": self._factory.observer}
 
     def __call__(self, point: DesignPoint) -> AccuracyResult:
         from mixaq.models import MixConfig, QuantConfig
@@ -94,7 +94,7 @@ class _EvaluatorAccuracy:
             r = self._evaluator.evaluate(None, None)
             return self._result(r)
         quant = QuantConfig(high_act_bits=point.high_act_bits, low_act_bits=point.low_act_bits,
-                            weight_bits=point.weight_bits)
+                            weight_bits=point.weight_bits, observer=self._factory.observer)
         if point.mode == "ratio":
             mix = MixConfig(mode="ratio", low_ratios=point.low_ratios, prune_ratios=point.prune_ratios,
                             strategy=point.strategy, seed=point.seed)
@@ -120,6 +120,7 @@ class EvaluatorFactory:
     calib_images: int | None = None
     torch_threads: int | None = None
     ann: str | None = None  # with `data` an images dir: a COCO instances json (real COCO)
+    observer: str = "minmax"  # PTQ calibration (`QuantConfig.observer`); part of the fingerprint
 
     def __call__(self) -> AccuracyFn:
         return _EvaluatorAccuracy(self)

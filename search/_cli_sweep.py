@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mixaq.models._config import MIX_MODES
+from mixaq.models._config import MIX_MODES, OBSERVERS
 from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.simulator._errors import MixaqError
 
@@ -86,6 +86,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--max-images", type=int, default=None, help="evaluate on a fixed subset of N val images")
     e.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=None,
                    help="PTQ calibration images (taken from the end, never evaluated); --calib is an alias")
+    e.add_argument("--observer", default="minmax", choices=OBSERVERS,
+                   help="PTQ calibration of every evaluated configuration (repq, repq_minmax: RepQ-ViT; "
+                   "docs/models.md)")
     r = parser.add_argument_group("storage and workers")
     r.add_argument("--storage", default=None,
                    help="Optuna storage URL: sqlite:///FILE, postgresql://USER@HOST/DB, journal:FILE "
@@ -169,7 +172,8 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
 
         ensure_default_val(progress=not args.no_progress)  # first use renders it: show that, once
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann)
+    factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann,
+                               observer=args.observer)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
     result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,

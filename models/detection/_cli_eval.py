@@ -50,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--weight-bits", type=parse_bits, default=_AUTO,
                    help="weight bits or 'float' (default: 4, or float when both activation widths are float)")
     q.add_argument("--observer", default="minmax", choices=OBSERVERS,
-                   help="activation range observer for PTQ calibration")
+                   help="PTQ calibration: a per-tensor activation range observer, or repq (RepQ-ViT: "
+                        "folded per-channel post-LN quantizers, log√2 attention, its percentile search "
+                        "elsewhere) / repq_minmax (the same with min-max ranges elsewhere); docs/models.md")
     m = parser.add_argument_group("window mix (one value for every block pair, or one per pair)")
     m.add_argument("--low-ratio", type=float, default=None, help="low-bit window ratio of every pair")
     m.add_argument("--low-ratios", type=_floats, default=None, help="per-pair low-bit ratios, e.g. 0.3,0.5,0.7")

@@ -119,6 +119,8 @@ class Evaluator:
         self.progress = progress
         self._images = self._preload(self.eval_ids + self.calib_ids)
         self._cache: OrderedDict[object, nn.Module] = OrderedDict()
+        # Seconds each calibration took (conversion + observer forwards + freezing), by cache key.
+        self.calibration_seconds: dict[object, float] = {}
 
     def fingerprint(self) -> dict[str, object]:
         """What identifies model and data by content, not by path: the checkpoint file's sha1, and the
@@ -156,6 +158,7 @@ class Evaluator:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        start = time.perf_counter()
         model = convert_swin(copy.deepcopy(self.model), quant).eval()
         set_mix(model, key[1])
 
@@ -167,12 +170,16 @@ class Evaluator:
                     chunk = self.calib_ids[start:start + self.batch_size]
                     m([self._image(i) for i in chunk])
 
+        if "qat" in self.extra and quant.repq:
+            raise MixaqError(f"{self.checkpoint.name} is a QAT/SAQA checkpoint with trained quantizers; "
+                             f"observer {quant.observer!r} is post-training quantization of a float checkpoint")
         if "qat" in self.extra:  # a `mixaq qat|adapt` checkpoint: its trained quantizers and LN copies
             from mixaq.models.qat import restore_quantized
 
             restore_quantized(model, self.extra["qat"], quant, calibrate)
         elif any(b is not None for b in (quant.high_act_bits, quant.low_act_bits)):
             calibrate(model)
+        self.calibration_seconds[key] = time.perf_counter() - start
         self._cache[key] = model
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)

@@ -1,5 +1,6 @@
-"""The PTQ results table: float, uniform W4A8 / W4A4, and MixA-Q W4A8/A4 at several low-bit ratios
-with importance vs random vs reversed window selection -- measured mAP and simulated BOPs speedup."""
+"""The PTQ results table: float, uniform W4A8 / W4A6 / W4A4, and MixA-Q W4A8/A4 at several low-bit
+ratios with importance vs random vs reversed window selection -- measured mAP and simulated BOPs
+speedup; `side_by_side` puts the tables of several PTQ observers next to each other."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["ptq_table", "table_markdown"]
+__all__ = ["ptq_table", "side_by_side", "table_markdown"]
 
 
 def _cost(spec, evaluator, assignment) -> dict[str, float]:  # noqa: ANN001
@@ -40,6 +41,7 @@ def ptq_table(
     runs: list[tuple[str, str, float, int | None, object, object]] = [
         ("float", "-", 0.0, None, None, None),
         ("uniform W4A8", "-", 0.0, None, QuantConfig(8, 8, 4, observer=observer), None),
+        ("uniform W4A6", "-", 0.0, None, QuantConfig(6, 6, 4, observer=observer), None),
         ("uniform W4A4", "-", 1.0, None, QuantConfig(4, 4, 4, observer=observer), None),
     ]
     for ratio in low_ratios:
@@ -85,4 +87,33 @@ def table_markdown(df: pd.DataFrame, spec: str = "bitfusion") -> str:
         d_ap = f"{100 * r.d_ap:+.1f}"
         lines.append(f"| {r.method} | {r.selection} | {low} | {ap} | {pct(r.ap50)} | {pct(r.ap75)} | {d_ap} | "
                      f"{x(r.bops)} | {x(r.lat)} |")
+    return "\n".join(lines)
+
+
+def side_by_side(frames: dict[str, pd.DataFrame]) -> str:
+    """Markdown: one row per configuration, AP (and ΔAP vs float) per observer in adjacent columns."""
+    keys = ["method", "selection", "low_ratio"]
+    names = list(frames)
+    merged = None
+    for name, df in frames.items():
+        agg = df.groupby(keys, sort=False).agg(ap=("ap", "mean"), ap_std=("ap", "std"), n=("ap", "size"),
+                                               bops=("bops_speedup", "mean")).reset_index()
+        float_ap = float(agg.loc[agg.method == "float", "ap"].iloc[0])
+        agg = agg.rename(columns={"ap": f"ap_{name}", "ap_std": f"std_{name}"})
+        agg[f"drop_{name}"] = agg[f"ap_{name}"] - float_ap
+        cols = keys + [f"ap_{name}", f"std_{name}", f"drop_{name}"] + (["bops", "n"] if merged is None else [])
+        merged = agg[cols] if merged is None else merged.merge(agg[cols], on=keys, how="left", sort=False)
+
+    def ap(row, name: str) -> str:
+        v, s = getattr(row, f"ap_{name}"), getattr(row, f"std_{name}")
+        return "–" if not np.isfinite(v) else f"{100 * v:.1f}" + (f" ± {100 * s:.1f}" if row.n > 1 else "")
+
+    head = " | ".join(f"AP {n} | Δ float {n}" for n in names)
+    lines = [f"| method | selection | low-bit windows | {head} | BOPs speedup |",
+             "|---|---|---|" + "---|---|" * len(names) + "---|"]
+    for r in merged.itertuples():
+        low = "–" if r.method == "float" else f"{100 * r.low_ratio:.0f}%"
+        cells = " | ".join(f"{ap(r, n)} | {100 * getattr(r, f'drop_{n}'):+.1f}" for n in names)
+        bops = "–" if not np.isfinite(r.bops) else f"{r.bops:.2f}×"
+        lines.append(f"| {r.method} | {r.selection} | {low} | {cells} | {bops} |")
     return "\n".join(lines)
