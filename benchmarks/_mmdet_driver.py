@@ -12,6 +12,7 @@ Usage: `.venv-mmdet/bin/python _mmdet_driver.py TASK.json`. The task says what t
   Writes per image: boxes (xyxy), scores, labels and RLE masks.
 - `{"kind": "convert", "official": IN.pth, "out": OUT.pth}`: rewrites an official-release detector
   checkpoint (`backbone.layers.*`) into mmdet 3.x keys with mmdet's `swin_converter`.
+- `{"kind": "batch", "tasks": [...]}`: several of the above in one process, in order.
 
 mmcv-lite has no compiled ops. The only two the Mask R-CNN test path calls are served from
 torchvision by a stand-in `mmcv._ext` module: `nms` -> `torchvision.ops.nms`, `roi_align_forward`
@@ -118,6 +119,10 @@ def build_config(family: str, m: dict) -> Config:
     cfg.model.roi_head.mask_head.in_channels = m["fpn_channels"]
     cfg.model.roi_head.mask_head.conv_out_channels = m["mask_channels"]
     cfg.model.data_preprocessor.pad_size_divisor = 32
+    scale = tuple(m.get("scale", (1333, 800)))
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step["type"] == "Resize":
+            step["scale"] = scale
     return cfg
 
 
@@ -171,7 +176,13 @@ def run_convert(task: dict) -> None:
     torch.save(out, task["out"])
 
 
-KINDS = {"backbone": run_backbone, "detect": run_detect, "convert": run_convert}
+def run_batch(task: dict) -> None:
+    """Several tasks in one process (mmdet's import costs seconds)."""
+    for sub in task["tasks"]:
+        KINDS[sub["kind"]](sub)
+
+
+KINDS = {"backbone": run_backbone, "detect": run_detect, "convert": run_convert, "batch": run_batch}
 
 if __name__ == "__main__":
     torch.set_num_threads(int(json.loads(Path(sys.argv[1]).read_text()).get("threads", 1)))

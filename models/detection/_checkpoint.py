@@ -1,6 +1,7 @@
 """Detector checkpoints (ours) and timm-format Swin backbone weights, with one-line errors."""
 from __future__ import annotations
 
+import pickle
 import re
 import zipfile
 from pathlib import Path
@@ -10,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from mixaq.simulator._errors import MixaqError
-from mixaq.models.detection._detector import DetectorConfig, build_detector
+from mixaq.models.detection._detector import build_detector
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "CHECKPOINT_FORMAT"]
 
@@ -18,7 +19,7 @@ CHECKPOINT_FORMAT = "mixaq-detector"
 _VERSION = 1
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, config: DetectorConfig, categories: list[dict],
+def save_checkpoint(path: str | Path, model: nn.Module, config, categories: list[dict],  # noqa: ANN001
                     extra: dict[str, Any] | None = None) -> Path:
     """Write atomically (tmp + rename), so an interrupted run never leaves a truncated checkpoint."""
     path = Path(path)
@@ -48,12 +49,27 @@ def _read_weights(path: Path) -> Any:
         except Exception as exc:  # safetensors raises its own untyped errors on corrupt headers
             raise MixaqError(f"{path}: not a readable safetensors file ({type(exc).__name__})") from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if "numpy" not in str(exc):
+                raise
+            # mmdet files may keep numpy scalars in `meta` (logged values): allow numpy's data types only.
+            with torch.serialization.safe_globals(_numpy_globals()):
+                return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         raise MixaqError(f"{path}: not a readable torch checkpoint ({first})") from None
     except Exception as exc:  # unpickling garbage raises UnpicklingError and friends
         raise MixaqError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from None
+
+
+def _numpy_globals() -> list:
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype,
+            *{type(np.dtype(t)) for t in ("f2", "f4", "f8", "i4", "i8", "u1", "bool")}]
 
 
 def _is_swin_state_dict(obj: Any) -> bool:
@@ -75,15 +91,41 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     raise MixaqError(f"{path}: not a mixaq detector checkpoint (no format={CHECKPOINT_FORMAT!r} marker)")
 
 
-def load_detector(path: str | Path) -> tuple[nn.Module, DetectorConfig, list[dict], dict[str, Any]]:
-    """(model in eval mode, config, categories, extra) from one of our checkpoints."""
-    payload = load_checkpoint(path)
-    config = DetectorConfig.from_dict(payload["config"], where=f"{path}: config")
-    model = build_detector(config)
+def _load_weights(model: nn.Module, state: dict, where: str, what: str) -> None:
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
-        raise MixaqError(f"{path}: weights do not fit its config ({str(exc).splitlines()[0][:150]})") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise MixaqError(f"{where}: weights do not fit {what} ({' '.join(lines[1:2] or lines[:1])[:200]})") from None
+
+
+def load_detector(path: str | Path, detector: str | None = None) -> tuple[nn.Module, Any, list[dict], dict[str, Any]]:
+    """(model in eval mode, config, categories, extra) from one of our checkpoints, or from an
+    official-release / mmdet-zoo Swin Mask R-CNN or Cascade Mask R-CNN file.
+
+    `detector` forces a family (the file must fit it). A foreign file's categories are its class
+    names (`{"name": ...}`, no ids) when its `meta` has them, else empty; `extra` says where it came from.
+    """
+    from mixaq.models.detection._import import is_foreign, read_foreign
+    from mixaq.models.detection._registry import get_family
+
+    path = Path(path)
+    if detector is not None:
+        get_family(detector)
+    payload = _read_weights(path)
+    if is_foreign(payload) and not (isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT):
+        foreign = read_foreign(payload, str(path), detector)
+        model = build_detector(foreign.config)
+        _load_weights(model, foreign.state_dict, str(path), f"the architecture inferred from it ({foreign.config.head})")
+        categories = [{"name": n} for n in foreign.class_names] if foreign.class_names else []
+        return model.eval(), foreign.config, categories, {"source_format": foreign.source_format}
+    payload = load_checkpoint(path)
+    family = get_family(str(payload["config"].get("head", "fcos")))
+    if detector is not None and detector != family.name:
+        raise MixaqError(f"{path}: --detector {detector} does not fit this checkpoint (a {family.name} detector)")
+    config = family.config_class().from_dict(payload["config"], where=f"{path}: config")
+    model = build_detector(config)
+    _load_weights(model, payload["state_dict"], str(path), "its config")
     return model.eval(), config, list(payload["categories"]), dict(payload.get("extra", {}))
 
 

@@ -1,9 +1,10 @@
-"""`mixaq eval`: measured fake-quant box mAP of one precision configuration, plus its simulated cost."""
+"""`mixaq eval`: measured fake-quant box (and mask) mAP of one precision configuration, plus its simulated cost."""
 from __future__ import annotations
 
 import argparse
 import json
 from dataclasses import asdict, is_dataclass
+from pathlib import Path
 
 __all__ = ["add_arguments", "run", "parse_bits", "build_configs", "cost_summary"]
 
@@ -32,7 +33,14 @@ def _floats(text: str) -> list[float]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model and data")
-    g.add_argument("--checkpoint", default=None, help="detector checkpoint (default: the embedded default model)")
+    from mixaq.models._device import DEVICE_HELP
+    from mixaq.models.detection._registry import FAMILY_NAMES
+
+    g.add_argument("--checkpoint", default=None,
+                   help="detector checkpoint: ours, or an official-release / mmdet-zoo Swin (Cascade) Mask R-CNN "
+                        "file (default: the embedded default model)")
+    g.add_argument("--detector", default=None, choices=FAMILY_NAMES,
+                   help="force the detector family of --checkpoint (default: inferred from the file)")
     g.add_argument("--data", default=None, help="dataset dir with images/ and annotations.json "
                    "(default: the default model's synthetic val split, generated on first use)")
     g.add_argument("--coco-root", default=None, help="image directory of a COCO-format dataset (with --ann)")
@@ -41,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-images", type=int, default=None, help="evaluate at most this many images")
     g.add_argument("--batch-size", type=int, default=16)
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    g.add_argument("--device", default="auto", help=DEVICE_HELP)
+    g.add_argument("--workers", type=int, default=0, help="data-loader processes decoding images ahead of the model")
     q = parser.add_argument_group("precision")
     q.add_argument("--high-bits", type=parse_bits, default=8, help="high-branch activation bits or 'float'")
     q.add_argument("--low-bits", type=parse_bits, default=4, help="low-branch activation bits or 'float'")
@@ -63,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--spec", default="bitfusion", help="accelerator spec (preset name or YAML path) for the cost")
     o.add_argument("--format", default="text", choices=("text", "json"))
     o.add_argument("--progress", action="store_true", help="show an inference progress bar")
+    o.add_argument("--save-detections", default=None, metavar="OUT.json",
+                   help="write the detections in COCO results format (bbox xywh, the annotation file's category "
+                        "ids, score, RLE segmentation for mask families)")
 
 
 def _pick(args: argparse.Namespace, one: str, many: str):  # noqa: ANN202 (float | tuple | None)
@@ -139,14 +152,26 @@ def run(args: argparse.Namespace) -> int:
         raise MixaqError("--coco-root and --ann go together")
     if args.data is not None and args.coco_root is not None:
         raise MixaqError("give --data or --coco-root/--ann, not both")
+    from mixaq.models._device import check_device_name
+
+    check_device_name(args.device)
+    if args.save_detections is not None and not Path(args.save_detections).parent.is_dir():
+        raise MixaqError(f"--save-detections: directory {Path(args.save_detections).parent} does not exist")
     evaluator = Evaluator(args.checkpoint, args.coco_root if args.ann else args.data, ann=args.ann,
                           max_images=args.max_images, calib_images=args.calib, batch_size=args.batch_size,
-                          threads=args.threads, progress=args.progress)
+                          threads=args.threads, progress=args.progress, detector=args.detector,
+                          device=args.device, workers=args.workers)
     all_float = quant.high_act_bits is None and quant.low_act_bits is None and quant.weight_bits is None
-    result = evaluator.evaluate(None if all_float and mix is None else quant, mix)
+    result = evaluator.evaluate(None if all_float and mix is None else quant, mix,
+                                keep_detections=args.save_detections is not None)
+    if args.save_detections is not None:
+        Path(args.save_detections).write_text(json.dumps(list(result.detections)))
     a = result.assignment
     out = {
         **result.stats(),
+        "segm": result.segm_stats() if result.has_segm else None,
+        "detector": evaluator.config.head,
+        "device": str(evaluator.device),
         "n_images": result.n_images,
         "seconds": round(result.seconds, 3),
         "checkpoint": str(evaluator.checkpoint),
@@ -164,7 +189,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     names = {"ap": "AP", "ap50": "AP50", "ap75": "AP75", "ap_small": "APs", "ap_medium": "APm", "ap_large": "APl"}
     print(f"checkpoint {out['checkpoint']}  images {result.n_images}  ({result.seconds:.1f} s)")
-    print("  ".join(f"{names[k]} {out[k]:.4f}" for k in names))
+    print("box  " + "  ".join(f"{names[k]} {out[k]:.4f}" for k in names))
+    if out["segm"] is not None:
+        print("mask " + "  ".join(f"{names[k]} {out['segm'][k + '_segm']:.4f}" for k in names))
     bits = lambda b: "float" if b is None else b  # noqa: E731
     print(f"bits: W{bits(quant.weight_bits)} high A{bits(quant.high_act_bits)} low A{bits(quant.low_act_bits)}")
     print("low-bit fraction per block:   " + " ".join(f"{v:.3f}" for v in a.low_fraction))
