@@ -31,6 +31,16 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 
 
+def _scale(text: str) -> tuple[int, int]:
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2 or min(values) < 32:
+        raise argparse.ArgumentTypeError(f"expected LONG,SHORT edge limits >= 32 px, e.g. 1333,800; got {text!r}")
+    return values
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model and data")
     from mixaq.models._device import DEVICE_HELP
@@ -51,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     g.add_argument("--device", default="auto", help=DEVICE_HELP)
     g.add_argument("--workers", type=int, default=0, help="data-loader processes decoding images ahead of the model")
+    g.add_argument("--test-scale", type=_scale, default=None, metavar="LONG,SHORT",
+                   help="keep-ratio test scale of the Mask R-CNN families (default 1333,800, the reference's)")
     q = parser.add_argument_group("precision")
     q.add_argument("--high-bits", type=parse_bits, default=8, help="high-branch activation bits or 'float'")
     q.add_argument("--low-bits", type=parse_bits, default=4, help="low-branch activation bits or 'float'")
@@ -160,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     evaluator = Evaluator(args.checkpoint, args.coco_root if args.ann else args.data, ann=args.ann,
                           max_images=args.max_images, calib_images=args.calib, batch_size=args.batch_size,
                           threads=args.threads, progress=args.progress, detector=args.detector,
-                          device=args.device, workers=args.workers)
+                          device=args.device, workers=args.workers, test_scale=args.test_scale)
     all_float = quant.high_act_bits is None and quant.low_act_bits is None and quant.weight_bits is None
     result = evaluator.evaluate(None if all_float and mix is None else quant, mix,
                                 keep_detections=args.save_detections is not None)

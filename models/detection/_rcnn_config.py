@@ -65,9 +65,10 @@ class RCNNConfig:
     test: TestSettings = field(default_factory=TestSettings)
 
     def __post_init__(self) -> None:
-        if isinstance(self.arch, Mapping):
+        if isinstance(self.arch, (Mapping, tuple)):  # every SwinArch field, so equal archs compare equal
+            full = asdict(get_arch(dict(self.arch)))
             object.__setattr__(self, "arch", tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                                                         for k, v in self.arch.items())))
+                                                         for k, v in full.items())))
         if isinstance(self.test, Mapping):
             object.__setattr__(self, "test", TestSettings(**self.test))
         for name in ("out_indices", "anchor_scales", "anchor_ratios"):

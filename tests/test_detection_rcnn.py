@@ -1,0 +1,204 @@
+"""Swin Mask R-CNN / Cascade Mask R-CNN without the oracle: registry, checkpoint import and
+architecture inference, one-line errors, `mixaq eval` on an official-format file with masks."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mixaq.search.cli import main
+from mixaq.simulator import MixaqError
+
+from benchmarks._oracle_check import CLASS_NAMES, MODEL, _config, make_checkpoint, make_images
+
+SCALE = (320, 200)  # small keep-ratio test scale: the code path is 1333x800's, the test stays fast
+FAMILIES = ("mask_rcnn", "cascade_mask_rcnn")
+# Category ids are not contiguous and not listed in order: class i is the i-th id in sorted order.
+CATEGORY_IDS = (3, 7, 9, 12, 20)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rcnn")
+    paths = make_images(root / "images", ((120, 160), (150, 110)))
+    images = [{"id": i + 1, "file_name": p.name, "height": h, "width": w}
+              for i, (p, (h, w)) in enumerate(zip(paths, ((120, 160), (150, 110))))]
+    rle = {"size": [120, 160], "counts": "0" + "1" * 0}
+    import pycocotools.mask as mask_util
+
+    box_mask = np.zeros((120, 160), dtype=np.uint8, order="F")
+    box_mask[20:60, 30:90] = 1
+    rle = mask_util.encode(box_mask)
+    rle["counts"] = rle["counts"].decode()
+    anns = [{"id": 1, "image_id": 1, "category_id": 9, "bbox": [30, 20, 60, 40], "area": 2400.0, "iscrowd": 0,
+             "segmentation": rle}]
+    cats = [{"id": cid, "name": name} for cid, name in zip(CATEGORY_IDS, CLASS_NAMES)][::-1]
+    ann = root / "ann.json"
+    ann.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    ckpts = {f: make_checkpoint(f, root / f"{f}.pth", scale=SCALE) for f in FAMILIES}
+    return root, ann, ckpts
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_registry_builds_every_family_with_blocks_where_convert_finds_them():
+    from mixaq.models import convert_swin
+    from mixaq.models._two_branch import converted_blocks
+    from mixaq.models.detection._detector import DetectorConfig, build_detector
+    from mixaq.models.detection._registry import FAMILIES as REGISTRY
+
+    assert set(FAMILIES) <= set(REGISTRY) and {"fcos", "retinanet", "fasterrcnn"} <= set(REGISTRY)
+    for name, family in REGISTRY.items():
+        config = _config(name, SCALE) if family.inputs == "mmdet" else DetectorConfig(
+            arch="swin_nano", image_size=64, head=name, fpn_channels=32, head_convs=1, out_indices=(0, 1))
+        model = convert_swin(build_detector(config))
+        assert len(converted_blocks(model)) == config.swin_arch.num_blocks
+        assert model.label_offset == family.label_offset
+        assert family.iou_types == (("bbox", "segm") if name in FAMILIES else ("bbox",))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_architecture_inferred_from_official_file(files, family):
+    from mixaq.models.detection._checkpoint import load_detector
+
+    model, config, categories, extra = load_detector(files[2][family])
+    expected = _config(family, (1333, 800))
+    assert config == expected
+    assert extra == {"source_format": "official"} and [c["name"] for c in categories] == list(CLASS_NAMES)
+    assert config.swin_arch.embed_dim == MODEL["embed_dim"] and config.num_classes == MODEL["num_classes"]
+
+
+def test_eval_cli_float_with_masks_and_saved_detections(files, capsys, tmp_path):
+    root, ann, ckpts = files
+    out_json = tmp_path / "dets.json"
+    code, out, err = _run(capsys, "eval", "--checkpoint", str(ckpts["mask_rcnn"]), "--coco-root", str(root / "images"),
+                          "--ann", str(ann), "--high-bits", "float", "--low-bits", "float", "--calib", "0",
+                          "--test-scale", "320,200", "--device", "cpu", "--format", "json",
+                          "--save-detections", str(out_json))
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["detector"] == "mask_rcnn" and report["device"] == "cpu"
+    assert set(report["segm"]) == {"ap_segm", "ap50_segm", "ap75_segm", "ap_small_segm", "ap_medium_segm",
+                                   "ap_large_segm"}
+    dets = json.loads(out_json.read_text())
+    assert len(dets) == 200  # 100 per image: the random model is confident
+    assert {d["category_id"] for d in dets} <= set(CATEGORY_IDS) and len({d["category_id"] for d in dets}) > 1
+    first = dets[0]
+    assert set(first) == {"image_id", "category_id", "bbox", "score", "segmentation"}
+    assert set(first["segmentation"]) == {"size", "counts"} and len(first["bbox"]) == 4
+    # Saved detections are what the stats were computed from: COCOeval on them gives the same AP.
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann))
+        ev = COCOeval(gt, gt.loadRes(str(out_json)), "segm")
+        ev.evaluate(), ev.accumulate(), ev.summarize()
+    assert ev.stats[0] == pytest.approx(report["segm"]["ap_segm"], abs=1e-3)
+
+
+def test_labels_map_to_sorted_category_ids(files):
+    """Class i -> the i-th category id in sorted order, whatever order the file lists them in."""
+    from mixaq.models.detection import Evaluator
+
+    root, ann, ckpts = files
+    ev = Evaluator(ckpts["mask_rcnn"], root / "images", ann=ann, calib_images=0, device="cpu", test_scale=SCALE)
+    result = ev.evaluate(None, None, keep_detections=True)
+    sample = ev._image(ev.eval_ids[0])
+    with torch.no_grad():
+        raw = ev.model([sample])[0]
+    first = [d for d in result.detections if d["image_id"] == ev.eval_ids[0]]
+    assert [d["category_id"] for d in first] == [CATEGORY_IDS[i] for i in raw["labels"].tolist()]
+
+
+def _state(family_file):  # noqa: ANN001, ANN202
+    return torch.load(family_file, map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("case", ["classification", "retinanet", "faster_rcnn", "truncated", "resnet",
+                                  "wrong_detector", "class_count", "class_names", "no_data"])
+def test_bad_input_is_one_line(files, capsys, tmp_path, case, monkeypatch):
+    root, ann, ckpts = files
+    payload = _state(ckpts["mask_rcnn"])
+    state = payload["state_dict"]
+    path, extra, expect = tmp_path / f"{case}.pth", [], None
+    if case == "classification":  # the official classification release: {"model": timm-style keys}
+        torch.save({"model": {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}}, path)
+        expect = "classification"
+    elif case == "retinanet":
+        bad = {k: v for k, v in state.items() if k.startswith(("backbone.", "neck."))}
+        bad["bbox_head.retina_cls.weight"] = torch.zeros(45, 64, 3, 3)
+        torch.save({"state_dict": bad}, path)
+        expect = "RetinaNet"
+    elif case == "faster_rcnn":
+        torch.save({"state_dict": {k: v for k, v in state.items() if "mask_head" not in k}}, path)
+        expect = "Faster R-CNN"
+    elif case == "truncated":
+        data = ckpts["mask_rcnn"].read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        expect = "not a readable torch checkpoint"
+    elif case == "resnet":
+        bad = {k: v for k, v in state.items() if not k.startswith("backbone.")}
+        bad["backbone.conv1.weight"] = torch.zeros(64, 3, 7, 7)
+        torch.save({"state_dict": bad}, path)
+        expect = "not a Swin"
+    elif case == "wrong_detector":
+        path = ckpts["mask_rcnn"]
+        extra, expect = ["--detector", "cascade_mask_rcnn"], "does not fit"
+    elif case == "class_count":
+        bad = dict(payload)
+        bad["meta"] = {}
+        data = json.loads(ann.read_text())
+        data["categories"] = data["categories"][:4]
+        data["annotations"] = []
+        (tmp_path / "ann4.json").write_text(json.dumps(data))
+        torch.save(bad, path)
+        extra, expect = ["--ann", str(tmp_path / "ann4.json")], "4 categories but the model predicts 5"
+    elif case == "class_names":
+        bad = dict(payload)
+        bad["meta"] = {"CLASSES": ("circle", "square", "star", "triangle", "cross")}
+        torch.save(bad, path)
+        expect = "class 2 is 'star'"
+    elif case == "no_data":
+        monkeypatch.delenv("MIXAQ_COCO", raising=False)
+        code, _, err = _run(capsys, "eval", "--checkpoint", str(ckpts["mask_rcnn"]))
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "--coco-root" in err
+        return
+    if "--ann" not in extra:
+        extra = [*extra, "--ann", str(ann)]
+    code, _, err = _run(capsys, "eval", "--checkpoint", str(path), "--coco-root", str(root / "images"), *extra,
+                        "--high-bits", "float", "--low-bits", "float", "--calib", "0", "--test-scale", "320,200")
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert expect in err, err
+
+
+def test_stds_from_meta_config_text():
+    from mixaq.models.detection._import import _stds_from_meta
+
+    text = ("rpn_head=dict(bbox_coder=dict(target_stds=[1.0, 1.0, 1.0, 1.0])), roi_head=dict(bbox_head=["
+            "dict(target_stds=[0.1, 0.1, 0.2, 0.2]), dict(target_stds=[0.05, 0.05, 0.1, 0.1]), "
+            "dict(target_stds=[0.033, 0.033, 0.067, 0.067])])")
+    assert _stds_from_meta({"config": text}, 3) == ((0.1, 0.1, 0.2, 0.2), (0.05, 0.05, 0.1, 0.1),
+                                                    (0.033, 0.033, 0.067, 0.067))
+    assert _stds_from_meta({"config": text}, 1) is None  # does not fit: defaults apply
+    assert _stds_from_meta({}, 3) is None
+
+
+def test_device_names_checked_before_work(capsys):
+    from mixaq.models._device import check_device_name, resolve_device
+
+    assert check_device_name("cuda:1") == "cuda:1" and resolve_device("cpu").type == "cpu"
+    with pytest.raises(MixaqError, match="--device"):
+        check_device_name("gpu0")
+    code, _, err = _run(capsys, "eval", "--device", "tpu")
+    assert code == 2 and "--device" in err
