@@ -43,6 +43,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--spec", default="bitfusion", help="accelerator spec: preset name or YAML path (default bitfusion)")
     g.add_argument("--cost", default="bops", choices=("bops", "cycles", "latency", "energy"),
                    help="simulated cost whose speedup is the second objective (default bops)")
+    g.add_argument("--metric", default="ap", choices=("ap", "ap_segm"),
+                   help="accuracy objective: box AP (default) or mask AP (Mask R-CNN families)")
     g.add_argument("--n-trials", type=int, default=30,
                    help="completed trials the study should hold; a resumed sweep runs only the missing ones")
     g.add_argument("--search", type=_knobs, default=("low",),
@@ -79,6 +81,10 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--ann", default=None, help="COCO instances json (with --coco-root)")
     e.add_argument("--max-images", type=int, default=None, help="evaluate on a fixed subset of N val images")
     e.add_argument("--calib-images", type=int, default=None, help="PTQ calibration images")
+    e.add_argument("--detector", default=None, help="force the detector family of --checkpoint")
+    e.add_argument("--device", default="auto",
+                   help="cpu, cuda, cuda:N or auto (default auto: with --workers N and GPUs, worker i uses GPU i mod n)")
+    e.add_argument("--loader-workers", type=int, default=0, help="image-decoding processes per evaluator")
     r = parser.add_argument_group("storage and workers")
     r.add_argument("--storage", default=None,
                    help="Optuna storage URL: sqlite:///FILE, postgresql://USER@HOST/DB, journal:FILE "
@@ -118,7 +124,8 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
     return SweepSettings(space=space, spec=args.spec, cost=args.cost, sampler=args.sampler, seed=args.seed,
                          population_size=args.population, max_map_drop=args.max_map_drop,
                          min_speedup=args.min_speedup, screen=not args.no_screen,
-                         screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points)
+                         screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points,
+                         metric=args.metric)
 
 
 def print_summary(result: Any, out: Path) -> None:
@@ -175,7 +182,13 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
 
         ensure_default_val(progress=not args.no_progress)  # first use renders it: show that, once
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann)
+    from mixaq.models._device import check_device_name
+
+    check_device_name(args.device)
+    if args.loader_workers < 0:
+        raise MixaqError(f"--loader-workers must be >= 0, got {args.loader_workers}")
+    factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann,
+                               detector=args.detector, device=args.device, loader_workers=args.loader_workers)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
     result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,

@@ -79,7 +79,7 @@ def _pareto(rec: StudyRecord, plt) -> object:
     ax.set_ylim(y0, y1)
     ax.set_xlabel(f"simulated {kind} speedup over uniform A{rec.settings.space.high_act_bits}"
                   f"/W{rec.settings.space.weight_bits} on {rec.settings.spec}")
-    ax.set_ylabel("measured box mAP (COCOeval)")
+    ax.set_ylabel(f"measured {'mask' if rec.settings.metric == 'ap_segm' else 'box'} mAP (COCOeval)")
     ax.set_title(f"{rec.study_name}: mAP vs {kind} speedup")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")

@@ -195,7 +195,10 @@ def _run_workers(handle: StudyHandle, accuracy_factory: AccuracyFactory, storage
                  n_trials: int, workers: int, options: StorageOptions, bar: Any, seed: int) -> int:
     import multiprocessing as mp
 
-    jobs = [_WorkerJob(storage_url, study_name, n_trials, accuracy_factory, seed + i, options, os.getpid())
+    # A factory that can (EvaluatorFactory) gives worker i its own device: GPU i mod n with --device auto.
+    jobs = [_WorkerJob(storage_url, study_name, n_trials,
+                       accuracy_factory.for_worker(i) if hasattr(accuracy_factory, "for_worker") else accuracy_factory,
+                       seed + i, options, os.getpid())
             for i in range(workers)]
     # spawn: a fresh interpreter per worker (no forked torch/sqlite state).
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))

@@ -29,7 +29,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, config, categories: list
         "version": _VERSION,
         "config": config.to_dict(),
         "categories": [{"id": int(c["id"]), "name": str(c["name"])} for c in categories],
-        "state_dict": {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -76,15 +76,25 @@ def _is_swin_state_dict(obj: Any) -> bool:
     return isinstance(obj, dict) and any(isinstance(k, str) and k.startswith("patch_embed.") for k in obj)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw payload of one of our checkpoints, validated."""
+def load_checkpoint(path: str | Path, trainable: bool = False) -> dict[str, Any]:
+    """The raw payload of one of our checkpoints, validated; `trainable`: of a family mixaq can train."""
+    from mixaq.models.detection._import import is_foreign
+    from mixaq.models.detection._registry import TRAINABLE_FAMILIES
+
     path = Path(path)
     payload = _read_weights(path)
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         for key in ("config", "categories", "state_dict"):
             if key not in payload:
                 raise MixaqError(f"{path}: checkpoint lacks {key!r}")
+        head = payload["config"].get("head", "fcos") if isinstance(payload["config"], dict) else None
+        if trainable and head not in TRAINABLE_FAMILIES:
+            raise MixaqError(f"{path}: a {head} detector: mixaq trains {', '.join(TRAINABLE_FAMILIES)} only "
+                             "(the Mask R-CNN families have no training losses here; eval and sweep take them)")
         return payload
+    if is_foreign(payload):
+        raise MixaqError(f"{path}: an official / mmdet detector file: `mixaq eval` and `sweep` take it; training "
+                         f"(train, qat, adapt) needs one of mixaq's {', '.join(TRAINABLE_FAMILIES)} checkpoints")
     if _is_swin_state_dict(payload) or (isinstance(payload, dict) and _is_swin_state_dict(payload.get("model"))):
         raise MixaqError(f"{path}: a Swin backbone state dict, not a detector checkpoint "
                          "(train a detector from it with `mixaq train --init-backbone`)")

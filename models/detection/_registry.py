@@ -11,7 +11,7 @@ from typing import Any
 
 from mixaq.simulator._errors import MixaqError
 
-__all__ = ["DetectorFamily", "FAMILIES", "FAMILY_NAMES", "RCNN_FAMILIES", "get_family"]
+__all__ = ["DetectorFamily", "FAMILIES", "FAMILY_NAMES", "RCNN_FAMILIES", "TRAINABLE_FAMILIES", "get_family"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,9 @@ FAMILIES: dict[str, DetectorFamily] = {f.name: f for f in (
 )}
 FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
 RCNN_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if f.inputs == "mmdet")
+# Families with training losses in mixaq (torchvision's): `mixaq train`, `qat` and `adapt` take these;
+# the mmdet-equal R-CNN families are inference-only (PTQ eval and sweep).
+TRAINABLE_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if f.inputs == "tensor")
 
 
 def get_family(name: str) -> DetectorFamily:

@@ -165,12 +165,15 @@ def optimizer_step(losses: Mapping[str, torch.Tensor], opt: torch.optim.Optimize
 
 
 def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, init_backbone: str | Path | None = None,
-          log_path: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+          log_path: str | Path | None = None, progress: bool = True, device: str | None = "auto") -> dict[str, Any]:
     """Train `run.model` on `run.data`; write the EMA checkpoint to `out` and a JSON-lines log.
 
-    Returns a summary (steps done, final losses, val stats if configured, seconds).
+    `device`: cpu | cuda | cuda:N | auto. Returns a summary (steps done, final losses, val stats if
+    configured, seconds).
     """
     import copy
+
+    from mixaq.models._device import resolve_device
 
     from tqdm import tqdm
 
@@ -178,6 +181,7 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
     from mixaq.models.detection._cocoeval import coco_stats, predict
 
     cfg, mcfg = run.train, run.model
+    dev = resolve_device(device)
     out = Path(out)
     log_path = Path(log_path) if log_path else out.with_suffix(".log.jsonl")
     torch.manual_seed(cfg.seed)
@@ -191,7 +195,7 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
     model = build_detector(mcfg)
     if init_backbone:
         load_backbone_weights(model, init_backbone)
-    model.train()
+    model.to(dev).train()
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -214,7 +218,7 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
     def validate() -> dict[str, float] | None:
         if val is None:
             return None
-        dets = predict(ema, val, val.image_ids, batch_size=16)
+        dets = predict(ema, val, val.image_ids, batch_size=16, device=dev)
         return coco_stats(val, dets, val.image_ids)
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,6 +236,8 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
 
     bar = tqdm(total=cfg.steps, desc="train", disable=not progress, unit="step")
     for images, targets in loader:
+        images = [i.to(dev, non_blocking=True) for i in images]
+        targets = [{k: v.to(dev, non_blocking=True) for k, v in t.items()} for t in targets]
         for t in targets:
             t["labels"] = t["labels"] + offset
         lr = _lr_at(step, cfg)

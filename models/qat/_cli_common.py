@@ -32,6 +32,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
     parser.add_argument("--threads", type=int, default=None, help="override train.threads")
     parser.add_argument("--weight-bits", type=_bits, default=None, help="override quant.weight_bits")
     parser.add_argument("--train-scope", choices=("all", "blocks"), default=None, help="override train.train_scope")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if there is one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -40,6 +41,9 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
     from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT
     from mixaq.models.qat._loop import fine_tune, load_finetune_config
 
+    from mixaq.models._device import check_device_name
+
+    check_device_name(args.device)
     config_path = Path(args.config)
     run = load_finetune_config(config_path)
     train_over = {k: v for k, v in (("steps", args.steps), ("max_minutes", args.max_minutes), ("threads", args.threads),
@@ -54,6 +58,6 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
         raise MixaqError(str(exc)) from None
     source = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
     summary = fine_tune(source, args.out, run, kind=kind, resume=args.resume, config_dir=config_path.parent,
-                        log_path=args.log, progress=not args.quiet)
+                        log_path=args.log, progress=not args.quiet, device=args.device)
     print(json.dumps(summary, indent=2))
     return 0

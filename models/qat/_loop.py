@@ -180,7 +180,7 @@ def _sampler(run: FineTuneRun, num_pairs: int):  # noqa: ANN202 (MixSampler, dis
 
 def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: str, resume: bool = False,
               config_dir: Path | None = None, log_path: str | Path | None = None,
-              progress: bool = True) -> dict[str, Any]:
+              progress: bool = True, device: str | None = "auto") -> dict[str, Any]:
     """Train the converted detector from checkpoint `source` for `run.quant`; write `out`.
 
     `kind="qat"` trains the uniform model (every window high-bit); `kind="saqa"` sets a fresh
@@ -194,6 +194,7 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
         run = replace(run, quant=replace(run.quant, low_act_bits=run.quant.high_act_bits))
     from tqdm import tqdm
 
+    from mixaq.models._device import resolve_device
     from mixaq.models._two_branch import convert_swin, set_mix
     from mixaq.models.detection._coco import collate
     from mixaq.models.detection._checkpoint import load_checkpoint
@@ -203,6 +204,7 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
     from mixaq.models.qat._state import QAT_KEY, quant_from_dict, quant_to_dict, save_quantized_checkpoint
 
     cfg, quant = run.train, run.quant
+    dev = resolve_device(device)
     out, source = Path(out), Path(source)
     log_path = Path(log_path) if log_path else out.with_suffix(".log.jsonl")
     state_file = resume_path(out)
@@ -231,7 +233,7 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
         source_extra = resumed["source_extra"]
         start_step = int(resumed["step"])
     else:
-        config = DetectorConfig.from_dict(load_checkpoint(source)["config"], where=f"{source}: config")
+        config = DetectorConfig.from_dict(load_checkpoint(source, trainable=True)["config"], where=f"{source}: config")
         data = _dataset(run.data, config.image_hw, config_dir, "data")
         model, config, categories, source_extra = _initial_model(source, quant, data, cfg)
         source_extra = {k: v for k, v in source_extra.items() if k != QAT_KEY}
@@ -239,6 +241,7 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
         raise MixaqError(f"training data has {data.num_classes} categories but the model predicts {config.num_classes}")
 
     sampler, distill_weight = _sampler(run, config.swin_arch.num_pairs) if kind == "saqa" else (None, 0.0)
+    model.to(dev)
     trainable = _trainable(model, cfg.train_scope)
     for name, p in model.named_parameters():
         p.requires_grad_(name in trainable)
@@ -289,6 +292,8 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
         if tap is not None:
             tap.__enter__()
         for images, targets in batches:
+            images = [i.to(dev, non_blocking=True) for i in images]
+            targets = [{k: v.to(dev, non_blocking=True) for k, v in t.items()} for t in targets]
             for t in targets:
                 t["labels"] = t["labels"] + offset
             lr = _lr_at(step, cfg)
