@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calib", type=int, default=32)
     parser.add_argument("--full", action="store_true", help="also time the float model on the whole split")
     parser.add_argument("--out", default=None, help="also write the JSON here")
-    args = parser.parse_args(argv)
+    args = parser.parse_args([] if argv is None else argv)  # `python -m benchmarks` calls main()
     if args.checkpoint:
         result = bench_checkpoint(args)
     else:
@@ -137,4 +137,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

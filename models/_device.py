@@ -5,7 +5,7 @@ import re
 
 from mixaq.simulator._errors import MixaqError
 
-__all__ = ["DEVICE_HELP", "check_device_name", "resolve_device"]
+__all__ = ["DEVICE_HELP", "check_device_name", "resolve_device", "strict_fp32"]
 
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (default auto: the first GPU if there is one, else cpu)"
 _PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -34,3 +34,13 @@ def resolve_device(name: str | None = "auto"):  # noqa: ANN201 (torch.device; to
     if index >= torch.cuda.device_count():
         raise MixaqError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) visible")
     return torch.device(f"cuda:{index}")
+
+
+def strict_fp32(device) -> None:  # noqa: ANN001 (torch.device)
+    """On CUDA, keep float evaluation in FP32: no TF32 in matmuls or cuDNN convolutions (torch
+    enables it for cuDNN by default). The reference configs evaluate in FP32 (`fp16 = None`)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False

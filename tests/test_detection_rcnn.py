@@ -202,3 +202,37 @@ def test_device_names_checked_before_work(capsys):
         check_device_name("gpu0")
     code, _, err = _run(capsys, "eval", "--device", "tpu")
     assert code == 2 and "--device" in err
+
+
+@pytest.mark.parametrize("hw", [(200, 304), (150, 230)])  # 800x1216 scaled down; no stage a window multiple
+def test_two_branch_float_equals_official_backbone(hw):
+    """The converted backbone with float branches computes the official backbone exactly, with and
+    without a window mix, and records the windows the simulator counts for the official geometry."""
+    import copy
+
+    from mixaq.models import MixConfig, QuantConfig, convert_swin, get_record, reset_record, set_mix
+    from mixaq.models._two_branch import converted_blocks
+    from mixaq.models.detection._official import OfficialSwin
+    from mixaq.simulator import SwinArch
+
+    arch = SwinArch(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window_size=7,
+                    window_semantics="official")
+    torch.manual_seed(1)
+    model = OfficialSwin(arch).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 1:
+                p.normal_(0.0 if name.endswith("bias") else 1.0, 0.2)
+    x = torch.randn(2, 3, *hw)
+    with torch.no_grad():
+        reference = model(x)
+    converted = convert_swin(copy.deepcopy(model), QuantConfig.float()).eval()
+    assert {b.window_semantics for _, b in converted_blocks(converted)} == {"official"}
+    for mix in (None, MixConfig(low_ratios=0.5, prune_ratios=0.0), MixConfig(low_ratios=0.3, strategy="random")):
+        set_mix(converted, mix)
+        reset_record(converted)
+        with torch.no_grad():
+            out = converted(x)
+        assert max((a - b).abs().max().item() for a, b in zip(out, reference)) <= 1e-5
+        counts = get_record(converted).n_windows[0]
+        assert counts.tolist() == arch.windows_per_block(hw).tolist()

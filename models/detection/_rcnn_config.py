@@ -101,8 +101,10 @@ class RCNNConfig:
 
     @property
     def image_hw(self) -> tuple[int, int]:
-        """The nominal network input (h, w) costs are computed at: the test scale, landscape."""
-        return (min(self.test.scale), max(self.test.scale))
+        """The network input (h, w) costs are computed at: a landscape image at the test scale
+        (800x1333), padded to the pad divisor as the network sees it (800x1344)."""
+        d = self.test.pad_divisor
+        return tuple(-(-v // d) * d for v in (min(self.test.scale), max(self.test.scale)))
 
     def strides(self) -> tuple[int, ...]:
         """Stride of every FPN level (backbone stages, then the max-pooled extra levels)."""
