@@ -173,7 +173,7 @@ def _infer_config(state: Mapping[str, torch.Tensor], family: str, meta: Mapping[
         raise MixaqError(f"{where}: a cascade of {stages} stages; supported: 3")
     return RCNNConfig(
         head=family, arch={f: getattr(arch, f) for f in ("embed_dim", "depths", "num_heads", "window_size",
-                                                            "mlp_ratio", "patch_size", "in_chans")},
+                                                            "mlp_ratio", "patch_size", "in_chans", "window_semantics")},
         out_indices=out_indices, fpn_channels=fpn, mask_convs=_count(state, rf"^{re.escape(mask)}convs\.(\d+)\.conv\.weight$"),
         mask_channels=_shape(state, f"{mask}upsample.weight", where)[1],
         stage_stds=_stds_from_meta(meta, stages) or default_stds, **heads[0])

@@ -15,22 +15,18 @@ the blocks are timm `SwinTransformerBlock`s (with `window_semantics = "official"
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Mapping, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from timm.layers import PatchEmbed
-from timm.models.swin_transformer import (
-    PatchMerging,
-    SwinTransformerBlock,
-    get_relative_position_index,
-    window_partition,
-    window_reverse,
-)
+from timm.models.swin_transformer import PatchMerging, SwinTransformerBlock, get_relative_position_index
 
+from mixaq.models._windows import partition_windows, reverse_windows
 from mixaq.simulator import SwinArch
 from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._windows import WindowGeometry
 
 __all__ = ["OfficialSwinBlock", "OfficialSwin", "OFFICIAL", "backbone_from_mmdet3", "infer_backbone_arch",
            "check_relative_position_index"]
@@ -49,22 +45,12 @@ class OfficialSwinBlock(SwinTransformerBlock):
         self.window_semantics = OFFICIAL  # an instance attribute: survives convert_swin's class swap
 
     def _attn(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, H, W, C) normalised input -> (B, H, W, C) attention output, the official way."""
-        B, H, W, C = x.shape
-        wh, ww = self.window_size
-        pad_h, pad_w = (wh - H % wh) % wh, (ww - W % ww) % ww
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))  # zeros in normalised space, as the reference
-        Hp, Wp = H + pad_h, W + pad_w
-        shifted = any(self.shift_size)
-        if shifted:
-            x = torch.roll(x, shifts=(-self.shift_size[0], -self.shift_size[1]), dims=(1, 2))
-        windows = window_partition(x, self.window_size).view(-1, wh * ww, C)  # (B*nW, N, C)
-        mask = self.get_attn_mask(x) if shifted else None  # (nW, N, N) on the padded map
-        out = self.attn(windows, mask=mask)
-        x = window_reverse(out.view(-1, wh, ww, C), self.window_size, Hp, Wp)  # (B, Hp, Wp, C)
-        if shifted:
-            x = torch.roll(x, shifts=self.shift_size, dims=(1, 2))
-        return x[:, :H, :W, :].contiguous() if (pad_h or pad_w) else x
+        """(B, H, W, C) normalised input -> (B, H, W, C): zero-pad to a window multiple, then roll
+        (the simulator's window rule, `official` semantics); shift mask on the padded map."""
+        geometry = WindowGeometry(tuple(x.shape[1:3]), self.window_size, self.shift_size, OFFICIAL)
+        windows = partition_windows(x, geometry)  # (B*nW, N, C)
+        mask = self.get_attn_mask(x.new_empty(1, *geometry.padded_hw, 1)) if geometry.shifted else None  # (nW, N, N)
+        return reverse_windows(self.attn(windows, mask=mask), geometry)
 
 
 class OfficialStage(nn.Module):
@@ -84,7 +70,7 @@ class OfficialSwin(nn.Module):
 
     def __init__(self, arch: SwinArch, out_indices: Sequence[int] | None = None) -> None:
         super().__init__()
-        self.arch = arch
+        self.arch = replace(arch, window_semantics=OFFICIAL)
         self.out_indices = tuple(range(arch.num_stages)) if out_indices is None else tuple(out_indices)
         self.patch_embed = PatchEmbed(img_size=None, patch_size=arch.patch_size, in_chans=arch.in_chans,
                                       embed_dim=arch.embed_dim, norm_layer=nn.LayerNorm, flatten=False,
@@ -187,7 +173,7 @@ def infer_backbone_arch(state: Mapping[str, torch.Tensor], where: str, prefix: s
         raise MixaqError(f"{where}: stages disagree on window size {sorted(windows)} or MLP ratio {sorted(ratios)}")
     arch = SwinArch(embed_dim=int(embed_dim), depths=tuple(depths), num_heads=tuple(heads),
                     window_size=windows.pop(), mlp_ratio=float(ratios.pop()), patch_size=int(patch),
-                    in_chans=int(in_chans))
+                    in_chans=int(in_chans), window_semantics=OFFICIAL)
     out_indices = tuple(i for i in range(arch.num_stages) if f"{prefix}norm{i}.weight" in state)
     if not out_indices:
         raise MixaqError(f"{where}: the backbone has no output norms ({prefix}norm0..); a classification model?")

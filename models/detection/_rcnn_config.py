@@ -5,7 +5,7 @@ Defaults are the official Swin-T Mask R-CNN (Swin-Transformer-Object-Detection, 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
 from mixaq.simulator import SwinArch, get_arch
@@ -66,7 +66,7 @@ class RCNNConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.arch, (Mapping, tuple)):  # every SwinArch field, so equal archs compare equal
-            full = asdict(get_arch(dict(self.arch)))
+            full = asdict(replace(get_arch(dict(self.arch)), window_semantics="official"))
             object.__setattr__(self, "arch", tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                                                          for k, v in full.items())))
         if isinstance(self.test, Mapping):
@@ -97,7 +97,9 @@ class RCNNConfig:
 
     @property
     def swin_arch(self) -> SwinArch:
-        return get_arch(dict(self.arch) if isinstance(self.arch, tuple) else self.arch)
+        """The backbone; its windows follow the official geometry (the simulator costs the same)."""
+        arch = get_arch(dict(self.arch) if isinstance(self.arch, tuple) else self.arch)
+        return replace(arch, window_semantics="official")
 
     @property
     def image_hw(self) -> tuple[int, int]:
