@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", default="bitfusion")
     parser.add_argument("--sweep-trials", type=int, default=0, help="then run a sweep of N trials (0: no sweep)")
     parser.add_argument("--metric", default="ap", choices=("ap", "ap_segm"), help="the sweep's accuracy objective")
+    parser.add_argument("--test-scale", default=None, help="keep-ratio test scale LONG,SHORT (default 1333,800)")
     parser.add_argument("--out", required=True, help="directory for table.md, table.csv and the sweep")
     args = parser.parse_args(argv)
 
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     observer, note = _observer(args.observer)
     ev = Evaluator(args.checkpoint, args.coco_root, ann=args.ann, max_images=args.max_images, calib_images=args.calib,
-                   detector=args.detector, device=args.device, workers=args.workers, progress=True)
+                   detector=args.detector, device=args.device, workers=args.workers, progress=True,
+                   test_scale=tuple(int(v) for v in args.test_scale.split(",")) if args.test_scale else None)
     targets = [float(v) for v in args.speedups.split(",") if v.strip()]
     ratios = [ratio_for_speedup(args.spec, ev.arch, ev.image_hw, t) for t in targets]
     df = ptq_table(ev, spec=args.spec, low_ratios=ratios, observer=observer, random_seeds=tuple(range(args.seeds)))

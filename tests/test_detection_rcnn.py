@@ -286,3 +286,43 @@ def test_sweep_carries_mask_ap_and_can_maximise_it(tmp_path, metric="ap_segm"):
     assert "ap_segm" in csv.columns
     with pytest.raises(MixaqError, match="--metric"):
         SweepSettings(space=space, metric="ap_mask")
+
+
+def test_paper_table_command_on_a_random_model(files, tmp_path):
+    """`benchmarks.table_paper` end to end (tiny model, 1 image, small scale): rows, mask AP, solved ratios."""
+    import pandas as pd
+
+    from benchmarks import table_paper
+
+    root, ann, ckpts = files
+    code = table_paper.main(["--checkpoint", str(ckpts["mask_rcnn"]), "--coco-root", str(root / "images"),
+                             "--ann", str(ann), "--device", "cpu", "--workers", "0", "--calib", "1",
+                             "--observer", "minmax", "--test-scale", "256,160", "--out", str(tmp_path)])
+    assert code == 0
+    df = pd.read_csv(tmp_path / "table.csv")
+    assert {"float", "uniform W4A8", "uniform W4A4", "MixA-Q W4A8/A4"} == set(df.method)
+    assert set(df.selection) == {"-", "importance", "random", "reversed"} and "ap_segm" in df
+    mix = df[df.method == "MixA-Q W4A8/A4"]
+    assert len(set(mix.low_ratio)) == 2 and (mix.bops_speedup >= 1.0).all()
+    assert "mask AP" in (tmp_path / "table.md").read_text()
+
+
+@pytest.mark.parametrize("target", [1.24, 1.35])
+def test_ratio_for_speedup_hits_the_target_on_the_simulator(target):
+    from mixaq import simulator
+    from mixaq.models.detection._rcnn_config import RCNNConfig
+    from mixaq.models.detection._table import ratio_for_speedup
+    from mixaq.simulator import WindowAssignment
+
+    config = RCNNConfig()  # Swin-T at 800x1344, official windows
+    arch, hw = config.swin_arch, config.image_hw
+    spec = simulator.load_spec("bitfusion")
+    base = simulator.estimate(spec, arch, hw, WindowAssignment.uniform(arch, 8, 4)).totals.bops
+
+    def speedup(r: float) -> float:
+        return base / simulator.estimate(spec, arch, hw, WindowAssignment.from_pair_ratios(arch, hw, r)).totals.bops
+
+    r = ratio_for_speedup("bitfusion", arch, hw, target)
+    assert speedup(r) >= target > speedup(r - 2e-3)
+    with pytest.raises(MixaqError, match="out of reach"):
+        ratio_for_speedup("bitfusion", arch, hw, 5.0)

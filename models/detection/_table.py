@@ -40,7 +40,7 @@ def ratio_for_speedup(spec: str, arch, image_hw: tuple[int, int], target: float,
     for _ in range(30):  # 1e-9 resolution in the ratio
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if speedup(mid) < target else (lo, mid)
-    return round(hi, 6)
+    return hi
 
 
 def ptq_table(
