@@ -37,7 +37,10 @@ $(SCALESIM_VENV)/.installed:
 # downloaded twice. mmcv's compiled ops are replaced at run time by tests/_mmdet_oracle.py.
 MMDET_VENV := .venv-mmdet
 mmdet-venv: $(MMDET_VENV)/.installed
-$(MMDET_VENV)/.installed: $(STAMP)
+# No prerequisite on the project venv's stamp: the tests call this target, and it must never
+# reinstall a venv; it only needs one to exist (`make test` builds it first).
+$(MMDET_VENV)/.installed:
+	@test -x $(BIN)/python || { echo "mmdet-venv: build the project venv first (make test)" >&2; exit 1; }
 	@test -x $(MMDET_VENV)/bin/python || $(PY) -m venv $(MMDET_VENV)
 	$(BIN)/python -c "import os, torch; print('import site; site.addsitedir(%r)' % os.path.dirname(os.path.dirname(torch.__file__)))" \
 		> $(MMDET_VENV)/lib/python3.11/site-packages/_project_torch.pth
