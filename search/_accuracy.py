@@ -57,7 +57,7 @@ class AccuracyResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AccuracyResult":
-        kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        kw = dict(d)
         kw["assignment"] = None if kw.get("assignment") is None else assignment_from_dict(kw["assignment"])
         return cls(**kw)
 
