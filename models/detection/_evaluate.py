@@ -8,6 +8,7 @@ only sets the window mix, runs batched inference and COCOeval.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import os
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from mixaq.models._runtime import torch_threads
 from mixaq.simulator import SwinArch, WindowAssignment
 from mixaq.simulator._errors import MixaqError
 from mixaq.models.detection._coco import CocoDetection, resolve_data
@@ -136,8 +138,7 @@ class Evaluator:
         from mixaq.models.detection._registry import RCNN_FAMILIES, get_family
 
         check_device_name(device)
-        if threads is not None:
-            torch.set_num_threads(max(1, int(threads)))
+        self.threads = None if threads is None else max(1, int(threads))  # torch threads while evaluating
         if workers < 0:
             raise MixaqError(f"workers must be >= 0, got {workers}")
         if checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
@@ -192,6 +193,15 @@ class Evaluator:
             if str(mine).strip().lower() != str(theirs).strip().lower():
                 raise MixaqError(f"{self.checkpoint}: class {i} is {mine!r} but the annotation file's category "
                                  f"{cid} (the {i}-th by id) is {theirs!r}")
+
+    def fingerprint(self) -> dict[str, object]:
+        """What identifies model and data by content, not by path: the checkpoint file's sha1, and the
+        annotation file, evaluated and calibration image ids and image file sizes (`CocoDetection.fingerprint`).
+        A sweep stores it with its study; a process joining with anything else is refused."""
+        with self.checkpoint.open("rb") as f:
+            checkpoint_sha1 = hashlib.file_digest(f, "sha1").hexdigest()[:16]
+        return {"checkpoint_sha1": checkpoint_sha1, "data_sha1": self.dataset.fingerprint(self.eval_ids, self.calib_ids),
+                "eval_images": len(self.eval_ids), "calib_images": len(self.calib_ids)}
 
     @property
     def arch(self) -> SwinArch:
@@ -264,6 +274,10 @@ class Evaluator:
         The assignment is what the model recorded while evaluating (image means per block).
         `keep_detections` keeps the COCO results-format detections on the result.
         """
+        with torch_threads(self.threads):
+            return self._evaluate(quant, mix, keep_detections)
+
+    def _evaluate(self, quant, mix, keep_detections: bool) -> EvalResult:  # noqa: ANN001
         from mixaq.models import MixConfig, QuantConfig, assignment_from_record, get_record, reset_record, set_mix
 
         start = time.perf_counter()
