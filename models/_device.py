@@ -1,7 +1,9 @@
 """`--device cpu|cuda|cuda:N|auto` -> a torch device, checked before any work starts."""
 from __future__ import annotations
 
+import contextlib
 import re
+from typing import Iterator
 
 from mixaq.simulator._errors import MixaqError
 
@@ -36,11 +38,19 @@ def resolve_device(name: str | None = "auto"):  # noqa: ANN201 (torch.device; to
     return torch.device(f"cuda:{index}")
 
 
-def strict_fp32(device) -> None:  # noqa: ANN001 (torch.device)
-    """On CUDA, keep float evaluation in FP32: no TF32 in matmuls or cuDNN convolutions (torch
-    enables it for cuDNN by default). The reference configs evaluate in FP32 (`fp16 = None`)."""
+@contextlib.contextmanager
+def strict_fp32(device) -> Iterator[None]:  # noqa: ANN001 (torch.device)
+    """Inside, CUDA float math stays FP32: no TF32 in matmuls or cuDNN convolutions (torch enables
+    it for cuDNN by default); the reference configs evaluate in FP32 (`fp16 = None`). The previous
+    settings come back on exit."""
     import torch
 
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -326,3 +326,17 @@ def test_ratio_for_speedup_hits_the_target_on_the_simulator(target):
     assert speedup(r) >= target > speedup(r - 2e-3)
     with pytest.raises(MixaqError, match="out of reach"):
         ratio_for_speedup("bitfusion", arch, hw, 5.0)
+
+
+def test_strict_fp32_is_scoped():
+    """CUDA evaluation runs without TF32 and leaves torch's settings as it found them."""
+    from mixaq.models._device import strict_fp32
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = True, True
+        with strict_fp32(torch.device("cuda")):  # a device object needs no GPU
+            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

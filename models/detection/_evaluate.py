@@ -133,7 +133,7 @@ class Evaluator:
         workers: int = 0,
         test_scale: tuple[int, int] | None = None,
     ) -> None:
-        from mixaq.models._device import check_device_name, resolve_device, strict_fp32
+        from mixaq.models._device import check_device_name, resolve_device
         from mixaq.models.detection._checkpoint import load_detector
         from mixaq.models.detection._registry import RCNN_FAMILIES, get_family
 
@@ -145,7 +145,6 @@ class Evaluator:
             raise MixaqError(f"the embedded default model is missing ({DEFAULT_CHECKPOINT}); pass --checkpoint")
         self.checkpoint = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         self.device = resolve_device(device)
-        strict_fp32(self.device)
         self.workers = int(workers)
         self.model, self.config, self.categories, self.extra = load_detector(self.checkpoint, detector)
         self.family = get_family(self.config.head)
@@ -274,7 +273,9 @@ class Evaluator:
         The assignment is what the model recorded while evaluating (image means per block).
         `keep_detections` keeps the COCO results-format detections on the result.
         """
-        with torch_threads(self.threads):
+        from mixaq.models._device import strict_fp32
+
+        with torch_threads(self.threads), strict_fp32(self.device):
             return self._evaluate(quant, mix, keep_detections)
 
     def _evaluate(self, quant, mix, keep_detections: bool) -> EvalResult:  # noqa: ANN001
