@@ -10,10 +10,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError, first_line
 from mixaq.models.detection._detector import build_detector
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "CHECKPOINT_FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "check_finite",
+           "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "mixaq-detector"
 _VERSION = 1
@@ -58,8 +59,7 @@ def _read_weights(path: Path) -> Any:
             with torch.serialization.safe_globals(_numpy_globals()):
                 return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise MixaqError(f"{path}: not a readable torch checkpoint ({first})") from None
+        raise MixaqError(f"{path}: not a readable torch checkpoint ({first_line(exc, 120)})") from None
     except Exception as exc:  # unpickling garbage raises UnpicklingError and friends
         raise MixaqError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from None
 
@@ -70,6 +70,15 @@ def _numpy_globals() -> list:
     core = getattr(np, "_core", None) or np.core
     return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype,
             *{type(np.dtype(t)) for t in ("f2", "f4", "f8", "i4", "i8", "u1", "bool")}]
+
+
+def check_finite(path: str | Path, tensors: dict[str, Any], what: str = "weight") -> None:
+    """A file whose zip is intact but whose tensors were overwritten loads fine and evaluates to AP 0:
+    refuse NaN/inf in floating-point tensors, naming how many and the first."""
+    bad = [k for k, v in tensors.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise MixaqError(f"{path}: {len(bad)} {what} tensor(s) hold NaN or inf (first: {bad[0]}); the file is corrupt")
 
 
 def _is_swin_state_dict(obj: Any) -> bool:
@@ -101,12 +110,14 @@ def load_checkpoint(path: str | Path, trainable: bool = False) -> dict[str, Any]
     raise MixaqError(f"{path}: not a mixaq detector checkpoint (no format={CHECKPOINT_FORMAT!r} marker)")
 
 
-def _load_weights(model: nn.Module, state: dict, where: str, what: str) -> None:
+def _load_weights(model: nn.Module, state: Any, where: str, what: str) -> None:
+    if not isinstance(state, dict):
+        raise MixaqError(f"{where}: 'state_dict' is not a mapping of tensors")
+    check_finite(where, state)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        raise MixaqError(f"{where}: weights do not fit {what} ({' '.join(lines[1:2] or lines[:1])[:200]})") from None
+        raise MixaqError(f"{where}: weights do not fit {what} ({_first_key_problem(exc)})") from None
 
 
 def load_detector(path: str | Path, detector: str | None = None) -> tuple[nn.Module, Any, list[dict], dict[str, Any]]:
@@ -151,6 +162,7 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> tuple[int, int]
         state = state["model"]  # the official Swin release nests weights under "model"
     if not _is_swin_state_dict(state):
         raise MixaqError(f"{path}: not a timm Swin state dict (no patch_embed.* keys)")
+    check_finite(path, state)
     body = model.backbone.body
     target = body.state_dict()
     mapped = {}
@@ -165,3 +177,10 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> tuple[int, int]
         raise MixaqError(f"{path}: no key matches the detector's Swin backbone")
     body.load_state_dict(mapped, strict=False)
     return len(mapped), len(target)
+
+
+def _first_key_problem(exc: RuntimeError) -> str:
+    """torch's load_state_dict report is a multi-line list; keep its first problem, whole."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = next((ln for ln in lines[1:]), lines[0] if lines else type(exc).__name__)
+    return first_line(detail, 200)
