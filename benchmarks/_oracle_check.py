@@ -108,7 +108,8 @@ def _ground_truth(reference: list[dict], paths: list[Path], out: Path, rng: np.r
         for rank, (box, label, rle) in enumerate(zip(ref["boxes"], ref["labels"], ref["masks"])):
             if rank >= 12 or rank % 3 == 2:
                 continue
-            x0, y0, x1, y1 = (np.asarray(box) + rng.normal(0.0, 1.5, 4)).tolist()
+            jittered = np.asarray(box) + rng.normal(0.0, 1.5, 4)
+            x0, y0, x1, y1 = np.clip(jittered, 0.0, [w, h, w, h]).tolist()  # COCO boxes lie inside their image
             seg = {"size": rle["size"], "counts": rle["counts"]}
             area = float(mask_util.area({"size": rle["size"], "counts": rle["counts"].encode()}))
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(label) + 1,

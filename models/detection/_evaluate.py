@@ -191,7 +191,7 @@ class Evaluator:
         for i, (mine, theirs, cid) in enumerate(zip(names, self.dataset.category_names, self.dataset.category_ids)):
             if str(mine).strip().lower() != str(theirs).strip().lower():
                 raise MixaqError(f"{self.checkpoint}: class {i} is {mine!r} but the annotation file's category "
-                                 f"{cid} (the {i}-th by id) is {theirs!r}")
+                                 f"{cid} (class {i} in sorted id order) is {theirs!r}")
 
     def fingerprint(self) -> dict[str, object]:
         """What identifies model and data by content, not by path: the checkpoint file's sha1, and the
