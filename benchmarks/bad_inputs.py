@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import re
 import socket
 import sys
@@ -184,6 +185,23 @@ _LISTED: tuple[Case | str, ...] = (
     _c("a Swin backbone state dict as the detector", *_EVAL, "--checkpoint", "{D}/ckpt/swin.pth",
        needs=("checkpoints",)),
     _c("a torch file that is not a checkpoint", *_EVAL, "--checkpoint", "{D}/ckpt/other.pt", needs=("checkpoints",)),
+    "`mixaq eval`: official / mmdet Swin (Cascade) Mask R-CNN files",
+    _c("a COCO detector with no data given and no $MIXAQ_COCO", "eval", "--checkpoint", "{D}/rcnn/official.pth",
+       needs=("rcnn",)),
+    _c("a Swin classification checkpoint (official release)", *_EVAL, "--checkpoint", "{D}/rcnn/classification.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("a RetinaNet checkpoint", *_EVAL, "--checkpoint", "{D}/rcnn/retinanet.pth", "--data", "{D}/coco/clean",
+       needs=("rcnn", "coco")),
+    _c("a Faster R-CNN checkpoint (no mask head)", *_EVAL, "--checkpoint", "{D}/rcnn/faster.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("a Mask R-CNN with a ResNet backbone", *_EVAL, "--checkpoint", "{D}/rcnn/resnet.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("an official detector file cut in half", *_EVAL, "--checkpoint", "{D}/rcnn/truncated.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("--detector naming a family the file does not fit", *_EVAL, "--checkpoint", "{D}/rcnn/official.pth",
+       "--detector", "cascade_mask_rcnn", "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("class names that differ from the annotation file's", *_EVAL, "--checkpoint", "{D}/rcnn/renamed.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
     "`mixaq eval`: COCO data (also `train`, `sweep`)",
     _c("--data that does not exist", *_EVAL, "--data", "{D}/missing_data"),
     _c("--coco-root without --ann", *_EVAL, "--coco-root", "{D}/a_dir"),
@@ -307,6 +325,30 @@ def _checkpoints(d: Path) -> None:
     torch.save({"a": torch.zeros(2)}, out / "other.pt")
 
 
+def _rcnn(d: Path) -> None:
+    """A random official-format Swin Mask R-CNN (5 classes) and files that are something else."""
+    import torch
+
+    from benchmarks._oracle_check import make_checkpoint
+
+    out = d / "rcnn"
+    out.mkdir()
+    official = make_checkpoint("mask_rcnn", out / "official.pth")
+    payload = torch.load(official, weights_only=True)
+    state = payload["state_dict"]
+    backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    torch.save({"model": backbone}, out / "classification.pth")
+    retina = {k: v for k, v in state.items() if k.startswith(("backbone.", "neck."))}
+    torch.save({"state_dict": {**retina, "bbox_head.retina_cls.weight": torch.zeros(45, 64, 3, 3)}},
+               out / "retinanet.pth")
+    torch.save({"state_dict": {k: v for k, v in state.items() if "mask_head" not in k}}, out / "faster.pth")
+    resnet = {k: v for k, v in state.items() if not k.startswith("backbone.")}
+    torch.save({"state_dict": {**resnet, "backbone.conv1.weight": torch.zeros(64, 3, 7, 7)}}, out / "resnet.pth")
+    data = official.read_bytes()
+    (out / "truncated.pth").write_bytes(data[: len(data) // 2])
+    torch.save({**payload, "meta": {"CLASSES": ("circle", "square", "star", "triangle", "cross")}}, out / "renamed.pth")
+
+
 def _coco(d: Path) -> None:
     from mixaq.models.detection._synth import write_synthetic
 
@@ -335,7 +377,7 @@ def _coco(d: Path) -> None:
 
 FIXTURES: dict[str, Callable[[Path], None]] = {
     "specs": _spec_files, "arch": _arch_files, "files": _files, "studies": _studies, "configs": _configs,
-    "checkpoints": _checkpoints, "coco": _coco,
+    "checkpoints": _checkpoints, "coco": _coco, "rcnn": _rcnn,
 }
 
 
@@ -464,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare with docs/bad_inputs.md instead of writing")
     parser.add_argument("--out", default=str(DOC), help="markdown file to write (default docs/bad_inputs.md)")
     args = parser.parse_args(argv)
+    os.environ.pop("MIXAQ_COCO", None)  # the "no data given" case must not find a COCO on this machine
     start = time.perf_counter()
     rows = []
     # Torch-free commands first: that they never import torch is part of the contract.

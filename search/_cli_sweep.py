@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from mixaq.models._config import MIX_MODES, OBSERVERS
+from mixaq.models.detection._registry import FAMILY_NAMES
 from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.simulator._errors import MixaqError
 
+from mixaq.search._accuracy import OBJECTIVES
 from mixaq.search._settings import SAMPLERS
 
 __all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "check_arguments", "print_summary",
@@ -48,6 +50,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--spec", default="bitfusion", help="accelerator spec: preset name or YAML path (default bitfusion)")
     g.add_argument("--cost", default="bops", choices=SPEEDUP_KINDS,
                    help="simulated cost whose speedup is the second objective (default bops)")
+    g.add_argument("--metric", default="ap", choices=OBJECTIVES,
+                   help="accuracy objective: box AP (default) or mask AP (Mask R-CNN families)")
     g.add_argument("--n-trials", type=int, default=30,
                    help="completed trials the study should hold; a resumed sweep runs only the missing ones")
     g.add_argument("--search", type=_knobs, default=("low",),
@@ -89,6 +93,10 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--observer", default="minmax", choices=OBSERVERS,
                    help="PTQ calibration of every evaluated configuration (repq, repq_minmax: RepQ-ViT; "
                    "docs/models.md)")
+    e.add_argument("--detector", default=None, choices=FAMILY_NAMES, help="force the detector family of --checkpoint")
+    e.add_argument("--device", default="auto",
+                   help="cpu, cuda, cuda:N or auto (default auto: with --workers N and GPUs, worker i uses GPU i mod n)")
+    e.add_argument("--loader-workers", type=int, default=0, help="image-decoding processes per evaluator")
     r = parser.add_argument_group("storage and workers")
     r.add_argument("--storage", default=None,
                    help="Optuna storage URL: sqlite:///FILE, postgresql://USER@HOST/DB, journal:FILE "
@@ -129,7 +137,8 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
     return SweepSettings(space=space, spec=args.spec, cost=args.cost, sampler=args.sampler, seed=args.seed,
                          population_size=args.population, max_map_drop=args.max_map_drop,
                          min_speedup=args.min_speedup, screen=not args.no_screen,
-                         screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points)
+                         screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points,
+                         metric=args.metric)
 
 
 def print_summary(result: Any, out: Path) -> None:
@@ -173,7 +182,8 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
         ensure_default_val(progress=not args.no_progress)  # first use renders it: show that, once
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann,
-                               observer=args.observer)
+                               observer=args.observer, detector=args.detector, device=args.device,
+                               loader_workers=args.loader_workers)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
     result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
@@ -189,10 +199,14 @@ def check_arguments(args: argparse.Namespace, out: Path) -> Any:
     from mixaq.search._outputs import check_out_dir
     from mixaq.search._storage import StorageOptions
 
-    for name, least in (("n_trials", 1), ("workers", 1), ("max_images", 1), ("calib_images", 1), ("pick", 0)):
+    from mixaq.models._device import check_device_name
+
+    for name, least in (("n_trials", 1), ("workers", 1), ("max_images", 1), ("calib_images", 1), ("pick", 0),
+                        ("loader_workers", 0)):
         value = getattr(args, name)
         if value is not None and value < least:
             raise MixaqError(f"--{name.replace('_', '-')} must be >= {least}, got {value}")
+    check_device_name(args.device)
     options = StorageOptions(heartbeat_interval_s=args.heartbeat, grace_period_s=args.grace)
     if (args.coco_root is None) != (args.ann is None):
         raise MixaqError("--coco-root and --ann go together (images dir + instances json)")

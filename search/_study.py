@@ -282,7 +282,7 @@ class StudyHandle:
         ref = self.study.user_attrs.get(BASELINE_PREFIX + "uniform_high")
         if ref is None:
             ref = self.ensure_baseline("uniform_high", self.baseline_points()["uniform_high"])
-        return float(ref["ap"])
+        return float(ref[self.settings.metric])
 
     def ensure_front_baselines(self) -> list[str]:
         """Random-window, reversed-window and pruning-only at the ratios of up to `baseline_points`
@@ -341,7 +341,7 @@ class StudyHandle:
         record, hit = self.measure(point)
         info.update(record)
         info["outcome"] = CACHED if hit else EVALUATED
-        ap, speed = float(record["ap"]), float(record[f"speedup_{kind}"])
+        ap, speed = float(record[self.settings.metric]), float(record[f"speedup_{kind}"])
         info["constraints"] = self._constraints(ap, speed)
         trial.set_user_attr(INFO_ATTR, json_ready(info))
         return ap, speed

@@ -205,8 +205,11 @@ def _run_workers(handle: StudyHandle, accuracy_factory: AccuracyFactory, storage
                  n_trials: int, workers: int, options: StorageOptions, bar: Any) -> int:
     import multiprocessing as mp
 
-    jobs = [_WorkerJob(storage_url, study_name, n_trials, accuracy_factory, options, os.getpid())
-            for _ in range(workers)]
+    # A factory that can (EvaluatorFactory) gives worker i its own device: GPU i mod n with --device auto.
+    jobs = [_WorkerJob(storage_url, study_name, n_trials,
+                       accuracy_factory.for_worker(i) if hasattr(accuracy_factory, "for_worker") else accuracy_factory,
+                       options, os.getpid())
+            for i in range(workers)]
     # spawn: a fresh interpreter per worker (no forked torch/sqlite state). Each worker dies with
     # this process (kill -9 included) instead of running on as an orphan.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
