@@ -14,7 +14,7 @@ def write_tables(record: StudyRecord, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = {"trials.csv": record.trials, "pareto.csv": record.front, "baselines.csv": record.baselines,
-              "breakdown.csv": record.breakdown}
+              "breakdown.csv": record.breakdown, "hypervolume.csv": record.hypervolume}
     paths = []
     for name, df in tables.items():
         path = out / name

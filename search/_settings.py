@@ -10,6 +10,7 @@ from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._util import json_ready
 
 from mixaq.simulator._cost import SPEEDUP_KINDS
+from mixaq.search._objectives import Objective, default_objectives, objective_list, parse_objectives, x_column
 from mixaq.search._space import DesignPoint, SearchSpace
 
 __all__ = ["SweepSettings", "SAMPLERS", "config_key", "SETTINGS_ATTR", "CONTEXT_ATTR", "CACHE_PREFIX",
@@ -41,10 +42,14 @@ class SweepSettings:
     # Front points that get random-, reversed-window and pruning-only baselines at the same ratios.
     baseline_points: int = 2
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # What is optimized (search._objectives names); empty = ("map", "speedup_<cost>").
+    objectives: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cost not in SPEEDUP_KINDS:
             raise MixaqError(f"--cost must be one of {', '.join(SPEEDUP_KINDS)}, got {self.cost!r}")
+        names = parse_objectives(self.objectives) if self.objectives else default_objectives(self.cost)
+        object.__setattr__(self, "objectives", names)
         if self.sampler not in SAMPLERS:
             raise MixaqError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.population_size < 2:
@@ -57,6 +62,25 @@ class SweepSettings:
             raise MixaqError(f"--screen-tolerance must be >= 0, got {self.screen_tolerance}")
         if self.baseline_points < 0:
             raise MixaqError(f"--baseline-points must be >= 0, got {self.baseline_points}")
+
+    @property
+    def objective_specs(self) -> tuple[Objective, ...]:
+        return objective_list(self.objectives)
+
+    @property
+    def accuracy_column(self) -> str:
+        """The accuracy metric the mAP constraint and the baselines' reference read: the first
+        accuracy objective (box `ap` when none is optimized)."""
+        return next((o.column for o in self.objective_specs if o.source == "accuracy"), "ap")
+
+    @property
+    def x_column(self) -> str:
+        """The column fronts are sorted by and plots draw across (`search._objectives.x_column`)."""
+        return x_column(self.objective_specs, self.cost)
+
+    @property
+    def is_default_objectives(self) -> bool:
+        return self.objectives == default_objectives(self.cost)
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(self)

@@ -16,6 +16,7 @@ from mixaq.simulator._util import json_ready
 from mixaq.search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
 from mixaq.search._cost import CostModel
 from mixaq.search._liveness import worker_id
+from mixaq.search._objectives import oriented
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
 from mixaq.search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
                               config_key)
@@ -164,6 +165,13 @@ class StudyHandle:
             row = self.cost.score_assignments([assignment]).iloc[0]
             costs = {k: json_ready(row.get(k, math.nan)) for k in
                      (*COST_COLUMNS.values(), "macs", *(f"speedup_{k}" for k in COST_COLUMNS))}
+            # Objective columns beyond the standard ones (dram_bytes, area_mm2) only when optimized,
+            # so a default study's trial records (and trials.csv) keep their columns.
+            for o in self.settings.objective_specs:
+                if o.source == "cost" and o.column not in costs:
+                    costs[o.column] = json_ready(row.get(o.column, math.nan))
+                elif o.source == "hardware":
+                    costs[o.column] = self.cost.spec.area_mm2
             costs["low_fraction"] = [round(float(v), 6) for v in assignment.low_fraction]
             costs["pruned_fraction"] = [round(float(v), 6) for v in assignment.pruned_fraction]
         if point.mode == "ratio":
@@ -218,10 +226,22 @@ class StudyHandle:
         return {name: self.ensure_baseline(name, p) for name, p in self.baseline_points().items()}
 
     def reference_ap(self) -> float:
+        """The uniform-high baseline's accuracy (`settings.accuracy_column`): the --max-map-drop reference."""
         ref = self.study.user_attrs.get(BASELINE_PREFIX + "uniform_high")
         if ref is None:
             ref = self.ensure_baseline("uniform_high", self.baseline_points()["uniform_high"])
-        return float(ref["ap"])
+        return float(ref[self.settings.accuracy_column])
+
+    def check_accuracy_objectives(self) -> None:
+        """Every accuracy objective must be measurable on this model (e.g. mask AP needs masks):
+        checked on the uniform-high baseline, before the first trial."""
+        ref = self.study.user_attrs.get(BASELINE_PREFIX + "uniform_high") or {}
+        for o in self.settings.objective_specs:
+            value = ref.get(o.column)
+            if o.source == "accuracy" and (value is None or not math.isfinite(float(value))):
+                raise MixaqError(f"objective {o.name} reads column {o.column!r}, which this model does not "
+                                 f"measure ({'no masks' if o.column == 'ap_segm' else 'missing'}); "
+                                 "choose another --objectives")
 
     def ensure_front_baselines(self) -> list[str]:
         """Random-window, reversed-window and pruning-only at the ratios of up to `baseline_points`
@@ -251,7 +271,7 @@ class StudyHandle:
         return names
 
     # -- the Optuna objective -------------------------------------------------------------------
-    def objective(self, trial: Any) -> tuple[float, float]:
+    def objective(self, trial: Any) -> tuple[float, ...]:
         from optuna.trial import TrialState
 
         trial.set_user_attr(WORKER_ATTR, self.worker)
@@ -280,10 +300,10 @@ class StudyHandle:
         record, hit = self.measure(point)
         info.update(record)
         info["outcome"] = CACHED if hit else EVALUATED
-        ap, speed = float(record["ap"]), float(record[f"speedup_{kind}"])
-        info["constraints"] = self._constraints(ap, speed)
+        acc, speed = float(record[self.settings.accuracy_column]), float(record[f"speedup_{kind}"])
+        info["constraints"] = self._constraints(acc, speed)
         trial.set_user_attr(INFO_ATTR, json_ready(info))
-        return ap, speed
+        return tuple(float(info[o.column]) for o in self.settings.objective_specs)
 
     def _constraints(self, ap: float, speed: float) -> list[float]:
         s = self.settings
@@ -306,8 +326,10 @@ class StudyHandle:
         """The dominance screen of `search._screen` against everything measured so far."""
         s = self.settings
         floor = None if s.max_map_drop is None else self.reference_ap() - s.max_map_drop
-        return dominance_verdict(measured_points(self.study), point, np.asarray(costs["low_fraction"]),
-                                 np.asarray(costs["pruned_fraction"]), speed, s.cost, s.screen_tolerance, floor)
+        return dominance_verdict(measured_points(self.study, s.objective_specs, s.accuracy_column), point,
+                                 np.asarray(costs["low_fraction"]), np.asarray(costs["pruned_fraction"]),
+                                 {o.column: costs[o.column] for o in s.objective_specs if o.source != "accuracy"},
+                                 s.objective_specs, s.screen_tolerance, floor)
 
 
 def _differences(stored: dict[str, Any], here: dict[str, Any]) -> list[str]:
@@ -338,16 +360,19 @@ def completed_frame(study: Any) -> pd.DataFrame:
     from optuna.trial import TrialState
 
     settings = SweepSettings.from_dict(study.user_attrs[SETTINGS_ATTR])
+    objectives = settings.objective_specs
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         info = trial_info(t)
-        row = {"number": t.number, "ap": t.values[0], "speedup": t.values[1], **info}
+        row = {"number": t.number, **info, **{o.column: v for o, v in zip(objectives, t.values)}}
+        row["speedup"] = info.get(f"speedup_{settings.cost}", math.nan)
         row["feasible"] = is_feasible(info)
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    mask = pareto_mask(df[["ap", "speedup"]].to_numpy(float), df["feasible"].to_numpy())
+    values = oriented(df[[o.column for o in objectives]].to_numpy(float), objectives)
+    mask = pareto_mask(values, df["feasible"].to_numpy())
     df["on_front"] = first_of_duplicates(mask, df["config_key"].to_numpy(object))
     df.attrs["cost"] = settings.cost
     return df

@@ -90,7 +90,7 @@ def _open(storage_url: str, study_name: str, settings: SweepSettings | None, see
         if SETTINGS_ATTR not in stored.user_attrs:
             raise MixaqError(f"study {study_name!r} holds no mixaq settings (not created by mixaq sweep)")
         settings = SweepSettings.from_dict(stored.user_attrs[SETTINGS_ATTR])
-    return open_study(storage, study_name, ["maximize", "maximize"], make_sampler(settings, seed))
+    return open_study(storage, study_name, [o.direction for o in settings.objective_specs], make_sampler(settings, seed))
 
 
 def _progress_text(study: Any) -> str:
@@ -178,6 +178,7 @@ def run_sweep(
     handle = StudyHandle.join(study, settings, accuracy_factory, accuracy)
     handle.n_trials = n_trials
     handle.ensure_fixed_baselines()
+    handle.check_accuracy_objectives()
     bar = tqdm(total=n_trials, desc=f"sweep {study_name}", unit="trial", disable=not progress, dynamic_ncols=True)
     ran = 0
     try:
@@ -196,7 +197,7 @@ def run_sweep(
         outputs = tuple(write_outputs(study, out_dir, pick_trial=pick_trial))
     counts = trial_counts(study)
     df = completed_frame(study)
-    front = df[df["on_front"]].sort_values("speedup") if not df.empty else df
+    front = df[df["on_front"]].sort_values(settings.x_column) if not df.empty else df
     return SweepResult(study_name, redact_url(storage_url), counts["complete"], counts["pruned"], counts["fail"],
                        ran, front, outputs)
 
