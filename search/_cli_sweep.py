@@ -9,6 +9,7 @@ from mixaq.models._config import MIX_MODES
 from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.simulator._errors import MixaqError
 
+from mixaq.search._objectives import OBJECTIVES, parse_objectives
 from mixaq.search._settings import SAMPLERS
 
 __all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "print_summary", "execute"]
@@ -22,6 +23,13 @@ def _knobs(text: str) -> tuple[str, ...]:
     if unknown or not items:
         raise argparse.ArgumentTypeError(f"choose from {', '.join(KNOBS)} (comma separated), got {text!r}")
     return items
+
+
+def _objectives(text: str) -> tuple[str, ...]:
+    try:
+        return parse_objectives(text)
+    except MixaqError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _bits_list(text: str) -> tuple[int, ...]:
@@ -47,6 +55,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--spec", default="bitfusion", help="accelerator spec: preset name or YAML path (default bitfusion)")
     g.add_argument("--cost", default="bops", choices=SPEEDUP_KINDS,
                    help="simulated cost whose speedup is the second objective (default bops)")
+    g.add_argument("--objectives", type=_objectives, default=None,
+                   help=f"what to optimize, comma separated from {', '.join(OBJECTIVES)} "
+                        "(default map,speedup_<--cost>; e.g. map,latency_ms,area_mm2)")
     g.add_argument("--n-trials", type=int, default=30,
                    help="completed trials the study should hold; a resumed sweep runs only the missing ones")
     g.add_argument("--search", type=_knobs, default=("low",),
@@ -123,17 +134,23 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
     return SweepSettings(space=space, spec=args.spec, cost=args.cost, sampler=args.sampler, seed=args.seed,
                          population_size=args.population, max_map_drop=args.max_map_drop,
                          min_speedup=args.min_speedup, screen=not args.no_screen,
-                         screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points)
+                         screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points,
+                         objectives=args.objectives or ())
 
 
 def print_summary(result: Any, out: Path) -> None:
     print(f"study {result.study_name!r} in {result.storage}: {result.n_complete} completed, "
           f"{result.n_pruned} screened out by the simulator/neighbours or surplus, {result.n_failed} failed "
           f"(this run completed {result.n_evaluated_here})")
-    cols = [c for c in ("number", "ap", "speedup", "speedup_bops", "speedup_cycles", "label") if c in result.front]
+    objective_cols = [c for c in result.objective_columns if c not in ("ap", "speedup_bops", "speedup_cycles")]
+    cols = [c for c in ("number", "ap", "speedup", "speedup_bops", "speedup_cycles", *objective_cols, "spec_name",
+                        "label") if c in result.front]
     if len(result.front):
         print("Pareto front:")
-        print(result.front[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(result.front[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e4
+                                           else f"{v:.4f}"))
+    if result.nearest_infeasible is not None:
+        print(result.nearest_infeasible["text"])
     pngs = [p for p in result.outputs if p.suffix == ".png"]
     if pngs:
         print(f"tables and plots in {out.resolve()}:")

@@ -7,7 +7,7 @@ from typing import Any
 from mixaq.search._plots import render_plots
 from mixaq.search._record import StudyRecord, build_record
 
-__all__ = ["write_outputs", "write_tables"]
+__all__ = ["write_outputs", "write_record", "write_tables"]
 
 
 def write_tables(record: StudyRecord, out_dir: str | Path) -> list[Path]:
@@ -23,7 +23,11 @@ def write_tables(record: StudyRecord, out_dir: str | Path) -> list[Path]:
     return paths
 
 
-def write_outputs(study: Any, out_dir: str | Path, pick_trial: int | None = None) -> list[Path]:
-    """trials.csv, pareto.csv, baselines.csv, breakdown.csv and the plots of `search._plots`."""
-    record = build_record(study, pick_trial=pick_trial)
+def write_record(record: StudyRecord, out_dir: str | Path) -> list[Path]:
+    """The tables and plots of a built record."""
     return write_tables(record, out_dir) + render_plots(record, out_dir)
+
+
+def write_outputs(study: Any, out_dir: str | Path, pick_trial: int | None = None) -> list[Path]:
+    """trials.csv, pareto.csv, baselines.csv, breakdown.csv, hypervolume.csv and the plots of `search._plots`."""
+    return write_record(build_record(study, pick_trial=pick_trial), out_dir)

@@ -231,3 +231,47 @@ def render_plots(record: StudyRecord, out_dir: str | Path) -> list[Path]:
     for name in plot_names(record):
         paths += _save(draw[name](record, _Figures), out, name)
     return paths
+
+
+_COMPARE_STYLES = (("o", "tab:red"), ("s", "tab:blue"), ("^", "tab:green"), ("D", "tab:purple"), ("v", "tab:orange"),
+                   ("P", "tab:brown"), ("X", "tab:pink"), ("*", "tab:gray"))
+
+
+def render_compare(record, out_dir: str | Path) -> list[Path]:  # noqa: ANN001 (search._compare.CompareRecord)
+    """compare.png/svg: every study's front on one pair of axes, one legend; and
+    compare_hypervolume.png/svg when the studies share their hypervolume reference point."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    first = record.records[0]
+    x_col, y_col, x_label, y_label = _axes_columns(first)
+    fig, ax = _Figures.subplots(figsize=(7.5, 5.0))
+    two_d = len(first.settings.objectives) == 2
+    for k, (label, rec) in enumerate(zip(record.labels, record.records)):
+        marker, colour = _COMPARE_STYLES[k % len(_COMPARE_STYLES)]
+        f = rec.front
+        t = rec.trials[rec.trials["state"] == "COMPLETE"]
+        ax.scatter(t[x_col], t[y_col], s=8, color=colour, alpha=0.15)
+        ax.plot(f[x_col], f[y_col], ("-" if two_d else "") + marker, color=colour, ms=5, lw=1.3,
+                label=f"{label}: {len(f)} front points")
+    if x_col == "speedup":
+        x_label = f"simulated {first.cost_kind} speedup over each study's uniform-high reference"
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title("fronts compared" + ("" if two_d else f" ({len(first.settings.objectives)}-objective fronts, "
+                                                     f"projected)"))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    paths = _save(fig, out, "compare")
+    if record.same_reference:
+        fig, ax = _Figures.subplots(figsize=(6.0, 4.0))
+        for k, (label, rec) in enumerate(zip(record.labels, record.records)):
+            hv = rec.hypervolume
+            ax.step(hv["completed"], hv["hypervolume"], where="post", color=_COMPARE_STYLES[k % 8][1], label=label)
+        ref = ", ".join(f"{o.column}={r:.4g}" for o, r in zip(first.settings.objective_specs, first.hv_reference))
+        ax.set_xlabel("completed trials")
+        ax.set_ylabel("hypervolume of the feasible front")
+        ax.set_title(f"hypervolume (reference {ref})", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        paths += _save(fig, out, "compare_hypervolume")
+    return paths

@@ -35,6 +35,8 @@ class SweepResult:
     n_evaluated_here: int
     front: pd.DataFrame = field(repr=False)
     outputs: tuple[Path, ...] = ()
+    objective_columns: tuple[str, ...] = ("ap", "speedup_bops")
+    nearest_infeasible: dict[str, Any] | None = None  # search._analytics.nearest_infeasible when none is feasible
 
 
 def trial_counts(study: Any) -> dict[str, int]:
@@ -191,15 +193,22 @@ def run_sweep(
         bar.close()
     handle.ensure_front_baselines()
     outputs: tuple[Path, ...] = ()
+    record = None
     if out_dir is not None:
-        from mixaq.search._outputs import write_outputs
+        from mixaq.search._outputs import write_record
+        from mixaq.search._record import build_record
 
-        outputs = tuple(write_outputs(study, out_dir, pick_trial=pick_trial))
+        record = build_record(study, pick_trial=pick_trial)
+        outputs = tuple(write_record(record, out_dir))
     counts = trial_counts(study)
-    df = completed_frame(study)
-    front = df[df["on_front"]].sort_values(settings.x_column) if not df.empty else df
+    if record is not None:
+        front = record.front
+    else:
+        df = completed_frame(study)
+        front = df[df["on_front"]].sort_values(settings.x_column) if not df.empty else df
     return SweepResult(study_name, redact_url(storage_url), counts["complete"], counts["pruned"], counts["fail"],
-                       ran, front, outputs)
+                       ran, front, outputs, tuple(o.column for o in settings.objective_specs),
+                       None if record is None else record.nearest_infeasible)
 
 
 def _run_workers(handle: StudyHandle, accuracy_factory: AccuracyFactory, storage_url: str, study_name: str,
