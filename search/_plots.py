@@ -50,13 +50,17 @@ def _axes_columns(rec: StudyRecord) -> tuple[str, str, str, str]:
 
 def _pareto(rec: StudyRecord, plt) -> object:
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
-    t = rec.trials[rec.trials["state"] == "COMPLETE"]
+    hw = rec.settings.hw_space is not None
+    t = rec.points if hw else rec.trials[rec.trials["state"] == "COMPLETE"]
+    what = "(trial, hardware) points" if hw else "trials"
     x_col, y_col, x_label, y_label = _axes_columns(rec)
     feas = t[t["feasible"].astype(bool)]
     infeas = t[~t["feasible"].astype(bool)]
-    ax.scatter(feas[x_col], feas[y_col], s=18, color="tab:blue", alpha=0.45, label=f"feasible trials ({len(feas)})")
+    ax.scatter(feas[x_col], feas[y_col], s=18 if not hw else 6, color="tab:blue", alpha=0.45,
+               label=f"feasible {what} ({len(feas)})")
     if len(infeas):
-        ax.scatter(infeas[x_col], infeas[y_col], s=18, color="lightgray", marker="x", label=f"infeasible trials ({len(infeas)})")
+        ax.scatter(infeas[x_col], infeas[y_col], s=18 if not hw else 6, color="lightgray", marker="x",
+                   label=f"infeasible {what} ({len(infeas)})")
     two_d = len(rec.settings.objectives) == 2
     line = "-o" if two_d else "o"
     fa = rec.front_unconstrained
@@ -65,9 +69,16 @@ def _pareto(rec: StudyRecord, plt) -> object:
         ax.plot(fa[x_col], fa[y_col], "--", color="tab:red", alpha=0.45, lw=1.2,
                 label=f"front ignoring constraints ({len(fa)})")
     f = rec.front
-    if len(f):
-        what = "feasible Pareto front" if two_d else f"{len(rec.settings.objectives)}-objective front"
-        ax.plot(f[x_col], f[y_col], line, color="tab:red", ms=5, lw=1.5, label=f"{what} ({len(f)})")
+    if len(f) and two_d:
+        ax.plot(f[x_col], f[y_col], line, color="tab:red", ms=5, lw=1.5, label=f"feasible Pareto front ({len(f)})")
+    elif len(f):
+        # 3+ objectives: the front's points coloured by the first objective off these axes.
+        third = next(o for o in rec.settings.objective_specs if o.column not in (x_col, y_col)
+                     and not (x_col == "speedup" and o.column == f"speedup_{rec.settings.cost}"))
+        sc = ax.scatter(f[x_col], f[y_col], c=f[third.column], cmap="viridis_r" if third.direction == "minimize"
+                        else "viridis", s=30, edgecolor="tab:red", lw=0.8, zorder=3,
+                        label=f"{len(rec.settings.objectives)}-objective front ({len(f)})")
+        fig.colorbar(sc, ax=ax, label=third.label)
     b = rec.baselines
     seen: set[str] = set()
     for _, row in b.iterrows():
@@ -83,10 +94,12 @@ def _pareto(rec: StudyRecord, plt) -> object:
         ax.axhline(rec.float_ap, color="gray", ls=":", lw=1, label=f"float mAP {rec.float_ap:.3f}")
     if rec.chosen is not None:
         c = t[t["number"] == rec.chosen]
+        if hw and rec.chosen_hw is not None:
+            c = c[c["hw_index"] == rec.chosen_hw]
         ax.scatter(c[x_col], c[y_col], marker="*", s=220, color="gold", edgecolor="black", zorder=5,
                    label=f"chosen (trial {rec.chosen})")
     if rec.nearest_infeasible is not None:
-        n = t[t["number"] == rec.nearest_infeasible["number"]]
+        n = t[t["number"] == rec.nearest_infeasible["number"]].head(1 if not hw else None)
         ax.scatter(n[x_col], n[y_col], marker="o", s=160, facecolor="none", edgecolor="tab:red", lw=1.5, zorder=5,
                    label=f"nearest infeasible (trial {rec.nearest_infeasible['number']})")
         ax.text(0.01, 0.01, rec.nearest_infeasible["text"], transform=ax.transAxes, fontsize=6, va="bottom",
@@ -178,7 +191,8 @@ def _breakdown(rec: StudyRecord, plt) -> object:
 def _speedups(rec: StudyRecord, plt) -> object:
     fig, ax = plt.subplots(figsize=(5.5, 5.0))
     t = rec.trials[rec.trials["state"] == "COMPLETE"]
-    f = rec.front
+    # Trials whose configuration is on the front (with a hardware space: at its representative point).
+    f = rec.front if rec.settings.hw_space is None else t[t["on_front"].astype(bool)]
     ax.scatter(t["speedup_bops"], t["speedup_cycles"], s=14, color="lightgray", label="all trials")
     ax.scatter(f["speedup_bops"], f["speedup_cycles"], s=30, color="tab:red", label="front")
     for _, row in f.iterrows():

@@ -20,7 +20,7 @@ from mixaq.search._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR,
 from mixaq.search._space import DesignPoint
 from mixaq.search._study import is_feasible, trial_info
 
-__all__ = ["StudyRecord", "build_record", "pick_front_point"]
+__all__ = ["StudyRecord", "build_record", "pick_front_point", "pick_position"]
 
 _TRIAL_COLUMNS = ("number", "state", "outcome", "ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
                   "speedup", *(f"speedup_{k}" for k in COST_COLUMNS), *COST_COLUMNS.values(), "macs",
@@ -48,6 +48,8 @@ class StudyRecord:
     hypervolume: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # search._analytics
     hv_reference: tuple[float, ...] = ()  # the hypervolume's reference point, one value per objective
     nearest_infeasible: dict[str, Any] | None = None  # search._analytics.nearest_infeasible
+    chosen_hw: int | None = None  # co-exploration: the chosen point's hardware (grid index)
+    hw_space: Any = None  # co-exploration: search._hw_space.HardwareSpace
 
     @property
     def cost_kind(self) -> str:
@@ -112,10 +114,21 @@ def _baseline_rows(study: Any, settings: SweepSettings) -> pd.DataFrame:
 
 
 def pick_front_point(front: pd.DataFrame, settings: SweepSettings) -> int | None:
-    """The front point whose breakdown is shown: with --max-map-drop the best feasible point along
-    `settings.x_column` (the fastest, for the default objectives; the front is feasible-only);
-    otherwise the knee: every objective scaled to [0, 1] over the front (1 = best), the point with
-    the largest sum (two objectives: the farthest from the line joining the front's ends)."""
+    """The trial number of the front point whose breakdown is shown (`pick_position`)."""
+    position = pick_position(front, settings)
+    return None if position is None else int(front.iloc[position]["number"])
+
+
+def _hw_index_of(trials: pd.DataFrame, number: int | None) -> int | None:
+    hit = trials.loc[trials["number"] == number, "hw_index"] if "hw_index" in trials else pd.Series(dtype=float)
+    return None if hit.empty or pd.isna(hit.iloc[0]) else int(hit.iloc[0])
+
+
+def pick_position(front: pd.DataFrame, settings: SweepSettings) -> int | None:
+    """Row position in `front` of the point whose breakdown is shown: with --max-map-drop the best
+    feasible point along `settings.x_column` (the fastest, for the default objectives; the front is
+    feasible-only); otherwise the knee: every objective scaled to [0, 1] over the front (1 = best),
+    the point with the largest sum (two objectives: the farthest from the line joining the ends)."""
     if front.empty:
         return None
     objectives = settings.objective_specs
@@ -123,7 +136,7 @@ def pick_front_point(front: pd.DataFrame, settings: SweepSettings) -> int | None
     x_sign = next((o.sign for o in objectives if o.column == x_col), 1.0)
     f = front.sort_values(x_col)
     if settings.max_map_drop is not None or len(f) < 3:
-        return int(f.iloc[-1 if x_sign > 0 else 0]["number"])
+        return front.index.get_loc(f.index[-1 if x_sign > 0 else 0])
     # Objectives in the default order of the original 2-D knee: the x column first, accuracy second.
     order = sorted(objectives, key=lambda o: o.source == "accuracy")
     scaled = []
@@ -131,16 +144,17 @@ def pick_front_point(front: pd.DataFrame, settings: SweepSettings) -> int | None
         v = o.sign * f[x_col if o.column == f"speedup_{settings.cost}" else o.column].to_numpy(float)
         scaled.append((v - v.min()) / max(np.ptp(v), 1e-12))
     # The ends of a 2-D front are (0, 1) and (1, 0); the knee maximizes the sum of scaled objectives.
-    return int(f.iloc[int(np.argmax(np.sum(scaled, axis=0)))]["number"])
+    return front.index.get_loc(f.index[int(np.argmax(np.sum(scaled, axis=0)))])
 
 
 def _breakdown(settings: SweepSettings, context: dict[str, Any], trials: pd.DataFrame,
-               chosen: int | None, study: Any) -> pd.DataFrame:
+               chosen: int | None, study: Any, spec: Any = None) -> pd.DataFrame:
+    """Per-layer cost of the chosen trial vs the reference, on `spec` (default: the study's spec)."""
     if chosen is None:
         return pd.DataFrame(columns=["group", "reference", "chosen"])
     arch = get_arch(context["arch"])
-    cost = CostModel.load(settings.spec, arch, context["image_hw"], settings.space.high_act_bits,
-                          settings.space.weight_bits)
+    cost = CostModel.load(settings.spec if spec is None else spec, arch, context["image_hw"],
+                          settings.space.high_act_bits, settings.space.weight_bits)
     t = next(t for t in study.get_trials(deepcopy=False) if t.number == chosen)
     info = trial_info(t)
     point = DesignPoint.from_dict(info["point"])
@@ -189,25 +203,43 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
         hit = baselines.loc[baselines["name"] == name, "ap"]
         return float(hit.iloc[0]) if len(hit) else math.nan
 
+    objectives = settings.objective_specs
+    done = trials[trials["state"] == "COMPLETE"]
+    chosen_spec = chosen_hw = hw_space = None
+    if settings.hw_space is not None and context:
+        from mixaq.search._record_hw import hardware_record
+
+        hwr = hardware_record(study, settings, context, done)
+        points, front, front_all, reference = hwr.points, hwr.front, hwr.front_unconstrained, hwr.reference
+        trials["on_front"] = trials["number"].isin(front["number"])
+        trials["on_front_unconstrained"] = trials["number"].isin(front_all["number"])
+        position = pick_position(front, settings) if pick_trial is None else None
+        chosen_hw = None if position is None else int(front.iloc[position]["hw_index"])
+        if chosen_hw is None:
+            chosen_hw = _hw_index_of(trials, pick_trial)
+        chosen_spec, hw_space = hwr.spec_of(chosen_hw), hwr.space
+    else:
+        points = done[["number", "feasible", "config_key", "speedup", *dict.fromkeys(o.column for o in objectives)]]
+        points = points.loc[:, ~points.columns.duplicated()]
+        reference = None
+        position = pick_position(front, settings) if pick_trial is None else None
     if pick_trial is not None:
         ok = trials[(trials["number"] == pick_trial) & (trials["state"] == "COMPLETE")]
         if ok.empty:
             raise MixaqError(f"--pick {pick_trial}: no completed trial with that number in {study.study_name!r}")
         chosen = pick_trial
     else:
-        chosen = pick_front_point(front, settings)
-    breakdown = _breakdown(settings, context, trials, chosen, study)
-    objectives = settings.objective_specs
-    done = trials[trials["state"] == "COMPLETE"]
-    points = done[["number", "feasible", "config_key", *dict.fromkeys(o.column for o in objectives)]]
-    reference = _hv_reference(settings, context)
+        chosen = None if position is None else int(front.iloc[position]["number"])
+    breakdown = _breakdown(settings, context, trials, chosen, study, chosen_spec)
+    if reference is None:
+        reference = _hv_reference(settings, context)
     hv = hypervolume_table(points, settings, reference)
     records = [trial_info(t) | {"number": t.number} for t in study.get_trials(deepcopy=False)
                if t.state.name == "COMPLETE"]
     nearest = nearest_infeasible(records, settings, ap_of("uniform_high"))
     return StudyRecord(study.study_name, settings, context, trials, front, front_all, baselines, ap_of("uniform_high"),
                        ap_of("float"), chosen, breakdown, points.reset_index(drop=True), hv,
-                       tuple(float(r) for r in reference), nearest)
+                       tuple(float(r) for r in reference), nearest, chosen_hw, hw_space)
 
 
 def _hv_reference(settings: SweepSettings, context: dict[str, Any]) -> np.ndarray:

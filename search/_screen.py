@@ -7,6 +7,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mixaq.search._hardware import HW_FRONT_ATTR
 from mixaq.search._objectives import Objective
 from mixaq.search._settings import BASELINE_PREFIX
 from mixaq.search._space import DesignPoint
@@ -51,14 +52,18 @@ def dominance_verdict(known: pd.DataFrame, point: DesignPoint, low: np.ndarray, 
         bound = float(known[constrained].to_numpy(float)[comparable].min())
         if bound + tolerance < map_floor:
             return REJECTED_MAP
-    beats = known["feasible"].to_numpy(bool)
+    # (K candidates, J known): a candidate per hardware point the proposal keeps (one without a
+    # hardware space); the proposal is dominated when every candidate is.
+    n_cand = max((np.size(costs[o.column]) for o in objectives if o.source != "accuracy"), default=1)
+    beats = np.broadcast_to(known["feasible"].to_numpy(bool)[None], (n_cand, len(known)))
     for o in objectives:
-        column = known[o.column].to_numpy(float)
+        column = known[o.column].to_numpy(float)[None]
         if o.source == "accuracy":
             beats = beats & (column >= bounds[o.column] + tolerance)
         else:
-            beats = beats & (o.sign * column >= o.sign * float(costs[o.column]))
-    return REJECTED_DOMINATED if beats.any() else None
+            mine = np.asarray(costs[o.column], dtype=float).reshape(-1, 1)
+            beats = beats & (o.sign * column >= o.sign * mine)
+    return REJECTED_DOMINATED if beats.any(axis=1).all() else None
 
 
 def measured_points(study: Any, objectives: Sequence[Objective] = (), accuracy_column: str = "ap") -> pd.DataFrame:
@@ -85,11 +90,16 @@ def measured_points(study: Any, objectives: Sequence[Objective] = (), accuracy_c
         if p.get("mode", "ratio") != "ratio":
             continue
         low, pruned = np.asarray(e["low_fraction"], float), np.asarray(e["pruned_fraction"], float)
-        rows.append({"high": p["high_act_bits"], "low_bits": p["low_act_bits"], "weight": p["weight_bits"],
-                     "strategy": p["strategy"], "feasible": bool(e["feasible"]),
-                     "pruned": pruned, "demoted": low + pruned, "low_sum": float(low.sum()),
-                     "pruned_sum": float(pruned.sum()),
-                     **{c: _number(e.get(c)) for c in columns}})
+        base = {"high": p["high_act_bits"], "low_bits": p["low_act_bits"], "weight": p["weight_bits"],
+                "strategy": p["strategy"], "feasible": bool(e["feasible"]),
+                "pruned": pruned, "demoted": low + pruned, "low_sum": float(low.sum()),
+                "pruned_sum": float(pruned.sum())}
+        hw_front = e.get(HW_FRONT_ATTR)
+        if hw_front:  # co-exploration: one row per kept hardware point of the configuration
+            for i in range(len(hw_front["hw_index"])):
+                rows.append({**base, **{c: _number(hw_front[c][i] if c in hw_front else e.get(c)) for c in columns}})
+        else:
+            rows.append({**base, **{c: _number(e.get(c)) for c in columns}})
     out = pd.DataFrame(rows)
     out.attrs["accuracy_column"] = accuracy_column
     return out

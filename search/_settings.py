@@ -44,12 +44,17 @@ class SweepSettings:
     extra: Mapping[str, Any] = field(default_factory=dict)
     # What is optimized (search._objectives names); empty = ("map", "speedup_<cost>").
     objectives: tuple[str, ...] = ()
+    # Co-exploration: a hardware space (`search._hw_space.HardwareSpace.to_dict()`) searched jointly
+    # with the precision configuration; None = the one spec `spec`.
+    hw_space: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.cost not in SPEEDUP_KINDS:
             raise MixaqError(f"--cost must be one of {', '.join(SPEEDUP_KINDS)}, got {self.cost!r}")
         names = parse_objectives(self.objectives) if self.objectives else default_objectives(self.cost)
         object.__setattr__(self, "objectives", names)
+        if self.hw_space is not None and not any(o.source != "accuracy" for o in self.objective_specs):
+            raise MixaqError("--hw-space needs at least one hardware-dependent objective (e.g. latency_ms, area_mm2)")
         if self.sampler not in SAMPLERS:
             raise MixaqError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.population_size < 2:

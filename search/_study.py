@@ -12,9 +12,12 @@ import pandas as pd
 from mixaq.simulator._cost import COST_COLUMNS
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._util import json_ready
+from mixaq.simulator import load_spec
 
 from mixaq.search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
 from mixaq.search._cost import CostModel
+from mixaq.search._hardware import HW_FRONT_ATTR, HardwareGrid
+from mixaq.search._hw_space import HardwareSpace
 from mixaq.search._liveness import worker_id
 from mixaq.search._objectives import oriented
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
@@ -31,6 +34,7 @@ INFO_ATTR = "info"
 # Trial outcomes (info["outcome"]); only evaluated/cached trials are COMPLETE.
 EVALUATED, CACHED = "evaluated", "cached"
 REJECTED_SPEEDUP = "rejected_min_speedup"
+REJECTED_HARDWARE = "rejected_hardware"  # no hardware point runs it within the budgets
 SURPLUS = "surplus"
 # The screen may reject this many proposals in a row before one is evaluated regardless, so a
 # converged front cannot starve the study of completed trials.
@@ -82,6 +86,7 @@ class StudyHandle:
     accuracy_factory: AccuracyFactory
     n_trials: int = 0
     _accuracy: AccuracyFn | None = None
+    hardware: HardwareGrid | None = None  # co-exploration: the hardware space's points (None: one spec)
     _screened_in_row: int = 0
     _infeasible_in_row: int = 0
     worker: str = field(default_factory=worker_id)
@@ -107,11 +112,23 @@ class StudyHandle:
                                  f"({', '.join(diff)}); use another --study name or the same options")
         accuracy = accuracy or accuracy_factory()
         space = settings.space
-        cost = CostModel.load(settings.spec, accuracy.arch, accuracy.image_hw, space.high_act_bits, space.weight_bits)
-        _check_bits_supported(settings, cost)
+        hardware = None
+        if settings.hw_space is not None:
+            if space.mode != "ratio":
+                raise MixaqError("--hw-space needs --mode ratio (threshold points know their windows only after "
+                                 "the model ran)")
+            hw_space = HardwareSpace.from_dict(settings.hw_space)
+            hardware = HardwareGrid(hw_space, settings.seed, accuracy.arch, tuple(accuracy.image_hw),
+                                    space.high_act_bits, space.weight_bits)
+            cost = CostModel(load_spec(hw_space.base), accuracy.arch, tuple(accuracy.image_hw), space.high_act_bits,
+                             space.weight_bits)
+        else:
+            cost = CostModel.load(settings.spec, accuracy.arch, accuracy.image_hw, space.high_act_bits,
+                                  space.weight_bits)
+            _check_bits_supported(settings, cost)
         if space.num_pairs != accuracy.arch.num_pairs:
             raise MixaqError(f"search space has {space.num_pairs} block pairs, the model has {accuracy.arch.num_pairs}")
-        handle = cls(study, settings, cost, accuracy_factory, _accuracy=accuracy)
+        handle = cls(study, settings, cost, accuracy_factory, _accuracy=accuracy, hardware=hardware)
         if stored is None:
             handle.check_reachable()
         context = {"arch": {k: (list(v) if isinstance(v, tuple) else v) for k, v in accuracy.arch.timm_kwargs().items()},
@@ -138,8 +155,8 @@ class StudyHandle:
         """Largest simulated speedup over a batch of random ratio-mode points and the space's corner;
         an unreachable --min-speedup is reported before any mAP is paid for."""
         space = self.settings.space
-        if space.mode != "ratio":
-            return math.nan
+        if space.mode != "ratio" or self.hardware is not None:
+            return math.nan  # a hardware space checks --min-speedup per proposal (outcome rejected_min_speedup)
         arr = space.sample_ratios(np.random.default_rng(self.settings.seed), n_samples)
         corner = space.most_aggressive()
         for k, v in (("high_act_bits", corner.high_act_bits), ("low_act_bits", corner.low_act_bits),
@@ -161,7 +178,11 @@ class StudyHandle:
             assignment = self.cost.assignment(point.high_act_bits, point.low_act_bits, point.weight_bits,
                                               point.low_ratios, point.prune_ratios)
         costs: dict[str, Any] = {}
-        if assignment is not None:
+        if assignment is not None and self.hardware is not None and not self._base_runs(assignment):
+            # Co-exploration: the base spec need not run every searched width; the grid's points cost it.
+            costs = {"low_fraction": [round(float(v), 6) for v in assignment.low_fraction],
+                     "pruned_fraction": [round(float(v), 6) for v in assignment.pruned_fraction]}
+        elif assignment is not None:
             row = self.cost.score_assignments([assignment]).iloc[0]
             costs = {k: json_ready(row.get(k, math.nan)) for k in
                      (*COST_COLUMNS.values(), "macs", *(f"speedup_{k}" for k in COST_COLUMNS))}
@@ -177,6 +198,14 @@ class StudyHandle:
         if point.mode == "ratio":
             return config_key(point, assignment.low_fraction, assignment.pruned_fraction), costs
         return config_key(point), costs
+
+    def _base_runs(self, a: Any) -> bool:
+        try:
+            for bits in (a.high_act_bits, a.weight_bits, *((a.low_act_bits,) if any(a.low_fraction) else ())):
+                self.cost.spec.check_bits("bits", bits)
+        except MixaqError:
+            return False
+        return True
 
     def cached(self, key: str) -> AccuracyResult | None:
         hit = self.study.user_attrs.get(CACHE_PREFIX + key)
@@ -286,21 +315,32 @@ class StudyHandle:
         kind = self.settings.cost
         key, costs = self._key_and_costs(point)
         info.update(costs)
+        candidates = None
+        if self.hardware is not None:
+            hw, why = self._hardware_points(point, costs)
+            if hw is None:
+                return self._reject(trial, {**info, "reject_reason": why},
+                                    REJECTED_SPEEDUP if why == "min_speedup" else REJECTED_HARDWARE)
+            rep_record, candidates = hw
+            info.update(rep_record)
+            costs = {**costs, **rep_record}
         if point.mode == "ratio":
             speed = costs[f"speedup_{kind}"]
             if self.settings.min_speedup is not None and speed < self.settings.min_speedup:
                 return self._reject(trial, info, REJECTED_SPEEDUP)
             self._infeasible_in_row = 0
             if self.cached(key) is None and self.settings.screen and self._screened_in_row < _MAX_SCREENED_IN_ROW:
-                verdict = self.screen(point, costs, speed)
+                verdict = self.screen(point, costs, speed, candidates)
                 if verdict is not None:
                     self._screened_in_row += 1
                     return self._reject(trial, info, verdict)
         self._screened_in_row = 0
         record, hit = self.measure(point)
         info.update(record)
+        if self.hardware is not None:
+            info.update(rep_record)  # the representative hardware point's costs, not the base spec's
         info["outcome"] = CACHED if hit else EVALUATED
-        acc, speed = float(record[self.settings.accuracy_column]), float(record[f"speedup_{kind}"])
+        acc, speed = float(record[self.settings.accuracy_column]), float(info[f"speedup_{kind}"])
         info["constraints"] = self._constraints(acc, speed)
         trial.set_user_attr(INFO_ATTR, json_ready(info))
         return tuple(float(info[o.column]) for o in self.settings.objective_specs)
@@ -322,14 +362,47 @@ class StudyHandle:
         trial.set_user_attr(INFO_ATTR, json_ready({**info, "outcome": outcome}))
         raise optuna.TrialPruned(outcome)
 
-    def screen(self, point: DesignPoint, costs: dict[str, Any], speed: float) -> str | None:
-        """The dominance screen of `search._screen` against everything measured so far."""
+    def screen(self, point: DesignPoint, costs: dict[str, Any], speed: float,
+               candidates: dict[str, np.ndarray] | None = None) -> str | None:
+        """The dominance screen of `search._screen` against everything measured so far (with a
+        hardware space: against every kept hardware point of every measured configuration, the
+        proposal being dominated only if each of its own kept points is)."""
         s = self.settings
         floor = None if s.max_map_drop is None else self.reference_ap() - s.max_map_drop
+        values = candidates if candidates is not None else \
+            {o.column: costs[o.column] for o in s.objective_specs if o.source != "accuracy"}
         return dominance_verdict(measured_points(self.study, s.objective_specs, s.accuracy_column), point,
                                  np.asarray(costs["low_fraction"]), np.asarray(costs["pruned_fraction"]),
-                                 {o.column: costs[o.column] for o in s.objective_specs if o.source != "accuracy"},
-                                 s.objective_specs, s.screen_tolerance, floor)
+                                 values, s.objective_specs, s.screen_tolerance, floor)
+
+    def _hardware_points(self, point: DesignPoint, costs: dict[str, Any]
+                         ) -> tuple[tuple[dict[str, Any], dict[str, np.ndarray]] | None, str | None]:
+        """Score the proposal on every hardware point; ((representative's record incl. the kept
+        points, kept objective values), None) or (None, why none is kept)."""
+        from mixaq.simulator import WindowAssignment
+
+        hw, s = self.hardware, self.settings
+        assignment = WindowAssignment(tuple(costs["low_fraction"]), tuple(costs["pruned_fraction"]),
+                                      point.high_act_bits, point.low_act_bits, point.weight_bits)
+        seconds = hw.score_seconds
+        cols = hw.score(assignment)
+        seconds = hw.score_seconds - seconds
+        kept, why = hw.keep(cols, s.objective_specs, s.cost, s.min_speedup)
+        if not len(kept):
+            return None, why
+        rep = hw.representative(cols, kept, s.objective_specs)
+        full = hw.point_record(cols, rep)
+        shown = (*COST_COLUMNS.values(), "macs", *(f"speedup_{k}" for k in COST_COLUMNS), "area_mm2", "power_mw",
+                 *(o.column for o in s.objective_specs if o.source != "accuracy"), "spec_name", "spec_hash", "hw_index")
+        record = {k: full[k] for k in dict.fromkeys(shown)}
+        front_cols = list(dict.fromkeys([*(o.column for o in s.objective_specs if o.source != "accuracy"),
+                                         f"speedup_{s.cost}", "power_mw"]))
+        record[HW_FRONT_ATTR] = {"hw_index": [int(hw.index[h]) for h in kept],
+                                 **{c: [float(cols[c][h]) for h in kept] for c in front_cols}}
+        record["hw_points_scored"] = len(hw)
+        record["hw_score_seconds"] = seconds
+        candidates = {o.column: cols[o.column][kept] for o in s.objective_specs if o.source != "accuracy"}
+        return (record, candidates), None
 
 
 def _differences(stored: dict[str, Any], here: dict[str, Any]) -> list[str]:

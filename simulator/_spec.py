@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
 
-__all__ = ["AcceleratorSpec", "DATAFLOWS", "MAPPER_OBJECTIVES", "SPECS_DIR", "list_specs", "load_spec", "spec_from_mapping"]
+__all__ = ["AcceleratorSpec", "DATAFLOWS", "MAPPER_OBJECTIVES", "SPECS_DIR", "list_specs", "load_spec", "spec_from_mapping", "spec_keys"]
 
 # Preset specs live at the repository root next to the packages (`specs/<name>.yaml`).
 # Presets are package data of `mixaq.specs` (the repository's `specs/` folder), so wheels carry them.
@@ -225,6 +225,11 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<dict>") -> Accele
             value = default
         kwargs[flat] = None if value is None else _coerce(value, kind, key, source)
     return AcceleratorSpec(**kwargs)
+
+
+def spec_keys() -> tuple[str, ...]:
+    """Every key a spec file may hold, dotted below sections (`array.rows`, `frequency_mhz`, ...)."""
+    return tuple(_SCHEMA)
 
 
 def list_specs() -> list[str]:
