@@ -37,6 +37,8 @@ class AccuracyResult:
     assignment: WindowAssignment | None = None
     n_images: int = 0
     seconds: float = 0.0
+    ap_ci_low: float = float("nan")  # 95 % bootstrap interval over the images (subset evaluations)
+    ap_ci_high: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "assignment"}
@@ -57,7 +59,10 @@ class AccuracyFn(Protocol):
     arch: SwinArch
     image_hw: tuple[int, int]
 
-    def __call__(self, point: DesignPoint) -> AccuracyResult: ...
+    def __call__(self, point: DesignPoint, n_images: int | None = None, bootstrap: int = 0) -> AccuracyResult:
+        """Metrics of `point` on every evaluation image, or (--fidelity) on the first `n_images` of
+        them with a `bootstrap`-resample interval of AP."""
+        ...
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies model + data, stored with the study so a joining worker must match."""
@@ -86,12 +91,13 @@ class _EvaluatorAccuracy:
         # model on the same images for the shared mAP cache to be valid.
         return self._evaluator.fingerprint()
 
-    def __call__(self, point: DesignPoint) -> AccuracyResult:
+    def __call__(self, point: DesignPoint, n_images: int | None = None, bootstrap: int = 0) -> AccuracyResult:
         from mixaq.models import MixConfig, QuantConfig
 
+        subset = {"n_images": n_images, "bootstrap": bootstrap}
         if point.is_float and not any(point.low_ratios) and not any(point.prune_ratios):
             # The float baseline is the unconverted model (timm's function), as the detector was trained.
-            r = self._evaluator.evaluate(None, None)
+            r = self._evaluator.evaluate(None, None, **subset)
             return self._result(r)
         quant = QuantConfig(high_act_bits=point.high_act_bits, low_act_bits=point.low_act_bits,
                             weight_bits=point.weight_bits)
@@ -101,13 +107,14 @@ class _EvaluatorAccuracy:
         else:
             mix = MixConfig(mode="threshold", low_thresholds=point.low_thresholds,
                             prune_thresholds=point.prune_thresholds, strategy=point.strategy, seed=point.seed)
-        return self._result(self._evaluator.evaluate(quant, mix))
+        return self._result(self._evaluator.evaluate(quant, mix, **subset))
 
     @staticmethod
     def _result(r: Any) -> AccuracyResult:
         return AccuracyResult(ap=float(r.ap), ap50=float(r.ap50), ap75=float(r.ap75), ap_small=float(r.ap_small),
                               ap_medium=float(r.ap_medium), ap_large=float(r.ap_large), assignment=r.assignment,
-                              n_images=int(r.n_images), seconds=float(r.seconds))
+                              n_images=int(r.n_images), seconds=float(r.seconds), ap_ci_low=float(r.ap_ci_low),
+                              ap_ci_high=float(r.ap_ci_high))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from mixaq.search._objectives import Objective
 from mixaq.search._settings import BASELINE_PREFIX
 from mixaq.search._space import DesignPoint
 
-__all__ = ["REJECTED_DOMINATED", "REJECTED_MAP", "dominance_verdict", "measured_points"]
+__all__ = ["REJECTED_DOMINATED", "REJECTED_MAP", "dominance_verdict", "dominated_by", "measured_points"]
 
 REJECTED_DOMINATED, REJECTED_MAP = "rejected_dominated", "rejected_map_bound"
 
@@ -52,18 +52,25 @@ def dominance_verdict(known: pd.DataFrame, point: DesignPoint, low: np.ndarray, 
         bound = float(known[constrained].to_numpy(float)[comparable].min())
         if bound + tolerance < map_floor:
             return REJECTED_MAP
-    # (K candidates, J known): a candidate per hardware point the proposal keeps (one without a
-    # hardware space); the proposal is dominated when every candidate is.
+    return REJECTED_DOMINATED if dominated_by(known, bounds, costs, objectives, tolerance) else None
+
+
+def dominated_by(known: pd.DataFrame, accuracy: Mapping[str, float], costs: Mapping[str, Any],
+                 objectives: Sequence[Objective], tolerance: float) -> bool:
+    """Whether a feasible point of `known` is at least as good as the proposal everywhere: accuracy
+    >= `accuracy` + `tolerance` per accuracy objective, and >= (oriented) in every simulated one.
+    `costs` values may be arrays (K,): one candidate per hardware point the proposal keeps; the
+    proposal is dominated only when every candidate is."""
     n_cand = max((np.size(costs[o.column]) for o in objectives if o.source != "accuracy"), default=1)
     beats = np.broadcast_to(known["feasible"].to_numpy(bool)[None], (n_cand, len(known)))
     for o in objectives:
-        column = known[o.column].to_numpy(float)[None]
+        column = known[o.column].to_numpy(float)[None]  # (1, J)
         if o.source == "accuracy":
-            beats = beats & (column >= bounds[o.column] + tolerance)
+            beats = beats & (column >= accuracy[o.column] + tolerance)
         else:
-            mine = np.asarray(costs[o.column], dtype=float).reshape(-1, 1)
+            mine = np.asarray(costs[o.column], dtype=float).reshape(-1, 1)  # (K, 1)
             beats = beats & (o.sign * column >= o.sign * mine)
-    return REJECTED_DOMINATED if beats.any(axis=1).all() else None
+    return bool(beats.any(axis=1).all())
 
 
 def measured_points(study: Any, objectives: Sequence[Objective] = (), accuracy_column: str = "ap") -> pd.DataFrame:
@@ -79,7 +86,8 @@ def measured_points(study: Any, objectives: Sequence[Objective] = (), accuracy_c
     entries = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         a = trial_info(t)
-        if "low_fraction" in a and "point" in a:
+        # Lower-fidelity estimates (--fidelity) neither bound nor dominate: only full measurements.
+        if "low_fraction" in a and "point" in a and a.get("fidelity_top", True):
             entries.append({**a, "feasible": is_feasible(a)})
     for name, v in study.user_attrs.items():
         if name.startswith(BASELINE_PREFIX) and v.get("low_fraction") is not None:

@@ -47,12 +47,23 @@ class SweepSettings:
     # Co-exploration: a hardware space (`search._hw_space.HardwareSpace.to_dict()`) searched jointly
     # with the precision configuration; None = the one spec `spec`.
     hw_space: Mapping[str, Any] | None = None
+    # Multi-fidelity accuracy: image counts, ascending (the last = every evaluated image); a proposal
+    # goes to the next count only if its bootstrap interval could still reach the front.
+    fidelity: tuple[int, ...] = ()
+    fidelity_bootstrap: int = 100  # resamples of the subset's images for the interval
 
     def __post_init__(self) -> None:
         if self.cost not in SPEEDUP_KINDS:
             raise MixaqError(f"--cost must be one of {', '.join(SPEEDUP_KINDS)}, got {self.cost!r}")
         names = parse_objectives(self.objectives) if self.objectives else default_objectives(self.cost)
         object.__setattr__(self, "objectives", names)
+        object.__setattr__(self, "fidelity", tuple(int(n) for n in self.fidelity))
+        f = self.fidelity
+        if f and (len(f) < 2 or any(n < 1 for n in f) or any(a >= b for a, b in zip(f, f[1:]))):
+            raise MixaqError(f"--fidelity needs two or more increasing image counts (e.g. 64,500), got "
+                             f"{','.join(map(str, f))}")
+        if self.fidelity_bootstrap < 10:
+            raise MixaqError(f"fidelity_bootstrap must be >= 10 resamples, got {self.fidelity_bootstrap}")
         if self.hw_space is not None and not any(o.source != "accuracy" for o in self.objective_specs):
             raise MixaqError("--hw-space needs at least one hardware-dependent objective (e.g. latency_ms, area_mm2)")
         if self.sampler not in SAMPLERS:

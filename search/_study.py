@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from mixaq.search._objectives import oriented
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
 from mixaq.search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
                               config_key)
-from mixaq.search._screen import dominance_verdict, measured_points
+from mixaq.search._screen import dominance_verdict, dominated_by, measured_points
 from mixaq.search._space import DesignPoint
 from mixaq.search._storage import WORKER_ATTR
 
@@ -211,25 +211,76 @@ class StudyHandle:
         hit = self.study.user_attrs.get(CACHE_PREFIX + key)
         return None if hit is None else AccuracyResult.from_dict(hit)
 
-    def measure(self, point: DesignPoint) -> tuple[dict[str, Any], bool]:
-        """Accuracy (cached per configuration across resumes and workers) and simulated cost of a point."""
+    def measure(self, point: DesignPoint, promote: Callable[[AccuracyResult], bool] | None = None
+                ) -> tuple[dict[str, Any], bool]:
+        """Accuracy (cached per configuration across resumes and workers) and simulated cost of a point.
+
+        With --fidelity and a `promote` rule, the point is measured on the smallest image subset
+        first and on each larger one only while `promote(result)` says it could still matter.
+        """
         key, costs = self._key_and_costs(point)
-        result = self.cached(key)
-        hit = result is not None
-        if result is None:
-            result = self.accuracy(point)
-            self.study.set_user_attr(CACHE_PREFIX + key, json_ready(result.to_dict()))
+        result, hit, spent, lower, level = self._accuracy_result(key, point, promote)
         if point.mode == "threshold" and result.assignment is not None:
             # Threshold points only know their windows after running the model: cost what it recorded.
             _, costs = self._key_and_costs(point, result.assignment)
         record = {m: json_ready(getattr(result, m)) for m in METRICS}
+        for o in self.settings.objective_specs:
+            if o.source == "accuracy" and o.column not in record:
+                record[o.column] = json_ready(getattr(result, o.column, math.nan))
         record.update(n_images=result.n_images, eval_seconds=json_ready(result.seconds), config_key=key, **costs)
+        if self.settings.fidelity:
+            record.update(fidelity=level, fidelity_top=level == self.settings.fidelity[-1], images_evaluated=spent)
+            for r in lower:  # every lower-fidelity estimate this configuration has, with its interval
+                record.update({f"ap_at_{r.n_images}": r.ap, f"ap_ci_low_at_{r.n_images}": json_ready(r.ap_ci_low),
+                               f"ap_ci_high_at_{r.n_images}": json_ready(r.ap_ci_high)})
         if result.assignment is not None and point.mode == "ratio":
             # The model's recorded windows must match the simulator's count rule (shared window_counts).
             recorded = np.asarray(result.assignment.low_fraction) + np.asarray(result.assignment.pruned_fraction)
             predicted = np.asarray(costs["low_fraction"]) + np.asarray(costs["pruned_fraction"])
             record["assignment_matches"] = bool(np.allclose(recorded, predicted, atol=1e-6))
         return record, hit
+
+    def _accuracy_result(self, key: str, point: DesignPoint, promote: Callable[[AccuracyResult], bool] | None
+                         ) -> tuple[AccuracyResult, bool, int, list[AccuracyResult], int | None]:
+        """(result at the highest fidelity reached, all from the cache, images evaluated now, the
+        lower-fidelity results on the way, the image count of the result's level (None without
+        --fidelity)). Cache keys: `key` for the full set, `key@N` for N images."""
+        levels = self.settings.fidelity
+        full = levels[-1] if levels else None
+        top = self.cached(key)
+        if top is not None:
+            return top, True, 0, [r for n in levels[:-1] if (r := self.cached(f"{key}@{n}"))], full
+        spent, hit, lower = 0, True, []
+        if self.settings.fidelity and promote is not None:
+            for n in self.settings.fidelity[:-1]:
+                result = self.cached(f"{key}@{n}")
+                if result is None:
+                    result = self.accuracy(point, n_images=n, bootstrap=self.settings.fidelity_bootstrap)
+                    self.study.set_user_attr(f"{CACHE_PREFIX}{key}@{n}", json_ready(result.to_dict()))
+                    spent, hit = spent + result.n_images, False
+                lower.append(result)
+                if not promote(result):
+                    return result, hit, spent, lower, n
+        result = self.accuracy(point)
+        self.study.set_user_attr(CACHE_PREFIX + key, json_ready(result.to_dict()))
+        return result, False, spent + (full or result.n_images), lower, full
+
+    def could_reach_front(self, result: AccuracyResult, candidates: dict[str, Any]) -> bool:
+        """Promotion rule of --fidelity: the optimistic end of the subset AP's bootstrap interval
+        (or the estimate, if higher) must clear the --max-map-drop floor, and with the point's
+        simulated objectives (any of its kept hardware points) not be dominated by a feasible
+        full-fidelity measurement."""
+        s = self.settings
+        if s.accuracy_column != "ap" or not math.isfinite(result.ap_ci_high):
+            return True  # no interval for this metric: measure it fully
+        optimistic = max(result.ap, result.ap_ci_high)
+        if s.max_map_drop is not None and optimistic < self.reference_ap() - s.max_map_drop:
+            return False
+        known = measured_points(self.study, s.objective_specs, s.accuracy_column)
+        if known.empty:
+            return True
+        accuracy = {o.column: optimistic for o in s.objective_specs if o.source == "accuracy"}
+        return not dominated_by(known, accuracy, candidates, s.objective_specs, 0.0)
 
     # -- baselines ------------------------------------------------------------------------------
     def baseline_points(self) -> dict[str, DesignPoint]:
@@ -335,7 +386,12 @@ class StudyHandle:
                     self._screened_in_row += 1
                     return self._reject(trial, info, verdict)
         self._screened_in_row = 0
-        record, hit = self.measure(point)
+        promote = None
+        if self.settings.fidelity:
+            values = candidates if candidates is not None else \
+                {o.column: costs[o.column] for o in self.settings.objective_specs if o.source != "accuracy"}
+            promote = lambda result: self.could_reach_front(result, values)  # noqa: E731
+        record, hit = self.measure(point, promote)
         info.update(record)
         if self.hardware is not None:
             info.update(rep_record)  # the representative hardware point's costs, not the base spec's

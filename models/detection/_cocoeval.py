@@ -52,14 +52,22 @@ def predict(model: nn.Module, dataset: CocoDetection, image_ids: Sequence[int], 
     return np.concatenate(rows) if rows else np.zeros((0, 7))
 
 
-def coco_stats(dataset: CocoDetection, detections: np.ndarray, image_ids: Sequence[int]) -> dict[str, float]:
-    """COCOeval bbox stats (0-1 scale; -1 where a size range has no ground truth) on `image_ids`."""
+def coco_stats(dataset: CocoDetection, detections: np.ndarray, image_ids: Sequence[int], *,
+               bootstrap: int = 0, seed: int = 0) -> dict[str, float]:
+    """COCOeval bbox stats (0-1 scale; -1 where a size range has no ground truth) on `image_ids`.
+
+    `bootstrap` > 0 adds `ap_ci_low` / `ap_ci_high`: the 95 % percentile interval of AP over that many
+    resamples of the images (`models.detection._bootstrap`, from the same evaluation).
+    """
     from pycocotools.cocoeval import COCOeval
+
+    from mixaq.models.detection._bootstrap import bootstrap_ap
 
     if len(detections) == 0:
         # loadRes rejects an empty result list; no detections means zero precision everywhere
         # a size range has ground truth.
-        return {name: 0.0 for name in STAT_NAMES}
+        out = {name: 0.0 for name in STAT_NAMES}
+        return {**out, "ap_ci_low": 0.0, "ap_ci_high": 0.0} if bootstrap else out
     with contextlib.redirect_stdout(io.StringIO()):
         dt = dataset.coco.loadRes(detections)
         ev = COCOeval(dataset.coco, dt, iouType="bbox")
@@ -67,4 +75,7 @@ def coco_stats(dataset: CocoDetection, detections: np.ndarray, image_ids: Sequen
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {name: float(v) for name, v in zip(STAT_NAMES, ev.stats[: len(STAT_NAMES)])}
+    out = {name: float(v) for name, v in zip(STAT_NAMES, ev.stats[: len(STAT_NAMES)])}
+    if bootstrap:
+        out["ap_ci_low"], out["ap_ci_high"] = bootstrap_ap(ev, bootstrap, seed)
+    return out

@@ -49,6 +49,9 @@ class EvalResult:
     assignment: WindowAssignment  # per-block window fractions the model recorded, with the bits
     n_images: int
     seconds: float
+    # 95 % bootstrap interval of `ap` over the evaluated images (evaluate(..., bootstrap=B)); NaN otherwise.
+    ap_ci_low: float = float("nan")
+    ap_ci_high: float = float("nan")
 
     def stats(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in STAT_NAMES}
@@ -181,15 +184,23 @@ class Evaluator:
     def _image(self, image_id: int) -> torch.Tensor:
         return self._images[image_id] if self._images is not None else self.dataset.load_image(image_id)
 
-    def evaluate(self, quant=None, mix=None) -> EvalResult:  # noqa: ANN001 (models.QuantConfig / MixConfig)
+    def evaluate(self, quant=None, mix=None, *, n_images: int | None = None,  # noqa: ANN001
+                 bootstrap: int = 0) -> EvalResult:
         """Box mAP of the model under `quant` (None = float, unconverted) with windows routed by `mix`.
 
-        The assignment is what the model recorded while evaluating (image means per block).
+        `n_images` evaluates only the first N evaluation images (a low-fidelity estimate; the same
+        images every time); `bootstrap` > 0 adds a 95 % interval of AP over resamples of them. The
+        assignment is what the model recorded while evaluating (image means per block).
         """
+        if n_images is not None and not 1 <= n_images <= len(self.eval_ids):
+            raise MixaqError(f"n_images={n_images} is outside 1..{len(self.eval_ids)} (the evaluated images)")
+        if bootstrap < 0:
+            raise MixaqError(f"bootstrap must be >= 0, got {bootstrap}")
+        ids = self.eval_ids if n_images is None else self.eval_ids[:n_images]
         with torch_threads(self.threads):
-            return self._evaluate(quant, mix)
+            return self._evaluate(quant, mix, ids, bootstrap)
 
-    def _evaluate(self, quant, mix) -> EvalResult:  # noqa: ANN001
+    def _evaluate(self, quant, mix, ids, bootstrap) -> EvalResult:  # noqa: ANN001
         from mixaq.models import MixConfig, QuantConfig, assignment_from_record, get_record, reset_record, set_mix
 
         start = time.perf_counter()
@@ -205,13 +216,12 @@ class Evaluator:
             model = self._quantized(quant, mix)
             set_mix(model, mix)
             reset_record(model)
-        dets = predict(model, self.dataset, self.eval_ids, batch_size=self.batch_size, images=self._images,
+        dets = predict(model, self.dataset, ids, batch_size=self.batch_size, images=self._images,
                        progress=self.progress)
-        stats = coco_stats(self.dataset, dets, self.eval_ids)
+        stats = coco_stats(self.dataset, dets, ids, bootstrap=bootstrap)
         if quant is None:
             assignment = WindowAssignment.uniform(self.arch, act_bits=None, weight_bits=None)
         else:
             assignment = assignment_from_record(get_record(model), quant)
             reset_record(model)
-        return EvalResult(**stats, assignment=assignment, n_images=len(self.eval_ids),
-                          seconds=time.perf_counter() - start)
+        return EvalResult(**stats, assignment=assignment, n_images=len(ids), seconds=time.perf_counter() - start)
