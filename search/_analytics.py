@@ -11,7 +11,7 @@ import pandas as pd
 from mixaq.search._hypervolume import hypervolume_history
 from mixaq.search._settings import SweepSettings
 
-__all__ = ["constraint_bounds", "hypervolume_table", "nearest_infeasible"]
+__all__ = ["constraint_bounds", "fidelity_summary", "hardware_summary", "hypervolume_table", "nearest_infeasible"]
 
 
 def hypervolume_table(points: pd.DataFrame, settings: SweepSettings, reference: np.ndarray) -> pd.DataFrame:
@@ -66,3 +66,27 @@ def nearest_infeasible(done: list[dict[str, Any]], settings: SweepSettings, refe
     text = (f"no feasible trial; the nearest is trial {int(best['number'])} ({best.get('label')}): "
             + ", ".join(f"misses {m['constraint']} by {m['miss']:.4g} {m['unit']}" for m in misses if m["miss"] > 0))
     return {"number": int(best["number"]), "label": best.get("label"), "misses": misses, "text": text}
+
+
+def hardware_summary(trials: pd.DataFrame) -> dict[str, Any] | None:
+    """Co-exploration bookkeeping: hardware points per proposal, points scored per second, and
+    hardware points scored per mAP evaluation (every proposal is scored; only evaluated ones pay)."""
+    if "hw_points_scored" not in trials:
+        return None
+    scored = trials.dropna(subset=["hw_points_scored"])
+    evaluations = int((trials["outcome"] == "evaluated").sum())
+    seconds = float(scored["hw_score_seconds"].sum()) if "hw_score_seconds" in scored else math.nan
+    total = float(scored["hw_points_scored"].sum())
+    return {"points": int(scored["hw_points_scored"].max()) if len(scored) else 0, "proposals": len(scored),
+            "evaluations": evaluations, "points_per_s": total / seconds if seconds else math.nan,
+            "points_per_evaluation": total / evaluations if evaluations else math.nan}
+
+
+def fidelity_summary(trials: pd.DataFrame, levels: tuple[int, ...]) -> dict[str, Any] | None:
+    """--fidelity bookkeeping: evaluated proposals, how many reached the full set, images spent."""
+    if not levels or "fidelity_top" not in trials:
+        return None
+    evaluated = trials[trials["outcome"] == "evaluated"]
+    full = int(evaluated["fidelity_top"].astype(bool).sum())
+    return {"levels": ",".join(map(str, levels)), "evaluations": len(evaluated), "full": full,
+            "stopped": len(evaluated) - full, "images": int(trials["images_evaluated"].fillna(0).sum())}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from mixaq.search._settings import SAMPLERS
 __all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "print_summary", "execute"]
 
 KNOBS: tuple[str, ...] = ("low", "prune", "act-bits", "weight-bits", "strategy")
+_FRONT_ROWS = 25  # front rows printed (a hardware space's front can hold hundreds)
 
 
 def _knobs(text: str) -> tuple[str, ...]:
@@ -30,6 +32,16 @@ def _objectives(text: str) -> tuple[str, ...]:
         return parse_objectives(text)
     except MixaqError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated image counts, got {text!r}") from None
+    if len(values) < 2 or any(v < 1 for v in values) or any(a >= b for a, b in zip(values, values[1:])):
+        raise argparse.ArgumentTypeError(f"expected two or more increasing positive image counts, got {text!r}")
+    return values
 
 
 def _bits_list(text: str) -> tuple[int, ...]:
@@ -57,7 +69,13 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                    help="simulated cost whose speedup is the second objective (default bops)")
     g.add_argument("--objectives", type=_objectives, default=None,
                    help=f"what to optimize, comma separated from {', '.join(OBJECTIVES)} "
-                        "(default map,speedup_<--cost>; e.g. map,latency_ms,area_mm2)")
+                        "(default map,speedup_<--cost>; with --hw-space map,latency_ms,area_mm2)")
+    g.add_argument("--hw-space", default=None, metavar="FILE",
+                   help="co-explore hardware: a space file (base spec + knob choices + budgets, docs/search.md) "
+                        "or a shipped space name (coexplore); every proposal is scored on every hardware point")
+    g.add_argument("--fidelity", type=_counts, default=None, metavar="N1,N2,...",
+                   help="multi-fidelity mAP: image counts, ascending (e.g. 64,500; the last is the evaluated set); "
+                        "a proposal goes to the next count only if its bootstrap interval could reach the front")
     g.add_argument("--n-trials", type=int, default=30,
                    help="completed trials the study should hold; a resumed sweep runs only the missing ones")
     g.add_argument("--search", type=_knobs, default=("low",),
@@ -120,6 +138,11 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
     from mixaq.search._space import SearchSpace
 
     spec = load_spec(args.spec)
+    if args.hw_space is not None:  # the space's precision choices bound the searched widths
+        from mixaq.search._hw_space import load_hw_space
+
+        widths = load_hw_space(args.hw_space).supported_bits()
+        spec = dataclasses.replace(spec, min_bits=min(widths), max_bits=max(widths))
     act = args.act_bit_choices or tuple(b for b in spec.supported_act_bits if 2 <= b <= 8)
     wts = args.weight_bit_choices or tuple(b for b in spec.supported_weight_bits if 2 <= b <= 8)
     space = SearchSpace(
@@ -131,11 +154,19 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
         **({} if args.ratio_choices is None else {"ratio_choices": args.ratio_choices}),
         **({} if args.prune_choices is None else {"prune_choices": args.prune_choices}),
     )
+    hw_space = None
+    objectives = args.objectives or ()
+    if args.hw_space is not None:
+        from mixaq.search._hw_space import load_hw_space
+
+        hw_space = load_hw_space(args.hw_space)
+        objectives = objectives or ("map", "latency_ms", "area_mm2")
     return SweepSettings(space=space, spec=args.spec, cost=args.cost, sampler=args.sampler, seed=args.seed,
                          population_size=args.population, max_map_drop=args.max_map_drop,
                          min_speedup=args.min_speedup, screen=not args.no_screen,
                          screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points,
-                         objectives=args.objectives or ())
+                         objectives=objectives, hw_space=None if hw_space is None else hw_space.to_dict(),
+                         fidelity=args.fidelity or ())
 
 
 def print_summary(result: Any, out: Path) -> None:
@@ -146,11 +177,22 @@ def print_summary(result: Any, out: Path) -> None:
     cols = [c for c in ("number", "ap", "speedup", "speedup_bops", "speedup_cycles", *objective_cols, "spec_name",
                         "label") if c in result.front]
     if len(result.front):
+        shown = result.front if len(result.front) <= _FRONT_ROWS else result.front.head(_FRONT_ROWS)
         print("Pareto front:")
-        print(result.front[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e4
-                                           else f"{v:.4f}"))
+        print(shown[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e4 else f"{v:.4f}"))
+        if len(shown) < len(result.front):
+            print(f"... {len(result.front) - len(shown)} more front points in pareto.csv")
     if result.nearest_infeasible is not None:
         print(result.nearest_infeasible["text"])
+    if result.hardware is not None:
+        h = result.hardware
+        print(f"hardware: {h['points']:,} points scored per proposal ({h['points_per_s']:,.0f} points/s); "
+              f"{h['proposals']} proposals scored, {h['evaluations']} mAP evaluations: "
+              f"{h['points_per_evaluation']:,.0f} hardware points per mAP evaluation")
+    if result.fidelity is not None:
+        f = result.fidelity
+        print(f"fidelity: {f['evaluations']} evaluations at {f['levels']}: {f['full']} full, {f['stopped']} stopped "
+              f"early; {f['images']:,} images evaluated")
     pngs = [p for p in result.outputs if p.suffix == ".png"]
     if pngs:
         print(f"tables and plots in {out.resolve()}:")
@@ -182,8 +224,17 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
 
     from mixaq.search._storage import get_storage
 
-    # Cheap checks first: a bad spec or storage URL fails in milliseconds, before the model loads.
+    # Cheap checks first: a bad spec, space file or storage URL fails in milliseconds, before the model loads.
     load_spec(args.spec)
+    if args.hw_space is not None:
+        from mixaq.search._hw_space import load_hw_space
+
+        load_hw_space(args.hw_space).check_points(args.seed)
+    if args.fidelity is not None:
+        if args.max_images is not None and args.max_images != args.fidelity[-1]:
+            raise MixaqError(f"--fidelity's last count ({args.fidelity[-1]}) is the evaluated set; "
+                             f"--max-images {args.max_images} must equal it or be left out")
+        args.max_images = args.fidelity[-1]
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or default_storage_url(out)
     get_storage(storage)

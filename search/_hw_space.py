@@ -120,6 +120,25 @@ class HardwareSpace:
             shown = ", ".join(f"{k}={v}" for k, v in values.items())
             raise MixaqError(f"hardware space {self.source}: knobs {shown} give an invalid spec ({exc})") from None
 
+    def check_points(self, seed: int) -> None:
+        """Build every searched point's spec once (a sampled space: the sample `seed` draws): an
+        invalid knob combination is a one-line error before anything else runs."""
+        for i in self.indices(seed):
+            self.spec(int(i))
+
+    def supported_bits(self) -> tuple[int, ...]:
+        """Every bit width some precision choice of the space runs (the base's range if none is a knob)."""
+        ranges = [(self.base["precision"]["min_bits"], self.base["precision"]["max_bits"])]
+        for key, choices in self.knobs:
+            if key == "precision":
+                ranges = [(c.get("min_bits", self.base["precision"]["min_bits"]),
+                           c.get("max_bits", self.base["precision"]["max_bits"])) for c in choices]
+            elif key in ("precision.min_bits", "precision.max_bits"):
+                lo = min(choices) if key.endswith("min_bits") else ranges[0][0]
+                hi = max(choices) if key.endswith("max_bits") else ranges[0][1]
+                ranges = [(lo, hi)]
+        return tuple(sorted({b for lo, hi in ranges for b in range(int(lo), int(hi) + 1)}))
+
     def budget_violations(self, spec: AcceleratorSpec) -> dict[str, float]:
         """Hardware-only budgets (area, DRAM bandwidth) this spec exceeds, with its value."""
         out = {}

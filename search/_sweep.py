@@ -37,6 +37,8 @@ class SweepResult:
     outputs: tuple[Path, ...] = ()
     objective_columns: tuple[str, ...] = ("ap", "speedup_bops")
     nearest_infeasible: dict[str, Any] | None = None  # search._analytics.nearest_infeasible when none is feasible
+    hardware: dict[str, Any] | None = None  # search._analytics.hardware_summary (co-exploration)
+    fidelity: dict[str, Any] | None = None  # search._analytics.fidelity_summary (--fidelity)
 
 
 def trial_counts(study: Any) -> dict[str, int]:
@@ -206,9 +208,14 @@ def run_sweep(
     else:
         df = completed_frame(study)
         front = df[df["on_front"]].sort_values(settings.x_column) if not df.empty else df
+    from mixaq.search._analytics import fidelity_summary, hardware_summary
+
+    trials = record.trials if record is not None else None
     return SweepResult(study_name, redact_url(storage_url), counts["complete"], counts["pruned"], counts["fail"],
                        ran, front, outputs, tuple(o.column for o in settings.objective_specs),
-                       None if record is None else record.nearest_infeasible)
+                       None if record is None else record.nearest_infeasible,
+                       None if trials is None else hardware_summary(trials),
+                       None if trials is None else fidelity_summary(trials, settings.fidelity))
 
 
 def _run_workers(handle: StudyHandle, accuracy_factory: AccuracyFactory, storage_url: str, study_name: str,
