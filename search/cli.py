@@ -29,6 +29,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (exit 2), not the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _top_help() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: mixaq <command> [options]", "", "commands:"]
@@ -44,17 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"mixaq: unknown command {name!r} (choose from {', '.join(COMMANDS)})", file=sys.stderr)
+        print(f"mixaq: error: unknown command {name!r} (choose from {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
     module_name, help_ = COMMANDS[name]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name:
-            print(f"mixaq: command {name!r} is not implemented yet", file=sys.stderr)
+            print(f"mixaq: error: command {name!r} is not implemented yet", file=sys.stderr)
             return 2
         raise
-    parser = argparse.ArgumentParser(prog=f"mixaq {name}", description=help_)
+    parser = _Parser(prog=f"mixaq {name}", description=help_)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
@@ -62,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except (MixaqError, FileNotFoundError) as exc:
         # Our validation raises these with a one-line message naming the problem.
         print(f"mixaq {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path our checks did not foresee (permissions, a file in the way): still one line
+        where = " -> ".join(repr(str(f)) for f in (exc.filename, exc.filename2) if f is not None)
+        print(f"mixaq {name}: error: {exc.strerror or exc}{': ' + where if where else ''}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mixaq {name}: interrupted", file=sys.stderr)

@@ -9,10 +9,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError, first_line
 from mixaq.models.detection._detector import DetectorConfig, build_detector
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "CHECKPOINT_FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "check_finite",
+           "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "mixaq-detector"
 _VERSION = 1
@@ -50,10 +51,18 @@ def _read_weights(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise MixaqError(f"{path}: not a readable torch checkpoint ({first})") from None
+        raise MixaqError(f"{path}: not a readable torch checkpoint ({first_line(exc, 120)})") from None
     except Exception as exc:  # unpickling garbage raises UnpicklingError and friends
         raise MixaqError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from None
+
+
+def check_finite(path: str | Path, tensors: dict[str, Any], what: str = "weight") -> None:
+    """A file whose zip is intact but whose tensors were overwritten loads fine and evaluates to AP 0:
+    refuse NaN/inf in floating-point tensors, naming how many and the first."""
+    bad = [k for k, v in tensors.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise MixaqError(f"{path}: {len(bad)} {what} tensor(s) hold NaN or inf (first: {bad[0]}); the file is corrupt")
 
 
 def _is_swin_state_dict(obj: Any) -> bool:
@@ -80,10 +89,13 @@ def load_detector(path: str | Path) -> tuple[nn.Module, DetectorConfig, list[dic
     payload = load_checkpoint(path)
     config = DetectorConfig.from_dict(payload["config"], where=f"{path}: config")
     model = build_detector(config)
+    if not isinstance(payload["state_dict"], dict):
+        raise MixaqError(f"{path}: 'state_dict' is not a mapping of tensors")
+    check_finite(path, payload["state_dict"])
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
-        raise MixaqError(f"{path}: weights do not fit its config ({str(exc).splitlines()[0][:150]})") from None
+        raise MixaqError(f"{path}: weights do not fit its config ({_first_key_problem(exc)})") from None
     return model.eval(), config, list(payload["categories"]), dict(payload.get("extra", {}))
 
 
@@ -99,6 +111,7 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> tuple[int, int]
         state = state["model"]  # the official Swin release nests weights under "model"
     if not _is_swin_state_dict(state):
         raise MixaqError(f"{path}: not a timm Swin state dict (no patch_embed.* keys)")
+    check_finite(path, state)
     body = model.backbone.body
     target = body.state_dict()
     mapped = {}
@@ -113,3 +126,10 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> tuple[int, int]
         raise MixaqError(f"{path}: no key matches the detector's Swin backbone")
     body.load_state_dict(mapped, strict=False)
     return len(mapped), len(target)
+
+
+def _first_key_problem(exc: RuntimeError) -> str:
+    """torch's load_state_dict report is a multi-line list; keep its first problem, whole."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = next((ln for ln in lines[1:]), lines[0] if lines else type(exc).__name__)
+    return first_line(detail, 200)

@@ -118,6 +118,29 @@ def cost_summary(spec_name: str, arch, image_hw, assignment) -> dict:  # noqa: A
     }
 
 
+def _check_before_loading(args: argparse.Namespace, quant) -> None:  # noqa: ANN001
+    """Options that would otherwise fail only after the model, the data and the whole evaluation
+    (the cost on `--spec` is computed last): checked before anything loads."""
+    from pathlib import Path
+
+    from mixaq import simulator
+    from mixaq.simulator._errors import MixaqError
+
+    for flag, value, least in (("--max-images", args.max_images, 1), ("--calib-images", args.calib_images, 0),
+                               ("--batch-size", args.batch_size, 1), ("--threads", args.threads, 1)):
+        if value is not None and value < least:
+            raise MixaqError(f"{flag} must be >= {least}, got {value}")
+    for flag, path in (("--checkpoint", args.checkpoint), ("--data", args.data), ("--coco-root", args.coco_root),
+                       ("--ann", args.ann)):
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{flag} {path} does not exist")
+    spec = simulator.load_spec(args.spec)
+    for flag, bits in (("--high-bits", quant.high_act_bits), ("--low-bits", quant.low_act_bits),
+                       ("--weight-bits", quant.weight_bits)):
+        if bits is not None:
+            spec.check_bits(flag, bits)
+
+
 def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._errors import MixaqError
     from mixaq.models.detection._evaluate import Evaluator
@@ -127,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         raise MixaqError("--coco-root and --ann go together")
     if args.data is not None and args.coco_root is not None:
         raise MixaqError("give --data or --coco-root/--ann, not both")
+    _check_before_loading(args, quant)
     evaluator = Evaluator(args.checkpoint, args.coco_root if args.ann else args.data, ann=args.ann,
                           max_images=args.max_images, calib_images=args.calib_images, batch_size=args.batch_size,
                           threads=args.threads, progress=args.progress)

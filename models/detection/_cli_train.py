@@ -28,12 +28,17 @@ def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._errors import MixaqError
     from mixaq.models.detection._train import load_run_config, train
 
-    config_path = Path(args.config)
-    run_cfg = load_run_config(config_path)
+    from mixaq.simulator._paths import check_out_file
+
+    check_out_file(args.out)
+    if args.log is not None:
+        check_out_file(args.log, "--log")
     overrides = {k: v for k, v in (("steps", args.steps), ("max_minutes", args.max_minutes),
                                    ("threads", args.threads)) if v is not None}
     if overrides.get("steps", 1) < 1:
         raise MixaqError("--steps must be >= 1")
+    config_path = Path(args.config)
+    run_cfg = load_run_config(config_path)
     if overrides:
         run_cfg = replace(run_cfg, train=replace(run_cfg.train, **overrides))
     summary = train(run_cfg, args.out, config_dir=config_path.parent, init_backbone=args.init_backbone,

@@ -43,6 +43,11 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
     from mixaq.models.qat._config import load_finetune_config
     from mixaq.models.qat._loop import fine_tune
 
+    from mixaq.simulator._paths import check_out_file
+
+    check_out_file(args.out)
+    if args.log is not None:
+        check_out_file(args.log, "--log")
     config_path = Path(args.config)
     run = load_finetune_config(config_path)
     train_over = {k: v for k, v in (("steps", args.steps), ("max_minutes", args.max_minutes), ("threads", args.threads),
