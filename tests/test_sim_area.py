@@ -44,7 +44,7 @@ def test_preset_area_is_the_sum_of_its_parts():
 
 
 @settings(max_examples=40, deadline=None)
-@given(rows=st.integers(1, 128), cols=st.integers(1, 128), kib=st.floats(0, 512), lanes=st.integers(1, 64),
+@given(rows=st.integers(1, 128), cols=st.integers(1, 128), kib=st.floats(0.5, 512), lanes=st.integers(1, 64),
        grow=st.sampled_from(["rows", "cols", "sram_ifmap_kib", "vector_lanes"]))
 def test_area_grows_with_every_resource(rows, cols, kib, lanes, grow):
     spec = dataclasses.replace(BASE, rows=rows, cols=cols, sram_ifmap_kib=kib, vector_lanes=lanes)
