@@ -32,7 +32,8 @@ def _objectives(text: str) -> tuple[str, ...]:
     try:
         return parse_objectives(text)
     except MixaqError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        # argparse already names the option: "argument --objectives: unknown speed ..."
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--objectives: ").removeprefix("--objectives ")) from None
 
 
 def _counts(text: str) -> tuple[int, ...]:

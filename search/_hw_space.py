@@ -201,14 +201,9 @@ def load_hw_space(name_or_path: str | Path | Mapping[str, Any]) -> HardwareSpace
                 raise MixaqError(f"unknown hardware space {str(name_or_path)!r}: not a file and not a shipped space "
                                  f"({', '.join(list_hw_spaces()) or 'none'})")
             path = shipped
-        if not path.is_file():
-            raise FileNotFoundError(f"hardware space file {path} does not exist")
-        import yaml
+        from mixaq.simulator._yaml import read_yaml
 
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise MixaqError(f"hardware space {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        data = read_yaml(path, "hardware space")
         where, base_dir = str(path), path.parent
         if not isinstance(data, Mapping):
             raise MixaqError(f"hardware space {path}: expected a mapping with {', '.join(_TOP_KEYS)}")
