@@ -18,7 +18,7 @@ from mixaq.search._accuracy import AccuracyFactory, AccuracyFn
 from mixaq.search._liveness import die_with_parent, reap_dead_trials
 from mixaq.search._settings import SweepSettings
 from mixaq.search._storage import RetryDeadTrial, StorageOptions, get_storage, open_study, redact_url
-from mixaq.search._study import StudyHandle, completed_frame, make_sampler
+from mixaq.search._study import StudyHandle, completed_frame, make_sampler, trial_info
 
 __all__ = ["SweepResult", "quiet_optuna", "run_sweep", "trial_counts"]
 
@@ -209,12 +209,20 @@ def run_sweep(
     else:
         df = completed_frame(study)
         front = df[df["on_front"]].sort_values(settings.x_column) if not df.empty else df
-    from mixaq.search._analytics import fidelity_summary, hardware_summary
+    from mixaq.search._analytics import fidelity_summary, hardware_summary, nearest_infeasible
 
     trials = record.trials if record is not None else None
+    if record is not None:
+        nearest = record.nearest_infeasible
+    else:
+        from optuna.trial import TrialState
+
+        done = [trial_info(t) | {"number": t.number}
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        nearest = nearest_infeasible(done, settings, handle.reference_ap()) if done else None
     return SweepResult(study_name, redact_url(storage_url), counts["complete"], counts["pruned"], counts["fail"],
                        ran, front, outputs, tuple(o.column for o in settings.objective_specs),
-                       None if record is None else record.nearest_infeasible,
+                       nearest,
                        None if trials is None else hardware_summary(trials),
                        None if trials is None else fidelity_summary(trials, settings.fidelity))
 
