@@ -200,8 +200,12 @@ def print_summary(result: Any, out: Path) -> None:
     pngs = [p for p in result.outputs if p.suffix == ".png"]
     if pngs:
         print(f"tables and plots in {out.resolve()}:")
+        specs = [p for p in result.outputs if p.parent.name == "specs"]
         for p in result.outputs:
-            print(f"  {p.name}")
+            if p not in specs:
+                print(f"  {p.name}")
+        if specs:
+            print(f"  specs/ ({len(specs)} spec files of the front's hardware points)")
 
 
 def run(args: argparse.Namespace) -> int:

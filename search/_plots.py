@@ -87,6 +87,7 @@ def _pareto(rec: StudyRecord, plt) -> object:
         if family == "float" or family not in _BASELINE_STYLE or value is None or math.isnan(value):
             continue
         marker, colour, label = _BASELINE_STYLE[family]
+        label = f"{label}, on the base spec" if hw else label
         ax.scatter([value], [row[y_col] if y_col in row else row["ap"]], marker=marker, s=55, color=colour,
                    label=None if family in seen else label, zorder=4)
         seen.add(family)
@@ -104,6 +105,10 @@ def _pareto(rec: StudyRecord, plt) -> object:
                    label=f"nearest infeasible (trial {rec.nearest_infeasible['number']})")
         ax.text(0.01, 0.01, rec.nearest_infeasible["text"], transform=ax.transAxes, fontsize=6, va="bottom",
                 wrap=True)
+    values = t[x_col].to_numpy(float)
+    values = values[np.isfinite(values) & (values > 0)]
+    if x_col != "speedup" and len(values) and values.max() > 20 * values.min():
+        ax.set_xscale("log")  # raw costs across a hardware space span orders of magnitude
     # Constraint region: shade what the constraints exclude.
     ax.autoscale()
     x0, x1 = ax.get_xlim()
