@@ -39,6 +39,9 @@ class AccuracyResult:
     seconds: float = 0.0
     ap_ci_low: float = float("nan")  # 95 % bootstrap interval over the images (subset evaluations)
     ap_ci_high: float = float("nan")
+    # AP on each bootstrap resample of the images; equal-sized evaluations share their resamples, so
+    # differences between configurations are paired.
+    ap_boot: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "assignment"}
@@ -49,6 +52,7 @@ class AccuracyResult:
     def from_dict(cls, d: Mapping[str, Any]) -> "AccuracyResult":
         kw = dict(d)
         kw["assignment"] = None if kw.get("assignment") is None else assignment_from_dict(kw["assignment"])
+        kw["ap_boot"] = tuple(float("nan") if v is None else float(v) for v in kw.get("ap_boot") or ())
         return cls(**kw)
 
 
@@ -114,7 +118,7 @@ class _EvaluatorAccuracy:
         return AccuracyResult(ap=float(r.ap), ap50=float(r.ap50), ap75=float(r.ap75), ap_small=float(r.ap_small),
                               ap_medium=float(r.ap_medium), ap_large=float(r.ap_large), assignment=r.assignment,
                               n_images=int(r.n_images), seconds=float(r.seconds), ap_ci_low=float(r.ap_ci_low),
-                              ap_ci_high=float(r.ap_ci_high))
+                              ap_ci_high=float(r.ap_ci_high), ap_boot=tuple(r.ap_boot))
 
 
 @dataclass(frozen=True)

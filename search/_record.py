@@ -18,7 +18,7 @@ from mixaq.search._objectives import hypervolume_reference, oriented
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
 from mixaq.search._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings
 from mixaq.search._space import DesignPoint
-from mixaq.search._study import is_feasible, trial_info
+from mixaq.search._study import is_feasible, on_front_eligible, trial_info
 
 __all__ = ["StudyRecord", "build_record", "pick_front_point", "pick_position"]
 
@@ -88,9 +88,10 @@ def _trial_rows(study: Any, settings: SweepSettings) -> pd.DataFrame:
     done = (df["state"] == "COMPLETE").to_numpy()
     values = oriented(df[[o.column for o in objectives]].to_numpy(float), objectives)
     keys = df["config_key"].to_numpy(object)
-    df["on_front"] = first_of_duplicates(pareto_mask(values, done & df["feasible"].to_numpy(bool)), keys)
+    eligible = done & on_front_eligible(df)
+    df["on_front"] = first_of_duplicates(pareto_mask(values, eligible & df["feasible"].to_numpy(bool)), keys)
     # The front ignoring --max-map-drop/--min-speedup: what the constraints cut away.
-    df["on_front_unconstrained"] = first_of_duplicates(pareto_mask(values, done), keys)
+    df["on_front_unconstrained"] = first_of_duplicates(pareto_mask(values, eligible), keys)
     extra = [c for c in df.columns if c not in _TRIAL_COLUMNS and c not in ("point", "constraints", "worker",
                                                                          "low_fraction", "pruned_fraction",
                                                                          "hw_front")]
@@ -220,7 +221,8 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
         chosen_spec, hw_space = hwr.spec_of(chosen_hw), hwr.space
     else:
         points = done[["number", "feasible", "config_key", "speedup", *dict.fromkeys(o.column for o in objectives)]]
-        points = points.loc[:, ~points.columns.duplicated()]
+        points = points.loc[:, ~points.columns.duplicated()].copy()
+        points["feasible"] = points["feasible"].astype(bool) & on_front_eligible(done)  # hypervolume: front points only
         reference = None
         position = pick_position(front, settings) if pick_trial is None else None
     if pick_trial is not None:

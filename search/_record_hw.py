@@ -48,7 +48,9 @@ def hardware_record(study: Any, settings: SweepSettings, context: dict[str, Any]
         hw = info.get(HW_FRONT_ATTR) or {}
         for i, hw_index in enumerate(hw.get("hw_index", ())):
             row = {"number": t.number, "hw_index": int(hw_index), "spec_name": f"{space.name}-{int(hw_index)}",
-                   "feasible": is_feasible(info), "config_key": info.get("config_key"), "label": info.get("label"),
+                   # --fidelity estimates (stopped below the full set) never make the front
+                   "feasible": is_feasible(info) and info.get("fidelity_top", True) is not False,
+                   "config_key": info.get("config_key"), "label": info.get("label"),
                    **{c: info.get(c) for c in ("ap", *accuracy_cols)}}
             row.update({c: v[i] for c, v in hw.items() if c != "hw_index"})
             rows.append(row)

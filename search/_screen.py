@@ -55,18 +55,21 @@ def dominance_verdict(known: pd.DataFrame, point: DesignPoint, low: np.ndarray, 
     return REJECTED_DOMINATED if dominated_by(known, bounds, costs, objectives, tolerance) else None
 
 
-def dominated_by(known: pd.DataFrame, accuracy: Mapping[str, float], costs: Mapping[str, Any],
-                 objectives: Sequence[Objective], tolerance: float) -> bool:
+def dominated_by(known: pd.DataFrame, accuracy: Mapping[str, float] | None, costs: Mapping[str, Any],
+                 objectives: Sequence[Objective], tolerance: float, accuracy_beats: np.ndarray | None = None) -> bool:
     """Whether a feasible point of `known` is at least as good as the proposal everywhere: accuracy
-    >= `accuracy` + `tolerance` per accuracy objective, and >= (oriented) in every simulated one.
-    `costs` values may be arrays (K,): one candidate per hardware point the proposal keeps; the
-    proposal is dominated only when every candidate is."""
+    >= `accuracy` + `tolerance` per accuracy objective (or, given, where `accuracy_beats` (J,) says
+    so), and >= (oriented) in every simulated one. `costs` values may be arrays (K,): one candidate
+    per hardware point the proposal keeps; the proposal is dominated only when every candidate is."""
     n_cand = max((np.size(costs[o.column]) for o in objectives if o.source != "accuracy"), default=1)
     beats = np.broadcast_to(known["feasible"].to_numpy(bool)[None], (n_cand, len(known)))
+    if accuracy_beats is not None:
+        beats = beats & np.asarray(accuracy_beats, dtype=bool)[None]
     for o in objectives:
         column = known[o.column].to_numpy(float)[None]  # (1, J)
         if o.source == "accuracy":
-            beats = beats & (column >= accuracy[o.column] + tolerance)
+            if accuracy_beats is None:
+                beats = beats & (column >= accuracy[o.column] + tolerance)
         else:
             mine = np.asarray(costs[o.column], dtype=float).reshape(-1, 1)  # (K, 1)
             beats = beats & (o.sign * column >= o.sign * mine)
@@ -99,7 +102,7 @@ def measured_points(study: Any, objectives: Sequence[Objective] = (), accuracy_c
             continue
         low, pruned = np.asarray(e["low_fraction"], float), np.asarray(e["pruned_fraction"], float)
         base = {"high": p["high_act_bits"], "low_bits": p["low_act_bits"], "weight": p["weight_bits"],
-                "strategy": p["strategy"], "feasible": bool(e["feasible"]),
+                "strategy": p["strategy"], "feasible": bool(e["feasible"]), "config_key": e.get("config_key"),
                 "pruned": pruned, "demoted": low + pruned, "low_sum": float(low.sum()),
                 "pruned_sum": float(pruned.sum())}
         hw_front = e.get(HW_FRONT_ATTR)

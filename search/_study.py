@@ -283,6 +283,13 @@ class StudyHandle:
         record.update(n_images=result.n_images, eval_seconds=json_ready(result.seconds), config_key=key, **costs)
         if self.settings.fidelity:
             record.update(fidelity=level, fidelity_top=level == self.settings.fidelity[-1], images_evaluated=spent)
+            if not record["fidelity_top"]:
+                # Stopped early: report the full-set estimate the paired comparison gives (uniform-high's
+                # full mAP plus the difference on these images), not the subset's own, easier or harder,
+                # level; the raw subset value stays in ap_at_<n>. Never on the front (`on_front_eligible`).
+                reference = self.subset_reference(level)
+                if reference is not None and "ap" in record:
+                    record["ap"] = self.reference_ap() + (result.ap - reference.ap)
             for r in lower:  # every lower-fidelity estimate this configuration has, with its interval
                 record.update({f"ap_at_{r.n_images}": r.ap, f"ap_ci_low_at_{r.n_images}": json_ready(r.ap_ci_low),
                                f"ap_ci_high_at_{r.n_images}": json_ready(r.ap_ci_high)})
@@ -319,21 +326,52 @@ class StudyHandle:
         return result, hit and cached, spent + (0 if cached else (full or result.n_images)), lower, full
 
     def could_reach_front(self, result: AccuracyResult, candidates: dict[str, Any]) -> bool:
-        """Promotion rule of --fidelity: the optimistic end of the subset AP's bootstrap interval
-        (or the estimate, if higher) must clear the --max-map-drop floor, and with the point's
-        simulated objectives (any of its kept hardware points) not be dominated by a feasible
-        full-fidelity measurement."""
+        """Promotion rule of --fidelity, comparing like with like: every subset evaluation of n images
+        uses the same images and the same bootstrap resamples, so differences between configurations
+        are bootstrapped pairwise (the subset's own difficulty cancels). The proposal goes on unless
+        (a) even the optimistic end of its paired difference to uniform-high on these images misses
+        --max-map-drop, or (b) a feasible full-fidelity measurement at least as good in every
+        simulated objective (for each kept hardware point) is better on these images with 95 %
+        confidence (the lower end of the paired difference above 0)."""
         s = self.settings
-        if s.accuracy_column != "ap" or not math.isfinite(result.ap_ci_high):
-            return True  # no interval for this metric: measure it fully
-        optimistic = max(result.ap, result.ap_ci_high)
-        if s.max_map_drop is not None and optimistic < self.reference_ap() - s.max_map_drop:
-            return False
+        if s.accuracy_column != "ap" or not result.ap_boot:
+            return True  # no resamples for this metric: measure it fully
+        n, mine = result.n_images, np.asarray(result.ap_boot, dtype=float)
+
+        def gap(other: AccuracyResult, q: float) -> float:
+            """Percentile q of the paired bootstrap of other.ap - result.ap (point estimate as a bound)."""
+            d = np.asarray(other.ap_boot, dtype=float) - mine
+            d = d[np.isfinite(d)]
+            point = other.ap - result.ap
+            if not len(d):
+                return point
+            bound = float(np.percentile(d, q))
+            return min(point, bound) if q < 50 else max(point, bound)
+
+        if s.max_map_drop is not None:
+            reference = self.subset_reference(n)
+            if reference is not None and -gap(reference, 2.5) < -s.max_map_drop:
+                return False  # even optimistically more than --max-map-drop below uniform-high
         known = measured_points(self.study, s.objective_specs, s.accuracy_column)
         if known.empty:
             return True
-        accuracy = {o.column: optimistic for o in s.objective_specs if o.source == "accuracy"}
-        return not dominated_by(known, accuracy, candidates, s.objective_specs, 0.0)
+        attrs = self.study.user_attrs
+        better: dict[str, bool] = {}
+        for key in known.loc[known["feasible"].to_numpy(bool), "config_key"].dropna().unique():
+            cached = attrs.get(f"{CACHE_PREFIX}{key}@{n}")
+            other = None if cached is None else AccuracyResult.from_dict(cached)
+            better[key] = other is not None and bool(other.ap_boot) and gap(other, 2.5) > 0
+        beats = known["config_key"].map(lambda k: better.get(k, False)).to_numpy(bool)
+        return not dominated_by(known, None, candidates, s.objective_specs, 0.0, accuracy_beats=beats)
+
+    def subset_reference(self, n_images: int) -> AccuracyResult | None:
+        """uniform-high on the first `n_images` images with bootstrap resamples (measured once, cached
+        like any subset evaluation): the paired reference of the --max-map-drop test."""
+        point = self.baseline_points()["uniform_high"]
+        key, _ = self._key_and_costs(point)
+        result, _ = self.measured(f"{key}@{n_images}", point, n_images=n_images,
+                                  bootstrap=self.settings.fidelity_bootstrap)
+        return result
 
     # -- baselines ------------------------------------------------------------------------------
     def baseline_points(self) -> dict[str, DesignPoint]:
@@ -554,6 +592,14 @@ def _check_bits_supported(settings: SweepSettings, cost: CostModel) -> None:
         cost.spec.check_bits(name, value)
 
 
+def on_front_eligible(trials: pd.DataFrame) -> np.ndarray:
+    """Trials that may be on a front: all but those --fidelity stopped below the full image set
+    (their mAP is an estimate; they were judged dominated)."""
+    if "fidelity_top" not in trials:
+        return np.ones(len(trials), dtype=bool)
+    return trials["fidelity_top"].map(lambda v: True if v is None or v != v else bool(v)).to_numpy(bool)
+
+
 def completed_frame(study: Any) -> pd.DataFrame:
     """COMPLETE trials as a table with `speedup` (the study's cost kind), feasibility and front flag."""
     from optuna.trial import TrialState
@@ -571,7 +617,7 @@ def completed_frame(study: Any) -> pd.DataFrame:
     if df.empty:
         return df
     values = oriented(df[[o.column for o in objectives]].to_numpy(float), objectives)
-    mask = pareto_mask(values, df["feasible"].to_numpy())
+    mask = pareto_mask(values, df["feasible"].to_numpy(bool) & on_front_eligible(df))
     df["on_front"] = first_of_duplicates(mask, df["config_key"].to_numpy(object))
     df.attrs["cost"] = settings.cost
     return df

@@ -34,9 +34,14 @@ class SyntheticAccuracy:
     seed: int = 0
     delay_s: float = 0.0
     # Subset evaluations (--fidelity): the first n of `val_images` images estimate ap with noise of
-    # sd `image_sd * sqrt(1/n - 1/val_images)` (finite-population sampling), fixed per (point, n).
+    # sd `image_sd * sqrt(1/n - 1/val_images)` (finite-population sampling), fixed per (point, n): a
+    # share `shared` of its variance is the subset's own difficulty, common to every point (as the
+    # same images are easy or hard for every configuration), the rest is the point's own. Bootstrap
+    # samples repeat that structure, with the common part drawn alike for every point.
     val_images: int = 500
     image_sd: float = 0.3
+    shared: float = 0.8
+    n_boot: int = 100
 
     @property
     def arch(self) -> SwinArch:
@@ -73,15 +78,21 @@ class SyntheticAccuracy:
         ap = max(self.base_ap - loss, 0.0)
         n = self.val_images if n_images is None else min(int(n_images), self.val_images)
         lo = hi = float("nan")
+        boot: tuple[float, ...] = ()
         if n < self.val_images:
             sd = self.image_sd * np.sqrt(1.0 / n - 1.0 / self.val_images)
-            draw = np.random.default_rng([self.seed, n, zlib.crc32(point.describe().encode())]).standard_normal()
-            ap = ap + sd * draw
+            sd_common, sd_own = sd * np.sqrt(self.shared), sd * np.sqrt(1.0 - self.shared)
+            common = np.random.default_rng([self.seed, n]).standard_normal(1 + self.n_boot)
+            own = np.random.default_rng([self.seed, n, zlib.crc32(point.describe().encode())]).standard_normal(
+                1 + self.n_boot)
+            ap = ap + sd_common * common[0] + sd_own * own[0]
             if bootstrap:
-                lo, hi = ap - 1.96 * sd, ap + 1.96 * sd
+                samples = ap + sd_common * common[1:] + sd_own * own[1:]
+                lo, hi = (float(v) for v in np.percentile(samples, [2.5, 97.5]))
+                boot = tuple(float(v) for v in samples)
         return AccuracyResult(ap=ap, ap50=max(self.base_ap + 0.2 - loss, 0.0),
                               assignment=a, n_images=n if n_images is not None else 0,
-                              seconds=time.perf_counter() - start, ap_ci_low=lo, ap_ci_high=hi)
+                              seconds=time.perf_counter() - start, ap_ci_low=lo, ap_ci_high=hi, ap_boot=boot)
 
 
 class _SyntheticFn:

@@ -95,11 +95,18 @@ def test_fidelity_stops_hopeless_proposals_early_and_keeps_them_off_the_front(tm
     assert len(low) > 0 and len(full) > 0  # some stopped at 24 images, some went on
     assert (low["images_evaluated"] == 24).all() and (full["images_evaluated"] == 24 + 500).all()
     assert (low["fidelity"] == 24).all() and low["ap_ci_high_at_24"].notna().all()
-    # A stopped proposal's optimistic AP could not reach the front, so its estimate is not on it.
+    # A stopped proposal reports the paired full-set estimate: uniform-high's full mAP plus its
+    # difference to uniform-high on the same 24 images; it is never on the front.
+    from mixaq.search._accuracy import AccuracyResult
+
+    ref_full = study.user_attrs["mixaq.baseline.uniform_high"]
+    ref_sub = AccuracyResult.from_dict(study.user_attrs[f"mixaq.map.{ref_full['config_key']}@24"])
+    np.testing.assert_allclose(low["ap"], ref_full["ap"] + (low["ap_at_24"] - ref_sub.ap), rtol=1e-12)
     assert not done.loc[~done["fidelity_top"].astype(bool), "on_front"].any()
     # The subset estimates are cached under their own key; full results under the plain one.
     keys = [k for k in study.user_attrs if k.startswith("mixaq.map.")]
     assert any(k.endswith("@24") for k in keys) and any("@" not in k for k in keys)
+    assert len(ref_sub.ap_boot) == 100  # the resamples the paired comparisons use
 
 
 def test_fidelity_settings_are_checked():

@@ -5,6 +5,10 @@ pools images only in `accumulate()`. Resampling images with replacement therefor
 matching: each resample is a weight (how often each image was drawn) on every image's detections
 and ground truth, and `accumulate`'s precision/recall arithmetic is redone with weighted cumulative
 sums, vectorized over the resamples. With every weight 1 it is `COCOeval.stats[0]` (tested).
+
+The resamples depend only on the number of images and the seed, so two configurations evaluated on
+the same images get the same resamples: their samples are paired, and the bootstrap of the
+*difference* of their APs is a per-resample subtraction (`search.StudyHandle.could_reach_front`).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["weighted_ap", "bootstrap_ap"]
+__all__ = ["weighted_ap", "bootstrap_ap", "bootstrap_samples", "percentile_interval"]
 
 
 def _category_tables(ev: Any, k0: int, max_det: int) -> tuple[np.ndarray, ...] | None:
@@ -80,17 +84,27 @@ def weighted_ap(ev: Any, weights: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def bootstrap_ap(ev: Any, n_boot: int, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of AP over `n_boot` resamples of the evaluated images (with replacement)."""
+def bootstrap_samples(ev: Any, n_boot: int, seed: int = 0) -> np.ndarray:
+    """AP on `n_boot` resamples (with replacement) of the evaluated images, (n_boot,); the resamples
+    depend only on (number of images, seed), so equal-sized evaluations are paired resample by resample."""
     n_img = len(ev._paramsEval.imgIds)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_img, size=(n_boot, n_img))
     weights = np.zeros((n_boot, n_img))
     np.add.at(weights, (np.repeat(np.arange(n_boot), n_img), draws.ravel()), 1.0)
-    samples = weighted_ap(ev, weights)
-    samples = samples[np.isfinite(samples)]
-    if not len(samples):
+    return weighted_ap(ev, weights)
+
+
+def percentile_interval(samples: Any, confidence: float = 0.95) -> tuple[float, float]:
+    s = np.asarray(samples, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if not len(s):
         return float("nan"), float("nan")
     tail = (1.0 - confidence) / 2.0 * 100.0
-    lo, hi = np.percentile(samples, [tail, 100.0 - tail])
+    lo, hi = np.percentile(s, [tail, 100.0 - tail])
     return float(lo), float(hi)
+
+
+def bootstrap_ap(ev: Any, n_boot: int, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of AP over `n_boot` resamples of the evaluated images (with replacement)."""
+    return percentile_interval(bootstrap_samples(ev, n_boot, seed), confidence)

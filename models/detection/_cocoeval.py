@@ -56,18 +56,19 @@ def coco_stats(dataset: CocoDetection, detections: np.ndarray, image_ids: Sequen
                bootstrap: int = 0, seed: int = 0) -> dict[str, float]:
     """COCOeval bbox stats (0-1 scale; -1 where a size range has no ground truth) on `image_ids`.
 
-    `bootstrap` > 0 adds `ap_ci_low` / `ap_ci_high`: the 95 % percentile interval of AP over that many
-    resamples of the images (`models.detection._bootstrap`, from the same evaluation).
+    `bootstrap` > 0 adds `ap_boot` (AP on that many resamples of the images, paired across calls with
+    the same number of images) and `ap_ci_low` / `ap_ci_high`, their 95 % percentile interval
+    (`models.detection._bootstrap`, from the same evaluation).
     """
     from pycocotools.cocoeval import COCOeval
 
-    from mixaq.models.detection._bootstrap import bootstrap_ap
+    from mixaq.models.detection._bootstrap import bootstrap_samples, percentile_interval
 
     if len(detections) == 0:
         # loadRes rejects an empty result list; no detections means zero precision everywhere
         # a size range has ground truth.
         out = {name: 0.0 for name in STAT_NAMES}
-        return {**out, "ap_ci_low": 0.0, "ap_ci_high": 0.0} if bootstrap else out
+        return {**out, "ap_ci_low": 0.0, "ap_ci_high": 0.0, "ap_boot": (0.0,) * bootstrap} if bootstrap else out
     with contextlib.redirect_stdout(io.StringIO()):
         dt = dataset.coco.loadRes(detections)
         ev = COCOeval(dataset.coco, dt, iouType="bbox")
@@ -77,5 +78,7 @@ def coco_stats(dataset: CocoDetection, detections: np.ndarray, image_ids: Sequen
         ev.summarize()
     out = {name: float(v) for name, v in zip(STAT_NAMES, ev.stats[: len(STAT_NAMES)])}
     if bootstrap:
-        out["ap_ci_low"], out["ap_ci_high"] = bootstrap_ap(ev, bootstrap, seed)
+        samples = bootstrap_samples(ev, bootstrap, seed)
+        out["ap_ci_low"], out["ap_ci_high"] = percentile_interval(samples)
+        out["ap_boot"] = tuple(float(v) for v in samples)
     return out

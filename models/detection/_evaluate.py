@@ -52,6 +52,7 @@ class EvalResult:
     # 95 % bootstrap interval of `ap` over the evaluated images (evaluate(..., bootstrap=B)); NaN otherwise.
     ap_ci_low: float = float("nan")
     ap_ci_high: float = float("nan")
+    ap_boot: tuple[float, ...] = ()  # AP on each bootstrap resample (paired across equal-sized evaluations)
 
     def stats(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in STAT_NAMES}
