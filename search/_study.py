@@ -99,6 +99,7 @@ class StudyHandle:
     n_trials: int = 0
     _accuracy: AccuracyFn | None = None
     hardware: HardwareGrid | None = None  # co-exploration: the hardware space's points (None: one spec)
+    _reference_images: int = 0  # --fidelity: images of uniform-high subset evaluations not yet charged
     _screened_in_row: int = 0
     _infeasible_in_row: int = 0
     worker: str = field(default_factory=worker_id)
@@ -290,6 +291,8 @@ class StudyHandle:
                 reference = self.subset_reference(level)
                 if reference is not None and "ap" in record:
                     record["ap"] = self.reference_ap() + (result.ap - reference.ap)
+            record["images_evaluated"] += self._reference_images
+            self._reference_images = 0
             for r in lower:  # every lower-fidelity estimate this configuration has, with its interval
                 record.update({f"ap_at_{r.n_images}": r.ap, f"ap_ci_low_at_{r.n_images}": json_ready(r.ap_ci_low),
                                f"ap_ci_high_at_{r.n_images}": json_ready(r.ap_ci_high)})
@@ -369,8 +372,10 @@ class StudyHandle:
         like any subset evaluation): the paired reference of the --max-map-drop test."""
         point = self.baseline_points()["uniform_high"]
         key, _ = self._key_and_costs(point)
-        result, _ = self.measured(f"{key}@{n_images}", point, n_images=n_images,
-                                  bootstrap=self.settings.fidelity_bootstrap)
+        result, hit = self.measured(f"{key}@{n_images}", point, n_images=n_images,
+                                    bootstrap=self.settings.fidelity_bootstrap)
+        if not hit:
+            self._reference_images += n_images  # charged to the trial that needed it
         return result
 
     # -- baselines ------------------------------------------------------------------------------

@@ -93,7 +93,10 @@ def test_fidelity_stops_hopeless_proposals_early_and_keeps_them_off_the_front(tm
     low = evaluated[~evaluated["fidelity_top"].astype(bool)]
     full = evaluated[evaluated["fidelity_top"].astype(bool)]
     assert len(low) > 0 and len(full) > 0  # some stopped at 24 images, some went on
-    assert (low["images_evaluated"] == 24).all() and (full["images_evaluated"] == 24 + 500).all()
+    # Each evaluated proposal pays 24 images, those promoted 500 more, and uniform-high on the 24
+    # images (the paired reference) is paid once, by the trial that first needed it.
+    assert done["images_evaluated"].sum() == 24 * len(evaluated) + 500 * len(full) + 24
+    assert set(low["images_evaluated"]) <= {24, 48} and set(full["images_evaluated"]) <= {524, 548}
     assert (low["fidelity"] == 24).all() and low["ap_ci_high_at_24"].notna().all()
     # A stopped proposal reports the paired full-set estimate: uniform-high's full mAP plus its
     # difference to uniform-high on the same 24 images; it is never on the front.
