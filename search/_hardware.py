@@ -19,7 +19,7 @@ from mixaq.simulator import AcceleratorSpec, SpecGrid, SwinArch, WindowAssignmen
 from mixaq.simulator._cost import COST_COLUMNS, TOTAL_FIELDS
 from mixaq.simulator._errors import MixaqError
 
-from mixaq.search._hw_space import HardwareSpace, dram_gbps
+from mixaq.search._hw_space import HardwareSpace, dram_gbps, knob_cell
 from mixaq.search._objectives import Objective, oriented
 from mixaq.search._pareto import pareto_mask
 
@@ -69,7 +69,7 @@ class HardwareGrid:
         self.specs = specs
         self.area_mm2 = np.array([spec_area(s).total_mm2 for s in specs])
         self.dram_gbps = np.array([dram_gbps(s) for s in specs])
-        self.knobs = pd.DataFrame([{k: _cell(v) for k, v in r.items()} for r in rows])
+        self.knobs = pd.DataFrame([{k: knob_cell(v) for k, v in r.items()} for r in rows])
         self._grid = SpecGrid(specs)
         n = self.arch.num_blocks
         ref = self._grid.estimate(self.arch, self.image_hw, np.zeros((1, n)), np.zeros((1, n)), self.ref_act_bits,
@@ -138,12 +138,3 @@ class HardwareGrid:
         rec = {k: float(v[h]) for k, v in cols.items()}
         rec.update(spec_name=self.specs[h].name, spec_hash=self.specs[h].content_hash(), hw_index=int(self.index[h]))
         return rec
-
-
-def _cell(value: Any) -> Any:
-    """A knob value as a table cell (section choices as compact JSON)."""
-    if isinstance(value, dict):
-        import json
-
-        return json.dumps(value, sort_keys=True)
-    return value

@@ -33,7 +33,7 @@ from mixaq.simulator import AcceleratorSpec, load_spec, spec_area, spec_from_map
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._spec import SPECS_DIR, spec_keys
 
-__all__ = ["BUDGETS", "HardwareSpace", "load_hw_space", "list_hw_spaces"]
+__all__ = ["BUDGETS", "HardwareSpace", "dram_gbps", "knob_cell", "load_hw_space", "list_hw_spaces"]
 
 # Budget -> (what it limits, unit). area and DRAM bandwidth are properties of a hardware point alone;
 # power (energy / latency of the assignment) depends on the precision configuration too.
@@ -148,6 +148,11 @@ class HardwareSpace:
         if "dram_gbps" in self.budgets and gbps > self.budgets["dram_gbps"]:
             out["dram_gbps"] = gbps
         return out
+
+
+def knob_cell(value: Any) -> Any:
+    """A knob value as a table cell (a section choice as compact JSON)."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, Mapping) else value
 
 
 def dram_gbps(spec: AcceleratorSpec) -> float:

@@ -11,7 +11,7 @@ import pandas as pd
 from mixaq.simulator import get_arch
 
 from mixaq.search._hardware import HW_FRONT_ATTR, HardwareGrid
-from mixaq.search._hw_space import HardwareSpace
+from mixaq.search._hw_space import HardwareSpace, knob_cell
 from mixaq.search._objectives import hypervolume_reference, oriented
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
 from mixaq.search._settings import SweepSettings
@@ -59,7 +59,7 @@ def hardware_record(study: Any, settings: SweepSettings, context: dict[str, Any]
     if len(points):
         hashes = {i: space.spec(i).content_hash() for i in points["hw_index"].unique()}
         points["spec_hash"] = points["hw_index"].map(hashes)
-        knobs = pd.DataFrame([space.point_mapping(i)[1] for i in points["hw_index"]]).map(_cell)
+        knobs = pd.DataFrame([space.point_mapping(i)[1] for i in points["hw_index"]]).map(knob_cell)
         points = pd.concat([points.reset_index(drop=True), knobs.add_prefix("hw.")], axis=1)
         if f"speedup_{settings.cost}" in points:
             points["speedup"] = points[f"speedup_{settings.cost}"]
@@ -80,11 +80,3 @@ def hardware_record(study: Any, settings: SweepSettings, context: dict[str, Any]
     worst = {k: float(np.nanmax(v)) for k, v in grid.reference.items()}
     reference = hypervolume_reference(objectives, worst, float(grid.area_mm2.max()))
     return HardwareRecord(space, points.reset_index(drop=True), front, front_all, reference)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict):
-        import json
-
-        return json.dumps(value, sort_keys=True)
-    return value
