@@ -138,3 +138,31 @@ class HardwareGrid:
         rec = {k: float(v[h]) for k, v in cols.items()}
         rec.update(spec_name=self.specs[h].name, spec_hash=self.specs[h].content_hash(), hw_index=int(self.index[h]))
         return rec
+
+    def proposal_points(self, point: Any, costs: dict[str, Any], settings: Any
+                        ) -> tuple[tuple[dict[str, Any], dict[str, np.ndarray]] | None, str | None]:
+        """Score the proposal on every hardware point; ((representative's record incl. the kept
+        points, kept objective values), None) or (None, why none is kept). `settings` is the
+        study's `SweepSettings`."""
+        hw, s = self, settings
+        assignment = WindowAssignment(tuple(costs["low_fraction"]), tuple(costs["pruned_fraction"]),
+                                      point.high_act_bits, point.low_act_bits, point.weight_bits)
+        seconds = hw.score_seconds
+        cols = hw.score(assignment)
+        seconds = hw.score_seconds - seconds
+        kept, why = hw.keep(cols, s.objective_specs, s.cost, s.min_speedup)
+        if not len(kept):
+            return None, why
+        rep = hw.representative(cols, kept, s.objective_specs)
+        full = hw.point_record(cols, rep)
+        shown = (*COST_COLUMNS.values(), "macs", *(f"speedup_{k}" for k in COST_COLUMNS), "area_mm2", "power_mw",
+                 *(o.column for o in s.objective_specs if o.source != "accuracy"), "spec_name", "spec_hash", "hw_index")
+        record = {k: full[k] for k in dict.fromkeys(shown)}
+        front_cols = list(dict.fromkeys([*(o.column for o in s.objective_specs if o.source != "accuracy"),
+                                         f"speedup_{s.cost}", "power_mw"]))
+        record[HW_FRONT_ATTR] = {"hw_index": [int(hw.index[h]) for h in kept],
+                                 **{c: [float(cols[c][h]) for h in kept] for c in front_cols}}
+        record["hw_points_scored"] = len(hw)
+        record["hw_score_seconds"] = seconds
+        candidates = {o.column: cols[o.column][kept] for o in s.objective_specs if o.source != "accuracy"}
+        return (record, candidates), None

@@ -18,14 +18,15 @@ from mixaq.simulator import load_spec
 from mixaq.search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
 from mixaq.search._claim import ClaimBook
 from mixaq.search._cost import CostModel
-from mixaq.search._hardware import HW_FRONT_ATTR, HardwareGrid
+from mixaq.search._hardware import HardwareGrid
 from mixaq.search._hw_space import HardwareSpace
 from mixaq.search._liveness import worker_id
 from mixaq.search._objectives import oriented
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
 from mixaq.search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
                               config_key)
-from mixaq.search._screen import dominance_verdict, dominated_by, measured_points
+from mixaq.search._fidelity import accuracy_at_fidelity, could_reach_front, fidelity_record
+from mixaq.search._screen import dominance_verdict, measured_points
 from mixaq.search._space import DesignPoint
 from mixaq.search._seeding import TrialSeededSampler
 from mixaq.search._storage import WORKER_ATTR, StorageOptions
@@ -223,6 +224,14 @@ class StudyHandle:
             return False
         return True
 
+    def charge_reference_images(self, n: int) -> None:
+        self._reference_images += n
+
+    def take_reference_images(self) -> int:
+        """Images of uniform-high subset evaluations (--fidelity) not yet charged to a trial."""
+        n, self._reference_images = self._reference_images, 0
+        return n
+
     def cached(self, key: str) -> AccuracyResult | None:
         hit = self.study.user_attrs.get(CACHE_PREFIX + key)
         return None if hit is None else AccuracyResult.from_dict(hit)
@@ -270,7 +279,7 @@ class StudyHandle:
         first and on each larger one only while `promote(result)` says it could still matter.
         """
         key, costs = self._key_and_costs(point)
-        got = self._accuracy_result(key, point, promote, wait)
+        got = accuracy_at_fidelity(self, key, point, promote, wait)
         if got is None:
             return None, False
         result, hit, spent, lower, level = got
@@ -283,100 +292,13 @@ class StudyHandle:
                 record[o.column] = json_ready(getattr(result, o.column, math.nan))
         record.update(n_images=result.n_images, eval_seconds=json_ready(result.seconds), config_key=key, **costs)
         if self.settings.fidelity:
-            record.update(fidelity=level, fidelity_top=level == self.settings.fidelity[-1], images_evaluated=spent)
-            if not record["fidelity_top"]:
-                # Stopped early: report the full-set estimate the paired comparison gives (uniform-high's
-                # full mAP plus the difference on these images), not the subset's own, easier or harder,
-                # level; the raw subset value stays in ap_at_<n>. Never on the front (`on_front_eligible`).
-                reference = self.subset_reference(level)
-                if reference is not None and "ap" in record:
-                    record["ap"] = self.reference_ap() + (result.ap - reference.ap)
-            record["images_evaluated"] += self._reference_images
-            self._reference_images = 0
-            for r in lower:  # every lower-fidelity estimate this configuration has, with its interval
-                record.update({f"ap_at_{r.n_images}": r.ap, f"ap_ci_low_at_{r.n_images}": json_ready(r.ap_ci_low),
-                               f"ap_ci_high_at_{r.n_images}": json_ready(r.ap_ci_high)})
+            fidelity_record(self, record, result, level, spent, lower)
         if result.assignment is not None and point.mode == "ratio":
             # The model's recorded windows must match the simulator's count rule (shared window_counts).
             recorded = np.asarray(result.assignment.low_fraction) + np.asarray(result.assignment.pruned_fraction)
             predicted = np.asarray(costs["low_fraction"]) + np.asarray(costs["pruned_fraction"])
             record["assignment_matches"] = bool(np.allclose(recorded, predicted, atol=1e-6))
         return record, hit
-
-    def _accuracy_result(self, key: str, point: DesignPoint, promote: Callable[[AccuracyResult], bool] | None,
-                         wait: bool = True) -> tuple[AccuracyResult, bool, int, list[AccuracyResult], int | None] | None:
-        """(result at the highest fidelity reached, all from the cache, images evaluated now, the
-        lower-fidelity results on the way, the image count of the result's level (None without
-        --fidelity)). Cache keys: `key` for the full set, `key@N` for N images."""
-        levels = self.settings.fidelity
-        full = levels[-1] if levels else None
-        top = self.cached(key)
-        if top is not None:
-            return top, True, 0, [r for n in levels[:-1] if (r := self.cached(f"{key}@{n}"))], full
-        spent, hit, lower = 0, True, []
-        if self.settings.fidelity and promote is not None:
-            for n in self.settings.fidelity[:-1]:
-                result, cached = self.measured(f"{key}@{n}", point, n_images=n,
-                                               bootstrap=self.settings.fidelity_bootstrap)
-                if not cached:
-                    spent, hit = spent + n, False
-                lower.append(result)
-                if not promote(result):
-                    return result, hit, spent, lower, n
-        result, cached = self.measured(key, point, wait=wait)
-        if result is None:
-            return None
-        return result, hit and cached, spent + (0 if cached else (full or result.n_images)), lower, full
-
-    def could_reach_front(self, result: AccuracyResult, candidates: dict[str, Any]) -> bool:
-        """Promotion rule of --fidelity, comparing like with like: every subset evaluation of n images
-        uses the same images and the same bootstrap resamples, so differences between configurations
-        are bootstrapped pairwise (the subset's own difficulty cancels). The proposal goes on unless
-        (a) even the optimistic end of its paired difference to uniform-high on these images misses
-        --max-map-drop, or (b) a feasible full-fidelity measurement at least as good in every
-        simulated objective (for each kept hardware point) is better on these images with 95 %
-        confidence (the lower end of the paired difference above 0)."""
-        s = self.settings
-        if s.accuracy_column != "ap" or not result.ap_boot:
-            return True  # no resamples for this metric: measure it fully
-        n, mine = result.n_images, np.asarray(result.ap_boot, dtype=float)
-
-        def gap(other: AccuracyResult, q: float) -> float:
-            """Percentile q of the paired bootstrap of other.ap - result.ap (point estimate as a bound)."""
-            d = np.asarray(other.ap_boot, dtype=float) - mine
-            d = d[np.isfinite(d)]
-            point = other.ap - result.ap
-            if not len(d):
-                return point
-            bound = float(np.percentile(d, q))
-            return min(point, bound) if q < 50 else max(point, bound)
-
-        if s.max_map_drop is not None:
-            reference = self.subset_reference(n)
-            if reference is not None and -gap(reference, 2.5) < -s.max_map_drop:
-                return False  # even optimistically more than --max-map-drop below uniform-high
-        known = measured_points(self.study, s.objective_specs, s.accuracy_column)
-        if known.empty:
-            return True
-        attrs = self.study.user_attrs
-        better: dict[str, bool] = {}
-        for key in known.loc[known["feasible"].to_numpy(bool), "config_key"].dropna().unique():
-            cached = attrs.get(f"{CACHE_PREFIX}{key}@{n}")
-            other = None if cached is None else AccuracyResult.from_dict(cached)
-            better[key] = other is not None and bool(other.ap_boot) and gap(other, 2.5) > 0
-        beats = known["config_key"].map(lambda k: better.get(k, False)).to_numpy(bool)
-        return not dominated_by(known, None, candidates, s.objective_specs, 0.0, accuracy_beats=beats)
-
-    def subset_reference(self, n_images: int) -> AccuracyResult | None:
-        """uniform-high on the first `n_images` images with bootstrap resamples (measured once, cached
-        like any subset evaluation): the paired reference of the --max-map-drop test."""
-        point = self.baseline_points()["uniform_high"]
-        key, _ = self._key_and_costs(point)
-        result, hit = self.measured(f"{key}@{n_images}", point, n_images=n_images,
-                                    bootstrap=self.settings.fidelity_bootstrap)
-        if not hit:
-            self._reference_images += n_images  # charged to the trial that needed it
-        return result
 
     # -- baselines ------------------------------------------------------------------------------
     def baseline_points(self) -> dict[str, DesignPoint]:
@@ -481,7 +403,7 @@ class StudyHandle:
         info.update(costs)
         candidates = None
         if self.hardware is not None:
-            hw, why = self._hardware_points(point, costs)
+            hw, why = self.hardware.proposal_points(point, costs, self.settings)
             if hw is None:
                 return self._reject(trial, {**info, "reject_reason": why},
                                     REJECTED_SPEEDUP if why == "min_speedup" else REJECTED_HARDWARE)
@@ -503,7 +425,7 @@ class StudyHandle:
         if self.settings.fidelity:
             values = candidates if candidates is not None else \
                 {o.column: costs[o.column] for o in self.settings.objective_specs if o.source != "accuracy"}
-            promote = lambda result: self.could_reach_front(result, values)  # noqa: E731
+            promote = lambda result: could_reach_front(self, result, values)  # noqa: E731
         record, hit = self.measure(point, promote)
         info.update(record)
         if self.hardware is not None:
@@ -543,35 +465,6 @@ class StudyHandle:
         return dominance_verdict(measured_points(self.study, s.objective_specs, s.accuracy_column), point,
                                  np.asarray(costs["low_fraction"]), np.asarray(costs["pruned_fraction"]),
                                  values, s.objective_specs, s.screen_tolerance, floor)
-
-    def _hardware_points(self, point: DesignPoint, costs: dict[str, Any]
-                         ) -> tuple[tuple[dict[str, Any], dict[str, np.ndarray]] | None, str | None]:
-        """Score the proposal on every hardware point; ((representative's record incl. the kept
-        points, kept objective values), None) or (None, why none is kept)."""
-        from mixaq.simulator import WindowAssignment
-
-        hw, s = self.hardware, self.settings
-        assignment = WindowAssignment(tuple(costs["low_fraction"]), tuple(costs["pruned_fraction"]),
-                                      point.high_act_bits, point.low_act_bits, point.weight_bits)
-        seconds = hw.score_seconds
-        cols = hw.score(assignment)
-        seconds = hw.score_seconds - seconds
-        kept, why = hw.keep(cols, s.objective_specs, s.cost, s.min_speedup)
-        if not len(kept):
-            return None, why
-        rep = hw.representative(cols, kept, s.objective_specs)
-        full = hw.point_record(cols, rep)
-        shown = (*COST_COLUMNS.values(), "macs", *(f"speedup_{k}" for k in COST_COLUMNS), "area_mm2", "power_mw",
-                 *(o.column for o in s.objective_specs if o.source != "accuracy"), "spec_name", "spec_hash", "hw_index")
-        record = {k: full[k] for k in dict.fromkeys(shown)}
-        front_cols = list(dict.fromkeys([*(o.column for o in s.objective_specs if o.source != "accuracy"),
-                                         f"speedup_{s.cost}", "power_mw"]))
-        record[HW_FRONT_ATTR] = {"hw_index": [int(hw.index[h]) for h in kept],
-                                 **{c: [float(cols[c][h]) for h in kept] for c in front_cols}}
-        record["hw_points_scored"] = len(hw)
-        record["hw_score_seconds"] = seconds
-        candidates = {o.column: cols[o.column][kept] for o in s.objective_specs if o.source != "accuracy"}
-        return (record, candidates), None
 
 
 def _differences(stored: dict[str, Any], here: dict[str, Any]) -> list[str]:

@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 
 from mixaq.models.detection._bootstrap import bootstrap_ap, weighted_ap

@@ -21,7 +21,7 @@ from mixaq.search._objectives import objective_list, oriented
 from mixaq.search._record import build_record
 from mixaq.search._storage import get_storage
 from mixaq.search.cli import main
-from mixaq.simulator import MixaqError, WindowAssignment, estimate_specs, get_arch
+from mixaq.simulator import MixaqError, estimate_specs, get_arch
 
 NANO = get_arch("swin_nano")
 DATA = Path(__file__).parent / "data"
