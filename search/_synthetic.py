@@ -107,4 +107,6 @@ class _SyntheticFn:
         return self._model.fingerprint()
 
     def __call__(self, point: DesignPoint, n_images: int | None = None, bootstrap: int = 0) -> AccuracyResult:
+        if n_images is None and not bootstrap:  # the full set: subclasses may override evaluate(point)
+            return self._model.evaluate(point)
         return self._model.evaluate(point, n_images, bootstrap)
