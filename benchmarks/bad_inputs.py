@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import re
 import socket
 import sys
@@ -75,6 +76,7 @@ _LISTED: tuple[Case | str, ...] = (
     _c("spec with a string for a number", "cost", "--spec", f"{_SPEC}/string_number.yaml", needs=("specs",)),
     _c("spec with sram_kib 0", "cost", "--spec", f"{_SPEC}/sram_zero.yaml", needs=("specs",)),
     _c("spec with a negative energy", "cost", "--spec", f"{_SPEC}/negative_energy.yaml", needs=("specs",)),
+    _c("spec with a negative area override", "cost", "--spec", f"{_SPEC}/negative_area.yaml", needs=("specs",)),
     _c("spec with frequency_mhz .inf", "cost", "--spec", f"{_SPEC}/frequency_inf.yaml", needs=("specs",)),
     _c("spec with frequency_mhz .nan", "cost", "--spec", f"{_SPEC}/frequency_nan.yaml", needs=("specs",)),
     _c("spec with an unknown dataflow", "cost", "--spec", f"{_SPEC}/dataflow.yaml", needs=("specs",)),
@@ -137,6 +139,17 @@ _LISTED: tuple[Case | str, ...] = (
     _c("PostgreSQL server that accepts and never answers", *_SWEEP, "--storage",
        "postgresql://mixaq:secret@127.0.0.1:{PORT}/db", needs=("silent_server",), slow=True),
     _c("--pick of a trial the fresh study does not have", *_SWEEP, "--pick", "999"),
+    _c("--objectives with an unknown objective", *_SWEEP, "--objectives", "map,speed"),
+    _c("--objectives with one objective", *_SWEEP, "--objectives", "map"),
+    _c("--objectives naming one twice", *_SWEEP, "--objectives", "map,area_mm2,map"),
+    _c("--fidelity not increasing", *_SWEEP, "--fidelity", "500,64"),
+    _c("--fidelity whose last count is not --max-images", *_SWEEP, "--fidelity", "16,64", "--max-images", "32"),
+    _c("--hw-space that does not exist", *_SWEEP, "--hw-space", "{D}/missing_space.yaml"),
+    _c("--hw-space with an unknown key", *_SWEEP, "--hw-space", f"{_SPEC}/space_key.yaml", needs=("specs",)),
+    _c("--hw-space knob that is not a spec key", *_SWEEP, "--hw-space", f"{_SPEC}/space_knob.yaml", needs=("specs",)),
+    _c("--hw-space range with min > max", *_SWEEP, "--hw-space", f"{_SPEC}/space_range.yaml", needs=("specs",)),
+    _c("--hw-space knob values that make an invalid spec", *_SWEEP, "--hw-space", f"{_SPEC}/space_invalid.yaml",
+       needs=("specs",)),
     _c("demo --out naming an existing file", "demo", "--out", "{D}/afile"),
     _c("demo --readme-image naming a directory", "demo", "--out", "{D}/demo", "--readme-image", "{D}/a_dir"),
     "`mixaq plot`: a reader, it never writes into the storage",
@@ -154,6 +167,10 @@ _LISTED: tuple[Case | str, ...] = (
        "--pick", "999", needs=("studies",)),
     _c("--out naming an existing file", "plot", "--out", "{D}/afile", "--storage", "sqlite:///{D}/studies.db",
        needs=("studies",)),
+    _c("--compare with one study", *_PLOT, "--compare", "sqlite:///{D}/studies.db#two", needs=("studies",)),
+    _c("--compare of a directory without study.db", *_PLOT, "--compare", "{D}/a_dir", "{D}/a_dir"),
+    _c("--compare of a storage holding several studies, none named", *_PLOT, "--compare",
+       "sqlite:///{D}/studies.db", "sqlite:///{D}/studies.db#two", needs=("studies",)),
     "`mixaq data`, `train`, `qat`, `adapt`",
     _c("data synth --num-images 0", "data", "synth", "--out", "{D}/synth", "--num-images", "0"),
     _c("data synth --out naming an existing file", "data", "synth", "--out", "{D}/afile", "--num-images", "2"),
@@ -184,6 +201,23 @@ _LISTED: tuple[Case | str, ...] = (
     _c("a Swin backbone state dict as the detector", *_EVAL, "--checkpoint", "{D}/ckpt/swin.pth",
        needs=("checkpoints",)),
     _c("a torch file that is not a checkpoint", *_EVAL, "--checkpoint", "{D}/ckpt/other.pt", needs=("checkpoints",)),
+    "`mixaq eval`: official / mmdet Swin (Cascade) Mask R-CNN files",
+    _c("a COCO detector with no data given and no $MIXAQ_COCO", "eval", "--checkpoint", "{D}/rcnn/official.pth",
+       needs=("rcnn",)),
+    _c("a Swin classification checkpoint (official release)", *_EVAL, "--checkpoint", "{D}/rcnn/classification.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("a RetinaNet checkpoint", *_EVAL, "--checkpoint", "{D}/rcnn/retinanet.pth", "--data", "{D}/coco/clean",
+       needs=("rcnn", "coco")),
+    _c("a Faster R-CNN checkpoint (no mask head)", *_EVAL, "--checkpoint", "{D}/rcnn/faster.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("a Mask R-CNN with a ResNet backbone", *_EVAL, "--checkpoint", "{D}/rcnn/resnet.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("an official detector file cut in half", *_EVAL, "--checkpoint", "{D}/rcnn/truncated.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("--detector naming a family the file does not fit", *_EVAL, "--checkpoint", "{D}/rcnn/official.pth",
+       "--detector", "cascade_mask_rcnn", "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
+    _c("class names that differ from the annotation file's", *_EVAL, "--checkpoint", "{D}/rcnn/renamed.pth",
+       "--data", "{D}/coco/clean", needs=("rcnn", "coco")),
     "`mixaq eval`: COCO data (also `train`, `sweep`)",
     _c("--data that does not exist", *_EVAL, "--data", "{D}/missing_data"),
     _c("--coco-root without --ann", *_EVAL, "--coco-root", "{D}/a_dir"),
@@ -248,6 +282,15 @@ def _spec_files(d: Path) -> None:
     variant("dataflow.yaml", lambda m: m["array"].update(dataflow="rs"))
     variant("bits.yaml", lambda m: m["precision"].update(min_bits=9))
     variant("rows_fraction.yaml", lambda m: m["array"].update(rows=2.5))
+    variant("negative_area.yaml", lambda m: m.update(area_mm2={"pe": -1}))
+    space = {"base": "bitfusion", "knobs": {"array.rows": [8, 16]}}
+    for name, edit in (("space_key", lambda m: m.update(colour="red")),
+                       ("space_knob", lambda m: m["knobs"].update({"array.depth": [2]})),
+                       ("space_range", lambda m: m["knobs"].update({"array.cols": {"min": 64, "max": 8, "step": 8}})),
+                       ("space_invalid", lambda m: m["knobs"].update({"sram_kib.ifmap": [0, 8]}))):
+        data = json.loads(json.dumps(space))
+        edit(data)
+        (out / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     variant("exponent.yaml", lambda m: m.update(frequency_mhz=500.0))
     text = (out / "exponent.yaml").read_text()
     (out / "exponent.yaml").write_text(text.replace("frequency_mhz: 500.0", "frequency_mhz: 5e2"))
@@ -307,6 +350,30 @@ def _checkpoints(d: Path) -> None:
     torch.save({"a": torch.zeros(2)}, out / "other.pt")
 
 
+def _rcnn(d: Path) -> None:
+    """A random official-format Swin Mask R-CNN (5 classes) and files that are something else."""
+    import torch
+
+    from benchmarks._oracle_check import make_checkpoint
+
+    out = d / "rcnn"
+    out.mkdir()
+    official = make_checkpoint("mask_rcnn", out / "official.pth")
+    payload = torch.load(official, weights_only=True)
+    state = payload["state_dict"]
+    backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    torch.save({"model": backbone}, out / "classification.pth")
+    retina = {k: v for k, v in state.items() if k.startswith(("backbone.", "neck."))}
+    torch.save({"state_dict": {**retina, "bbox_head.retina_cls.weight": torch.zeros(45, 64, 3, 3)}},
+               out / "retinanet.pth")
+    torch.save({"state_dict": {k: v for k, v in state.items() if "mask_head" not in k}}, out / "faster.pth")
+    resnet = {k: v for k, v in state.items() if not k.startswith("backbone.")}
+    torch.save({"state_dict": {**resnet, "backbone.conv1.weight": torch.zeros(64, 3, 7, 7)}}, out / "resnet.pth")
+    data = official.read_bytes()
+    (out / "truncated.pth").write_bytes(data[: len(data) // 2])
+    torch.save({**payload, "meta": {"CLASSES": ("circle", "square", "star", "triangle", "cross")}}, out / "renamed.pth")
+
+
 def _coco(d: Path) -> None:
     from mixaq.models.detection._synth import write_synthetic
 
@@ -335,7 +402,7 @@ def _coco(d: Path) -> None:
 
 FIXTURES: dict[str, Callable[[Path], None]] = {
     "specs": _spec_files, "arch": _arch_files, "files": _files, "studies": _studies, "configs": _configs,
-    "checkpoints": _checkpoints, "coco": _coco,
+    "checkpoints": _checkpoints, "coco": _coco, "rcnn": _rcnn,
 }
 
 
@@ -464,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare with docs/bad_inputs.md instead of writing")
     parser.add_argument("--out", default=str(DOC), help="markdown file to write (default docs/bad_inputs.md)")
     args = parser.parse_args(argv)
+    os.environ.pop("MIXAQ_COCO", None)  # the "no data given" case must not find a COCO on this machine
     start = time.perf_counter()
     rows = []
     # Torch-free commands first: that they never import torch is part of the contract.

@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("mixaq.simulator._cli_cost", "per-layer cost of a Swin backbone under a window precision assignment"),
     "data": ("mixaq.models.detection._cli_data", "generate the synthetic COCO-format dataset"),
     "train": ("mixaq.models.detection._cli_train", "train a detector (CPU) from a config file"),
-    "eval": ("mixaq.models.detection._cli_eval", "measured fake-quant box mAP + simulated cost of one configuration"),
+    "eval": ("mixaq.models.detection._cli_eval", "measured fake-quant box (and mask) mAP + simulated cost of one configuration"),
     "qat": ("mixaq.models.qat._cli_qat", "quantization-aware training of the uniform quantized detector"),
     "adapt": ("mixaq.models.qat._cli_adapt", "sparsity-aware quantization adaptation (SAQA) of the two-branch model"),
     "sweep": ("mixaq.search._cli_sweep", "Optuna search over precision configs: mAP vs simulated speedup"),

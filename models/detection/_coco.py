@@ -161,8 +161,17 @@ class CocoDetection(Dataset):
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def image_path(self, image_id: int) -> Path:
+        return self.images_dir / self.coco.imgs[image_id]["file_name"]
+
+    @property
+    def has_segmentation(self) -> bool:
+        """Every annotation has a `segmentation` (what COCOeval's segm metric needs)."""
+        anns = self.coco.dataset["annotations"]
+        return bool(anns) and all("segmentation" in a for a in anns)
+
     def load_image(self, image_id: int) -> torch.Tensor:
-        path = self.images_dir / self.coco.imgs[image_id]["file_name"]
+        path = self.image_path(image_id)
         if not path.is_file():
             raise FileNotFoundError(f"image {image_id} not found: {path}")
         try:

@@ -95,11 +95,12 @@ class _Normalized(nn.Module):
 def crop_accuracy(classifier: torch.nn.Module, crops: ObjectCrops, batch_images: int = 16) -> dict[str, float]:
     """Top-1 accuracy over all crops of `crops`, and separately on objects and on background."""
     was_training = classifier.training
+    device = next(classifier.parameters()).device
     classifier.eval()
     preds, labels = [], []
     for start in range(0, len(crops), batch_images):
         x, y = collate_crops([crops[i] for i in range(start, min(len(crops), start + batch_images))])
-        preds.append(classifier(x).argmax(1))
+        preds.append(classifier(x.to(device)).argmax(1).cpu())
         labels.append(y)
     classifier.train(was_training)
     pred, label = torch.cat(preds), torch.cat(labels)
@@ -112,8 +113,8 @@ def crop_accuracy(classifier: torch.nn.Module, crops: ObjectCrops, batch_images:
 
 def pretrain_backbone(cfg: PretrainConfig, arch: Any, image_hw: tuple[int, int], out: str | Path, *,
                       image_mean: Sequence[float], image_std: Sequence[float], log_path: str | Path,
-                      progress: bool = True) -> dict[str, Any]:
-    """Train `arch`'s timm classifier on crops; write its state dict (timm format) to `out`.
+                      progress: bool = True, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Train `arch`'s timm classifier on crops (on `device`); write its state dict (timm format) to `out`.
 
     Crops come from `image_hw` images (the detector's input size), so objects keep the scale
     statistics detection sees, and are normalised with the detector's `image_mean`/`image_std`, so
@@ -126,7 +127,7 @@ def pretrain_backbone(cfg: PretrainConfig, arch: Any, image_hw: tuple[int, int],
     data = _crops(cfg, image_hw)
     with seeded(cfg.seed):
         swin = build_swin(arch, cfg.crop_px, num_classes=data.num_classes)
-    classifier = _Normalized(swin, image_mean, image_std).train()
+    classifier = _Normalized(swin, image_mean, image_std).to(device).train()  # the loop moves batches to it
     opt = make_optimizer(classifier, cfg.lr, cfg.weight_decay)
     result: dict[str, Any] = {}
 
@@ -137,7 +138,7 @@ def pretrain_backbone(cfg: PretrainConfig, arch: Any, image_hw: tuple[int, int],
     def save(state: LoopState, final: bool) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
-        torch.save({k: v.detach().clone().contiguous() for k, v in swin.state_dict().items()}, tmp)
+        torch.save({k: v.detach().cpu().clone().contiguous() for k, v in swin.state_dict().items()}, tmp)
         tmp.replace(out)
 
     def finish(state: LoopState) -> dict[str, Any]:

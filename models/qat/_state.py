@@ -25,7 +25,7 @@ __all__ = ["QAT_KEY", "quant_to_dict", "quant_from_dict", "split_state", "save_q
 
 QAT_KEY = "qat"
 # State-dict key parts that exist only in the converted (two-branch) form.
-_TWO_BRANCH_PARTS = (".norm1_low.", ".norm2_low.", ".act_quant.", ".weight_quant.")
+_TWO_BRANCH_PARTS = (".norm1_low.", ".norm2_low.", ".act_quant.", ".weight_quant.", ".repq.")
 
 
 def quant_to_dict(quant: QuantConfig) -> dict[str, Any]:
