@@ -32,7 +32,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = _PACKAGE_DIR / "default" / "model.pt"
 # The default model's val split: the last `calib` images calibrate, the rest are evaluated. Its
 # generator is the one the checkpoint was trained on (`val_generator`); this one when none is recorded.
-DEFAULT_VAL = {"seed": 2, "num_images": 532, "calib_images": 32, "generator": "shapes"}
+DEFAULT_VAL = {"seed": 2, "num_images": 532, "calib_images": 32, "generator": "scenes"}
 # Keep at most this many calibrated copies (one per quantizer setting, and per mix when routed).
 _CACHE_SIZE = 8
 # Decode every image once only while the decoded set stays below this size.
