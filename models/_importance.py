@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from timm.models.swin_transformer import window_partition
 
+from mixaq.models._windows import partition_windows
 from mixaq.simulator import window_counts
+from mixaq.simulator._windows import WindowGeometry
 
 __all__ = [
     "HIGH",
@@ -37,20 +37,17 @@ def token_magnitude(x: torch.Tensor) -> torch.Tensor:
     return x.detach().abs().mean(-1)
 
 
-def window_importance(magnitude: torch.Tensor, window_size: tuple[int, int], shift_size: tuple[int, int]) -> torch.Tensor:
+def window_importance(magnitude: torch.Tensor, window_size: tuple[int, int], shift_size: tuple[int, int],
+                      semantics: str = "timm") -> torch.Tensor:
     """(B, H, W) token magnitudes -> (B, nW) L2 norm per window of a block's window grid.
 
-    Mirrors timm's `_attn`: roll by -shift, zero-pad bottom/right to window multiples, partition
-    batch-major then row-major, so window w here is window w of the block.
+    Partitions exactly as the block does (`partition_windows`: timm rolls by −shift then zero-pads
+    bottom/right, the official backbone pads then rolls), so window w here is window w of the block.
     """
     B, H, W = magnitude.shape
-    if any(shift_size):
-        magnitude = torch.roll(magnitude, shifts=(-shift_size[0], -shift_size[1]), dims=(1, 2))
-    pad_h = (window_size[0] - H % window_size[0]) % window_size[0]
-    pad_w = (window_size[1] - W % window_size[1]) % window_size[1]
-    magnitude = F.pad(magnitude, (0, pad_w, 0, pad_h))
-    windows = window_partition(magnitude.unsqueeze(-1), window_size)  # (B*nW, wh, ww, 1)
-    return windows.reshape(B, -1, window_size[0] * window_size[1]).norm(dim=-1)
+    geometry = WindowGeometry((H, W), window_size, shift_size, semantics)
+    windows = partition_windows(magnitude.unsqueeze(-1), geometry)  # (B*nW, wh*ww, 1)
+    return windows.reshape(B, geometry.n_windows, geometry.window_tokens).norm(dim=-1)
 
 
 def selection_scores(importance: torch.Tensor, strategy: str, generator: torch.Generator | None) -> torch.Tensor:

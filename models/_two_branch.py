@@ -1,8 +1,9 @@
 """Two-Branch Swin block: timm's `SwinTransformerBlock`, converted in place.
 
 The whole block runs in window space: the residual input is rolled, padded and partitioned exactly
-as timm partitions the normalised input, each branch gathers its windows and runs
-LN -> W-MSA -> residual -> LN -> MLP -> residual on them, and the results are scattered back.
+as the block partitions the normalised input (`partition_windows`, the simulator's window rule:
+timm's order by default, the official backbone's when `window_semantics = "official"`), each
+branch gathers its windows and runs LN -> W-MSA -> residual -> LN -> MLP -> residual on them, and the results are scattered back.
 The MLP is token-wise, so running it on a window's tokens routes every token through the branch of
 the window that holds it in this block's (shifted) grid; reversing the partition undoes the roll.
 Pruned windows are copied through unchanged. Weights (qkv, proj, fc1, fc2, relative position bias)
@@ -18,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import DropPath
-from timm.models.swin_transformer import SwinTransformerBlock, window_partition, window_reverse
+from timm.models.swin_transformer import SwinTransformerBlock
 
 from mixaq.models._config import ACT_TARGETS, MixConfig, QuantConfig
 from mixaq.models._importance import (
@@ -34,7 +35,9 @@ from mixaq.models._importance import (
     window_ranks,
 )
 from mixaq.models._quant import FakeQuant
+from mixaq.models._windows import partition_windows, reverse_windows
 from mixaq.simulator import MixaqError
+from mixaq.simulator._windows import WindowGeometry
 
 __all__ = ["TwoBranchSwinBlock", "convert_swin", "set_quant", "set_mix", "calibrating", "converted_blocks"]
 
@@ -70,36 +73,13 @@ class _StageContext:
     def matches(self, x: torch.Tensor) -> bool:
         return self.magnitude is not None and self.magnitude.shape == x.shape[:3]
 
-    def grid(self, window_size: tuple[int, int], shift_size: tuple[int, int], state: _MixState) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (window_size, shift_size)
+    def grid(self, geometry: WindowGeometry, state: _MixState) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (geometry.window_hw, geometry.shift_hw, geometry.semantics)
         if key not in self.grids:
-            importance = window_importance(self.magnitude, window_size, shift_size)  # (B, nW)
+            importance = window_importance(self.magnitude, *key)  # (B, nW)
             scores = selection_scores(importance, state.config.strategy, state.generator)
             self.grids[key] = (importance, window_ranks(scores))
         return self.grids[key]
-
-
-def _partition(x: torch.Tensor, window_size: tuple[int, int], shift_size: tuple[int, int]) -> tuple[torch.Tensor, int, int]:
-    """(B, H, W, C) -> (B*nW, N, C) windows as timm's `_attn` forms them; also padded Hp, Wp."""
-    _, H, W, C = x.shape
-    if any(shift_size):
-        x = torch.roll(x, shifts=(-shift_size[0], -shift_size[1]), dims=(1, 2))
-    pad_h = (window_size[0] - H % window_size[0]) % window_size[0]
-    pad_w = (window_size[1] - W % window_size[1]) % window_size[1]
-    x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    windows = window_partition(x, window_size)  # (B*nW, wh, ww, C)
-    return windows.view(-1, window_size[0] * window_size[1], C), H + pad_h, W + pad_w
-
-
-def _reverse(windows: torch.Tensor, window_size: tuple[int, int], shift_size: tuple[int, int], H: int, W: int, Hp: int, Wp: int) -> torch.Tensor:
-    """Inverse of `_partition`: (B*nW, N, C) -> (B, H, W, C)."""
-    C = windows.shape[-1]
-    x = window_reverse(windows.view(-1, window_size[0], window_size[1], C), window_size, Hp, Wp)
-    if Hp != H or Wp != W:
-        x = x[:, :H, :W, :].contiguous()
-    if any(shift_size):
-        x = torch.roll(x, shifts=shift_size, dims=(1, 2))
-    return x
 
 
 def _per_image_keep(drop_path: nn.Module, batch: int, like: torch.Tensor) -> torch.Tensor | None:
@@ -164,6 +144,11 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
         self._calibrating = False
         self._records: list[torch.Tensor] = []
         self._mask_cache: dict[tuple, torch.Tensor | None] = {}
+        # How this block places windows (`mixaq.simulator._windows`): "timm" rolls then pads;
+        # "official" (the Swin detection backbone) pads then rolls. A backbone that needs the
+        # official order sets the flag on its converted blocks; the window and shift sizes are
+        # the block's own (`window_size`, `shift_size`).
+        self.window_semantics = getattr(self, "window_semantics", "timm")
 
     # -- per-forward geometry ---------------------------------------------------------------------
     def _cached(self, key: tuple, make) -> torch.Tensor | None:  # noqa: ANN001 (a zero-arg callable)
@@ -173,22 +158,27 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
             self._mask_cache[key] = make()
         return self._mask_cache[key]
 
-    def _shift_mask(self, Hp: int, Wp: int, x: torch.Tensor) -> torch.Tensor | None:
-        if not any(self.shift_size):
+    def _geometry(self, H: int, W: int) -> WindowGeometry:
+        return WindowGeometry((H, W), self.window_size, self.shift_size, self.window_semantics)
+
+    def _shift_mask(self, geometry: WindowGeometry, x: torch.Tensor) -> torch.Tensor | None:
+        """(nW, N, N) shift mask; both semantics build it on the padded map with timm's regions."""
+        if not geometry.shifted:
             return None
         if not self.dynamic_mask:
             return self.attn_mask
-        key = ("mask", Hp, Wp, x.device, x.dtype, self.window_size, self.shift_size)
-        return self._cached(key, lambda: self.get_attn_mask(x.new_empty(1, Hp, Wp, 1)))  # (nW, N, N)
+        key = ("mask", geometry)
+        Hp, Wp = geometry.padded_hw
+        return self._cached(key + (x.device, x.dtype), lambda: self.get_attn_mask(x.new_empty(1, Hp, Wp, 1)))
 
-    def _valid_tokens(self, H: int, W: int, x: torch.Tensor) -> torch.Tensor | None:
-        """(nW, N, 1) 1 for real tokens, 0 for padding: timm pads the *normalised* input with zeros."""
-        if H % self.window_size[0] == 0 and W % self.window_size[1] == 0:
+    def _valid_tokens(self, geometry: WindowGeometry, x: torch.Tensor) -> torch.Tensor | None:
+        """(nW, N, 1) 1 for real tokens, 0 for padding: the block pads the *normalised* input with zeros."""
+        if not any(geometry.pad_hw):
             return None
-        key = ("valid", H, W, x.device, x.dtype, self.window_size)
-        return self._cached(key, lambda: _partition(x.new_ones(1, H, W, 1), self.window_size, (0, 0))[0])
+        key = ("valid", geometry, x.device, x.dtype)
+        return self._cached(key, lambda: partition_windows(x.new_ones(1, *geometry.feature_hw, 1), geometry))
 
-    def _window_labels(self, x: torch.Tensor, n_windows: int) -> torch.Tensor | None:
+    def _window_labels(self, x: torch.Tensor, geometry: WindowGeometry) -> torch.Tensor | None:
         """(B, nW) HIGH/LOW/PRUNED per window of this block's grid; None = all high (no mix set)."""
         state = self._mix_state
         if state is None:
@@ -196,7 +186,8 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
         context = self._stage_context
         if self.first_in_stage or not context.matches(x):
             context.start(x)
-        importance, ranks = context.grid(self.window_size, self.shift_size, state)
+        importance, ranks = context.grid(geometry, state)
+        n_windows = geometry.n_windows
         if importance.shape[1] != n_windows:
             raise MixaqError(f"block {self.mixaq_index}: importance grid has {importance.shape[1]} windows, block {n_windows}")
         pair = self.mixaq_pair
@@ -251,12 +242,13 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
                 out.index_copy_(0, rows, self._branch(branch, xw.index_select(0, rows), bias, windows.select(rows)))
         return out
 
-    def _calibration(self, x: torch.Tensor, xw: torch.Tensor, bias: torch.Tensor, windows: _Windows) -> torch.Tensor:
+    def _calibration(self, x: torch.Tensor, xw: torch.Tensor, bias: torch.Tensor, windows: _Windows,
+                     geometry: WindowGeometry) -> torch.Tensor:
         """Observers see float activations. `routed`: the mix routes windows as at inference, so
         each branch observes its own windows. `shared` (or no mix set): both branches see every
         window and the high branch's output goes on, so one calibration serves every mix."""
         if self.quant_config is not None and self.quant_config.calibration == "routed":
-            labels = self._window_labels(x, windows.n_windows)
+            labels = self._window_labels(x, geometry)
             if labels is not None:
                 return self._routed(xw, labels, bias, windows)
         extras = windows.select(None)
@@ -266,24 +258,25 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, H, W, C) -> (B, H, W, C), as timm's block but window-routed."""
         B, H, W, _ = x.shape
-        xw, Hp, Wp = _partition(x, self.window_size, self.shift_size)  # (B*nW, N, C)
-        n_windows = xw.shape[0] // B
+        geometry = self._geometry(H, W)
+        xw = partition_windows(x, geometry)  # (B*nW, N, C)
+        n_windows = geometry.n_windows
         windows = _Windows(
             n_windows,
-            self._shift_mask(Hp, Wp, x),
-            self._valid_tokens(H, W, x),
+            self._shift_mask(geometry, x),
+            self._valid_tokens(geometry, x),
             _per_image_keep(self.drop_path1, B, x),
             _per_image_keep(self.drop_path2, B, x),
         )
         bias = self.attn._get_rel_pos_bias()  # (1, nH, N, N), shared by both branches
         if self._calibrating:
-            out = self._calibration(x, xw, bias, windows)
+            out = self._calibration(x, xw, bias, windows, geometry)
         else:
-            labels = self._window_labels(x, n_windows)
+            labels = self._window_labels(x, geometry)
             out = self._routed(xw, labels, bias, windows)
             if not self.training:
                 self._record(labels, B, n_windows, x.device)
-        return _reverse(out, self.window_size, self.shift_size, H, W, Hp, Wp)
+        return reverse_windows(out, geometry)
 
     def _record(self, labels: torch.Tensor | None, batch: int, n_windows: int, device: torch.device) -> None:
         if labels is None:

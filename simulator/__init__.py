@@ -12,6 +12,7 @@ from mixaq.simulator._cost import (
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._gemm import gemm_cost, vector_cost
 from mixaq.simulator._spec import AcceleratorSpec, list_specs, load_spec, spec_from_mapping
+from mixaq.simulator._windows import WINDOW_SEMANTICS, WindowGeometry, block_window, window_geometry
 from mixaq.simulator._workload import build_workload
 
 __all__ = [
@@ -21,8 +22,11 @@ __all__ = [
     "MixaqError",
     "SWIN_ARCHS",
     "SwinArch",
+    "WINDOW_SEMANTICS",
     "WindowAssignment",
+    "WindowGeometry",
     "baseline_for",
+    "block_window",
     "build_workload",
     "estimate",
     "estimate_batch",
@@ -35,4 +39,5 @@ __all__ = [
     "spec_from_mapping",
     "vector_cost",
     "window_counts",
+    "window_geometry",
 ]

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._windows import WINDOW_SEMANTICS, WindowGeometry, window_geometry
 
 __all__ = ["SwinArch", "SWIN_ARCHS", "get_arch", "window_counts", "WindowAssignment"]
 
@@ -26,8 +27,14 @@ class SwinArch:
     mlp_ratio: float = 4.0
     patch_size: int = 4
     in_chans: int = 3
+    # How blocks place windows (see `_windows.py`): "timm" (timm's SwinTransformer, the default)
+    # or "official" (the Swin detection backbone: full windows, always shifted, pad then roll).
+    window_semantics: str = "timm"
 
     def __post_init__(self) -> None:
+        if self.window_semantics not in WINDOW_SEMANTICS:
+            raise MixaqError(f"arch: window_semantics must be one of {', '.join(WINDOW_SEMANTICS)}, "
+                             f"got {self.window_semantics!r}")
         if len(self.depths) != len(self.num_heads):
             raise MixaqError(f"arch: depths {self.depths} and num_heads {self.num_heads} differ in length")
         for name in ("embed_dim", "window_size", "patch_size", "in_chans"):
@@ -85,24 +92,15 @@ class SwinArch:
             h, w = math.ceil(h / 2), math.ceil(w / 2)
         return h, w
 
-    def stage_window_grid(self, stage: int, image_hw: tuple[int, int]) -> tuple[int, int, int]:
-        """(window side, windows along H, windows along W) for a stage.
-
-        timm shrinks the window to the feature map when the map is smaller than the window.
-        """
-        h, w = self.stage_grid(stage, image_hw)
-        ws_h, ws_w = min(self.window_size, h), min(self.window_size, w)
-        if ws_h != ws_w:
-            # timm keeps (ws_h, ws_w) separately; we only model square windows of the smaller side.
-            ws = min(ws_h, ws_w)
-        else:
-            ws = ws_h
-        return ws, math.ceil(h / ws), math.ceil(w / ws)
+    def block_windows(self, stage: int, shifted: bool, image_hw: tuple[int, int]) -> WindowGeometry:
+        """Window geometry of a regular (`shifted=False`, even) or shifted (odd) block of a stage,
+        for a model built for and run at `image_hw` (the one rule in `_windows.py`)."""
+        return window_geometry(self.stage_grid(stage, image_hw), self.window_size, shifted, self.window_semantics)
 
     def windows_per_block(self, image_hw: tuple[int, int]) -> np.ndarray:
         """(num_blocks,) number of attention windows of each block for one image."""
-        per_stage = [np.prod(self.stage_window_grid(s, image_hw)[1:]) for s in range(self.num_stages)]
-        return np.repeat(np.asarray(per_stage, dtype=np.int64), self.depths)
+        counts = [self.block_windows(s, b % 2 == 1, image_hw).n_windows for s, b in self.blocks()]
+        return np.asarray(counts, dtype=np.int64)
 
     def timm_kwargs(self) -> dict[str, Any]:
         return dict(

@@ -156,16 +156,22 @@ def build_workload(arch: SwinArch, image_hw: tuple[int, int]) -> Workload:
             prev = arch.stage_dim(stage - 1)
             b.add("vector", stage, -1, "merge_norm", "all", tokens, 4 * prev, lnorm)
             b.add("gemm", stage, -1, "merge", "all", tokens, dim, 4 * prev)
-        ws, n_wh, n_ww = arch.stage_window_grid(stage, image_hw)
-        n_win, win_tokens = n_wh * n_ww, ws * ws
-        padded = n_win * win_tokens
-        # MixA-Q overhead: token magnitudes once per stage, window L2 + ranking per partition
-        # (regular windows for even blocks, shifted for odd), only when some block mixes.
+        # One rule places windows everywhere (`_windows.py`): per-axis window sides, so a map
+        # smaller than the window on one side gets non-square windows as in the model.
+        regular = arch.block_windows(stage, False, image_hw)
+        shifted = arch.block_windows(stage, True, image_hw)
+        n_win, win_tokens, padded = regular.n_windows, regular.window_tokens, regular.padded_tokens
+        # MixA-Q overhead: token magnitudes once per stage, window L2 + ranking per partition in use
+        # (regular windows for even blocks, shifted for odd), only when some block mixes. Where the
+        # shift is off (a map no larger than the window) both parities share one partition.
         b.add("vector", stage, -1, "importance_tokens", "all", tokens, dim, ops["magnitude"],
               share=cols["stage_mixed"] + stage)
         rank_work = ops["l2"] * padded + ops["rank"] * n_win * max(1, math.ceil(math.log2(max(n_win, 2))))
-        for part, name in zip(range(min(2, arch.depths[stage])), ("importance_regular", "importance_shifted")):
-            b.add("vector", stage, -1, name, "all", 1, rank_work, 1, share=cols["partition_mixed"] + 2 * stage + part)
+        if arch.depths[stage] > 1 and shifted.shift_hw != regular.shift_hw:
+            for part, name in enumerate(("importance_regular", "importance_shifted")):
+                b.add("vector", stage, -1, name, "all", 1, rank_work, 1, share=cols["partition_mixed"] + 2 * stage + part)
+        else:
+            b.add("vector", stage, -1, "importance_regular", "all", 1, rank_work, 1, share=cols["stage_mixed"] + stage)
         hidden = int(dim * arch.mlp_ratio)
         head_dim = dim // heads
         for _ in range(arch.depths[stage]):

@@ -41,6 +41,7 @@ def fvcore_counts(arch_name: str, image_hw: tuple[int, int]) -> tuple[dict[str, 
 @pytest.mark.parametrize("arch_name,image_hw", [
     ("swin_t", (224, 224)),     # the reference point: timm swin_tiny_patch4_window7_224
     ("swin_nano", (60, 92)),    # grids 15x23 / 8x12: window padding in every stage, odd merges
+    ("swin_micro", (32, 160)),  # grid 2x10 in stage 2: timm's per-axis 2x4 windows
 ])
 def test_macs_and_layernorms_match_fvcore_on_timm(arch_name, image_hw):
     by_operator, final_norm = fvcore_counts(arch_name, image_hw)
