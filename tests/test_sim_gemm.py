@@ -11,18 +11,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mixaq.simulator import gemm_cost, spec_from_mapping, vector_cost
+from mixaq.simulator._gemm import GEMM_FIELDS
 
 HUGE_KIB = 1 << 20  # buffers that hold any test GEMM: no re-fetch, no chunking
 
 
 def make_spec(model="fixed", dataflow="os", rows=8, cols=8, kib=(HUGE_KIB,) * 3, dram=1e6, min_bits=None,
-              max_bits=8, serial="act"):
+              max_bits=8, serial="act", memory=None, mapper=None):
     min_bits = min_bits if min_bits is not None else (1 if model == "bitserial" else 2)
     return spec_from_mapping(dict(
         name="t", frequency_mhz=500, array=dict(rows=rows, cols=cols, dataflow=dataflow),
         precision=dict(model=model, min_bits=min_bits, max_bits=max_bits, serial=serial),
         sram_kib=dict(ifmap=kib[0], filter=kib[1], ofmap=kib[2]), dram_bytes_per_cycle=dram,
-        energy_pj=dict(mac_8x8=0.2, sram_byte=1.0, dram_byte=100.0)))
+        memory=memory or {}, mapper=mapper or {},
+        energy_pj=dict(mac_8x8=0.2, sram_byte=1.0, dram_byte=100.0, static_mw=5.0)))
 
 
 def scalesim_closed_form(dataflow: str, m: int, n: int, k: int, rows: int, cols: int) -> int:
@@ -142,6 +144,41 @@ def test_fractional_rows_interpolate_and_empty_gemms_cost_nothing():
     counted = gemm_cost(spec, 49, 49, 32, 8, 8, count=12)
     single = gemm_cost(spec, 49, 49, 32, 8, 8)
     assert counted["cycles"] == 12 * single["cycles"]
+
+
+def test_scalar_and_array_paths_agree_exactly():
+    """One set of equations, two namespaces: Python floats for a single GEMM, numpy for batches.
+    4,000 random GEMMs on 50 random specs (every memory-model option, fractional rows, counts,
+    empty GEMMs) must give bit-identical numbers, the mapper's choice included."""
+    rng = np.random.default_rng(14)
+    checked = 0
+    for _ in range(50):
+        model = rng.choice(["fixed", "bitfusion", "bitserial"])
+        spec = make_spec(
+            model, rng.choice(["os", "ws", "is"]), int(rng.integers(1, 33)), int(rng.integers(1, 33)),
+            tuple(float(rng.choice([0.25, 1, 2, 8, 64, 4096])) for _ in range(3)), float(rng.choice([1, 4, 16, 1e6])),
+            serial=rng.choice(["act", "both"]),
+            memory=dict(dram_ports=str(rng.choice(["shared", "per_operand"])),
+                        psum_policy=str(rng.choice(["on_chip_when_fits", "write_every_fold"])),
+                        psum_bits=int(rng.choice([8, 16, 32]))),
+            mapper=dict(objective=str(rng.choice(["latency", "traffic"])),
+                        fold_order=str(rng.choice(["any", "rows_outer", "cols_outer"])),
+                        split_stream=bool(rng.integers(2))))
+        size = 80
+        m = rng.integers(0, 700, size).astype(float)
+        m[: size // 4] += rng.choice([0.0, 0.25, 0.5], size // 4)  # fractional rows interpolate
+        n, k = rng.integers(1, 700, size), rng.integers(1, 700, size)
+        ba, bw = rng.integers(2, 9, size), rng.integers(2, 9, size)
+        count = rng.choice([1.0, 3.0, 0.5], size)
+        batched = gemm_cost(spec, m, n, k, ba, bw, count)
+        for i in range(size):
+            one = gemm_cost(spec, float(m[i]), int(n[i]), int(k[i]), int(ba[i]), int(bw[i]), float(count[i]))
+            assert set(one) == set(GEMM_FIELDS) == set(batched)
+            for key in GEMM_FIELDS:
+                assert type(one[key]) is float, key
+                assert one[key] == batched[key][i], (key, spec, m[i], n[i], k[i], ba[i], bw[i], count[i])
+            checked += 1
+    assert checked == 4000
 
 
 def test_vector_unit_cycles():
