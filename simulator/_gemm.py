@@ -165,17 +165,22 @@ def _schedules(ops, p: _Plan, m, n, k, ba, bw, pack, passes) -> list:
     # stationary tile and one streamed X1 vector.
     rows_used, cols_used = minimum(s_row, rows), minimum(s_col, cols)
     x2_is_psum = dataflow != "os"
+    # tile1 / tile2: bytes of one full row-fold tile of X1 / column-fold tile of X2 per stream
+    # element (the last fold may be smaller; a tile must fit whole).
     if dataflow == "os":  # X1 ifmap, X2 filter, outputs stationary in the PEs
         x1, x2, stat, psum = ifmap, filt, 0.0, 0.0
         fill_a, fill_b = rows_used * ba * k / 8.0, cols_used * bw * k / 8.0
+        tile1, tile2 = minimum(rows, m) * ba / 8.0, minimum(cols, n) * bw / 8.0
     elif dataflow == "ws":  # X1 ifmap, X2 partial sums, filter stationary
         x1, x2, stat = ifmap, m * n * psum_bytes, filt
         psum = x2
         fill_a, fill_b = rows_used * cols_used * bw / 8.0, rows_used * ba / 8.0
+        tile1, tile2 = minimum(rows * pack, k) * ba / 8.0, minimum(cols, n) * psum_bytes
     else:  # is: X1 filter, X2 partial sums, ifmap stationary
         x1, x2, stat = filt, m * n * psum_bytes, ifmap
         psum = x2
         fill_a, fill_b = rows_used * cols_used * ba / 8.0, rows_used * bw / 8.0
+        tile1, tile2 = minimum(rows * pack, k) * bw / 8.0, minimum(cols, m) * psum_bytes
     prologue = (maximum(fill_a, fill_b) if per_port else fill_a + fill_b) / bandwidth
     length = (m, n, k)[stream_dim]
     # Partial sums that need no room in the ofmap SRAM: a single K fold, or every fold drains.
@@ -185,8 +190,8 @@ def _schedules(ops, p: _Plan, m, n, k, ba, bw, pack, passes) -> list:
     # both chunk sizes are the whole stream: the scalar path does not work them out.)
     if chunkable and not (scalar and x1 <= cap1 and (x2 <= cap2 or psum_free)):
         x1_unit, x2_unit = x1 / length, x2 / length
-        alpha = minimum(floor(cap1 * n1 / x1_unit), where(psum_free, _INF, floor(cap2 / x2_unit)))
-        beta = minimum(where(psum_free, _INF, floor(cap2 * n2 / x2_unit)), floor(cap1 / x1_unit))
+        alpha = minimum(floor(cap1 / tile1), where(psum_free, _INF, floor(cap2 / x2_unit)))
+        beta = minimum(where(psum_free, _INF, floor(cap2 / tile2)), floor(cap1 / x1_unit))
         chunks.append((minimum(maximum(alpha, 1.0), length), alpha >= 1.0))
         chunks.append((minimum(maximum(beta, 1.0), length), beta >= 1.0))
     stat_fits = stat <= cap_s
@@ -206,11 +211,11 @@ def _schedules(ops, p: _Plan, m, n, k, ba, bw, pack, passes) -> list:
                 continue  # both fold orders fetch everything once: the same as order 0, which wins ties
             n_chunks = ceil(length / chunk)
             if order == 0:
-                p1 = where(x1c / n1 <= cap1, 1.0, n2)
+                p1 = where(tile1 * chunk <= cap1, 1.0, n2)
                 p2 = where((x2c <= cap2) | psum_free, 1.0, n1)
             else:
                 p1 = where(x1c <= cap1, 1.0, n2)
-                p2 = where((x2c / n2 <= cap2) | psum_free, 1.0, n1)
+                p2 = where((tile2 * chunk <= cap2) | psum_free, 1.0, n1)
             port_x1 = x1 * p1
             port_other = stat * where(stat_fits, 1.0, n_chunks)  # the stationary operand's port
             if not x2_is_psum:
