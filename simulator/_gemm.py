@@ -194,6 +194,9 @@ def _schedules(ops, p: _Plan, m, n, k, ba, bw, pack, passes) -> list:
         beta = minimum(where(psum_free, _INF, floor(cap2 / tile2)), floor(cap1 / x1_unit))
         chunks.append((minimum(maximum(alpha, 1.0), length), alpha >= 1.0))
         chunks.append((minimum(maximum(beta, 1.0), length), beta >= 1.0))
+    if not scalar:  # arrays: the chunk choices ride on a leading axis, one pass per fold order
+        sizes, valid = zip(*chunks)
+        chunks = [(np.stack(np.broadcast_arrays(*sizes)), np.stack(np.broadcast_arrays(*valid)))]
     stat_fits = stat <= cap_s
     stream_cycles = t_stream * passes
     spill = (n1 - 1.0) * psum  # partial sums of every K fold but the last
@@ -239,7 +242,7 @@ def _schedules(ops, p: _Plan, m, n, k, ba, bw, pack, passes) -> list:
             else:
                 dram_time = (read + write) / bandwidth
             total = maximum(compute + prologue, dram_time)
-            if valid is not True:  # an array of chunk sizes, some of which do not fit
+            if valid is not True:  # arrays: chunk sizes, some of which do not fit
                 total = where(valid, total, _INF)
             candidates.append((slot, compute, total, read, write, array_side + read + write, n_chunks, chunk, order))
     return candidates
@@ -290,22 +293,32 @@ def _gemm_integral_array(spec: AcceleratorSpec, m, n, k, ba, bw) -> dict[str, np
     busy = m * n * k > 0
     with np.errstate(divide="ignore", invalid="ignore"):  # empty GEMMs are masked out below
         candidates = _schedules(_ARRAY_OPS, p, m, n, k, ba, bw, packs, passes)
-    shape = (len(candidates),) + packs.shape  # (schedules, packings, ...)
-    n_candidates, n_gemms = shape[0] * shape[1], int(np.prod(shape[2:], dtype=np.int64))
-    flat = lambda i: [np.broadcast_to(c[i], packs.shape).reshape(shape[1], n_gemms) for c in candidates]  # noqa: E731
-    total = np.where(np.broadcast_to(pack_allowed[None], shape).reshape(n_candidates, n_gemms),
-                     np.stack(flat(2)).reshape(n_candidates, n_gemms), np.inf)
-    dram = np.where(np.isfinite(total), (np.stack(flat(3)) + np.stack(flat(4))).reshape(n_candidates, n_gemms), np.inf)
+    # Each fold order's fields are (chunk choices, packings, ...GEMMs); flattened, the candidates
+    # come in the mapper's tie-break order: fold order, chunk choice, packing.
+    gemm_shape = packs.shape[1:]
+    n_gemms = int(np.prod(gemm_shape, dtype=np.int64))
+    per_order = (len(candidates[0][7]) if np.ndim(candidates[0][7]) > packs.ndim else 1, len(packs), n_gemms)
+    view = lambda value: np.broadcast_to(value, per_order[:2] + gemm_shape).reshape(per_order)  # noqa: E731
+    allowed = view(pack_allowed)
+    total = np.concatenate([np.where(allowed, view(c[2]), np.inf) for c in candidates])
+    dram = np.where(np.isfinite(total), np.concatenate([view(c[3] + c[4]) for c in candidates]), np.inf)
+    total, dram = total.reshape(-1, n_gemms), dram.reshape(-1, n_gemms)
     # The mapper's objective first, the other metric breaks ties, then the first candidate
-    # (flat index = slot · P + packing).
+    # (flat index: fold order, chunk choice, packing).
     first, second = (total, dram) if p.latency_first else (dram, total)
     pick = np.argmin(np.where(first <= first.min(axis=0), second, np.inf), axis=0)
-    if n_candidates <= 4:  # few candidates: np.choose picks in one pass, no stacked copies
-        select = lambda rows: np.choose(pick, [row for per_slot in rows for row in per_slot])  # noqa: E731
-    else:
-        select = lambda rows: np.stack(rows).reshape(n_candidates, n_gemms)[pick, np.arange(n_gemms)]  # noqa: E731
-    chosen = [np.where(busy, select(flat(i)).reshape(shape[2:]), 0.0) for i in range(1, 9)]
-    pack = np.where(busy, select([packs.reshape(shape[1], n_gemms)] * shape[0]).reshape(shape[2:]), 1.0)
+    in_order, chunk_index, pack_index = np.unravel_index(pick, (len(candidates),) + per_order[:2])
+    column = np.arange(n_gemms)
+
+    def gather(values):  # the picked candidate's value, read from broadcast views (no copies)
+        if per_order[:2] == (1, 1):
+            picked = [view(v)[0, 0] for v in values]
+        else:
+            picked = [view(v)[chunk_index, pack_index, column] for v in values]
+        return picked[0] if len(picked) == 1 else np.choose(in_order, picked)
+
+    chosen = [np.where(busy, gather([c[i] for c in candidates]).reshape(gemm_shape), 0.0) for i in range(1, 9)]
+    pack = np.where(busy, gather([packs]).reshape(gemm_shape), 1.0)
     mac_scale = model.mac_energy_scale(ba, bw, spec.min_bits, spec.max_bits, spec.serial_operands, pack)
     return _fields(p, m, n, k, ba, bw, *chosen, pack, passes, mac_scale)
 
