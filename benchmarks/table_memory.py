@@ -1,6 +1,6 @@
 """The memory model against SCALE-Sim 3.0.0: DRAM reads, writes and cycles on 216 GEMM cases.
 
-    python -m benchmarks.table_memory [--csv memory_vs_scalesim.csv] [--out table.md]
+    python -m benchmarks.table_memory [--csv memory_vs_scalesim.csv [--resume]] [--out table.md]
 
 12 GEMM shapes (16..400 per dimension) × arrays 16×16 and 32×8 × dataflows os/ws/is, ifmap 16 KiB,
 filter 16 KiB, ofmap 8 KiB, 8-bit words, run by the real SCALE-Sim in CALC mode (it sizes the
@@ -9,7 +9,8 @@ each case in two configurations: `default` (the spec defaults: one shared DRAM p
 on chip when they fit, the mapper's fold order and stream chunking) and `scalesim` (one port per
 operand, every K fold's partial sums written out, SCALE-Sim's column-folds-outer order, no
 chunking). Partial sums are one 8-bit word in both (SCALE-Sim has a single word size). Every
-number comes from this run; docs/simulator.md quotes the summary.
+number comes from this run (or, with --resume, from the runs already in --csv); docs/simulator.md
+quotes the summary. SCALE-Sim's USER mode is slow: the whole table takes about an hour.
 """
 from __future__ import annotations
 
@@ -42,20 +43,28 @@ def make_spec(dataflow: str, rows: int, cols: int, bandwidth: float, config: str
         energy_pj=dict(mac_8x8=1, sram_byte=1, dram_byte=1), **CONFIGS[config]))
 
 
-def collect(python) -> list[dict]:
+def _mode_name(mode: int | None) -> str:
+    return "CALC" if mode is None else f"USER{mode}"
+
+
+def collect(python, done: list[dict] | None = None, save=None) -> list[dict]:
+    """SCALE-Sim and our numbers for every case; runs already in `done` are kept, `save(rows)` is
+    called after each SCALE-Sim run."""
     from tqdm import tqdm
 
     from benchmarks._scalesim import run_scalesim
     from mixaq.simulator import gemm_cost
 
-    rows_out = []
-    runs = [(df, a, mode) for df in DATAFLOWS for a in ARRAYS for mode in MODES]
+    rows_out = list(done or [])
+    have = {(r["dataflow"], r["array"], r["mode"]) for r in rows_out}
+    runs = [(df, a, mode) for df in DATAFLOWS for a in ARRAYS for mode in MODES
+            if (df, f"{a[0]}x{a[1]}", _mode_name(mode)) not in have]
     for dataflow, (rows, cols), mode in tqdm(runs, desc="SCALE-Sim runs", file=sys.stderr):
         refs, seconds = run_scalesim(SHAPES, rows, cols, dataflow, sram_kib=SRAM_KIB, python=python,
                                      timeout_s=3600, bandwidth_words=mode)
         bandwidth = 1e9 if mode is None else float(mode)  # CALC: no stalls
         for (m, n, k), ref in zip(SHAPES, refs):
-            row = dict(dataflow=dataflow, array=f"{rows}x{cols}", mode="CALC" if mode is None else f"USER{mode}",
+            row = dict(dataflow=dataflow, array=f"{rows}x{cols}", mode=_mode_name(mode),
                        M=m, N=n, K=k, ss_compute_cycles=ref.compute_cycles, ss_total_cycles=ref.total_cycles,
                        ss_overall_cycles=ref.overall_cycles, ss_reads=ref.ifmap_dram_reads + ref.filter_dram_reads,
                        ss_ifmap_reads=ref.ifmap_dram_reads, ss_filter_reads=ref.filter_dram_reads,
@@ -65,6 +74,8 @@ def collect(python) -> list[dict]:
                 row.update({f"{config}_compute_cycles": ours["compute_cycles"], f"{config}_cycles": ours["cycles"],
                             f"{config}_reads": ours["dram_read_bytes"], f"{config}_writes": ours["dram_write_bytes"]})
             rows_out.append(row)
+        if save is not None:
+            save(rows_out)
     return rows_out
 
 
@@ -121,20 +132,23 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.table_memory", description=__doc__.splitlines()[0])
-    parser.add_argument("--csv", default=None, help="write every case as CSV")
+    parser.add_argument("--csv", default=None, help="write every case as CSV (after each SCALE-Sim run)")
+    parser.add_argument("--resume", action="store_true", help="keep the SCALE-Sim runs already in --csv")
     parser.add_argument("--out", default=None, help="markdown file to write (default: print only)")
     args = parser.parse_args(argv)
+    if args.resume and not args.csv:
+        parser.error("--resume needs --csv")
+
+    import pandas as pd
 
     from benchmarks._scalesim import ensure_scalesim_venv
 
     start = time.perf_counter()
-    rows = collect(ensure_scalesim_venv())
+    done = pd.read_csv(args.csv).to_dict("records") if args.resume and Path(args.csv).exists() else []
+    save = (lambda rows: pd.DataFrame(rows).to_csv(args.csv, index=False)) if args.csv else None
+    rows = collect(ensure_scalesim_venv(), done, save)
     text = markdown(rows)
     print(text)
-    if args.csv:
-        import pandas as pd
-
-        pd.DataFrame(rows).to_csv(args.csv, index=False)
     if args.out:
         Path(args.out).write_text(text)
     print(f"({len(rows)} cases in {time.perf_counter() - start:.0f} s)", file=sys.stderr)

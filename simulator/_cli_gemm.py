@@ -5,9 +5,9 @@ import argparse
 
 __all__ = ["add_arguments", "run"]
 
-_KEYS = ("compute_cycles", "stall_cycles", "total_cycles", "stream_chunks", "macs", "bops", "dram_read_bytes",
-         "dram_write_bytes", "sram_bytes", "utilization", "latency_ms", "mac_energy_pj", "sram_energy_pj",
-         "dram_energy_pj", "energy_pj")
+_KEYS = ("compute_cycles", "stall_cycles", "total_cycles", "stream_chunks", "stream_chunk", "fold_order", "pack",
+         "macs", "bops", "dram_read_bytes", "dram_write_bytes", "sram_bytes", "utilization", "latency_ms",
+         "mac_energy_pj", "sram_energy_pj", "dram_energy_pj", "energy_pj")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

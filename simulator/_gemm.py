@@ -55,8 +55,9 @@ GEMM_FIELDS = (
     "energy_pj", "stream_chunks", "stream_chunk", "fold_order", "pack", "utilization", "peak_macs_per_cycle",
 )  # stream_chunk: chunk length; fold_order: 0 row folds outermost, 1 column folds (SCALE-Sim's)
 VECTOR_FIELDS = ("vector_ops", "cycles", "energy_pj", "static_energy_pj")
-# Per-GEMM descriptors of the chosen schedule: not scaled by `count`, not interpolated.
-_SCHEDULE_FIELDS = frozenset(("peak_macs_per_cycle", "stream_chunks", "stream_chunk", "fold_order", "pack", "utilization"))
+# Per-GEMM descriptors of the chosen schedule: not scaled by `count` (utilization is recomputed).
+_SCHEDULE_FIELDS = frozenset(("peak_macs_per_cycle", "stream_chunks", "stream_chunk", "fold_order", "pack",
+                              "utilization"))
 _INF = math.inf
 # Fold orders (index = `fold_order` output): 0 walks the row folds (d1) outermost, 1 the column
 # folds (d2), as SCALE-Sim does.
@@ -66,9 +67,10 @@ _HALF = 512.0  # bytes per KiB of a double-buffered SRAM that hold the working s
 # The equations below only use + − × ÷, comparisons, & | on booleans and these five functions.
 _ARRAY_OPS = SimpleNamespace(scalar=False, where=np.where, minimum=np.minimum, maximum=np.maximum,
                              ceil=np.ceil, floor=np.floor)
+# math.ceil / math.floor return ints: exact, and results are cast to float where they are outputs.
 _SCALAR_OPS = SimpleNamespace(scalar=True, where=lambda c, a, b: a if c else b,
                               minimum=lambda a, b: a if a <= b else b, maximum=lambda a, b: a if a >= b else b,
-                              ceil=math.ceil, floor=math.floor)  # ints: exact, and floats where it matters
+                              ceil=math.ceil, floor=math.floor)
 
 
 def _cdiv(a, b):
@@ -128,9 +130,11 @@ def _plan(spec: AcceleratorSpec) -> _Plan:
 
 
 def _schedules(ops, p: _Plan, m, n, k, ba, bw, pack, passes) -> list:
-    """(slot, compute, total, read, write, sram, chunks, chunk, order) of every candidate schedule of
-    one packing; `slot` is its place in the mapper's tie-break order (fold order outer, then whole /
-    α / β chunking). The scalar path leaves out candidates that cannot be chosen.
+    """(slot, compute, total, read, write, sram, chunks, chunk, order) of every candidate schedule;
+    `slot` is its place in the mapper's tie-break order (fold order outer, then whole / α / β
+    chunking, then packing). Scalars: one tuple per candidate of one packing, leaving out those
+    that cannot be chosen. Arrays: one tuple per fold order, its fields shaped (chunk choices,
+    packings, ...GEMMs).
 
     The array walks folds over two spatial dims d1 (rows, n1 folds) × d2 (cols, n2 folds) and
     streams the third (length t_stream, replayed `passes` times). Operand X1 is indexed by
@@ -210,7 +214,8 @@ def _schedules(ops, p: _Plan, m, n, k, ba, bw, pack, passes) -> list:
             # Bytes of one chunk; this order of operations keeps exact fits exact (a chunk size
             # is chosen to fill a buffer to the byte).
             x1c, x2c = x1 * chunk / length, x2 * chunk / length
-            if scalar and order and len(orders) == 2 and (x1c <= cap1 or n2 <= 1) and (x2c <= cap2 or psum_free or n1 <= 1):
+            if (scalar and order and len(orders) == 2 and (x1c <= cap1 or n2 <= 1)
+                    and (x2c <= cap2 or psum_free or n1 <= 1)):
                 continue  # both fold orders fetch everything once: the same as order 0, which wins ties
             n_chunks = ceil(length / chunk)
             if order == 0:
