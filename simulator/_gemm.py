@@ -315,15 +315,20 @@ def _gemm_integral_array(spec: AcceleratorSpec, m, n, k, ba, bw) -> dict[str, np
     in_order, chunk_index, pack_index = np.unravel_index(pick, (len(candidates),) + per_order[:2])
     column = np.arange(n_gemms)
 
-    def gather(values):  # the picked candidate's value, read from broadcast views (no copies)
-        if per_order[:2] == (1, 1):
-            picked = [view(v)[0, 0] for v in values]
-        else:
-            picked = [view(v)[chunk_index, pack_index, column] for v in values]
-        return picked[0] if len(picked) == 1 else np.choose(in_order, picked)
+    if total.size <= 1 << 16:  # small: copying every field is cheaper than many small gathers
+        fields = np.concatenate([np.stack(np.broadcast_arrays(*c[1:9], packs)).reshape(9, -1, n_gemms)
+                                 for c in candidates], axis=1)[:, pick, column]
+        *chosen, pack = np.where(busy, fields, np.array([0.0] * 8 + [1.0])[:, None]).reshape((9,) + gemm_shape)
+    else:
+        def gather(values):  # the picked candidate's value, read from broadcast views (no copies)
+            if per_order[:2] == (1, 1):
+                picked = [view(v)[0, 0] for v in values]
+            else:
+                picked = [view(v)[chunk_index, pack_index, column] for v in values]
+            return picked[0] if len(picked) == 1 else np.choose(in_order, picked)
 
-    chosen = [np.where(busy, gather([c[i] for c in candidates]).reshape(gemm_shape), 0.0) for i in range(1, 9)]
-    pack = np.where(busy, gather([packs]).reshape(gemm_shape), 1.0)
+        chosen = [np.where(busy, gather([c[i] for c in candidates]).reshape(gemm_shape), 0.0) for i in range(1, 9)]
+        pack = np.where(busy, gather([packs]).reshape(gemm_shape), 1.0)
     mac_scale = model.mac_energy_scale(ba, bw, spec.min_bits, spec.max_bits, spec.serial_operands, pack)
     return _fields(p, m, n, k, ba, bw, *chosen, pack, passes, mac_scale)
 
