@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="default: the embedded default model")
     parser.add_argument("--data", default=None, help="default: the default model's synthetic val split")
     parser.add_argument("--max-images", type=int, default=None)
-    parser.add_argument("--calib", type=int, default=32)
+    parser.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=32)
     parser.add_argument("--spec", default="bitfusion")
     parser.add_argument("--observers", default="minmax,percentile",
                         help="activation observers, one table each (comma-separated)")
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from mixaq.models.detection._table import ptq_table, table_markdown
 
     start = time.perf_counter()
-    ev = Evaluator(args.checkpoint, args.data, max_images=args.max_images, calib_images=args.calib,
+    ev = Evaluator(args.checkpoint, args.data, max_images=args.max_images, calib_images=args.calib_images,
                    threads=args.threads)
     observers = [o.strip() for o in args.observers.split(",") if o.strip()]
     sections, frames = [], []

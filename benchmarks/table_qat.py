@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="pruning rows: prune ratio = this x low ratio in every pair")
     parser.add_argument("--no-sparsevit", action="store_true", help="skip the pruning-only rows")
     parser.add_argument("--max-images", type=int, default=None)
-    parser.add_argument("--calib", type=int, default=32)
+    parser.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=32)
     parser.add_argument("--spec", default="bitfusion")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="markdown file to write (default: print only)")
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cache = pd.read_csv(args.cache) if args.cache and Path(args.cache).is_file() else None
     df = qat_table(ckpts, data, spec=args.spec, targets=targets, prune_per_low=args.prune_per_low,
-                   max_images=args.max_images, calib_images=args.calib, sparsevit=not args.no_sparsevit, cache=cache)
+                   max_images=args.max_images, calib_images=args.calib_images, sparsevit=not args.no_sparsevit, cache=cache)
     reused = int(df.reused.astype(bool).sum())
     command = "python -m benchmarks.table_qat " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     first = df.iloc[0]
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- evaluation: {int(first.n_images)} val images of the default synthetic split (COCOeval box AP, ×100); "
         f"uniform / high branches and restored low branches use the trained LSQ steps, a branch without trained "
-        f"steps (MixA-Q without SAQA: the 2-bit low branch) is calibrated on {args.calib} other images (MSE observer)",
+        f"steps (MixA-Q without SAQA: the 2-bit low branch) is calibrated on {args.calib_images} other images (MSE observer)",
         f"- cost: the Swin backbone on `{args.spec}`, speedups over uniform W4A4 from the windows each model "
         "actually ran (recorded); `target` is the BOPs speedup the per-pair ratios were chosen for "
         "(every pair the same ratio, smallest on a 0.001 grid that reaches it)",

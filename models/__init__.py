@@ -1,26 +1,31 @@
-"""Everything torch: fake-quantized two-branch Swin, window importance, detection."""
-from mixaq.models._config import ACT_TARGETS, MixConfig, QuantConfig
-from mixaq.models._importance import token_magnitude, window_importance
-from mixaq.models._quant import FakeQuant
-from mixaq.models._record import WindowRecord, assignment_from_record, get_record, reset_record
-from mixaq.models._swin import build_swin
-from mixaq.models._two_branch import TwoBranchSwinBlock, calibrating, convert_swin, set_mix, set_quant
+"""Everything torch: fake-quantized two-branch Swin, window importance, detection.
 
-__all__ = [
-    "ACT_TARGETS",
-    "FakeQuant",
-    "MixConfig",
-    "QuantConfig",
-    "TwoBranchSwinBlock",
-    "WindowRecord",
-    "assignment_from_record",
-    "build_swin",
-    "calibrating",
-    "convert_swin",
-    "get_record",
-    "reset_record",
-    "set_mix",
-    "set_quant",
-    "token_magnitude",
-    "window_importance",
-]
+Public names load on first use (`simulator._util.lazy_exports`), so `import mixaq.models` and the
+`mixaq` commands' `--help` never import torch or timm.
+"""
+from __future__ import annotations
+
+from mixaq.simulator._util import lazy_exports
+
+# public name -> private module that defines it
+_EXPORTS: dict[str, str] = {
+    "ACT_TARGETS": "._config",
+    "MixConfig": "._config",
+    "QuantConfig": "._config",
+    "token_magnitude": "._importance",
+    "window_importance": "._importance",
+    "FakeQuant": "._quant",
+    "WindowRecord": "._record",
+    "assignment_from_record": "._record",
+    "get_record": "._record",
+    "reset_record": "._record",
+    "build_swin": "._swin",
+    "TwoBranchSwinBlock": "._two_branch",
+    "calibrating": "._two_branch",
+    "convert_swin": "._two_branch",
+    "set_mix": "._two_branch",
+    "set_quant": "._two_branch",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

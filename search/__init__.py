@@ -1,42 +1,34 @@
 """Design-space search: Optuna sweeps of window precision configs, Pareto fronts, plots, `mixaq`.
 
-Public names load on first use, so `import search` (and `search.cli`) stays free of optuna,
-torch and matplotlib.
+Public names load on first use (`simulator._util.lazy_exports`), so `import mixaq.search` (and
+`mixaq.search.cli`) stays free of optuna, torch and matplotlib.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mixaq.simulator._util import lazy_exports
 
 # public name -> private module that defines it
 _EXPORTS: dict[str, str] = {
-    "AccuracyFn": "mixaq.search._accuracy",
-    "AccuracyResult": "mixaq.search._accuracy",
-    "EvaluatorFactory": "mixaq.search._accuracy",
-    "CostModel": "mixaq.search._cost",
-    "DesignPoint": "mixaq.search._space",
-    "SearchSpace": "mixaq.search._space",
-    "SweepSettings": "mixaq.search._settings",
-    "config_key": "mixaq.search._settings",
-    "StorageOptions": "mixaq.search._storage",
-    "get_storage": "mixaq.search._storage",
-    "pareto_mask": "mixaq.search._pareto",
-    "SweepResult": "mixaq.search._sweep",
-    "run_sweep": "mixaq.search._sweep",
-    "trial_counts": "mixaq.search._sweep",
-    "StudyRecord": "mixaq.search._record",
-    "build_record": "mixaq.search._record",
-    "render_plots": "mixaq.search._plots",
-    "write_outputs": "mixaq.search._outputs",
-    "SyntheticAccuracy": "mixaq.search._synthetic",
+    "AccuracyFn": "._accuracy",
+    "AccuracyResult": "._accuracy",
+    "EvaluatorFactory": "._accuracy",
+    "CostModel": "._cost",
+    "DesignPoint": "._space",
+    "SearchSpace": "._space",
+    "SweepSettings": "._settings",
+    "config_key": "._settings",
+    "StorageOptions": "._storage",
+    "get_storage": "._storage",
+    "pareto_mask": "._pareto",
+    "SweepResult": "._sweep",
+    "run_sweep": "._sweep",
+    "trial_counts": "._sweep",
+    "StudyRecord": "._record",
+    "build_record": "._record",
+    "render_plots": "._plots",
+    "write_outputs": "._outputs",
+    "SyntheticAccuracy": "._synthetic",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mixaq.search' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

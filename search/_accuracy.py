@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from mixaq.simulator import SwinArch, WindowAssignment
@@ -85,12 +84,7 @@ class _EvaluatorAccuracy:
     def fingerprint(self) -> dict[str, Any]:
         # Content, not paths: workers on other machines keep files elsewhere but must run the same
         # model on the same images for the shared mAP cache to be valid.
-        import hashlib
-
-        ev = self._evaluator
-        digest = hashlib.sha1(Path(ev.checkpoint).read_bytes()).hexdigest()[:16]
-        return {"checkpoint_sha1": digest, "data": Path(str(self._factory.data or "default-val")).name,
-                "eval_images": len(ev.eval_ids), "calib_images": len(ev.calib_ids)}
+        return self._evaluator.fingerprint()
 
     def __call__(self, point: DesignPoint) -> AccuracyResult:
         from mixaq.models import MixConfig, QuantConfig

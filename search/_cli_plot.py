@@ -21,16 +21,16 @@ def run(args: argparse.Namespace) -> int:
 
     from mixaq.search._outputs import write_outputs
     from mixaq.search._storage import get_storage, redact_url
-    from mixaq.search._sweep import _quiet_optuna
+    from mixaq.search._sweep import quiet_optuna
 
-    _quiet_optuna()
-    storage = get_storage(args.storage, create=False)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-    if args.study not in names:
-        raise MixaqError(f"study {args.study!r} not found in {redact_url(args.storage)!r} "
-                         f"(studies: {', '.join(names) or 'none'})")
-    study = optuna.load_study(study_name=args.study, storage=storage)
-    paths = write_outputs(study, args.out, pick_trial=args.pick)
+    with quiet_optuna():
+        storage = get_storage(args.storage, create=False)
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        if args.study not in names:
+            raise MixaqError(f"study {args.study!r} not found in {redact_url(args.storage)!r} "
+                             f"(studies: {', '.join(names) or 'none'})")
+        study = optuna.load_study(study_name=args.study, storage=storage)
+        paths = write_outputs(study, args.out, pick_trial=args.pick)
     print(f"wrote {len(paths)} files to {Path(args.out).resolve()}:")
     for p in paths:
         print(f"  {p.name}")

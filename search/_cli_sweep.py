@@ -5,7 +5,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from mixaq.models._config import MIX_MODES
+from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.simulator._errors import MixaqError
+
+from mixaq.search._settings import SAMPLERS
 
 __all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "print_summary", "execute"]
 
@@ -41,13 +45,13 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `mixaq sweep` and `mixaq demo` (what is searched and how)."""
     g = parser.add_argument_group("search")
     g.add_argument("--spec", default="bitfusion", help="accelerator spec: preset name or YAML path (default bitfusion)")
-    g.add_argument("--cost", default="bops", choices=("bops", "cycles", "latency", "energy"),
+    g.add_argument("--cost", default="bops", choices=SPEEDUP_KINDS,
                    help="simulated cost whose speedup is the second objective (default bops)")
     g.add_argument("--n-trials", type=int, default=30,
                    help="completed trials the study should hold; a resumed sweep runs only the missing ones")
     g.add_argument("--search", type=_knobs, default=("low",),
                    help=f"knobs to search, comma separated from {', '.join(KNOBS)} (default low)")
-    g.add_argument("--mode", default="ratio", choices=("ratio", "threshold"),
+    g.add_argument("--mode", default="ratio", choices=MIX_MODES,
                    help="per-pair low/prune ratios (paper) or importance thresholds")
     g.add_argument("--ratio-choices", type=_ratios_list, default=None,
                    help="low-bit ratios searched per pair (default 0,0.1,...,0.8)")
@@ -63,7 +67,7 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-map-drop", type=float, default=None,
                    help="constraint: mAP >= uniform-high mAP minus this (COCOeval 0-1 scale, e.g. 0.01)")
     g.add_argument("--min-speedup", type=float, default=None, help="constraint: simulated speedup >= this")
-    g.add_argument("--sampler", default="nsga2", choices=("nsga2", "tpe"), help="Optuna sampler (default nsga2)")
+    g.add_argument("--sampler", default="nsga2", choices=SAMPLERS, help="Optuna sampler (default nsga2)")
     g.add_argument("--population", type=int, default=10, help="NSGA-II population (TPE: startup trials)")
     g.add_argument("--seed", type=int, default=0, help="sampler seed (worker i of --workers uses seed+i)")
     g.add_argument("--no-screen", action="store_true",
@@ -78,7 +82,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--coco-root", default=None, help="image directory of a COCO-format dataset (with --ann)")
     e.add_argument("--ann", default=None, help="COCO instances json (with --coco-root)")
     e.add_argument("--max-images", type=int, default=None, help="evaluate on a fixed subset of N val images")
-    e.add_argument("--calib-images", type=int, default=None, help="PTQ calibration images")
+    e.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=None,
+                   help="PTQ calibration images (taken from the end, never evaluated); --calib is an alias")
     r = parser.add_argument_group("storage and workers")
     r.add_argument("--storage", default=None,
                    help="Optuna storage URL: sqlite:///FILE, postgresql://USER@HOST/DB, journal:FILE "

@@ -8,13 +8,9 @@ import numpy as np
 import pandas as pd
 
 from mixaq.simulator import SwinArch, WindowAssignment
-from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._cost import reference_cost, speedups
 
-__all__ = ["COST_COLUMNS", "CostModel", "SPEEDUP_KINDS"]
-
-# Speedup kind -> estimate_batch column it divides.
-COST_COLUMNS: dict[str, str] = {"bops": "bops", "cycles": "cycles", "latency": "latency_ms", "energy": "energy_pj"}
-SPEEDUP_KINDS: tuple[str, ...] = tuple(COST_COLUMNS)
+__all__ = ["CostModel"]
 
 
 @dataclass(frozen=True)
@@ -37,11 +33,8 @@ class CostModel:
         from mixaq.simulator import load_spec
 
         loaded = load_spec(spec)
-        for name, bits, supported in (("activation", ref_act_bits, loaded.supported_act_bits),
-                                      ("weight", ref_weight_bits, loaded.supported_weight_bits)):
-            if bits not in tuple(supported):
-                raise MixaqError(f"spec {spec!r} does not support {name} bits {bits} "
-                                 f"(supported: {', '.join(map(str, supported))})")
+        loaded.check_bits("reference activation bits", ref_act_bits)
+        loaded.check_bits("reference weight bits", ref_weight_bits)
         return cls(loaded, arch, (int(image_hw[0]), int(image_hw[1])), int(ref_act_bits), int(ref_weight_bits))
 
     def fractions(self, low_ratios: np.ndarray, prune_ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,19 +50,19 @@ class CostModel:
         return estimate_batch(self.spec, self.arch, self.image_hw, low_f, pruned_f, high, low, weight)
 
     @property
-    def reference(self) -> pd.Series:
-        # Cached on the instance: every speedup divides by it.
+    def reference(self) -> dict[str, float]:
+        """Totals of the uniform-high reference (`simulator.reference_cost`), cached: every speedup divides by it."""
         cached = self.__dict__.get("_reference")
         if cached is None:
-            zeros = np.zeros((1, self.arch.num_blocks))
-            cached = self._batch(zeros, zeros, self.ref_act_bits, self.ref_act_bits, self.ref_weight_bits).iloc[0]
+            cached = reference_cost(self.spec, self.arch, self.image_hw, self.ref_act_bits,
+                                    self.ref_weight_bits).totals.as_dict()
             object.__setattr__(self, "_reference", cached)
         return cached
 
     def with_speedups(self, costs: pd.DataFrame) -> pd.DataFrame:
         out = costs.reset_index(drop=True).copy()
-        for kind, column in COST_COLUMNS.items():
-            out[f"speedup_{kind}"] = float(self.reference[column]) / out[column].astype(float)
+        for kind, values in speedups(out, self.reference).items():
+            out[f"speedup_{kind}"] = values
         return out
 
     def score_arrays(self, high: np.ndarray, low: np.ndarray, weight: np.ndarray, low_ratios: np.ndarray,
@@ -108,4 +101,4 @@ class CostModel:
         return estimate(self.spec, self.arch, self.image_hw, assignment).per_op
 
     def reference_breakdown(self) -> pd.DataFrame:
-        return self.breakdown(WindowAssignment.uniform(self.arch, self.ref_act_bits, self.ref_weight_bits))
+        return reference_cost(self.spec, self.arch, self.image_hw, self.ref_act_bits, self.ref_weight_bits).per_op

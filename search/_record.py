@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 
 from mixaq.simulator import get_arch
+from mixaq.simulator._cost import COST_COLUMNS
 from mixaq.simulator._errors import MixaqError
 
-from mixaq.search._cost import COST_COLUMNS, CostModel
+from mixaq.search._cost import CostModel
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
 from mixaq.search._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings
 from mixaq.search._space import DesignPoint
-from mixaq.search._study import trial_info
+from mixaq.search._study import is_feasible, trial_info
 
 __all__ = ["StudyRecord", "build_record", "pick_front_point"]
 
@@ -59,7 +60,7 @@ def _trial_rows(study: Any, kind: str) -> pd.DataFrame:
             row["ap"], row["speedup"] = t.values
         else:
             row["speedup"] = a.get(f"speedup_{kind}", math.nan)
-        row["feasible"] = all(c <= 0 for c in a.get("constraints", (0.0, 0.0))) if t.values is not None else False
+        row["feasible"] = is_feasible(a) if t.values is not None else False
         point = a.get("point")
         if point is not None:
             for name in ("low_ratios", "prune_ratios", "low_thresholds", "prune_thresholds"):

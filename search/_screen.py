@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixaq.search._cost import COST_COLUMNS
+from mixaq.simulator._cost import COST_COLUMNS
+
 from mixaq.search._settings import BASELINE_PREFIX
 from mixaq.search._space import DesignPoint
 
@@ -56,14 +57,13 @@ def measured_points(study: Any) -> pd.DataFrame:
     Baselines bound mAP from above but are not front points (feasible=False)."""
     from optuna.trial import TrialState
 
-    from mixaq.search._study import trial_info
+    from mixaq.search._study import is_feasible, trial_info
 
     entries = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         a = trial_info(t)
         if "low_fraction" in a and "point" in a:
-            entries.append({**a, "ap": t.values[0],
-                            "feasible": all(c <= 0 for c in a.get("constraints", (0.0, 0.0)))})
+            entries.append({**a, "ap": t.values[0], "feasible": is_feasible(a)})
     for name, v in study.user_attrs.items():
         if name.startswith(BASELINE_PREFIX) and v.get("low_fraction") is not None:
             entries.append({**v, "feasible": False})

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._util import json_ready
 
-from mixaq.search._cost import SPEEDUP_KINDS
+from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.search._space import DesignPoint, SearchSpace
 
 __all__ = ["SweepSettings", "SAMPLERS", "config_key", "SETTINGS_ATTR", "CONTEXT_ATTR", "CACHE_PREFIX",
@@ -58,10 +59,7 @@ class SweepSettings:
             raise MixaqError(f"--baseline-points must be >= 0, got {self.baseline_points}")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["space"] = self.space.to_dict()
-        d["extra"] = dict(self.extra)
-        return json.loads(json.dumps(d))
+        return json_ready(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SweepSettings":

@@ -1,18 +1,16 @@
 """The design space: which knobs a sweep searches, and one point in it (`DesignPoint`)."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
+from mixaq.models._config import MIX_MODES, STRATEGIES
 from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._util import json_ready
 
-__all__ = ["DesignPoint", "SearchSpace", "STRATEGIES", "MODES"]
-
-STRATEGIES: tuple[str, ...] = ("importance", "random", "reversed")
-MODES: tuple[str, ...] = ("ratio", "threshold")
+__all__ = ["DesignPoint", "SearchSpace"]
 
 
 def _grid(low: float, high: float, step: float) -> tuple[float, ...]:
@@ -41,8 +39,8 @@ class DesignPoint:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise MixaqError(f"design point: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode not in MIX_MODES:
+            raise MixaqError(f"design point: mode must be one of {', '.join(MIX_MODES)}, got {self.mode!r}")
         if self.strategy not in STRATEGIES:
             raise MixaqError(f"design point: strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         for name in ("low_ratios", "prune_ratios", "low_thresholds", "prune_thresholds"):
@@ -111,8 +109,8 @@ class SearchSpace:
     def __post_init__(self) -> None:
         if self.num_pairs <= 0:
             raise MixaqError(f"search space: num_pairs must be positive, got {self.num_pairs}")
-        if self.mode not in MODES:
-            raise MixaqError(f"search space: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode not in MIX_MODES:
+            raise MixaqError(f"search space: mode must be one of {', '.join(MIX_MODES)}, got {self.mode!r}")
         if self.strategy not in STRATEGIES or any(s not in STRATEGIES for s in self.strategy_choices):
             raise MixaqError(f"search space: strategies must be among {', '.join(STRATEGIES)}")
         if self.low_act_bits > self.high_act_bits:
@@ -128,7 +126,7 @@ class SearchSpace:
             raise MixaqError("search space: every knob is switched off; nothing to search")
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self)))
+        return json_ready(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SearchSpace":

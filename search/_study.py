@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixaq.simulator._cost import COST_COLUMNS
 from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._util import json_ready
 
 from mixaq.search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
-from mixaq.search._cost import COST_COLUMNS, CostModel
+from mixaq.search._cost import CostModel
 from mixaq.search._liveness import worker_id
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
 from mixaq.search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
@@ -21,7 +23,7 @@ from mixaq.search._screen import dominance_verdict, measured_points
 from mixaq.search._space import DesignPoint
 from mixaq.search._storage import WORKER_ATTR
 
-__all__ = ["StudyHandle", "constraints_of", "make_sampler", "trial_info", "completed_frame", "INFO_ATTR"]
+__all__ = ["StudyHandle", "constraints_of", "is_feasible", "make_sampler", "trial_info", "completed_frame", "INFO_ATTR"]
 
 INFO_ATTR = "info"
 
@@ -35,6 +37,10 @@ _MAX_SCREENED_IN_ROW = 25
 _MAX_INFEASIBLE_IN_ROW = 500
 
 
+# A trial that never measured (no constraints recorded) counts as feasible.
+_UNCONSTRAINED = (0.0, 0.0)
+
+
 def trial_info(trial: Any) -> dict[str, Any]:
     """What mixaq recorded about a trial (one user attribute) plus the other user attributes."""
     attrs = trial.user_attrs
@@ -43,7 +49,12 @@ def trial_info(trial: Any) -> dict[str, Any]:
 
 def constraints_of(trial: Any) -> list[float]:
     """Optuna constraints_func: <= 0 is feasible; trials that never measured count as feasible."""
-    return list(trial_info(trial).get("constraints", (0.0, 0.0)))
+    return list(trial_info(trial).get("constraints", _UNCONSTRAINED))
+
+
+def is_feasible(info: dict[str, Any]) -> bool:
+    """The feasibility rule of a measured trial (its `trial_info`): every constraint <= 0."""
+    return all(c <= 0 for c in info.get("constraints", _UNCONSTRAINED))
 
 
 def make_sampler(settings: SweepSettings, seed: int) -> Any:
@@ -58,14 +69,6 @@ def make_sampler(settings: SweepSettings, seed: int) -> Any:
                                               n_startup_trials=settings.population_size)
         return optuna.samplers.NSGAIISampler(population_size=settings.population_size, seed=seed,
                                              constraints_func=cf)
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (np.floating, np.integer)):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 @dataclass
@@ -112,11 +115,12 @@ class StudyHandle:
             handle.check_reachable()
         context = {"arch": {k: (list(v) if isinstance(v, tuple) else v) for k, v in accuracy.arch.timm_kwargs().items()},
                    "image_hw": list(accuracy.image_hw), "fingerprint": accuracy.fingerprint(), "spec": settings.spec}
-        context = _roundtrip(context)
+        context = json_ready(context)
         have = study.user_attrs.get(CONTEXT_ATTR)
         if have is not None and have != context:
-            diff = [k for k in context if context[k] != have.get(k)]
-            raise MixaqError(f"study {study.study_name!r} was measured on another model/data ({', '.join(diff)} differ)")
+            raise MixaqError(f"study {study.study_name!r} was measured on another model/data "
+                             f"({', '.join(_differences(have, context))} differ); use another --study name, "
+                             "or the checkpoint and data the study was measured on")
         if stored is None:
             study.set_user_attr(SETTINGS_ATTR, settings.to_dict())
         if have is None:
@@ -158,7 +162,7 @@ class StudyHandle:
         costs: dict[str, Any] = {}
         if assignment is not None:
             row = self.cost.score_assignments([assignment]).iloc[0]
-            costs = {k: _jsonable(row.get(k, math.nan)) for k in
+            costs = {k: json_ready(row.get(k, math.nan)) for k in
                      (*COST_COLUMNS.values(), "macs", *(f"speedup_{k}" for k in COST_COLUMNS))}
             costs["low_fraction"] = [round(float(v), 6) for v in assignment.low_fraction]
             costs["pruned_fraction"] = [round(float(v), 6) for v in assignment.pruned_fraction]
@@ -177,12 +181,12 @@ class StudyHandle:
         hit = result is not None
         if result is None:
             result = self.accuracy(point)
-            self.study.set_user_attr(CACHE_PREFIX + key, _roundtrip(result.to_dict()))
+            self.study.set_user_attr(CACHE_PREFIX + key, json_ready(result.to_dict()))
         if point.mode == "threshold" and result.assignment is not None:
             # Threshold points only know their windows after running the model: cost what it recorded.
             _, costs = self._key_and_costs(point, result.assignment)
-        record = {m: _jsonable(getattr(result, m)) for m in METRICS}
-        record.update(n_images=result.n_images, eval_seconds=_jsonable(result.seconds), config_key=key, **costs)
+        record = {m: json_ready(getattr(result, m)) for m in METRICS}
+        record.update(n_images=result.n_images, eval_seconds=json_ready(result.seconds), config_key=key, **costs)
         if result.assignment is not None and point.mode == "ratio":
             # The model's recorded windows must match the simulator's count rule (shared window_counts).
             recorded = np.asarray(result.assignment.low_fraction) + np.asarray(result.assignment.pruned_fraction)
@@ -205,7 +209,7 @@ class StudyHandle:
         if have is not None:
             return have
         record, _ = self.measure(point)
-        entry = _roundtrip({"name": name, "point": point.to_dict(), "label": point.describe(),
+        entry = json_ready({"name": name, "point": point.to_dict(), "label": point.describe(),
                             "of_trial": of_trial, **record})
         self.study.set_user_attr(BASELINE_PREFIX + name, entry)
         return entry
@@ -278,7 +282,7 @@ class StudyHandle:
         info["outcome"] = CACHED if hit else EVALUATED
         ap, speed = float(record["ap"]), float(record[f"speedup_{kind}"])
         info["constraints"] = self._constraints(ap, speed)
-        trial.set_user_attr(INFO_ATTR, _roundtrip(info))
+        trial.set_user_attr(INFO_ATTR, json_ready(info))
         return ap, speed
 
     def _constraints(self, ap: float, speed: float) -> list[float]:
@@ -295,7 +299,7 @@ class StudyHandle:
             if self._infeasible_in_row > _MAX_INFEASIBLE_IN_ROW:
                 raise MixaqError(f"{_MAX_INFEASIBLE_IN_ROW} proposals in a row missed --min-speedup "
                                  f"{self.settings.min_speedup:g}; loosen it or widen the search space")
-        trial.set_user_attr(INFO_ATTR, _roundtrip({**info, "outcome": outcome}))
+        trial.set_user_attr(INFO_ATTR, json_ready({**info, "outcome": outcome}))
         raise optuna.TrialPruned(outcome)
 
     def screen(self, point: DesignPoint, costs: dict[str, Any], speed: float) -> str | None:
@@ -306,33 +310,27 @@ class StudyHandle:
                                  np.asarray(costs["pruned_fraction"]), speed, s.cost, s.screen_tolerance, floor)
 
 
+def _differences(stored: dict[str, Any], here: dict[str, Any]) -> list[str]:
+    """Which context entries differ, naming the fingerprint's own keys (e.g. `data_sha1`)."""
+    diff = []
+    for key in sorted(set(stored) | set(here)):
+        a, b = stored.get(key), here.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diff += [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            diff.append(key)
+    return diff
+
+
 def _check_bits_supported(settings: SweepSettings, cost: CostModel) -> None:
-    s, spec = settings.space, cost.spec
-    act = set(spec.supported_act_bits)
-    wts = set(spec.supported_weight_bits)
-    for name, bits, ok in (("--low-act-bits", s.low_act_bits, act), ("--high-act-bits", s.high_act_bits, act),
-                           ("--weight-bits", s.weight_bits, wts)):
-        if bits not in ok:
-            raise MixaqError(f"spec {settings.spec!r} does not support {name} {bits} "
-                             f"(supported: {', '.join(map(str, sorted(ok)))})")
-    if s.search_act_bits and not set(s.act_bit_choices) <= act:
-        raise MixaqError(f"spec {settings.spec!r} does not support act bits {sorted(set(s.act_bit_choices) - act)}")
-    if s.search_weight_bits and not set(s.weight_bit_choices) <= wts:
-        raise MixaqError(f"spec {settings.spec!r} does not support weight bits {sorted(set(s.weight_bit_choices) - wts)}")
-
-
-def _roundtrip(obj: Any) -> Any:
-    """JSON round trip (NaN -> None) so what we compare equals what the storage gives back."""
-    import json
-
-    def clean(o: Any) -> Any:
-        if isinstance(o, dict):
-            return {str(k): clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        return _jsonable(o)
-
-    return json.loads(json.dumps(clean(obj)))
+    s = settings.space
+    bits = {"--low-act-bits": s.low_act_bits, "--high-act-bits": s.high_act_bits, "--weight-bits": s.weight_bits}
+    if s.search_act_bits:
+        bits["--act-bit-choices"] = s.act_bit_choices
+    if s.search_weight_bits:
+        bits["--weight-bit-choices"] = s.weight_bit_choices
+    for name, value in bits.items():
+        cost.spec.check_bits(name, value)
 
 
 def completed_frame(study: Any) -> pd.DataFrame:
@@ -344,7 +342,7 @@ def completed_frame(study: Any) -> pd.DataFrame:
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         info = trial_info(t)
         row = {"number": t.number, "ap": t.values[0], "speedup": t.values[1], **info}
-        row["feasible"] = all(c <= 0 for c in info.get("constraints", (0.0, 0.0)))
+        row["feasible"] = is_feasible(info)
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

@@ -1,13 +1,14 @@
 """Run a sweep: prepare the study, fill it to `n_trials` completed trials (one or N processes), finish."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -19,7 +20,7 @@ from mixaq.search._settings import SweepSettings
 from mixaq.search._storage import RetryDeadTrial, StorageOptions, get_storage, open_study, redact_url
 from mixaq.search._study import StudyHandle, completed_frame, make_sampler
 
-__all__ = ["SweepResult", "run_sweep", "trial_counts"]
+__all__ = ["SweepResult", "quiet_optuna", "run_sweep", "trial_counts"]
 
 _POLL_S = 0.5
 
@@ -58,11 +59,20 @@ class _WorkerJob:
     parent_pid: int
 
 
-def _quiet_optuna() -> None:
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines and experimental-feature warnings off inside, restored after
+    (also usable as a decorator): a library call leaves the caller's logging and warning filters alone."""
     import optuna
 
+    before = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 def _open(storage_url: str, study_name: str, settings: SweepSettings | None, seed: int,
@@ -124,14 +134,15 @@ def _fill(handle: StudyHandle, options: StorageOptions, bar: Any = None, parent_
     return ran
 
 
+@quiet_optuna()
 def _worker_main(job: _WorkerJob) -> int:
-    _quiet_optuna()
     study = _open(job.storage_url, job.study_name, None, job.seed, job.storage_options)
     handle = StudyHandle.join(study, None, job.accuracy_factory)
     handle.n_trials = job.n_trials
     return _fill(handle, job.storage_options, parent_pid=job.parent_pid)
 
 
+@quiet_optuna()
 def run_sweep(
     settings: SweepSettings,
     accuracy_factory: AccuracyFactory,
@@ -159,7 +170,6 @@ def run_sweep(
         raise MixaqError(f"--n-trials must be >= 0, got {n_trials}")
     if workers < 1:
         raise MixaqError(f"--workers must be >= 1, got {workers}")
-    _quiet_optuna()
     study = _open(storage_url, study_name, settings, settings.seed, storage_options)
     # A fresh single-process study samples with exactly --seed; a resumed or joining process offsets
     # it by the trials already there, so it does not re-propose the first run's random population.

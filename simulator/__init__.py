@@ -1,6 +1,8 @@
 """Torch-free cost model of window-level mixed-precision Swin on precision-scalable accelerators."""
 from mixaq.simulator._arch import SWIN_ARCHS, SwinArch, WindowAssignment, get_arch, window_counts
 from mixaq.simulator._cost import (
+    COST_COLUMNS,
+    SPEEDUP_KINDS,
     CostReport,
     CostTotals,
     baseline_for,
@@ -8,6 +10,8 @@ from mixaq.simulator._cost import (
     estimate_batch,
     estimate_batch_arrays,
     fractions_from_pair_ratios,
+    reference_cost,
+    speedups,
 )
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._gemm import gemm_cost, vector_cost
@@ -16,10 +20,12 @@ from mixaq.simulator._windows import WINDOW_SEMANTICS, WindowGeometry, block_win
 from mixaq.simulator._workload import build_workload
 
 __all__ = [
+    "COST_COLUMNS",
     "AcceleratorSpec",
     "CostReport",
     "CostTotals",
     "MixaqError",
+    "SPEEDUP_KINDS",
     "SWIN_ARCHS",
     "SwinArch",
     "WINDOW_SEMANTICS",
@@ -36,7 +42,9 @@ __all__ = [
     "get_arch",
     "list_specs",
     "load_spec",
+    "reference_cost",
     "spec_from_mapping",
+    "speedups",
     "vector_cost",
     "window_counts",
     "window_geometry",

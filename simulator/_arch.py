@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._util import dataclass_from_mapping
 from mixaq.simulator._windows import WINDOW_SEMANTICS, WindowGeometry, window_geometry
 
 __all__ = ["SwinArch", "SWIN_ARCHS", "get_arch", "window_counts", "WindowAssignment"]
@@ -133,18 +134,11 @@ def get_arch(arch: str | SwinArch | Mapping[str, Any]) -> SwinArch:
         if arch not in SWIN_ARCHS:
             raise MixaqError(f"unknown arch {arch!r} (choose from {', '.join(SWIN_ARCHS)})")
         return SWIN_ARCHS[arch]
-    fields = set(SwinArch.__dataclass_fields__)
-    unknown = set(arch) - fields
-    if unknown:
-        raise MixaqError(f"arch: unknown field(s) {sorted(unknown)} (known: {sorted(fields)})")
     kw = dict(arch)
     for key in ("depths", "num_heads"):
         if key in kw:
             kw[key] = tuple(int(v) for v in kw[key])
-    try:
-        return SwinArch(**kw)
-    except TypeError as exc:
-        raise MixaqError(f"arch: {exc}") from None
+    return dataclass_from_mapping(SwinArch, kw, "arch")
 
 
 def window_counts(n_windows, low_ratio, prune_ratio=0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

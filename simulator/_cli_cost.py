@@ -79,7 +79,7 @@ def _arch(text: str):
 def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._arch import WindowAssignment
     from mixaq.simulator._cli_format import render_csv, render_json, render_table
-    from mixaq.simulator._cost import estimate
+    from mixaq.simulator._cost import estimate, reference_cost
     from mixaq.simulator._spec import load_spec
 
     spec, arch, image_hw = load_spec(args.spec), _arch(args.arch), _image(args.image)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                                                    args.high_bits, args.low_bits, args.weight_bits)
     report = estimate(spec, arch, image_hw, assignment)
     base_bits = args.high_bits if args.baseline_bits is None else args.baseline_bits
-    baseline = estimate(spec, arch, image_hw, WindowAssignment.uniform(arch, base_bits, args.weight_bits))
+    baseline = reference_cost(spec, arch, image_hw, base_bits, args.weight_bits)
     speedup = report.speedup_over(baseline)
     totals = report.totals.as_dict()
     if args.per_op:

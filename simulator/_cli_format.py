@@ -7,6 +7,8 @@ import json
 import math
 from typing import Any, Sequence
 
+from mixaq.simulator._util import json_ready
+
 __all__ = ["format_number", "render_csv", "render_json", "render_table"]
 
 
@@ -43,17 +45,5 @@ def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return buf.getvalue().rstrip("\n")
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    return value
-
-
 def render_json(payload: dict[str, Any]) -> str:
-    return json.dumps(_plain(payload), indent=2)
+    return json.dumps(json_ready(payload), indent=2)

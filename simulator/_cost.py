@@ -14,8 +14,8 @@ from mixaq.simulator._gemm import gemm_cost, vector_cost
 from mixaq.simulator._spec import AcceleratorSpec, load_spec
 from mixaq.simulator._workload import Workload, build_workload, share_matrix
 
-__all__ = ["CostReport", "CostTotals", "TOTAL_FIELDS", "baseline_for", "estimate", "estimate_batch",
-           "estimate_batch_arrays", "fractions_from_pair_ratios"]
+__all__ = ["COST_COLUMNS", "CostReport", "CostTotals", "SPEEDUP_KINDS", "TOTAL_FIELDS", "baseline_for", "estimate",
+           "estimate_batch", "estimate_batch_arrays", "fractions_from_pair_ratios", "reference_cost", "speedups"]
 
 _BATCH_CHUNK = 4096  # assignments per evaluation chunk
 _PAIR_SLICE = 16384  # (row, key) pairs per gemm_cost call: bounds memory when few keys repeat
@@ -58,6 +58,25 @@ class CostTotals:
 
 
 TOTAL_FIELDS = tuple(f.name for f in fields(CostTotals))
+# Speedup kind -> the `CostTotals` field (and `estimate_batch` column) it divides.
+COST_COLUMNS: dict[str, str] = {"bops": "bops", "cycles": "cycles", "latency": "latency_ms", "energy": "energy_pj"}
+SPEEDUP_KINDS: tuple[str, ...] = tuple(COST_COLUMNS)
+
+
+def speedups(costs: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, Any]:
+    """`reference / costs` for every speedup kind (> 1: cheaper than the reference).
+
+    `costs` holds the `COST_COLUMNS` as numbers (a zero cost gives inf) or as arrays / pandas
+    columns of A assignments; `reference` holds them as numbers (e.g. `reference_cost(...).totals`).
+    """
+    out: dict[str, Any] = {}
+    for kind, column in COST_COLUMNS.items():
+        mine, theirs = costs[column], float(reference[column])
+        if np.ndim(mine) == 0:
+            out[kind] = theirs / float(mine) if mine else float("inf")
+        else:
+            out[kind] = theirs / mine.astype(float)
+    return out
 
 
 def _check_assignment_bits(spec: AcceleratorSpec, high, low, weight, any_low: np.ndarray):
@@ -224,13 +243,9 @@ class CostReport:
         Without a baseline: every window at this assignment's high activation width.
         """
         if baseline is None:
-            baseline = estimate(self.spec, self.arch, self.image_hw, baseline_for(self.assignment, self.arch))
-        pairs = {"bops": "bops", "cycles": "cycles", "latency": "latency_ms", "energy": "energy_pj"}
-        out = {}
-        for key, name in pairs.items():
-            mine, theirs = getattr(self.totals, name), getattr(baseline.totals, name)
-            out[key] = float(theirs / mine) if mine else float("inf")
-        return out
+            baseline = reference_cost(self.spec, self.arch, self.image_hw, self.assignment.high_act_bits,
+                                      self.assignment.weight_bits)
+        return speedups(self.totals.as_dict(), baseline.totals.as_dict())
 
 
 def _as_image_hw(image_hw) -> tuple[int, int]:
@@ -376,3 +391,11 @@ def fractions_from_pair_ratios(arch: SwinArch | str, image_hw, low_ratios, prune
 def baseline_for(assignment: WindowAssignment, arch: SwinArch | str) -> WindowAssignment:
     """The default baseline: every window at the assignment's high activation width."""
     return WindowAssignment.uniform(get_arch(arch), assignment.high_act_bits, assignment.weight_bits)
+
+
+def reference_cost(spec: AcceleratorSpec | str, arch: SwinArch | str, image_hw, act_bits: int,
+                   weight_bits: int) -> CostReport:
+    """The reference every speedup divides by: all windows at `act_bits` ("uniform high"), weights at
+    `weight_bits`. The CLIs, the sweep's `CostModel` and the QAT table all cost it here."""
+    arch = get_arch(arch)
+    return estimate(spec, arch, image_hw, WindowAssignment.uniform(arch, act_bits, weight_bits))

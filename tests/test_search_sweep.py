@@ -193,7 +193,7 @@ def test_bits_and_strategy_knobs_with_tpe(tmp_path):
 def test_fixed_bits_the_spec_lacks_are_a_one_line_error(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     space = SearchSpace(num_pairs=NANO.num_pairs, low_act_bits=1, high_act_bits=8)
-    with pytest.raises(MixaqError, match=r"spec 'bitfusion' does not support --low-act-bits 1"):
+    with pytest.raises(MixaqError, match=r"--low-act-bits=1 is outside the range 2\.\.8 of accelerator 'bitfusion'"):
         run_sweep(SweepSettings(space=space, spec="bitfusion"), SyntheticAccuracy(), url, "x", 1, progress=False)
     with pytest.raises(MixaqError, match="no_such_spec"):
         run_sweep(SweepSettings(space=SearchSpace(num_pairs=2), spec="no_such_spec"), SyntheticAccuracy(), url,

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, is_dataclass
+
+from mixaq.models._config import OBSERVERS, STRATEGIES
+from mixaq.simulator._util import json_ready
 
 __all__ = ["add_arguments", "run", "parse_bits", "build_configs", "cost_summary"]
 
@@ -37,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "(default: the default model's synthetic val split, generated on first use)")
     g.add_argument("--coco-root", default=None, help="image directory of a COCO-format dataset (with --ann)")
     g.add_argument("--ann", default=None, help="COCO instances json (with --coco-root)")
-    g.add_argument("--calib", type=int, default=32, help="calibration images (taken from the end, never evaluated)")
+    g.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=32,
+                   help="PTQ calibration images (taken from the end, never evaluated); --calib is an alias")
     g.add_argument("--max-images", type=int, default=None, help="evaluate at most this many images")
     g.add_argument("--batch-size", type=int, default=16)
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -46,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--low-bits", type=parse_bits, default=4, help="low-branch activation bits or 'float'")
     q.add_argument("--weight-bits", type=parse_bits, default=_AUTO,
                    help="weight bits or 'float' (default: 4, or float when both activation widths are float)")
-    q.add_argument("--observer", default="minmax", choices=("minmax", "percentile", "mse"),
+    q.add_argument("--observer", default="minmax", choices=OBSERVERS,
                    help="activation range observer for PTQ calibration")
     m = parser.add_argument_group("window mix (one value for every block pair, or one per pair)")
     m.add_argument("--low-ratio", type=float, default=None, help="low-bit window ratio of every pair")
@@ -57,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--low-thresholds", type=_floats, default=None)
     m.add_argument("--prune-threshold", type=float, default=None)
     m.add_argument("--prune-thresholds", type=_floats, default=None)
-    m.add_argument("--strategy", default="importance", choices=("importance", "random", "reversed"))
+    m.add_argument("--strategy", default="importance", choices=STRATEGIES)
     m.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
     o = parser.add_argument_group("output")
     o.add_argument("--spec", default="bitfusion", help="accelerator spec (preset name or YAML path) for the cost")
@@ -99,34 +102,19 @@ def build_configs(args: argparse.Namespace):  # noqa: ANN201 (QuantConfig, MixCo
     return quant, mix
 
 
-def _plain(obj):  # noqa: ANN001, ANN202
-    if is_dataclass(obj):
-        return {k: _plain(v) for k, v in asdict(obj).items()}
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if hasattr(obj, "item"):
-        return obj.item()
-    return obj
-
-
 def cost_summary(spec_name: str, arch, image_hw, assignment) -> dict:  # noqa: ANN001
     """Simulated cost of `assignment` and its speedup over the uniform high-bit model on `spec_name`."""
-    from mixaq import simulator
-    from mixaq.simulator import WindowAssignment
+    from mixaq.simulator import estimate, load_spec, reference_cost
 
-    spec = simulator.load_spec(spec_name)
-    report = simulator.estimate(spec, arch, image_hw, assignment)
-    baseline_assignment = WindowAssignment.uniform(arch, act_bits=assignment.high_act_bits,
-                                                   weight_bits=assignment.weight_bits)
-    baseline = simulator.estimate(spec, arch, image_hw, baseline_assignment)
+    spec = load_spec(spec_name)
+    report = estimate(spec, arch, image_hw, assignment)
+    baseline = reference_cost(spec, arch, image_hw, assignment.high_act_bits, assignment.weight_bits)
     return {
         "spec": spec_name,
         "baseline": f"uniform W{assignment.weight_bits}A{assignment.high_act_bits}",
-        "totals": _plain(report.totals),
-        "baseline_totals": _plain(baseline.totals),
-        "speedup": _plain(report.speedup_over(baseline)),
+        "totals": json_ready(report.totals),
+        "baseline_totals": json_ready(baseline.totals),
+        "speedup": json_ready(report.speedup_over(baseline)),
     }
 
 
@@ -140,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None and args.coco_root is not None:
         raise MixaqError("give --data or --coco-root/--ann, not both")
     evaluator = Evaluator(args.checkpoint, args.coco_root if args.ann else args.data, ann=args.ann,
-                          max_images=args.max_images, calib_images=args.calib, batch_size=args.batch_size,
+                          max_images=args.max_images, calib_images=args.calib_images, batch_size=args.batch_size,
                           threads=args.threads, progress=args.progress)
     all_float = quant.high_act_bits is None and quant.low_act_bits is None and quant.weight_bits is None
     result = evaluator.evaluate(None if all_float and mix is None else quant, mix)
@@ -152,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         "checkpoint": str(evaluator.checkpoint),
         "quant": {"high_act_bits": quant.high_act_bits, "low_act_bits": quant.low_act_bits,
                   "weight_bits": quant.weight_bits, "observer": quant.observer},
-        "mix": _plain(mix) if mix is not None else None,
+        "mix": json_ready(mix) if mix is not None else None,
         "windows": {"low_fraction": list(a.low_fraction), "pruned_fraction": list(a.pruned_fraction)},
     }
     if None in (a.high_act_bits, a.low_act_bits, a.weight_bits):
@@ -160,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         out["cost"] = cost_summary(args.spec, evaluator.arch, evaluator.image_hw, a)
     if args.format == "json":
-        print(json.dumps(out, indent=2))
+        print(json.dumps(json_ready(out), indent=2))
         return 0
     names = {"ap": "AP", "ap50": "AP50", "ap75": "AP75", "ap_small": "APs", "ap_medium": "APm", "ap_large": "APl"}
     print(f"checkpoint {out['checkpoint']}  images {result.n_images}  ({result.seconds:.1f} s)")

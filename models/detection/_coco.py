@@ -6,9 +6,11 @@ Both yield `(image, target)` with `image` a float tensor (3, H, W) in [0, 1] and
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -97,6 +99,19 @@ class CocoDetection(Dataset):
     def num_classes(self) -> int:
         return len(self.category_ids)
 
+    def fingerprint(self, *id_groups: Sequence[int]) -> str:
+        """sha1 (16 hex digits) of what these images are, by content: the annotation file's bytes, and
+        per group (e.g. evaluated, calibration) the sorted image ids and every image file's size.
+        Other boxes, another split or other image files give another fingerprint; paths do not matter."""
+        digest = hashlib.sha1()
+        with self.ann_file.open("rb") as f:
+            digest.update(hashlib.file_digest(f, "sha1").digest())
+        for group in id_groups:
+            ids = sorted(int(i) for i in group)
+            sizes = [(self.images_dir / self.coco.imgs[i]["file_name"]).stat().st_size for i in ids]
+            digest.update(json.dumps([ids, sizes]).encode())
+        return digest.hexdigest()[:16]
+
     def __len__(self) -> int:
         return len(self.image_ids)
 
@@ -144,6 +159,19 @@ class SyntheticStream(Dataset):
     @property
     def num_classes(self) -> int:
         return len(self.category_ids)
+
+    def fingerprint(self, *id_groups: Sequence[int]) -> str:
+        """sha1 (16 hex digits) of what these images are, by content: the annotation file's bytes, and
+        per group (e.g. evaluated, calibration) the sorted image ids and every image file's size.
+        Other boxes, another split or other image files give another fingerprint; paths do not matter."""
+        digest = hashlib.sha1()
+        with self.ann_file.open("rb") as f:
+            digest.update(hashlib.file_digest(f, "sha1").digest())
+        for group in id_groups:
+            ids = sorted(int(i) for i in group)
+            sizes = [(self.images_dir / self.coco.imgs[i]["file_name"]).stat().st_size for i in ids]
+            digest.update(json.dumps([ids, sizes]).encode())
+        return digest.hexdigest()[:16]
 
     def __len__(self) -> int:
         return self.num_images

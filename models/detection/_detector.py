@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from mixaq.simulator import SwinArch, get_arch
 from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._util import dataclass_from_mapping
 
 __all__ = ["DetectorConfig", "SwinFPN", "build_detector", "HEADS"]
 
@@ -69,14 +70,7 @@ class DetectorConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "model") -> "DetectorConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise MixaqError(f"{where}: unknown field(s) {sorted(unknown)} (known: {sorted(known)})")
-        try:
-            return cls(**dict(data))
-        except TypeError as exc:
-            raise MixaqError(f"{where}: {exc}") from None
+        return dataclass_from_mapping(cls, data, where)
 
 
 class SwinFPN(nn.Module):

@@ -8,6 +8,7 @@ only sets the window mix, runs batched inference and COCOeval.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import time
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from mixaq.models._runtime import torch_threads
 from mixaq.simulator import SwinArch, WindowAssignment
 from mixaq.simulator._errors import MixaqError
 from mixaq.models.detection._coco import CocoDetection, resolve_data
@@ -91,8 +93,7 @@ class Evaluator:
     ) -> None:
         from mixaq.models.detection._checkpoint import load_detector
 
-        if threads is not None:
-            torch.set_num_threads(max(1, int(threads)))
+        self.threads = None if threads is None else max(1, int(threads))  # torch threads while evaluating
         if checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
             raise MixaqError(f"the embedded default model is missing ({DEFAULT_CHECKPOINT}); pass --checkpoint")
         self.checkpoint = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
@@ -118,6 +119,15 @@ class Evaluator:
         self.progress = progress
         self._images = self._preload(self.eval_ids + self.calib_ids)
         self._cache: OrderedDict[object, nn.Module] = OrderedDict()
+
+    def fingerprint(self) -> dict[str, object]:
+        """What identifies model and data by content, not by path: the checkpoint file's sha1, and the
+        annotation file, evaluated and calibration image ids and image file sizes (`CocoDetection.fingerprint`).
+        A sweep stores it with its study; a process joining with anything else is refused."""
+        with self.checkpoint.open("rb") as f:
+            checkpoint_sha1 = hashlib.file_digest(f, "sha1").hexdigest()[:16]
+        return {"checkpoint_sha1": checkpoint_sha1, "data_sha1": self.dataset.fingerprint(self.eval_ids, self.calib_ids),
+                "eval_images": len(self.eval_ids), "calib_images": len(self.calib_ids)}
 
     @property
     def arch(self) -> SwinArch:
@@ -176,6 +186,10 @@ class Evaluator:
 
         The assignment is what the model recorded while evaluating (image means per block).
         """
+        with torch_threads(self.threads):
+            return self._evaluate(quant, mix)
+
+    def _evaluate(self, quant, mix) -> EvalResult:  # noqa: ANN001
         from mixaq.models import MixConfig, QuantConfig, assignment_from_record, get_record, reset_record, set_mix
 
         start = time.perf_counter()

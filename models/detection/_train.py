@@ -5,24 +5,22 @@ The checkpoint holds an exponential moving average (EMA) of the weights, saved e
 """
 from __future__ import annotations
 
-import json
-import math
-import shutil
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.models._runtime import seeded, torch_threads
+from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loop
 from mixaq.models.detection._coco import CocoDetection, SyntheticStream, collate, resolve_data
 from mixaq.models.detection._detector import DetectorConfig, build_detector
+from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._util import dataclass_from_mapping, read_config_sections
 
-__all__ = ["TrainConfig", "RunConfig", "load_run_config", "train"]
+__all__ = ["TrainConfig", "RunConfig", "load_run_config", "train", "training_batch_losses"]
 
 
 @dataclass(frozen=True)
@@ -51,40 +49,11 @@ class RunConfig:
     val: Mapping[str, Any] | None = None
 
 
-def _dataclass_from(cls, data: Mapping[str, Any] | None, where: str):
-    data = dict(data or {})
-    unknown = set(data) - set(cls.__dataclass_fields__)
-    if unknown:
-        raise MixaqError(f"{where}: unknown field(s) {sorted(unknown)} (known: {sorted(cls.__dataclass_fields__)})")
-    return cls(**data)
-
-
-def read_config_sections(path: str | Path, known: tuple[str, ...]) -> dict[str, Any]:
-    """A YAML config file as a mapping of sections (`data` required), one-line errors naming the file."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise MixaqError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(raw, dict):
-        raise MixaqError(f"{path}: a config must be a mapping with {'/'.join(known)} sections")
-    unknown = set(raw) - set(known)
-    if unknown:
-        raise MixaqError(f"{path}: unknown section(s) {sorted(unknown)} (known: {', '.join(known)})")
-    if "data" not in raw:
-        raise MixaqError(f"{path}: missing 'data' section")
-    return raw
-
-
 def load_run_config(path: str | Path) -> RunConfig:
     raw = read_config_sections(path, ("model", "data", "train", "val"))
     return RunConfig(
         model=DetectorConfig.from_dict(raw.get("model") or {}, where=f"{path}: model"),
-        train=_dataclass_from(TrainConfig, raw.get("train"), f"{path}: train"),
+        train=dataclass_from_mapping(TrainConfig, raw.get("train"), f"{path}: train"),
         data=dict(raw["data"]),
         val=dict(raw["val"]) if raw.get("val") else None,
     )
@@ -117,30 +86,6 @@ def _val_dataset(spec: Mapping[str, Any], image_hw: tuple[int, int], base: Path 
     return ds
 
 
-class _StreamSampler(torch.utils.data.Sampler):
-    """`steps * batch_size` indices: epochs of seeded permutations (a long synthetic stream is one epoch)."""
-
-    def __init__(self, n: int, total: int, seed: int, start: int = 0) -> None:
-        self.n, self.total, self.seed, self.start = n, total, seed, start
-
-    def __iter__(self):
-        for pos in range(self.start, self.total):
-            epoch, i = divmod(pos, self.n)
-            if i == 0 or pos == self.start:
-                perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-            yield int(perm[i])
-
-    def __len__(self) -> int:
-        return self.total - self.start
-
-
-def _lr_at(step: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
 @torch.no_grad()
 def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for e, p in zip(ema.state_dict().values(), model.state_dict().values()):
@@ -150,40 +95,35 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
             e.copy_(p)
 
 
-def optimizer_step(losses: Mapping[str, torch.Tensor], opt: torch.optim.Optimizer, params, grad_clip: float,
-                   diverged: str, hint: str) -> torch.Tensor:
-    """Sum the losses, refuse a non-finite one (one-line error), backward, clip, step; returns the loss."""
-    loss = sum(losses.values())
-    if not torch.isfinite(loss):
-        raise MixaqError(f"{diverged} (loss {loss.item()}); {hint}")
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip:
-        torch.nn.utils.clip_grad_norm_(list(params), grad_clip)
-    opt.step()
-    return loss
+def training_batch_losses(model: nn.Module, batch: Any) -> dict[str, torch.Tensor]:
+    """The detector's losses on one collated batch (dataset labels shifted to the head's indices)."""
+    images, targets = batch
+    targets = [{**t, "labels": t["labels"] + model.label_offset} for t in targets]
+    return dict(model(images, targets))
 
 
 def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, init_backbone: str | Path | None = None,
           log_path: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Train `run.model` on `run.data`; write the EMA checkpoint to `out` and a JSON-lines log.
 
-    Returns a summary (steps done, final losses, val stats if configured, seconds).
+    Returns a summary (steps done, final losses, val stats if configured, seconds). torch's threads
+    and random generators are set for the run only (`seeded`, `torch_threads`), and the synthetic
+    val split lives in a temporary directory removed even when training fails.
     """
-    import copy
+    cfg = run.train
+    with seeded(cfg.seed), torch_threads(cfg.threads), tempfile.TemporaryDirectory(prefix="mixaq-train-") as tmp:
+        return _train(run, Path(out), config_dir, init_backbone, log_path, progress, Path(tmp))
 
-    from tqdm import tqdm
+
+def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: str | Path | None,
+           log_path: str | Path | None, progress: bool, tmp: Path) -> dict[str, Any]:
+    import copy
 
     from mixaq.models.detection._checkpoint import load_backbone_weights, save_checkpoint
     from mixaq.models.detection._cocoeval import coco_stats, predict
 
     cfg, mcfg = run.train, run.model
-    out = Path(out)
     log_path = Path(log_path) if log_path else out.with_suffix(".log.jsonl")
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.set_num_threads(max(1, cfg.threads))
-
     data = _dataset(run.data, mcfg.image_hw, config_dir, "data")
     if data.num_classes != mcfg.num_classes:
         mcfg = DetectorConfig.from_dict({**mcfg.to_dict(), "num_classes": data.num_classes})
@@ -195,21 +135,10 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    offset = model.label_offset
-
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 or "relative_position_bias_table" in name else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-
-    loader = torch.utils.data.DataLoader(
-        data, batch_size=cfg.batch_size, sampler=_StreamSampler(len(data), cfg.steps * cfg.batch_size, cfg.seed),
-        collate_fn=collate, num_workers=cfg.loader_workers, drop_last=True,
-        persistent_workers=cfg.loader_workers > 0)
-
-    tmp = Path(tempfile.mkdtemp(prefix="mixaq-train-"))
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     val = _val_dataset(run.val, mcfg.image_hw, config_dir, tmp) if run.val else None
+    extra_base = {"train": asdict(cfg), "data": dict(run.data), "seed": cfg.seed}
+    final_val: dict[str, Any] = {}
 
     def validate() -> dict[str, float] | None:
         if val is None:
@@ -217,56 +146,26 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
         dets = predict(ema, val, val.image_ids, batch_size=16)
         return coco_stats(val, dets, val.image_ids)
 
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("w")
-    start = time.perf_counter()
-    window: dict[str, list[float]] = {}
-    step = 0
-    stopped_early = False
-    extra_base = {"train": asdict(cfg), "data": dict(run.data), "seed": cfg.seed}
+    def after_step(state: LoopState) -> None:
+        _ema_update(ema, model, min(cfg.ema_decay, (1 + state.step) / (10 + state.step)))
 
-    def checkpoint(final: bool, val_stats=None) -> None:
+    def log(state: LoopState) -> dict[str, Any]:
+        if cfg.val_every and state.step % cfg.val_every == 0 and state.step != cfg.steps:
+            return {"val": validate()}
+        return {}
+
+    def finish(state: LoopState) -> dict[str, Any]:
+        final_val["val"] = validate()
+        return final_val
+
+    def checkpoint(state: LoopState, final: bool) -> None:
         save_checkpoint(out, ema, mcfg, categories, extra={
-            **extra_base, "steps_done": step, "finished": final and not stopped_early,
-            "seconds": round(time.perf_counter() - start, 1), "val": val_stats})
+            **extra_base, "steps_done": state.step, "finished": final and not state.stopped_early,
+            "seconds": round(state.seconds, 1), "val": final_val.get("val") if final else None})
 
-    bar = tqdm(total=cfg.steps, desc="train", disable=not progress, unit="step")
-    for images, targets in loader:
-        for t in targets:
-            t["labels"] = t["labels"] + offset
-        lr = _lr_at(step, cfg)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        losses = model(images, targets)
-        loss = optimizer_step(losses, opt, model.parameters(), cfg.grad_clip,
-                              f"training diverged at step {step}", "lower train.lr")
-        step += 1
-        _ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
-        for k, v in losses.items():
-            window.setdefault(k, []).append(float(v.detach()))
-        window.setdefault("loss", []).append(float(loss.detach()))
-        bar.update(1)
-        elapsed = time.perf_counter() - start
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            rec = {"step": step, "lr": round(lr, 6), "seconds": round(elapsed, 1),
-                   **{k: round(float(np.mean(v)), 4) for k, v in window.items()}}
-            if cfg.val_every and step % cfg.val_every == 0 and step != cfg.steps:
-                rec["val"] = validate()
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            bar.set_postfix(loss=rec["loss"])
-            window.clear()
-        if step % cfg.checkpoint_every == 0:
-            checkpoint(final=False)
-        if cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60 and step < cfg.steps:
-            stopped_early = True
-            break
-    bar.close()
-    val_stats = validate()
-    shutil.rmtree(tmp, ignore_errors=True)
-    log.write(json.dumps({"step": step, "final": True, "stopped_early": stopped_early,
-                          "seconds": round(time.perf_counter() - start, 1), "val": val_stats}) + "\n")
-    log.close()
-    checkpoint(final=True, val_stats=val_stats)
-    return {"steps_done": step, "stopped_early": stopped_early, "val": val_stats,
-            "seconds": time.perf_counter() - start, "checkpoint": str(out), "log": str(log_path)}
+    hooks = LoopHooks(losses=lambda state, batch: training_batch_losses(model, batch), after_step=after_step,
+                      log=log, checkpoint=checkpoint, finish=finish)
+    state = run_loop(model, opt, data, collate, cfg, hooks, log_path=log_path, desc="train",
+                     diverged="training diverged", hint="lower train.lr", progress=progress)
+    return {"steps_done": state.step, "stopped_early": state.stopped_early, "val": final_val["val"],
+            "seconds": state.seconds, "checkpoint": str(out), "log": str(log_path)}

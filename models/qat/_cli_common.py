@@ -6,6 +6,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from mixaq.models.qat._config import TRAIN_SCOPES
+
 __all__ = ["CONFIG_DIR", "add_common_arguments", "run_fine_tune"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -31,14 +33,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
     parser.add_argument("--max-minutes", type=float, default=None, help="override train.max_minutes (wall clock)")
     parser.add_argument("--threads", type=int, default=None, help="override train.threads")
     parser.add_argument("--weight-bits", type=_bits, default=None, help="override quant.weight_bits")
-    parser.add_argument("--train-scope", choices=("all", "blocks"), default=None, help="override train.train_scope")
+    parser.add_argument("--train-scope", choices=TRAIN_SCOPES, default=None, help="override train.train_scope")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, adapt_overrides: dict) -> int:
     from mixaq.simulator._errors import MixaqError
     from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT
-    from mixaq.models.qat._loop import fine_tune, load_finetune_config
+    from mixaq.models.qat._config import load_finetune_config
+    from mixaq.models.qat._loop import fine_tune
 
     config_path = Path(args.config)
     run = load_finetune_config(config_path)

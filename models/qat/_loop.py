@@ -1,90 +1,31 @@
-"""The fine-tuning loop shared by QAT and SAQA: CPU, deterministic, logged, resumable.
+"""QAT and SAQA: the fine-tuning run `mixaq qat|adapt` configures on the shared training loop
+(`models._training.run_loop`). CPU, deterministic, logged, resumable.
 
-It reuses the detection training pieces (datasets, stream sampler, learning-rate schedule,
-checkpoint format) and adds what quantized training needs: converting and initialising the
-quantizers (calibration or a previous QAT checkpoint), a parameter group for the quantizer steps,
-an optional fresh window mix per step, and a resume file with the optimizer state.
+What quantized training adds to the loop: converting and initialising the quantizers (calibration
+or a previous QAT checkpoint), the quantizer-step parameter group, an optional fresh window mix per
+step (SAQA) with low-branch distillation, and a resume file with the optimizer state.
 """
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict, dataclass, field, replace
+import contextlib
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from mixaq.models._config import QuantConfig
-from mixaq.models.detection._train import optimizer_step, read_config_sections
+from mixaq.models._runtime import seeded, torch_threads
+from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loop
+from mixaq.models.qat._config import ADAPT_FIELDS, KINDS, FineTuneConfig, FineTuneRun
 from mixaq.simulator import MixaqError
+from mixaq.simulator._util import check_fields, json_ready
 
-__all__ = ["FineTuneConfig", "FineTuneRun", "load_finetune_config", "fine_tune", "resume_path", "TRAIN_SCOPES", "KINDS"]
+__all__ = ["fine_tune", "resume_path"]
 
-TRAIN_SCOPES = ("all", "blocks")
-_QUANT_PARTS = (".act_quant.", ".weight_quant.")
 _RESUME_FORMAT = "mixaq-finetune-resume"
-
-
-@dataclass(frozen=True)
-class FineTuneConfig:
-    """Optimisation settings (YAML `train:` section)."""
-
-    seed: int = 0
-    steps: int = 400
-    batch_size: int = 8
-    lr: float = 2.0e-4  # weights: fine-tuning a trained float model
-    quant_lr: float = 1.0e-3  # quantizer steps / zero points (Adam: a relative change per step)
-    weight_decay: float = 0.05
-    warmup_steps: int = 20
-    grad_clip: float = 5.0
-    checkpoint_every: int = 50
-    log_every: int = 10
-    max_minutes: float | None = None
-    threads: int = 1
-    loader_workers: int = 0
-    calib_images: int = 32  # training images that initialise the activation steps (PTQ observers)
-    train_scope: str = "all"  # "all" parameters, or only the Swin "blocks" (weights, LNs, quantizers)
-
-    def __post_init__(self) -> None:
-        if self.train_scope not in TRAIN_SCOPES:
-            raise MixaqError(f"train.train_scope must be one of {', '.join(TRAIN_SCOPES)}, got {self.train_scope!r}")
-        if self.steps < 1 or self.batch_size < 1 or self.calib_images < 1:
-            raise MixaqError("train: steps, batch_size and calib_images must be >= 1")
-
-
-@dataclass(frozen=True)
-class FineTuneRun:
-    """A QAT/SAQA config file: `data` (as `mixaq train`), `quant` (QuantConfig fields), `train`,
-    and for SAQA `adapt` (MixSampler fields and `distill_weight`)."""
-
-    data: Mapping[str, Any]
-    quant: QuantConfig
-    train: FineTuneConfig
-    adapt: Mapping[str, Any] = field(default_factory=dict)
-
-
-def load_finetune_config(path: str | Path) -> FineTuneRun:
-
-    raw = read_config_sections(path, ("data", "quant", "train", "adapt"))
-
-    def fields(cls, section: str) -> dict:
-        data = dict(raw.get(section) or {})
-        bad = set(data) - set(cls.__dataclass_fields__)
-        if bad:
-            raise MixaqError(f"{path}: {section}: unknown field(s) {sorted(bad)} (known: {sorted(cls.__dataclass_fields__)})")
-        return data
-
-    quant = fields(QuantConfig, "quant")
-    if "targets" in quant:
-        quant["targets"] = tuple(quant["targets"])
-    try:
-        return FineTuneRun(data=dict(raw["data"]), quant=QuantConfig(**{"learnable": True, **quant}),
-                           train=FineTuneConfig(**fields(FineTuneConfig, "train")), adapt=dict(raw.get("adapt") or {}))
-    except TypeError as exc:
-        raise MixaqError(f"{path}: {exc}") from None
 
 
 def resume_path(out: str | Path) -> Path:
@@ -110,19 +51,7 @@ def _trainable(model: nn.Module, scope: str) -> set[str]:
 
 
 def _optimizer(model: nn.Module, cfg: FineTuneConfig) -> torch.optim.Optimizer:
-    groups: dict[str, list] = {"decay": [], "no_decay": [], "quant": []}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        if any(part in "." + name for part in _QUANT_PARTS):
-            groups["quant"].append(p)
-        elif p.ndim <= 1 or "relative_position_bias_table" in name:
-            groups["no_decay"].append(p)
-        else:
-            groups["decay"].append(p)
-    settings = {"decay": (cfg.weight_decay, 1.0), "no_decay": (0.0, 1.0), "quant": (0.0, cfg.quant_lr / cfg.lr)}
-    return torch.optim.AdamW([{"params": params, "weight_decay": settings[name][0], "lr_scale": settings[name][1]}
-                              for name, params in groups.items() if params], lr=cfg.lr)
+    return make_optimizer(model, cfg.lr, cfg.weight_decay, quant_lr=cfg.quant_lr)
 
 
 def _sync_low_to_high(model: nn.Module) -> None:
@@ -161,17 +90,11 @@ def _initial_model(source: Path, quant: QuantConfig, data, cfg: FineTuneConfig):
     return model, config, categories, extra
 
 
-KINDS = ("qat", "saqa")
-ADAPT_FIELDS = ("max_ratio", "prune_probability", "max_prune_share", "distill_weight")
-
-
 def _sampler(run: FineTuneRun, num_pairs: int):  # noqa: ANN202 (MixSampler, distill weight)
     from mixaq.models.qat._sampling import MixSampler
 
     settings = dict(run.adapt)
-    bad = set(settings) - set(ADAPT_FIELDS)
-    if bad:
-        raise MixaqError(f"adapt: unknown field(s) {sorted(bad)} (known: {', '.join(ADAPT_FIELDS)})")
+    check_fields(settings, ADAPT_FIELDS, "adapt")
     distill = float(settings.pop("distill_weight", 0.0))
     if distill < 0:
         raise MixaqError(f"adapt.distill_weight must be >= 0, got {distill}")
@@ -185,29 +108,30 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
 
     `kind="qat"` trains the uniform model (every window high-bit); `kind="saqa"` sets a fresh
     window mix every step from `run.adapt` (a `MixSampler`). `resume` continues an interrupted run
-    from `out`'s resume file.
+    from `out`'s resume file. torch's threads and random generators are set for the run only.
     """
     if kind not in KINDS:
         raise MixaqError(f"kind must be one of {KINDS}, got {kind!r}")
     if kind == "qat" and run.quant.low_act_bits != run.quant.high_act_bits:
         # QAT trains the uniform model; its low branch is a copy of the high one (see _sync_low_to_high).
         run = replace(run, quant=replace(run.quant, low_act_bits=run.quant.high_act_bits))
-    from tqdm import tqdm
+    with seeded(run.train.seed), torch_threads(run.train.threads):
+        return _fine_tune(Path(source), Path(out), run, kind, resume, config_dir, log_path, progress)
 
+
+def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: bool, config_dir: Path | None,
+               log_path: str | Path | None, progress: bool) -> dict[str, Any]:
     from mixaq.models._two_branch import convert_swin, set_mix
-    from mixaq.models.detection._coco import collate
     from mixaq.models.detection._checkpoint import load_checkpoint
+    from mixaq.models.detection._coco import collate
     from mixaq.models.detection._detector import DetectorConfig, build_detector
-    from mixaq.models.detection._train import _dataset, _lr_at, _StreamSampler
+    from mixaq.models.detection._train import _dataset, training_batch_losses
     from mixaq.models.qat._distill import DistillTap
     from mixaq.models.qat._state import QAT_KEY, quant_from_dict, quant_to_dict, save_quantized_checkpoint
 
     cfg, quant = run.train, run.quant
-    out, source = Path(out), Path(source)
     log_path = Path(log_path) if log_path else out.with_suffix(".log.jsonl")
     state_file = resume_path(out)
-    torch.set_num_threads(max(1, cfg.threads))
-    torch.manual_seed(cfg.seed)
 
     start_step, resumed = 0, None
     if resume:
@@ -246,35 +170,41 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
     opt = _optimizer(model, cfg)
     if resumed is not None:
         opt.load_state_dict(resumed["optimizer"])
-    offset = model.label_offset
-    loader = torch.utils.data.DataLoader(
-        data, batch_size=cfg.batch_size,
-        sampler=_StreamSampler(len(data), cfg.steps * cfg.batch_size, cfg.seed, start=start_step * cfg.batch_size),
-        collate_fn=collate, num_workers=cfg.loader_workers, drop_last=True)
-    batches = iter(loader)  # draws the loader's base seed from torch's generator, so restore that after
-    if resumed is not None:
-        torch.set_rng_state(resumed["torch_rng"])  # stochastic depth continues as if never stopped
-
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("a" if resumed is not None else "w")
-    began = time.perf_counter()
-    seconds_before = float(resumed["seconds"]) if resumed is not None else 0.0
-    step, stopped_early = start_step, False
-    window: dict[str, list[float]] = {}
     history = {"source": str(source), "kind": kind, "run": _run_dict(run), "sampler": asdict(sampler) if sampler else None,
                "distill_weight": distill_weight}
+    step_mix: dict[str, Any] = {"mix": None}  # the window mix of the step being taken (SAQA)
 
-    def save(final: bool) -> None:
-        seconds = round(seconds_before + time.perf_counter() - began, 1)
-        extra = {**source_extra, QAT_KEY: {**history, "steps_done": step, "finished": final and not stopped_early,
-                                           "seconds": seconds}}
+    def losses(state: LoopState, batch: Any) -> dict[str, torch.Tensor]:
+        # `tap` (the distillation tap, or None) is bound below, where the loop runs inside it.
+        step_mix["mix"] = sampler.mix(state.step) if sampler is not None else None
+        set_mix(model, step_mix["mix"])
+        out = training_batch_losses(model, batch)
+        if tap is not None:
+            out["distill"] = distill_weight * tap.pop_loss()
+        return out
+
+    def mix_numbers(state: LoopState) -> dict[str, float]:
+        mix = step_mix["mix"]
+        if mix is None:
+            return {}
+        return {"low_ratio_mean": float(np.mean(mix.low_ratios)), "prune_ratio_mean": float(np.mean(mix.prune_ratios))}
+
+    def finish(state: LoopState) -> dict[str, Any]:
+        set_mix(model, None)
+        model.eval()
+        return {}
+
+    def save(state: LoopState, final: bool) -> None:
+        seconds = round(state.seconds, 1)
+        extra = {**source_extra, QAT_KEY: {**history, "steps_done": state.step,
+                                           "finished": final and not state.stopped_early, "seconds": seconds}}
         if final and sampler is None and quant.low_act_bits == quant.high_act_bits:
             _sync_low_to_high(model)
         save_quantized_checkpoint(out, model, config, categories, quant, extra)
-        if final and not stopped_early:
+        if final and not state.stopped_early:
             state_file.unlink(missing_ok=True)
             return
-        payload = {"format": _RESUME_FORMAT, "kind": kind, "step": step, "seconds": seconds,
+        payload = {"format": _RESUME_FORMAT, "kind": kind, "step": state.step, "seconds": seconds,
                    "run": _run_dict(run, exclude=("max_minutes", "threads", "loader_workers")),
                    "config": config.to_dict(), "categories": categories, "quant": quant_to_dict(quant),
                    "state": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -283,62 +213,20 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
         torch.save(payload, tmp)
         tmp.replace(state_file)
 
-    tap = DistillTap(model) if distill_weight > 0 else None
-    bar = tqdm(total=cfg.steps, initial=start_step, desc=kind, disable=not progress, unit="step")
-    try:
-        if tap is not None:
-            tap.__enter__()
-        for images, targets in batches:
-            for t in targets:
-                t["labels"] = t["labels"] + offset
-            lr = _lr_at(step, cfg)
-            for g in opt.param_groups:
-                g["lr"] = lr * g["lr_scale"]
-            mix = sampler.mix(step) if sampler is not None else None
-            set_mix(model, mix)
-            losses = dict(model(images, targets))
-            if tap is not None:
-                losses["distill"] = distill_weight * tap.pop_loss()
-            loss = optimizer_step(losses, opt, (p for p in model.parameters() if p.requires_grad), cfg.grad_clip,
-                                  f"{kind} diverged at step {step}", "lower train.lr / quant_lr")
-            step += 1
-            for k, v in losses.items():
-                window.setdefault(k, []).append(float(v.detach()))
-            window.setdefault("loss", []).append(float(loss.detach()))
-            if mix is not None:
-                window.setdefault("low_ratio_mean", []).append(float(np.mean(mix.low_ratios)))
-                window.setdefault("prune_ratio_mean", []).append(float(np.mean(mix.prune_ratios)))
-            bar.update(1)
-            elapsed = time.perf_counter() - began
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                rec = {"step": step, "lr": round(lr, 7), "seconds": round(seconds_before + elapsed, 1),
-                       **{k: round(float(np.mean(v)), 4) for k, v in window.items()}}
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-                bar.set_postfix(loss=rec["loss"])
-                window.clear()
-            if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                save(final=False)
-            if cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60 and step < cfg.steps:
-                stopped_early = True
-                break
-    finally:
-        if tap is not None:
-            tap.__exit__(None, None, None)
-        bar.close()
-    set_mix(model, None)
-    model.eval()
-    save(final=True)
-    seconds = seconds_before + time.perf_counter() - began
-    log.write(json.dumps({"step": step, "final": True, "stopped_early": stopped_early, "seconds": round(seconds, 1)}) + "\n")
-    log.close()
-    return {"steps_done": step, "stopped_early": stopped_early, "seconds": round(seconds, 1), "checkpoint": str(out),
-            "log": str(log_path), "resume_file": str(state_file) if stopped_early else None}
+    hooks = LoopHooks(losses=losses, after_step=mix_numbers, checkpoint=save, finish=finish)
+    with contextlib.ExitStack() as stack:
+        tap = stack.enter_context(DistillTap(model)) if distill_weight > 0 else None
+        state = run_loop(model, opt, data, collate, cfg, hooks, log_path=log_path, desc=kind,
+                         diverged=f"{kind} diverged", hint="lower train.lr / quant_lr", start_step=start_step,
+                         seconds_before=float(resumed["seconds"]) if resumed is not None else 0.0,
+                         rng_state=resumed["torch_rng"] if resumed is not None else None, progress=progress)
+    return {"steps_done": state.step, "stopped_early": state.stopped_early, "seconds": round(state.seconds, 1),
+            "checkpoint": str(out), "log": str(log_path), "resume_file": str(state_file) if state.stopped_early else None}
 
 
 def _run_dict(run: FineTuneRun, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     from mixaq.models.qat._state import quant_to_dict
 
     train = {k: v for k, v in asdict(run.train).items() if k not in exclude}
-    return {"data": json.loads(json.dumps(dict(run.data))), "quant": quant_to_dict(run.quant), "train": train,
-            "adapt": json.loads(json.dumps(dict(run.adapt)))}
+    return {"data": json_ready(run.data), "quant": quant_to_dict(run.quant), "train": train,
+            "adapt": json_ready(run.adapt)}

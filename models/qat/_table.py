@@ -31,11 +31,10 @@ def matched_ratios(arch, image_hw, target_speedup: float, *, spec: str = "bitfus
     low, prune = low[keep], prune[keep]
     low_f, prune_f = simulator.fractions_from_pair_ratios(arch, image_hw, low[:, None].repeat(arch.num_pairs, 1),
                                                           prune[:, None].repeat(arch.num_pairs, 1))
-    bops = simulator.estimate_batch_arrays(spec_obj, arch, image_hw, low_f, prune_f, high_bits,
-                                           low_bits if low_bits is not None else high_bits, weight_bits)["bops"]
-    base = simulator.estimate_batch_arrays(spec_obj, arch, image_hw, np.zeros((1, arch.num_blocks)),
-                                           np.zeros((1, arch.num_blocks)), high_bits, high_bits, weight_bits)["bops"][0]
-    speedup = base / bops
+    costs = simulator.estimate_batch_arrays(spec_obj, arch, image_hw, low_f, prune_f, high_bits,
+                                            low_bits if low_bits is not None else high_bits, weight_bits)
+    reference = simulator.reference_cost(spec_obj, arch, image_hw, high_bits, weight_bits).totals.as_dict()
+    speedup = simulator.speedups(costs, reference)["bops"]
     hit = np.flatnonzero(speedup >= target_speedup - 1e-9)
     if hit.size == 0:
         raise MixaqError(f"speedup {target_speedup} is out of reach (max {speedup.max():.3f}x with ratios <= 0.8)")
@@ -97,8 +96,7 @@ def qat_table(ckpts: TableCheckpoints, data=None, *, spec: str = "bitfusion", ta
             runs.append((f"QAT W4A{bits}", path, QuantConfig(bits, bits, 4, observer=low_observer), None, 0.0, 0.0))
     arch = evaluator(ckpts.qat_w4a4).arch
     image_hw = evaluator(ckpts.qat_w4a4).image_hw
-    ref = simulator.estimate(spec_obj, arch, image_hw, simulator.WindowAssignment.uniform(arch, act_bits=4, weight_bits=4))
-    base_bops, base_lat = float(ref.totals.bops), float(ref.totals.latency_ms)
+    reference = simulator.reference_cost(spec_obj, arch, image_hw, act_bits=4, weight_bits=4).totals.as_dict()
     plans = {}
     for t in targets:
         plans[("low", t)] = matched_ratios(arch, image_hw, t, spec=spec, prune_per_low=0.0)
@@ -135,14 +133,14 @@ def qat_table(ckpts: TableCheckpoints, data=None, *, spec: str = "bitfusion", ta
         res = ev.evaluate(quant, mix)
         a = res.assignment
         if None in (a.high_act_bits, a.low_act_bits, a.weight_bits):
-            bops = lat = np.nan
+            bops, speedup = np.nan, {"bops": np.nan, "latency": np.nan}
         else:
-            totals = simulator.estimate(spec_obj, ev.arch, ev.image_hw, a).totals
-            bops, lat = float(totals.bops), float(totals.latency_ms)
+            totals = simulator.estimate(spec_obj, ev.arch, ev.image_hw, a).totals.as_dict()
+            bops, speedup = totals["bops"], simulator.speedups(totals, reference)
         rows.append({"method": method, "checkpoint": str(path), "checkpoint_stamp": stamp, "eval_setting": setting,
                      "training": _training(ev.extra),
                      "target_speedup": target, "low_ratio": low, "prune_ratio": prune, **res.stats(),
-                     "bops": bops, "bops_speedup": base_bops / bops, "latency_speedup": base_lat / lat,
+                     "bops": bops, "bops_speedup": speedup["bops"], "latency_speedup": speedup["latency"],
                      "low_fraction_mean": float(np.mean(a.low_fraction)),
                      "pruned_fraction_mean": float(np.mean(a.pruned_fraction)),
                      "n_images": res.n_images, "seconds": round(res.seconds, 1), "reused": False})

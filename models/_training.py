@@ -1,0 +1,220 @@
+"""The one training loop. `mixaq train` (`detection._train.train`) and `mixaq qat|adapt`
+(`qat._loop.fine_tune`) configure it with hooks; it owns what every run shares: the seeded stream
+sampler, warmup + cosine learning rate, optimizer parameter groups, the finite-loss optimizer step,
+the loss window and JSON-lines log, the progress bar, the wall-clock limit and the checkpoint cadence.
+
+A run plugs in through `LoopHooks`: `losses` (a batch -> named losses; anything per step such as a
+fresh window mix goes here), `after_step` (e.g. an EMA update; numbers it returns are logged),
+`log` (extra fields of a periodic log record, e.g. validation), `checkpoint` (called on the
+cadence and once at the end) and `finish` (after the last step, before the final checkpoint).
+Batches are moved to the model's device, so the loop itself is device-agnostic.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Protocol
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from mixaq.simulator._errors import MixaqError
+
+__all__ = ["LoopConfig", "LoopHooks", "LoopState", "StreamSampler", "lr_at", "make_optimizer", "optimizer_step",
+           "run_loop", "to_device"]
+
+# Parameters whose names contain these are fake-quantizer steps / zero points (their own lr).
+_QUANT_PARTS = (".act_quant.", ".weight_quant.")
+
+
+class LoopConfig(Protocol):
+    """What the loop reads from a run's `train:` settings (`TrainConfig`, `FineTuneConfig`)."""
+
+    seed: int
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    grad_clip: float
+    checkpoint_every: int
+    log_every: int
+    max_minutes: float | None
+    loader_workers: int
+
+
+class StreamSampler(torch.utils.data.Sampler):
+    """`total` indices from `start`: epochs of seeded permutations (a long synthetic stream is one
+    epoch), so a resumed run continues with exactly the batches it would have seen."""
+
+    def __init__(self, n: int, total: int, seed: int, start: int = 0) -> None:
+        self.n, self.total, self.seed, self.start = n, total, seed, start
+
+    def __iter__(self) -> Iterator[int]:
+        for pos in range(self.start, self.total):
+            epoch, i = divmod(pos, self.n)
+            if i == 0 or pos == self.start:
+                perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            yield int(perm[i])
+
+    def __len__(self) -> int:
+        return self.total - self.start
+
+
+def lr_at(step: int, cfg: LoopConfig) -> float:
+    """Linear warmup to `cfg.lr`, then cosine decay to 2 % of it at `cfg.steps`."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float, quant_lr: float | None = None) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters in three groups: weights (decayed); norms, biases and
+    relative-position tables (not decayed); quantizer steps (not decayed, `quant_lr`). Each group
+    carries `lr_scale`, its learning rate relative to the schedule's."""
+    groups: dict[str, list] = {"decay": [], "no_decay": [], "quant": []}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if any(part in "." + name for part in _QUANT_PARTS):
+            groups["quant"].append(p)
+        elif p.ndim <= 1 or "relative_position_bias_table" in name:
+            groups["no_decay"].append(p)
+        else:
+            groups["decay"].append(p)
+    settings = {"decay": (weight_decay, 1.0), "no_decay": (0.0, 1.0),
+                "quant": (0.0, (lr if quant_lr is None else quant_lr) / lr)}
+    return torch.optim.AdamW([{"params": params, "weight_decay": settings[name][0], "lr_scale": settings[name][1]}
+                              for name, params in groups.items() if params], lr=lr)
+
+
+def optimizer_step(losses: Mapping[str, torch.Tensor], opt: torch.optim.Optimizer, params, grad_clip: float,
+                   diverged: str, hint: str) -> torch.Tensor:
+    """Sum the losses, refuse a non-finite one (one-line error), backward, clip, step; returns the loss."""
+    loss = sum(losses.values())
+    if not torch.isfinite(loss):
+        raise MixaqError(f"{diverged} (loss {loss.item()}); {hint}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(list(params), grad_clip)
+    opt.step()
+    return loss
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Every tensor of a (nested list / tuple / dict) batch moved to `device` (a no-op when already there)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+@dataclass
+class LoopState:
+    """Where a run stands; hooks read it (`step` counts optimizer steps done, resumed ones included)."""
+
+    step: int = 0
+    stopped_early: bool = False
+    seconds_before: float = 0.0  # wall clock of the interrupted run this one resumes
+    began: float = field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.began
+
+
+def _nothing(state: LoopState) -> Mapping[str, Any]:
+    return {}
+
+
+def _no_checkpoint(state: LoopState, final: bool) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class LoopHooks:
+    """How a run plugs into `run_loop` (see the module docstring)."""
+
+    losses: Callable[[LoopState, Any], Mapping[str, torch.Tensor]]
+    after_step: Callable[[LoopState], Mapping[str, float] | None] = _nothing
+    log: Callable[[LoopState], Mapping[str, Any]] = _nothing
+    checkpoint: Callable[[LoopState, bool], None] = _no_checkpoint
+    finish: Callable[[LoopState], Mapping[str, Any]] = _nothing
+
+
+def _write(log: Any, record: Mapping[str, Any]) -> None:
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+
+
+def run_loop(model: nn.Module, optimizer: torch.optim.Optimizer, data: torch.utils.data.Dataset,
+             collate: Callable[[list], Any], cfg: LoopConfig, hooks: LoopHooks, *, log_path: str | Path,
+             desc: str, diverged: str, hint: str, start_step: int = 0, seconds_before: float = 0.0,
+             rng_state: torch.Tensor | None = None, progress: bool = True) -> LoopState:
+    """Train `model` for `cfg.steps` optimizer steps (from `start_step` when resuming) or until
+    `cfg.max_minutes`; returns the final state. The JSON-lines log at `log_path` gets one record per
+    `cfg.log_every` steps (means over the window) and a final one; a resumed run appends to it.
+
+    `rng_state`: torch's CPU generator state of the interrupted run, restored after the data loader
+    has drawn its base seed so that stochastic depth continues as if never stopped. A non-finite
+    loss is a one-line `MixaqError` ("`diverged` at step N (...); `hint`").
+    """
+    from tqdm import tqdm
+
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=cfg.batch_size,
+        sampler=StreamSampler(len(data), cfg.steps * cfg.batch_size, cfg.seed, start=start_step * cfg.batch_size),
+        collate_fn=collate, num_workers=cfg.loader_workers, drop_last=True,
+        persistent_workers=cfg.loader_workers > 0)
+    batches = iter(loader)  # draws the loader's base seed from torch's generator, so restore that after
+    if rng_state is not None:
+        torch.set_rng_state(rng_state)
+    device = next(model.parameters()).device
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    state = LoopState(step=start_step, seconds_before=seconds_before)
+    window: dict[str, list[float]] = {}
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a" if start_step else "w") as log:
+        with tqdm(total=cfg.steps, initial=start_step, desc=desc, disable=not progress, unit="step") as bar:
+            for batch in batches:
+                lr = lr_at(state.step, cfg)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
+                losses = dict(hooks.losses(state, to_device(batch, device)))
+                loss = optimizer_step(losses, optimizer, trainable, cfg.grad_clip,
+                                      f"{diverged} at step {state.step}", hint)
+                state.step += 1
+                numbers = hooks.after_step(state) or {}
+                for k, v in losses.items():
+                    window.setdefault(k, []).append(float(v.detach()))
+                window.setdefault("loss", []).append(float(loss.detach()))
+                for k, v in numbers.items():
+                    window.setdefault(k, []).append(float(v))
+                bar.update(1)
+                if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+                    record = {"step": state.step, "lr": round(lr, 7), "seconds": round(state.seconds, 1),
+                              **{k: round(float(np.mean(v)), 4) for k, v in window.items()}}
+                    record.update(hooks.log(state))
+                    _write(log, record)
+                    bar.set_postfix(loss=record["loss"])
+                    window.clear()
+                if state.step % cfg.checkpoint_every == 0 and state.step < cfg.steps:
+                    hooks.checkpoint(state, False)
+                if (cfg.max_minutes is not None and time.perf_counter() - state.began > cfg.max_minutes * 60
+                        and state.step < cfg.steps):
+                    state.stopped_early = True
+                    break
+        final = dict(hooks.finish(state))
+        hooks.checkpoint(state, True)
+        _write(log, {"step": state.step, "final": True, "stopped_early": state.stopped_early,
+                     "seconds": round(state.seconds, 1), **final})
+    return state

@@ -1,0 +1,68 @@
+"""What a QAT / SAQA run is (torch-free): the YAML `train:` settings, the run config file, and the
+names the CLI offers (`--train-scope`), so `mixaq qat|adapt --help` never imports torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from mixaq.models._config import QuantConfig
+from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._util import check_fields, dataclass_from_mapping, read_config_sections
+
+__all__ = ["ADAPT_FIELDS", "FineTuneConfig", "FineTuneRun", "KINDS", "TRAIN_SCOPES", "load_finetune_config"]
+
+TRAIN_SCOPES: tuple[str, ...] = ("all", "blocks")
+KINDS: tuple[str, ...] = ("qat", "saqa")
+# The `adapt:` section: MixSampler fields and the distillation weight.
+ADAPT_FIELDS: tuple[str, ...] = ("max_ratio", "prune_probability", "max_prune_share", "distill_weight")
+
+
+@dataclass(frozen=True)
+class FineTuneConfig:
+    """Optimisation settings (YAML `train:` section)."""
+
+    seed: int = 0
+    steps: int = 400
+    batch_size: int = 8
+    lr: float = 2.0e-4  # weights: fine-tuning a trained float model
+    quant_lr: float = 1.0e-3  # quantizer steps / zero points (Adam: a relative change per step)
+    weight_decay: float = 0.05
+    warmup_steps: int = 20
+    grad_clip: float = 5.0
+    checkpoint_every: int = 50
+    log_every: int = 10
+    max_minutes: float | None = None
+    threads: int = 1
+    loader_workers: int = 0
+    calib_images: int = 32  # training images that initialise the activation steps (PTQ observers)
+    train_scope: str = "all"  # "all" parameters, or only the Swin "blocks" (weights, LNs, quantizers)
+
+    def __post_init__(self) -> None:
+        if self.train_scope not in TRAIN_SCOPES:
+            raise MixaqError(f"train.train_scope must be one of {', '.join(TRAIN_SCOPES)}, got {self.train_scope!r}")
+        if self.steps < 1 or self.batch_size < 1 or self.calib_images < 1:
+            raise MixaqError("train: steps, batch_size and calib_images must be >= 1")
+
+
+@dataclass(frozen=True)
+class FineTuneRun:
+    """A QAT/SAQA config file: `data` (as `mixaq train`), `quant` (QuantConfig fields), `train`,
+    and for SAQA `adapt` (MixSampler fields and `distill_weight`)."""
+
+    data: Mapping[str, Any]
+    quant: QuantConfig
+    train: FineTuneConfig
+    adapt: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_finetune_config(path: str | Path) -> FineTuneRun:
+    raw = read_config_sections(path, ("data", "quant", "train", "adapt"))
+    quant = dict(raw.get("quant") or {})
+    check_fields(quant, (f.name for f in fields(QuantConfig)), f"{path}: quant")
+    if "targets" in quant:
+        quant["targets"] = tuple(quant["targets"])
+    adapt = dict(raw.get("adapt") or {})
+    return FineTuneRun(data=dict(raw["data"]),
+                       quant=dataclass_from_mapping(QuantConfig, {"learnable": True, **quant}, f"{path}: quant"),
+                       train=dataclass_from_mapping(FineTuneConfig, raw.get("train"), f"{path}: train"), adapt=adapt)

@@ -1,0 +1,73 @@
+"""Every `mixaq <command> --help` and argument error comes back before torch (or timm, optuna,
+matplotlib) is imported; the packages' lazy exports resolve to the modules that define them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mixaq.search.cli import COMMANDS
+
+HEAVY = ("torch", "timm", "torchvision", "optuna", "matplotlib", "pycocotools")
+
+# One interpreter runs every command's --help and a bad flag, and reports what each one imported.
+_PROBE = """
+import contextlib, io, json, sys
+from mixaq.search.cli import COMMANDS, main
+heavy = {heavy!r}
+report = {{}}
+for name in COMMANDS:
+    for argv in ([name, "--help"], [name, "--no-such-flag"]):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:
+                code = exc.code
+        report[" ".join(argv)] = {{"code": code, "out": out.getvalue(), "err": err.getvalue(),
+                                  "heavy": sorted(m for m in heavy if m in sys.modules)}}
+print(json.dumps(report))
+"""
+
+
+@pytest.fixture(scope="module")
+def help_report() -> dict:
+    proc = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=HEAVY)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_help_and_argument_errors_do_not_import_torch(help_report, command):
+    shown = help_report[f"{command} --help"]
+    assert shown["code"] == 0 and f"usage: mixaq {command}" in shown["out"]
+    assert shown["heavy"] == [], f"`mixaq {command} --help` imported {shown['heavy']}"
+    bad = help_report[f"{command} --no-such-flag"]
+    assert bad["code"] == 2 and f"mixaq {command}: error:" in bad["err"]
+    assert bad["heavy"] == [], f"`mixaq {command} --no-such-flag` imported {bad['heavy']}"
+
+
+def test_packages_import_without_torch():
+    probe = ("import sys, mixaq.models, mixaq.models.detection, mixaq.models.qat, mixaq.search, mixaq.simulator\n"
+             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("package", ["mixaq.models", "mixaq.models.detection", "mixaq.models.qat", "mixaq.search"])
+def test_lazy_exports_resolve_to_their_defining_module(package):
+    import importlib
+
+    pkg = importlib.import_module(package)
+    assert sorted(pkg.__all__) == sorted(dir(pkg))
+    for name in pkg.__all__:
+        value = getattr(pkg, name)
+        module = getattr(value, "__module__", None)
+        if module is not None and not isinstance(value, (tuple, dict)):
+            assert module.startswith(package + "."), (name, module)
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        getattr(pkg, "no_such_name")
