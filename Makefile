@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench scalesim-venv clean-venv
+.PHONY: demo test bench scalesim-venv mmdet-venv clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,5 +31,21 @@ $(SCALESIM_VENV)/.installed:
 	$(SCALESIM_VENV)/bin/python -m pip install -q 'scalesim==3.0.0' 'numpy<2.4'
 	@touch $@
 
+# mmdetection 3.3.0, the oracle the detection tests compare against (tests/test_detection_oracle.py).
+# It lives in its own venv; torch, torchvision and timm are the project venv's own (a .pth line adds
+# that site directory after the venv's), so both sides run the same kernels and nothing large is
+# downloaded twice. mmcv's compiled ops are replaced at run time by tests/_mmdet_oracle.py.
+MMDET_VENV := .venv-mmdet
+mmdet-venv: $(MMDET_VENV)/.installed
+# No prerequisite on the project venv's stamp: the tests call this target, and it must never
+# reinstall a venv; it only needs one to exist (`make test` builds it first).
+$(MMDET_VENV)/.installed:
+	@test -x $(BIN)/python || { echo "mmdet-venv: build the project venv first (make test)" >&2; exit 1; }
+	@test -x $(MMDET_VENV)/bin/python || $(PY) -m venv $(MMDET_VENV)
+	$(BIN)/python -c "import os, torch; print('import site; site.addsitedir(%r)' % os.path.dirname(os.path.dirname(torch.__file__)))" \
+		> $(MMDET_VENV)/lib/python3.11/site-packages/_project_torch.pth
+	$(MMDET_VENV)/bin/python -m pip install -q 'mmdet==3.3.0' 'mmcv-lite==2.1.0' 'mmengine==0.10.7' 'numpy<2.4'
+	@touch $@
+
 clean-venv:
-	rm -rf $(VENV) $(SCALESIM_VENV)
+	rm -rf $(VENV) $(SCALESIM_VENV) $(MMDET_VENV)

@@ -1,6 +1,7 @@
 """The PTQ results table of the README: measured mAP and simulated BOPs speedup on the default model.
 
     python -m benchmarks.table_ptq --out docs/results_ptq.md [--csv results.csv] [--max-images N]
+                                   [--observers minmax,repq]
 
 Everything in the table is computed in this run (COCOeval on the fake-quantized detector, the
 simulator for the cost); nothing is copied from elsewhere.
@@ -21,8 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=32)
     parser.add_argument("--spec", default="bitfusion")
-    parser.add_argument("--observers", default="minmax,percentile",
-                        help="activation observers, one table each (comma-separated)")
+    parser.add_argument("--observers", default="minmax,repq",
+                        help="PTQ observers (minmax, percentile, mse, repq, repq_minmax), one table each and side by side")
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the random selection")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=None, help="markdown file to write (default: print only)")
@@ -30,18 +31,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mixaq.models.detection._evaluate import Evaluator
-    from mixaq.models.detection._table import ptq_table, table_markdown
+    from mixaq.models._config import OBSERVERS
+    from mixaq.models.detection._table import ptq_table, side_by_side, table_markdown
 
     start = time.perf_counter()
     ev = Evaluator(args.checkpoint, args.data, max_images=args.max_images, calib_images=args.calib_images,
                    threads=args.threads)
     observers = [o.strip() for o in args.observers.split(",") if o.strip()]
-    sections, frames = [], []
+    bad = [o for o in observers if o not in OBSERVERS]
+    if bad:
+        parser.error(f"--observers: unknown {bad} (known: {', '.join(OBSERVERS)})")
+    sections, frames, calib = [], {}, {}
     for observer in observers:
         df = ptq_table(ev, spec=args.spec, observer=observer, random_seeds=tuple(range(args.seeds)))
         df.insert(0, "observer", observer)
-        frames.append(df)
-        sections += [f"## Activation observer: `{observer}`", "", table_markdown(df, args.spec), ""]
+        frames[observer] = df
+        calib[observer] = {f"W{q.weight_bits}A{q.high_act_bits}/A{q.low_act_bits}": s
+                           for (q, _), s in ev.calibration_seconds.items() if q.observer == observer}
+        sections += [f"## PTQ observer: `{observer}`", "", table_markdown(df, args.spec), ""]
+    timing = ["| observer | " + " | ".join(next(iter(calib.values()))) + " |",
+              "|---|" + "---|" * len(next(iter(calib.values())))]
+    timing += [f"| {o} | " + " | ".join(f"{s:.1f} s" for s in c.values()) + " |" for o, c in calib.items()]
     extra = ev.extra
     header = [
         "# PTQ results on the embedded default model" if args.checkpoint is None else f"# PTQ results: {args.checkpoint}",
@@ -54,10 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         f"input {ev.image_hw[0]}×{ev.image_hw[1]}; trained {extra.get('steps_done', '?')} steps",
         f"- evaluation: {ev.eval_ids.__len__()} val images (COCOeval box AP, shown ×100), "
         f"PTQ calibration on {len(ev.calib_ids)} other images (per-tensor activation ranges from the "
-        "observer named per table), per-channel min-max 4-bit weights; all activations of every Swin block quantized, "
+        "observer named per table; `repq` = RepQ-ViT: folded per-channel post-LN quantizers and log√2 attention, "
+        "docs/models.md), per-channel min-max 4-bit weights; all activations of every Swin block quantized, "
         "FPN and head in float",
         f"- cost: simulated on `{args.spec}`; BOPs and latency of the Swin backbone, speedups over uniform W4A8",
         f"- random selection: mean ± std over {args.seeds} seeds",
+        "",
+        "## Side by side (AP ×100; Δ float = AP − float AP)",
+        "",
+        side_by_side(frames),
+        "",
+        f"## Calibration time ({len(ev.calib_ids)} images; model conversion + observer forwards + freezing)",
+        "",
+        *timing,
         "",
         *sections,
     ]
@@ -68,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         import pandas as pd
 
-        pd.concat(frames).to_csv(args.csv, index=False)
+        pd.concat(frames.values()).to_csv(args.csv, index=False)
     return 0
 
 

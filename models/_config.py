@@ -10,12 +10,22 @@ import numpy as np
 
 from mixaq.simulator import MixaqError
 
-__all__ = ["ACT_TARGETS", "CALIBRATIONS", "MixConfig", "QuantConfig", "OBSERVERS", "MIX_MODES", "STRATEGIES"]
+__all__ = ["ACT_TARGETS", "CALIBRATIONS", "MixConfig", "QuantConfig", "OBSERVERS", "MIX_MODES", "PAPER_PTQ_OBSERVER",
+           "REPQ_OBSERVERS", "STRATEGIES"]
 
 # Activation tensors of one Swin block that can carry a fake quantizer (per branch):
 # the inputs of the four linears and the four operands of the two attention matmuls.
 ACT_TARGETS: tuple[str, ...] = ("qkv_in", "q", "k", "attn", "v", "proj_in", "fc1_in", "fc2_in")
-OBSERVERS: tuple[str, ...] = ("minmax", "percentile", "mse")
+# RepQ-ViT PTQ (docs/models.md "RepQ-ViT"): per-channel post-LayerNorm quantizers folded into the
+# LN copies and the next linear, and the log√2 grid for the post-softmax attention. The name maps
+# to the range rule of the remaining (uniform, per-tensor) activations: `repq` uses RepQ-ViT's own
+# percentile search (as their code), `repq_minmax` min-max ranges (today's default for them).
+REPQ_OBSERVERS: dict[str, str] = {"repq": "repq", "repq_minmax": "minmax"}
+OBSERVERS: tuple[str, ...] = ("minmax", "percentile", "mse", *REPQ_OBSERVERS)
+# The PTQ of the paper-reproduction paths (`QuantConfig.paper_ptq`, the official-checkpoint tables):
+# RepQ-ViT as published, which MixA-Q builds on. On the embedded default detector `repq_minmax` is
+# the one that measured at or above min-max in every row (docs/results_ptq_repq.md).
+PAPER_PTQ_OBSERVER = "repq"
 WEIGHT_OBSERVERS: tuple[str, ...] = ("minmax", "mse")
 MIX_MODES: tuple[str, ...] = ("ratio", "threshold")
 STRATEGIES: tuple[str, ...] = ("importance", "random", "reversed")
@@ -46,7 +56,17 @@ class QuantConfig:
     (the low-bit ranges fit the windows that branch serves); a calibration then holds only for the
     mix it ran under. On the default detector the two gave the same mAP within 0.5 AP
     (docs/models.md), so the cheaper one is the default.
+
+    `observer="repq"` is RepQ-ViT's PTQ (asymmetric activations, not learnable): the other
+    observers set one per-tensor range; repq also reparameterizes the post-LayerNorm tensors and
+    puts the post-softmax attention on a log√2 grid. `"repq_minmax"` does the same but gives the
+    remaining activations min-max ranges instead of RepQ-ViT's percentile search.
     """
+
+    @property
+    def repq(self) -> bool:
+        """RepQ-ViT PTQ: folded post-LN quantizers and log√2 attention."""
+        return self.observer in REPQ_OBSERVERS
 
     high_act_bits: int | None = 8
     low_act_bits: int | None = 4
@@ -64,6 +84,9 @@ class QuantConfig:
             object.__setattr__(self, name, _bits(name, getattr(self, name)))
         if self.observer not in OBSERVERS:
             raise MixaqError(f"quant: observer must be one of {', '.join(OBSERVERS)}, got {self.observer!r}")
+        if self.observer in REPQ_OBSERVERS and (self.learnable or self.act_symmetric):
+            raise MixaqError(f"quant: observer {self.observer!r} is RepQ-ViT's post-training quantization: it needs "
+                             "learnable=False and act_symmetric=False")
         if self.weight_observer not in WEIGHT_OBSERVERS:
             raise MixaqError(
                 f"quant: weight_observer must be one of {', '.join(WEIGHT_OBSERVERS)}, got {self.weight_observer!r}"
@@ -88,8 +111,8 @@ class QuantConfig:
 
     @classmethod
     def paper_ptq(cls) -> "QuantConfig":
-        """MixA-Q's training-free setting: W4, high-bit A8, low-bit A4 (RepQ-ViT replaced by uniform PTQ)."""
-        return cls(high_act_bits=8, low_act_bits=4, weight_bits=4, observer="percentile")
+        """MixA-Q's training-free setting: W4, high-bit A8, low-bit A4, RepQ-ViT PTQ (`PAPER_PTQ_OBSERVER`)."""
+        return cls(high_act_bits=8, low_act_bits=4, weight_bits=4, observer=PAPER_PTQ_OBSERVER)
 
     @classmethod
     def paper_qat(cls) -> "QuantConfig":

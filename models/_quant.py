@@ -2,6 +2,8 @@
 
 One `FakeQuant` module quantizes one tensor: per tensor for activations (`channels=None`), per
 output channel for a linear weight (`channels=out_features`, symmetric). Bits `None` = float.
+With the `repq` observer an activation quantizer calibrates as RepQ-ViT does (`_repq.py`), on a
+uniform grid or, for the post-softmax attention (`grid="log_sqrt2"`), on RepQ-ViT's log√2 grid.
 """
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ import math
 import torch
 import torch.nn as nn
 
+from mixaq.models._repq import log_sqrt2_quantize, log_sqrt2_search, uniform_search
 from mixaq.simulator import MixaqError
 
-__all__ = ["FakeQuant", "fake_quantize", "qrange", "qparams_from_range"]
+__all__ = ["FakeQuant", "GRIDS", "fake_quantize", "qrange", "qparams_from_range"]
+
+# Activation grids: uniform affine, or RepQ-ViT's log√2 (post-softmax attention, `repq` only).
+GRIDS: tuple[str, ...] = ("uniform", "log_sqrt2")
 
 # Observers keep a strided subsample of each calibration batch for percentile / MSE.
 _SAMPLE_PER_BATCH = 1 << 15
@@ -118,6 +124,7 @@ class FakeQuant(nn.Module):
         self.observer = "minmax"
         self.percentile = 99.99
         self.learnable = False
+        self.grid = "uniform"
         self.observing = False
         shape = (channels, 1) if channels is not None else (1,)
         self.register_buffer("scale", torch.ones(shape))
@@ -131,21 +138,24 @@ class FakeQuant(nn.Module):
 
     def extra_repr(self) -> str:
         kind = f"per-channel({self.channels})" if self.channels is not None else "per-tensor"
-        return f"bits={self.bits}, {kind}, symmetric={self.symmetric}, observer={self.observer}, learnable={self.learnable}"
+        grid = "" if self.grid == "uniform" else f", grid={self.grid}"
+        return (f"bits={self.bits}, {kind}, symmetric={self.symmetric}, observer={self.observer}, "
+                f"learnable={self.learnable}{grid}")
 
-    def configure(self, bits: int | None, symmetric: bool, observer: str, percentile: float, learnable: bool) -> None:
+    def configure(self, bits: int | None, symmetric: bool, observer: str, percentile: float, learnable: bool,
+                  grid: str = "uniform") -> None:
         """Set the quantizer; any change forgets the calibration (ranges depend on all of these)."""
-        setting = (bits, symmetric, observer, percentile, learnable)
-        if setting == (self.bits, self.symmetric, self.observer, self.percentile, self.learnable):
+        setting = (bits, symmetric, observer, percentile, learnable, grid)
+        if setting == (self.bits, self.symmetric, self.observer, self.percentile, self.learnable, self.grid):
             return
-        self.bits, self.symmetric, self.observer, self.percentile, self.learnable = setting
+        self.bits, self.symmetric, self.observer, self.percentile, self.learnable, self.grid = setting
         self.reset()
 
     def reset(self) -> None:
         """Forget calibration; re-register scale/zero-point as parameters iff learnable."""
-        device = self.scale.device
+        like = dict(device=self.scale.device, dtype=self.scale.dtype)
         shape = self.scale.shape
-        for name, init in (("scale", torch.ones(shape, device=device)), ("zero_point", torch.zeros(shape, device=device))):
+        for name, init in (("scale", torch.ones(shape, **like)), ("zero_point", torch.zeros(shape, **like))):
             delattr(self, name)
             learn = self.learnable and (name == "scale" or not self.symmetric)
             if learn:
@@ -192,6 +202,15 @@ class FakeQuant(nn.Module):
         if not self.enabled or self._min is None:
             return
         lo, hi = self._min.reshape(1).float(), self._max.reshape(1).float()
+        if self.observer == "repq":
+            sample = torch.cat(self._samples)
+            if self.grid == "log_sqrt2":
+                scale = log_sqrt2_search(sample, self.bits)
+                self._set_qparams(scale, torch.zeros_like(scale))
+            else:
+                self._set_qparams(*uniform_search(sample[None], self.bits)[:2])
+            self._reset_stats()
+            return
         if self.observer == "percentile":
             sample = torch.cat(self._samples)
             q = self.percentile / 100.0
@@ -219,6 +238,8 @@ class FakeQuant(nn.Module):
         """Python copies of a fixed per-tensor grid: scalar ops are the fastest fake-quant on CPU and
         need no device sync per forward."""
         self._scalars = None
+        if self.grid != "uniform":
+            return
         if self._is_calibrated and self.channels is None and not self.learnable and self.bits is not None:
             qmin, qmax = qrange(self.bits, self.symmetric)
             scale, zp = float(self.scale.reshape(-1)[0]), float(self.zero_point.reshape(-1)[0])
@@ -277,6 +298,9 @@ class FakeQuant(nn.Module):
                 "activation quantizer is not calibrated: run forwards inside models.calibrating(model) "
                 "after convert_swin/set_quant"
             )
+        if self.grid == "log_sqrt2":
+            y = log_sqrt2_quantize(x, self.scale, self.bits)
+            return x + (y - x).detach() if torch.is_grad_enabled() and x.requires_grad else y
         if self.learnable:
             return self._quantize_learnable(x)
         inv_scale, scale, lo, hi = self._scalars

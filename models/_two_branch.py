@@ -8,6 +8,8 @@ The MLP is token-wise, so running it on a window's tokens routes every token thr
 the window that holds it in this block's (shifted) grid; reversing the partition undoes the roll.
 Pruned windows are copied through unchanged. Weights (qkv, proj, fc1, fc2, relative position bias)
 stay timm's one tensor; each branch has its own activation quantizers and LayerNorm copies.
+With RepQ-ViT PTQ (`QuantConfig.repq`) the post-LN tensors run reparameterized (`_repq.ChannelFold`):
+each branch's LN copy and linear bias carry its fold, the folded weight W·r is shared.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 from timm.layers import DropPath
 from timm.models.swin_transformer import SwinTransformerBlock
 
-from mixaq.models._config import ACT_TARGETS, MixConfig, QuantConfig
+from mixaq.models._config import ACT_TARGETS, REPQ_OBSERVERS, MixConfig, QuantConfig
 from mixaq.models._importance import (
     HIGH,
     LOW,
@@ -35,6 +37,7 @@ from mixaq.models._importance import (
     window_ranks,
 )
 from mixaq.models._quant import FakeQuant
+from mixaq.models._repq import ChannelFold
 from mixaq.models._windows import partition_windows, reverse_windows
 from mixaq.simulator import MixaqError
 from mixaq.simulator._windows import WindowGeometry
@@ -43,6 +46,8 @@ __all__ = ["TwoBranchSwinBlock", "convert_swin", "set_quant", "set_mix", "calibr
 
 BRANCHES = ("high", "low")
 WEIGHTS = ("qkv", "proj", "fc1", "fc2")
+# RepQ-ViT folds these post-LayerNorm targets: target -> (LayerNorm of the high branch, linear).
+FOLDED_TARGETS = {"qkv_in": ("norm1", "qkv"), "fc1_in": ("norm2", "fc1")}
 _CACHE_LIMIT = 16
 
 
@@ -135,6 +140,8 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
         linears = {"qkv": self.attn.qkv, "proj": self.attn.proj, "fc1": self.mlp.fc1, "fc2": self.mlp.fc2}
         self.weight_quant = nn.ModuleDict({k: FakeQuant(m.out_features) for k, m in linears.items()}).to(device)
         self.quant_config: QuantConfig | None = None
+        self.repq: nn.ModuleDict | None = None  # target -> ChannelFold, only with RepQ-ViT PTQ
+        self._fold_feed: tuple[str, ...] = ("high",)
         self.mixaq_index = 0
         self.mixaq_pair = 0
         self.mixaq_stage = 0
@@ -198,20 +205,47 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
         return assign_labels(ranks, n_pruned, n_low)
 
     # -- one branch on a set of windows -----------------------------------------------------------
+    def _norm_linear(self, branch: str, target: str, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """LN -> quantizer -> linear (qkv or fc1) of `branch` on tokens x (n, N, C).
+
+        `valid` (nW, N, 1) zeroes padded tokens after the LN, as timm pads. With a RepQ fold this is
+        the reparameterized form: folded LN affine, per-tensor quantizer, W·r, bias + Q(W·r)·b (a
+        padded token gets the fold's image of zero, -b).
+        """
+        norm_name, linear_name = FOLDED_TARGETS[target]
+        norm = getattr(self, norm_name if branch == "high" else f"{norm_name}_low")
+        linear = self.attn.qkv if linear_name == "qkv" else self.mlp.fc1
+        quant, weight_quant = self.act_quant[branch][target], self.weight_quant[linear_name]
+        fold = self.repq[target] if self.repq is not None and target in self.repq else None
+        folded = fold is not None and fold.is_active and not self._calibrating
+        h = fold.norm(norm, branch, x) if folded else norm(x)
+        if valid is not None:
+            n, N, C = h.shape
+            if folded:
+                pad = fold.pad_value(branch)
+                h = ((h - pad).view(-1, valid.shape[0], N, C) * valid).view(n, N, C) + pad
+            else:
+                h = (h.view(-1, valid.shape[0], N, C) * valid).view(n, N, C)
+        if fold is not None and self._calibrating:
+            # RepQ-ViT calibration: the fold observes the float LN output (once per window).
+            if branch in self._fold_feed:
+                fold.observe(h)
+            return F.linear(h, weight_quant(linear.weight), linear.bias)
+        if not folded:
+            return F.linear(quant(h, not torch.is_grad_enabled()), weight_quant(linear.weight), linear.bias)
+        weight = weight_quant(fold.weight(linear.weight))
+        return F.linear(quant(h, not torch.is_grad_enabled()), weight, fold.bias(branch, linear.bias, weight))
+
     def _branch(self, branch: str, xw: torch.Tensor, bias: torch.Tensor, extras: tuple) -> torch.Tensor:
         """LN -> W-MSA -> residual -> LN -> MLP -> residual on windows xw (n, N, C)."""
         mask, valid, keep1, keep2 = extras
         aq, wq = self.act_quant[branch], self.weight_quant
-        norm1, norm2 = (self.norm1, self.norm2) if branch == "high" else (self.norm1_low, self.norm2_low)
         attn, mlp = self.attn, self.mlp
         n, N, C = xw.shape
 
         # Inference may quantize in place: every quantized tensor below is a fresh intermediate.
         ip = not torch.is_grad_enabled()
-        h = norm1(xw)
-        if valid is not None:
-            h = (h.view(-1, valid.shape[0], N, C) * valid).view(n, N, C)
-        qkv = F.linear(aq["qkv_in"](h, ip), wq["qkv"](attn.qkv.weight), attn.qkv.bias)
+        qkv = self._norm_linear(branch, "qkv_in", xw, valid)
         q, k, v = qkv.reshape(n, N, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # (n, nH, N, d)
         scores = aq["q"](q * attn.scale, ip) @ aq["k"](k, ip).transpose(-2, -1)  # (n, nH, N, N)
         scores = scores + bias
@@ -223,7 +257,7 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
         out = attn.proj_drop(F.linear(aq["proj_in"](out, ip), wq["proj"](attn.proj.weight), attn.proj.bias))
         x = xw + (out if keep1 is None else out * keep1)
 
-        h = mlp.drop1(mlp.act(F.linear(aq["fc1_in"](norm2(x), ip), wq["fc1"](mlp.fc1.weight), mlp.fc1.bias)))
+        h = mlp.drop1(mlp.act(self._norm_linear(branch, "fc1_in", x)))
         h = mlp.drop2(F.linear(aq["fc2_in"](mlp.norm(h), ip), wq["fc2"](mlp.fc2.weight), mlp.fc2.bias))
         return x + (h if keep2 is None else h * keep2)
 
@@ -250,7 +284,9 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
         if self.quant_config is not None and self.quant_config.calibration == "routed":
             labels = self._window_labels(x, geometry)
             if labels is not None:
+                self._fold_feed = BRANCHES  # each branch's windows feed the shared channel ranges
                 return self._routed(xw, labels, bias, windows)
+        self._fold_feed = ("high",)  # both branches see the same windows: count them once
         extras = windows.select(None)
         self._branch("low", xw, bias, extras)
         return self._branch("high", xw, bias, extras)
@@ -334,20 +370,62 @@ def set_quant(module: nn.Module, quant: QuantConfig) -> nn.Module:
     its calibration; an unchanged one keeps it."""
     if not isinstance(quant, QuantConfig):
         raise MixaqError(f"set_quant: expected a QuantConfig, got {type(quant).__name__}")
+    observers = {t: quant.observer for t in ACT_TARGETS}
+    if quant.repq:  # RepQ-ViT's rules on the folded and the softmax targets, the named rule elsewhere
+        observers = {t: "repq" if t in FOLDED_TARGETS or t == "attn" else REPQ_OBSERVERS[quant.observer]
+                     for t in ACT_TARGETS}
     for block in _require_blocks(module, "set_quant"):
         for branch, bits in (("high", quant.high_act_bits), ("low", quant.low_act_bits)):
             for target, fq in block.act_quant[branch].items():
                 fq.configure(
                     bits if target in quant.targets else None,
                     quant.act_symmetric,
-                    quant.observer,
+                    observers[target],
                     quant.percentile,
                     quant.learnable,
+                    "log_sqrt2" if quant.repq and target == "attn" else "uniform",
                 )
         for fq in block.weight_quant.values():
             fq.configure(quant.weight_bits, True, quant.weight_observer, quant.percentile, quant.learnable)
+        _set_folds(block, quant)
         block.quant_config = quant
     return module
+
+
+def _fold_bits(quant: QuantConfig, target: str) -> dict[str, int | None]:
+    on = target in quant.targets
+    return {"high": quant.high_act_bits if on else None, "low": quant.low_act_bits if on else None}
+
+
+def _set_folds(block: TwoBranchSwinBlock, quant: QuantConfig) -> None:
+    """RepQ-ViT folds for the quantized post-LN targets; a fold whose bits change is forgotten with
+    both branches' quantizers (their per-tensor steps only mean something with the fold)."""
+    wanted = {}
+    if quant.repq:
+        wanted = {t: _fold_bits(quant, t) for t in FOLDED_TARGETS if any(b is not None for b in _fold_bits(quant, t).values())}
+    old = block.repq if block.repq is not None else {}
+    folds = {}
+    for target, bits in wanted.items():
+        fold = old[target] if target in old else None
+        if fold is None or getattr(fold, "mixaq_bits", None) != bits:
+            linear = block.attn.qkv if FOLDED_TARGETS[target][1] == "qkv" else block.mlp.fc1
+            fold = ChannelFold(linear.in_features).to(linear.weight.device, linear.weight.dtype)
+            fold.mixaq_bits = bits
+            for branch in BRANCHES:
+                block.act_quant[branch][target].reset()
+        folds[target] = fold
+    block.repq = nn.ModuleDict(folds) if folds else None
+
+
+def _freeze_folds(block: TwoBranchSwinBlock) -> None:
+    """End of calibration: per-channel ranges -> shared ratios, per-branch shifts and steps."""
+    for target, fold in (block.repq or {}).items():
+        bits = fold.mixaq_bits
+        quantized = {b: v for b, v in bits.items() if v is not None}
+        for branch, (scale, zero_point) in fold.freeze(bits, min(quantized.values())).items():
+            fq = block.act_quant[branch][target]
+            like = dict(device=fq.scale.device, dtype=fq.scale.dtype)
+            fq._set_qparams(torch.tensor([scale], **like), torch.tensor([zero_point], **like))
 
 
 def set_mix(module: nn.Module, mix: MixConfig | None) -> nn.Module:
@@ -380,15 +458,24 @@ def calibrating(module: nn.Module) -> Iterator[nn.Module]:
         fq.observing = True
     for block in blocks:
         block._calibrating = True
+        for target, fold in (block.repq or {}).items():
+            fold.reset()  # observe the original LN output; its quantizers wait for the new fold
+            for branch in BRANCHES:
+                block.act_quant[branch][target].reset()
     try:
         yield module
     except BaseException:
         for fq in quantizers:
             fq._reset_stats()
+        for block in blocks:
+            for fold in (block.repq or {}).values():
+                fold.reset()
         raise
     else:
         for fq in quantizers:
             fq.freeze()
+        for block in blocks:
+            _freeze_folds(block)
     finally:
         for fq in quantizers:
             fq.observing = False

@@ -11,7 +11,12 @@ from mixaq.search._space import DesignPoint
 __all__ = ["AccuracyFn", "AccuracyResult", "AccuracyFactory", "EvaluatorFactory", "assignment_to_dict",
            "assignment_from_dict"]
 
-METRICS: tuple[str, ...] = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large")
+BOX_METRICS: tuple[str, ...] = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large")
+# Mask AP (COCOeval segm) of the families with masks; NaN where there is none.
+SEGM_METRICS: tuple[str, ...] = tuple(f"{m}_segm" for m in BOX_METRICS)
+METRICS: tuple[str, ...] = BOX_METRICS + SEGM_METRICS
+# What a sweep may maximise: box AP or mask AP.
+OBJECTIVES: tuple[str, ...] = ("ap", "ap_segm")
 
 
 def assignment_to_dict(a: WindowAssignment) -> dict[str, Any]:
@@ -34,6 +39,12 @@ class AccuracyResult:
     ap_small: float = float("nan")
     ap_medium: float = float("nan")
     ap_large: float = float("nan")
+    ap_segm: float = float("nan")
+    ap50_segm: float = float("nan")
+    ap75_segm: float = float("nan")
+    ap_small_segm: float = float("nan")
+    ap_medium_segm: float = float("nan")
+    ap_large_segm: float = float("nan")
     assignment: WindowAssignment | None = None
     n_images: int = 0
     seconds: float = 0.0
@@ -77,14 +88,15 @@ class _EvaluatorAccuracy:
         self._factory = factory
         optional = {} if factory.calib_images is None else {"calib_images": factory.calib_images}
         self._evaluator = Evaluator(factory.checkpoint, factory.data, ann=factory.ann, max_images=factory.max_images,
-                                    threads=factory.torch_threads, **optional)
+                                    threads=factory.torch_threads, detector=factory.detector,
+                                    device=factory.worker_device(), workers=factory.loader_workers, **optional)
         self.arch = self._evaluator.arch
         self.image_hw = tuple(int(v) for v in self._evaluator.image_hw)
 
     def fingerprint(self) -> dict[str, Any]:
         # Content, not paths: workers on other machines keep files elsewhere but must run the same
         # model on the same images for the shared mAP cache to be valid.
-        return self._evaluator.fingerprint()
+        return {**self._evaluator.fingerprint(), "observer": self._factory.observer}
 
     def __call__(self, point: DesignPoint) -> AccuracyResult:
         from mixaq.models import MixConfig, QuantConfig
@@ -94,7 +106,7 @@ class _EvaluatorAccuracy:
             r = self._evaluator.evaluate(None, None)
             return self._result(r)
         quant = QuantConfig(high_act_bits=point.high_act_bits, low_act_bits=point.low_act_bits,
-                            weight_bits=point.weight_bits)
+                            weight_bits=point.weight_bits, observer=self._factory.observer)
         if point.mode == "ratio":
             mix = MixConfig(mode="ratio", low_ratios=point.low_ratios, prune_ratios=point.prune_ratios,
                             strategy=point.strategy, seed=point.seed)
@@ -105,8 +117,7 @@ class _EvaluatorAccuracy:
 
     @staticmethod
     def _result(r: Any) -> AccuracyResult:
-        return AccuracyResult(ap=float(r.ap), ap50=float(r.ap50), ap75=float(r.ap75), ap_small=float(r.ap_small),
-                              ap_medium=float(r.ap_medium), ap_large=float(r.ap_large), assignment=r.assignment,
+        return AccuracyResult(**{m: float(getattr(r, m)) for m in METRICS}, assignment=r.assignment,
                               n_images=int(r.n_images), seconds=float(r.seconds))
 
 
@@ -120,6 +131,25 @@ class EvaluatorFactory:
     calib_images: int | None = None
     torch_threads: int | None = None
     ann: str | None = None  # with `data` an images dir: a COCO instances json (real COCO)
+    observer: str = "minmax"  # PTQ calibration (`QuantConfig.observer`); part of the fingerprint
+    detector: str | None = None  # force the detector family of the checkpoint
+    device: str = "auto"  # cpu | cuda | cuda:N | auto
+    loader_workers: int = 0  # image-decoding processes per evaluator
+    worker_index: int | None = None  # set per sweep worker: `auto` then means GPU worker_index % n_gpus
+
+    def worker_device(self) -> str:
+        """The device this evaluator runs on: with `auto` and GPUs, sweep worker i takes GPU i mod n."""
+        if self.device != "auto" or self.worker_index is None:
+            return self.device
+        import torch
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return f"cuda:{self.worker_index % n}" if n else "cpu"
+
+    def for_worker(self, index: int) -> "EvaluatorFactory":
+        from dataclasses import replace
+
+        return replace(self, worker_index=index)
 
     def __call__(self) -> AccuracyFn:
         return _EvaluatorAccuracy(self)

@@ -31,7 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mixaq.simulator._errors import MixaqError
+
     out = Path(args.out) if args.out else _default_out()
+    if args.readme_image and Path(args.readme_image).is_dir():
+        raise MixaqError(f"--readme-image {args.readme_image!r} is a directory; name the PNG file to write")
     result = execute(args, out)
     print_summary(result, out)
     if args.readme_image:

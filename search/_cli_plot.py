@@ -18,11 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import optuna
+    from optuna.trial import TrialState
 
-    from mixaq.search._outputs import write_outputs
+    from mixaq.search._outputs import check_out_dir, write_outputs
     from mixaq.search._storage import get_storage, redact_url
     from mixaq.search._sweep import quiet_optuna
 
+    if args.pick is not None and args.pick < 0:
+        raise MixaqError(f"--pick must be a trial number (>= 0), got {args.pick}")
+    check_out_dir(args.out)
     with quiet_optuna():
         storage = get_storage(args.storage, create=False)
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
@@ -30,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
             raise MixaqError(f"study {args.study!r} not found in {redact_url(args.storage)!r} "
                              f"(studies: {', '.join(names) or 'none'})")
         study = optuna.load_study(study_name=args.study, storage=storage)
+        if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            raise MixaqError(f"study {args.study!r} has no completed trials yet: nothing to plot")
         paths = write_outputs(study, args.out, pick_trial=args.pick)
     print(f"wrote {len(paths)} files to {Path(args.out).resolve()}:")
     for p in paths:

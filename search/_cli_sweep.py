@@ -5,13 +5,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mixaq.models._config import MIX_MODES
+from mixaq.models._config import MIX_MODES, OBSERVERS
+from mixaq.models.detection._registry import FAMILY_NAMES
 from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.simulator._errors import MixaqError
 
+from mixaq.search._accuracy import OBJECTIVES
 from mixaq.search._settings import SAMPLERS
 
-__all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "print_summary", "execute"]
+__all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "check_arguments", "print_summary",
+           "execute"]
 
 KNOBS: tuple[str, ...] = ("low", "prune", "act-bits", "weight-bits", "strategy")
 
@@ -47,6 +50,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--spec", default="bitfusion", help="accelerator spec: preset name or YAML path (default bitfusion)")
     g.add_argument("--cost", default="bops", choices=SPEEDUP_KINDS,
                    help="simulated cost whose speedup is the second objective (default bops)")
+    g.add_argument("--metric", default="ap", choices=OBJECTIVES,
+                   help="accuracy objective: box AP (default) or mask AP (Mask R-CNN families)")
     g.add_argument("--n-trials", type=int, default=30,
                    help="completed trials the study should hold; a resumed sweep runs only the missing ones")
     g.add_argument("--search", type=_knobs, default=("low",),
@@ -69,7 +74,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--min-speedup", type=float, default=None, help="constraint: simulated speedup >= this")
     g.add_argument("--sampler", default="nsga2", choices=SAMPLERS, help="Optuna sampler (default nsga2)")
     g.add_argument("--population", type=int, default=10, help="NSGA-II population (TPE: startup trials)")
-    g.add_argument("--seed", type=int, default=0, help="sampler seed (worker i of --workers uses seed+i)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="sampler seed; trial n draws with a seed derived from (seed, n), in every process")
     g.add_argument("--no-screen", action="store_true",
                    help="evaluate every proposal (no simulator + neighbour screen before paying for mAP)")
     g.add_argument("--screen-tolerance", type=float, default=0.005,
@@ -84,6 +90,13 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--max-images", type=int, default=None, help="evaluate on a fixed subset of N val images")
     e.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=None,
                    help="PTQ calibration images (taken from the end, never evaluated); --calib is an alias")
+    e.add_argument("--observer", default="minmax", choices=OBSERVERS,
+                   help="PTQ calibration of every evaluated configuration (repq, repq_minmax: RepQ-ViT; "
+                   "docs/models.md)")
+    e.add_argument("--detector", default=None, choices=FAMILY_NAMES, help="force the detector family of --checkpoint")
+    e.add_argument("--device", default="auto",
+                   help="cpu, cuda, cuda:N or auto (default auto: with --workers N and GPUs, worker i uses GPU i mod n)")
+    e.add_argument("--loader-workers", type=int, default=0, help="image-decoding processes per evaluator")
     r = parser.add_argument_group("storage and workers")
     r.add_argument("--storage", default=None,
                    help="Optuna storage URL: sqlite:///FILE, postgresql://USER@HOST/DB, journal:FILE "
@@ -93,7 +106,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--heartbeat", type=int, default=5, help="seconds between trial heartbeats (RDB storages)")
     r.add_argument("--grace", type=int, default=20,
                    help="seconds without heartbeat before another worker fails and retries a trial")
-    r.add_argument("--pick", type=int, default=None, help="trial whose per-layer breakdown is drawn (default: auto)")
+    r.add_argument("--pick", type=int, default=None,
+                   help="completed trial whose per-layer breakdown is drawn (default: auto; see mixaq plot --pick)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -123,7 +137,8 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
     return SweepSettings(space=space, spec=args.spec, cost=args.cost, sampler=args.sampler, seed=args.seed,
                          population_size=args.population, max_map_drop=args.max_map_drop,
                          min_speedup=args.min_speedup, screen=not args.no_screen,
-                         screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points)
+                         screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points,
+                         metric=args.metric)
 
 
 def print_summary(result: Any, out: Path) -> None:
@@ -152,38 +167,80 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     import os
 
     from mixaq.search._accuracy import EvaluatorFactory
-    from mixaq.search._storage import StorageOptions, default_storage_url
+    from mixaq.search._storage import default_storage_url, get_storage
     from mixaq.search._sweep import run_sweep
 
-    if args.workers < 1:
-        raise MixaqError(f"--workers must be >= 1, got {args.workers}")
-    for name in ("n_trials", "max_images", "calib_images"):
-        value = getattr(args, name)
-        if value is not None and value < (0 if name == "n_trials" else 1):
-            raise MixaqError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    from mixaq.simulator import load_spec
-
-    from mixaq.search._storage import get_storage
-
-    # Cheap checks first: a bad spec or storage URL fails in milliseconds, before the model loads.
-    load_spec(args.spec)
+    # Every argument is checked before anything is loaded, measured or written (milliseconds).
+    options = check_arguments(args, out)
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or default_storage_url(out)
-    get_storage(storage)
-    if (args.coco_root is None) != (args.ann is None):
-        raise MixaqError("--coco-root and --ann go together (images dir + instances json)")
-    if args.data is not None and args.coco_root is not None:
-        raise MixaqError("give either --data or --coco-root/--ann, not both")
+    _check_pick(args, get_storage(storage, options))
     data = args.coco_root if args.ann else args.data
     if data is None:
         from mixaq.models.detection import ensure_default_val
 
         ensure_default_val(progress=not args.no_progress)  # first use renders it: show that, once
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann)
+    factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann,
+                               observer=args.observer, detector=args.detector, device=args.device,
+                               loader_workers=args.loader_workers)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
     result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
                        progress=not args.no_progress, accuracy=accuracy, pick_trial=args.pick,
-                       storage_options=StorageOptions(heartbeat_interval_s=args.heartbeat, grace_period_s=args.grace))
+                       storage_options=options)
     return result
+
+
+def check_arguments(args: argparse.Namespace, out: Path) -> Any:
+    """One-line `MixaqError` for any bad option, before the model loads; returns the storage options."""
+    from mixaq.simulator import load_spec
+
+    from mixaq.search._outputs import check_out_dir
+    from mixaq.search._storage import StorageOptions
+
+    from mixaq.models._device import check_device_name
+
+    for name, least in (("n_trials", 1), ("workers", 1), ("max_images", 1), ("calib_images", 1), ("pick", 0),
+                        ("loader_workers", 0)):
+        value = getattr(args, name)
+        if value is not None and value < least:
+            raise MixaqError(f"--{name.replace('_', '-')} must be >= {least}, got {value}")
+    check_device_name(args.device)
+    options = StorageOptions(heartbeat_interval_s=args.heartbeat, grace_period_s=args.grace)
+    if (args.coco_root is None) != (args.ann is None):
+        raise MixaqError("--coco-root and --ann go together (images dir + instances json)")
+    if args.data is not None and args.coco_root is not None:
+        raise MixaqError("give either --data or --coco-root/--ann, not both")
+    for flag, path in (("--checkpoint", args.checkpoint), ("--data", args.data), ("--coco-root", args.coco_root),
+                       ("--ann", args.ann)):
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{flag} {path} does not exist")
+    check_out_dir(out)
+    spec = load_spec(args.spec)
+    build_settings(args, num_pairs=1)  # the space and settings validate themselves (pairs: from the model)
+    for flag, bits in (("--high-act-bits", args.high_act_bits), ("--low-act-bits", args.low_act_bits),
+                       ("--weight-bits", args.weight_bits)):
+        spec.check_bits(flag, bits)
+    for flag, choices in (("--act-bit-choices", args.act_bit_choices), ("--weight-bit-choices", args.weight_bit_choices)):
+        if choices is not None:
+            spec.check_bits(flag, list(choices))
+    return options
+
+
+def _check_pick(args: argparse.Namespace, storage: Any) -> None:
+    """`--pick N` names a trial the study already completed (a sweep cannot know future numbers;
+    after a sweep, `mixaq plot --pick N` redraws any trial)."""
+    if args.pick is None:
+        return
+    import optuna
+    from optuna.trial import TrialState
+
+    try:
+        study = optuna.load_study(study_name=args.study, storage=storage)
+        done = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    except KeyError:
+        done = set()
+    if args.pick not in done:
+        raise MixaqError(f"--pick {args.pick}: study {args.study!r} has no completed trial {args.pick} yet; "
+                         f"run without --pick, then redraw with `mixaq plot --pick N`")

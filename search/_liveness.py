@@ -4,22 +4,58 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
+import signal
 import socket
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from mixaq.search._storage import WORKER_ATTR, RetryDeadTrial
 
-__all__ = ["worker_id", "reap_dead_trials", "is_alive_here"]
+__all__ = ["worker_id", "reap_dead_trials", "is_alive_here", "die_with_parent"]
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_PARENT_POLL_S = 0.5
 
 
 def _start_token(pid: int) -> str | None:
-    # Field 22 of /proc/PID/stat is the start time: a reused pid gets a different token.
+    # Field 22 of /proc/PID/stat is the start time: a reused pid gets a different token. A zombie
+    # (state Z/X: killed, not yet reaped, e.g. an orphan under a container's PID 1) counts as dead.
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
+
+
+def die_with_parent(parent_pid: int, *, use_pdeathsig: bool = True) -> None:
+    """Make this (worker) process exit as soon as `parent_pid` dies, kill -9 included.
+
+    Linux: the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG). Everywhere, and
+    as a fallback: a daemon thread polls the parent pid twice a second. A worker orphaned this way
+    leaves a RUNNING trial that the next run reaps (dead pid) and retries.
+    """
+    if use_pdeathsig and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still covers it
+    if os.getppid() != parent_pid:  # the parent died before we got here
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mixaq-parent-watch", daemon=True).start()
 
 
 def worker_id() -> str:

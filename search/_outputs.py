@@ -7,7 +7,9 @@ from typing import Any
 from mixaq.search._plots import render_plots
 from mixaq.search._record import StudyRecord, build_record
 
-__all__ = ["write_outputs", "write_tables"]
+from mixaq.simulator._paths import check_out_dir
+
+__all__ = ["write_outputs", "write_tables", "check_out_dir"]
 
 
 def write_tables(record: StudyRecord, out_dir: str | Path) -> list[Path]:

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from mixaq.search._record import StudyRecord
 
@@ -48,6 +49,11 @@ def _pareto(rec: StudyRecord, plt) -> object:
     f = rec.front
     if len(f):
         ax.plot(f["speedup"], f["ap"], "-o", color="tab:red", ms=5, lw=1.5, label=f"feasible Pareto front ({len(f)})")
+        # Families with masks: the front's other AP (mask under a box objective, box under a mask one).
+        other = "ap_segm" if rec.settings.metric == "ap" else "ap_bbox"
+        if other in f and pd.to_numeric(f[other], errors="coerce").notna().any():
+            ax.plot(f["speedup"], pd.to_numeric(f[other], errors="coerce"), ":s", color="tab:brown", ms=4, lw=1.0,
+                    label=f"front's {'mask' if other == 'ap_segm' else 'box'} mAP")
     b = rec.baselines
     seen: set[str] = set()
     for _, row in b.iterrows():
@@ -79,7 +85,7 @@ def _pareto(rec: StudyRecord, plt) -> object:
     ax.set_ylim(y0, y1)
     ax.set_xlabel(f"simulated {kind} speedup over uniform A{rec.settings.space.high_act_bits}"
                   f"/W{rec.settings.space.weight_bits} on {rec.settings.spec}")
-    ax.set_ylabel("measured box mAP (COCOeval)")
+    ax.set_ylabel(f"measured {'mask' if rec.settings.metric == 'ap_segm' else 'box'} mAP (COCOeval)")
     ax.set_title(f"{rec.study_name}: mAP vs {kind} speedup")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")

@@ -51,11 +51,15 @@ class StudyRecord:
         return None if drop is None else self.reference_ap - drop
 
 
-def _trial_rows(study: Any, kind: str) -> pd.DataFrame:
+def _trial_rows(study: Any, kind: str, metric: str = "ap") -> pd.DataFrame:
+    """One row per trial; `ap` is the objective (box AP, or mask AP under --metric ap_segm), and
+    with mask AP as the objective `ap_bbox` keeps the box AP."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = trial_info(t)
         row: dict[str, Any] = {"number": t.number, "state": t.state.name, **a}
+        if metric != "ap":
+            row["ap_bbox"] = a.get("ap", math.nan)
         if t.values is not None:
             row["ap"], row["speedup"] = t.values
         else:
@@ -86,12 +90,13 @@ def _trial_rows(study: Any, kind: str) -> pd.DataFrame:
     return df[[*_TRIAL_COLUMNS, *sorted(extra)]].sort_values("number").reset_index(drop=True)
 
 
-def _baseline_rows(study: Any, kind: str) -> pd.DataFrame:
+def _baseline_rows(study: Any, kind: str, metric: str = "ap") -> pd.DataFrame:
     rows = []
     for name, v in sorted(study.user_attrs.items()):
         if not name.startswith(BASELINE_PREFIX):
             continue
-        rows.append({"name": v["name"], "label": v["label"], "ap": v["ap"], "ap50": v.get("ap50"),
+        rows.append({"name": v["name"], "label": v["label"], "ap": v.get(metric, math.nan),
+                     "ap50": v.get("ap50" if metric == "ap" else "ap50_segm"),
                      "speedup": v.get(f"speedup_{kind}"), **{f"speedup_{k}": v.get(f"speedup_{k}") for k in COST_COLUMNS},
                      "of_trial": v.get("of_trial")})
     cols = ["name", "label", "ap", "ap50", "speedup", *(f"speedup_{k}" for k in COST_COLUMNS), "of_trial"]
@@ -159,10 +164,10 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
         raise MixaqError(f"study {study.study_name!r} holds no mixaq settings (not created by mixaq sweep)")
     settings = SweepSettings.from_dict(study.user_attrs[SETTINGS_ATTR])
     context = study.user_attrs.get(CONTEXT_ATTR, {})
-    trials = _trial_rows(study, settings.cost)
+    trials = _trial_rows(study, settings.cost, settings.metric)
     front = trials[trials["on_front"]].sort_values("speedup").reset_index(drop=True)
     front_all = trials[trials["on_front_unconstrained"]].sort_values("speedup").reset_index(drop=True)
-    baselines = _baseline_rows(study, settings.cost)
+    baselines = _baseline_rows(study, settings.cost, settings.metric)
 
     def ap_of(name: str) -> float:
         hit = baselines.loc[baselines["name"] == name, "ap"]

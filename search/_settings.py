@@ -10,6 +10,8 @@ from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._util import json_ready
 
 from mixaq.simulator._cost import SPEEDUP_KINDS
+
+from mixaq.search._accuracy import OBJECTIVES
 from mixaq.search._space import DesignPoint, SearchSpace
 
 __all__ = ["SweepSettings", "SAMPLERS", "config_key", "SETTINGS_ATTR", "CONTEXT_ATTR", "CACHE_PREFIX",
@@ -41,8 +43,12 @@ class SweepSettings:
     # Front points that get random-, reversed-window and pruning-only baselines at the same ratios.
     baseline_points: int = 2
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The accuracy objective: box AP ("ap") or mask AP ("ap_segm", families with masks).
+    metric: str = "ap"
 
     def __post_init__(self) -> None:
+        if self.metric not in OBJECTIVES:
+            raise MixaqError(f"--metric must be one of {', '.join(OBJECTIVES)}, got {self.metric!r}")
         if self.cost not in SPEEDUP_KINDS:
             raise MixaqError(f"--cost must be one of {', '.join(SPEEDUP_KINDS)}, got {self.cost!r}")
         if self.sampler not in SAMPLERS:

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import importlib.util
+import random
 import re
+import sqlite3
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError, first_line
 
 __all__ = ["StorageOptions", "get_storage", "redact_url", "default_storage_url", "open_study", "RetryDeadTrial",
            "WORKER_ATTR"]
@@ -32,6 +35,26 @@ class StorageOptions:
     max_retry: int = 3
     # SQLite waits this long for a lock held by another worker process instead of failing.
     sqlite_timeout_s: float = 60.0
+    # Server storages (PostgreSQL, MySQL): a server that accepts the connection but never answers
+    # fails the connect after this long instead of hanging the sweep.
+    connect_timeout_s: int = 5
+    # Server-side limit on one statement (PostgreSQL statement_timeout, MySQL read/write timeouts);
+    # TCP keepalives and tcp_user_timeout notice a dead server or network within about as long.
+    statement_timeout_s: int = 120
+
+    def __post_init__(self) -> None:
+        for name, flag in (("heartbeat_interval_s", "--heartbeat"), ("grace_period_s", "--grace"),
+                           ("connect_timeout_s", "connect_timeout_s"), ("statement_timeout_s", "statement_timeout_s")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise MixaqError(f"{flag} must be a whole number of seconds >= 1, got {value!r}")
+        if self.grace_period_s < self.heartbeat_interval_s:
+            raise MixaqError(f"--grace {self.grace_period_s} is shorter than --heartbeat {self.heartbeat_interval_s}: "
+                             "live trials would be failed between two heartbeats")
+        if not self.sqlite_timeout_s > 0:
+            raise MixaqError(f"sqlite_timeout_s must be > 0, got {self.sqlite_timeout_s!r}")
+        if isinstance(self.max_retry, bool) or not isinstance(self.max_retry, int) or self.max_retry < 0:
+            raise MixaqError(f"max_retry must be an integer >= 0, got {self.max_retry!r}")
 
 
 class RetryDeadTrial:
@@ -90,9 +113,12 @@ def get_storage(url: str, options: StorageOptions = StorageOptions(), *, create:
     """An Optuna storage for `url`: `sqlite:///FILE`, `postgresql://…`, `mysql://…` or `journal:FILE`.
 
     RDB storages record heartbeats so a killed worker's RUNNING trial is failed and re-queued
-    (`RetryDeadTrial`). `create=False` (readers such as `mixaq plot`) refuses to create a new
-    SQLite/journal file. Any problem (unknown scheme, missing directory, server
-    unreachable, missing driver) raises `MixaqError` with one line naming the URL.
+    (`RetryDeadTrial`). Several processes may open one fresh storage at the same moment: the one
+    that loses the race to create the schema retries and uses the winner's. `create=False`
+    (readers: `mixaq plot`, tests) never writes: the file or database must already hold Optuna's
+    tables. Servers get connect and statement timeouts (`StorageOptions`). Any problem (unknown
+    scheme, missing directory, server unreachable or silent, missing driver) raises `MixaqError`
+    with one line naming the URL.
     """
     with warnings.catch_warnings():
         # Heartbeats and the retry callback are flagged experimental; they are what resume relies on.
@@ -101,8 +127,6 @@ def get_storage(url: str, options: StorageOptions = StorageOptions(), *, create:
 
 
 def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
-    import optuna
-
     if not isinstance(url, str) or ":" not in url:
         raise MixaqError(f"storage: {url!r} is not a storage URL (use {', '.join(s + ':' for s in _SCHEMES)}…)")
     scheme = _scheme(url)
@@ -110,18 +134,9 @@ def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
     if scheme not in _SCHEMES:
         raise MixaqError(f"storage: unsupported URL scheme {scheme!r} in {shown!r} (use sqlite:///FILE, "
                          "postgresql://USER@HOST/DB, mysql://…, or journal:FILE)")
-    retry = RetryDeadTrial(options.max_retry)
     if scheme == "journal":
-        path = _journal_path(url)
-        if not path.parent.is_dir():
-            raise MixaqError(f"storage: directory {str(path.parent)!r} of {shown!r} does not exist")
-        if not create and not path.is_file():
-            raise MixaqError(f"storage: journal file {str(path)!r} does not exist")
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        # Journal storages keep no heartbeats; dead same-host workers are still reaped by pid.
-        return JournalStorage(JournalFileBackend(str(path)))
-    engine_kwargs: dict[str, Any] = {}
+        return _journal_storage(url, shown, create)
+    engine_kwargs: dict[str, Any]
     if scheme == "sqlite":
         path_part = url.split(":///", 1)[1] if ":///" in url else ""
         if not path_part or path_part == ":memory:":
@@ -129,27 +144,145 @@ def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
         parent = Path(path_part).parent
         if not parent.is_dir():
             raise MixaqError(f"storage: directory {str(parent)!r} of {shown!r} does not exist")
-        if not create and not Path(path_part).is_file():
-            raise MixaqError(f"storage: database file {path_part!r} does not exist")
+        if Path(path_part).is_dir():
+            raise MixaqError(f"storage: {path_part!r} is a directory, not a database file")
+        if not create:
+            _check_sqlite_schema(Path(path_part), shown)
         engine_kwargs = {"connect_args": {"timeout": options.sqlite_timeout_s}}
     else:
-        engine_kwargs = {"pool_pre_ping": True}
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": _server_timeouts(scheme, options)}
     try:
-        storage = optuna.storages.RDBStorage(
-            _with_available_driver(url),
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=options.heartbeat_interval_s,
-            grace_period=options.grace_period_s,
-            heartbeat_stale_trial_callback=retry,
-        )
+        if not create and scheme != "sqlite":
+            _check_server_schema(_with_available_driver(url), engine_kwargs, shown)
+        storage = _rdb_storage(_with_available_driver(url), engine_kwargs, options, create)
         if scheme == "sqlite":
             _fast_sqlite(storage.engine)
         return storage
+    except MixaqError:
+        raise
     except ImportError as exc:
         raise MixaqError(f"storage: driver for {shown!r} is not installed ({exc.name or exc})") from None
     except Exception as exc:  # sqlalchemy/driver errors carry multi-line reports; keep the first line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MixaqError(f"storage: cannot open {shown!r}: {first}") from None
+        raise MixaqError(f"storage: cannot open {shown!r}: {first_line(exc)}") from None
+
+
+def _journal_storage(url: str, shown: str, create: bool) -> Any:
+    path = _journal_path(url)
+    if not path.parent.is_dir():
+        raise MixaqError(f"storage: directory {str(path.parent)!r} of {shown!r} does not exist")
+    if path.is_dir():
+        raise MixaqError(f"storage: {str(path)!r} is a directory, not a journal file")
+    if not create and not path.is_file():
+        raise MixaqError(f"storage: journal file {str(path)!r} does not exist")
+    if path.is_file() and path.stat().st_size and not _looks_like_journal(path):
+        # Optuna would skip the lines it cannot read and append to the file: refuse someone's notes.
+        raise MixaqError(f"storage: {shown!r} is not an Optuna journal (its first line is not a journal record)")
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    # Journal storages keep no heartbeats; dead same-host workers are still reaped by pid.
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except Exception as exc:  # a file that is not an Optuna journal fails while it is replayed
+        raise MixaqError(f"storage: {shown!r} is not a readable Optuna journal ({first_line(exc)})") from None
+
+
+def _looks_like_journal(path: Path) -> bool:
+    import json
+
+    with open(path, "rb") as fh:
+        first = fh.readline(1 << 20)
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "op_code" in record
+
+
+# Messages of the errors two processes get when they create the schema of one fresh storage at the
+# same time (SQLite, PostgreSQL, MySQL): the loser retries and finds the winner's tables.
+_SCHEMA_RACE = re.compile(r"already exists|duplicate|unique constraint|integrityerror|database is locked"
+                          r"|deadlock|could not serialize", re.IGNORECASE)
+_SCHEMA_ATTEMPTS = 6
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any], options: StorageOptions, create: bool) -> Any:
+    """`RDBStorage`, retried when another process is creating the same schema right now."""
+    import optuna
+
+    for attempt in range(_SCHEMA_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=options.heartbeat_interval_s,
+                grace_period=options.grace_period_s,
+                heartbeat_stale_trial_callback=RetryDeadTrial(options.max_retry),
+                skip_table_creation=not create,
+            )
+        except Exception as exc:
+            text = f"{type(exc).__name__} {exc} {exc.__cause__ or ''}"
+            if attempt + 1 == _SCHEMA_ATTEMPTS or not _SCHEMA_RACE.search(text):
+                raise
+            time.sleep(0.05 + random.random() * 0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _server_timeouts(scheme: str, options: StorageOptions) -> dict[str, Any]:
+    """Driver connect arguments so that no call waits on a silent server forever."""
+    if scheme == "postgresql":
+        # libpq parameters (psycopg2 and psycopg 3): connect_timeout bounds the whole handshake,
+        # keepalives + tcp_user_timeout notice a dead peer, statement_timeout bounds each statement.
+        return {"connect_timeout": options.connect_timeout_s,
+                "keepalives": 1, "keepalives_idle": options.connect_timeout_s,
+                "keepalives_interval": max(1, options.connect_timeout_s // 2), "keepalives_count": 3,
+                "tcp_user_timeout": options.statement_timeout_s * 1000,
+                "options": f"-c statement_timeout={options.statement_timeout_s * 1000}"}
+    # MySQL drivers (PyMySQL, mysqlclient) take these three.
+    return {"connect_timeout": options.connect_timeout_s, "read_timeout": options.statement_timeout_s,
+            "write_timeout": options.statement_timeout_s}
+
+
+def _schema_tables() -> set[str]:
+    """Optuna's tables; `alembic_version` is written last, so its presence means the schema is done."""
+    from optuna.storages._rdb import models
+
+    return set(models.BaseModel.metadata.tables) | {"alembic_version"}
+
+
+def _schema_verdict(names: set[str], shown: str) -> None:
+    needed = _schema_tables()
+    missing = sorted(needed - names)
+    if len(missing) == len(needed):
+        raise MixaqError(f"storage: {shown!r} holds no Optuna studies (an empty or foreign database)")
+    if missing:
+        raise MixaqError(f"storage: {shown!r} holds an incomplete Optuna schema (missing {', '.join(missing)}); "
+                         "if a sweep is creating it right now, try again in a moment")
+
+
+def _check_sqlite_schema(path: Path, shown: str) -> None:
+    """Readers never create: the file must exist and already hold Optuna's tables (read-only look)."""
+    if not path.is_file():
+        raise MixaqError(f"storage: database file {str(path)!r} does not exist")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise MixaqError(f"storage: {shown!r} is not an SQLite database ({first_line(exc)})") from None
+    _schema_verdict(names, shown)
+
+
+def _check_server_schema(url: str, engine_kwargs: dict[str, Any], shown: str) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        names = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    _schema_verdict(names, shown)
 
 
 def _fast_sqlite(engine: Any) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._util import json_ready
 
 from mixaq.search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
+from mixaq.search._claim import ClaimBook
 from mixaq.search._cost import CostModel
 from mixaq.search._liveness import worker_id
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
@@ -21,7 +23,8 @@ from mixaq.search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR,
                               config_key)
 from mixaq.search._screen import dominance_verdict, measured_points
 from mixaq.search._space import DesignPoint
-from mixaq.search._storage import WORKER_ATTR
+from mixaq.search._seeding import TrialSeededSampler
+from mixaq.search._storage import WORKER_ATTR, StorageOptions
 
 __all__ = ["StudyHandle", "constraints_of", "is_feasible", "make_sampler", "trial_info", "completed_frame", "INFO_ATTR"]
 
@@ -35,6 +38,8 @@ SURPLUS = "surplus"
 # converged front cannot starve the study of completed trials.
 _MAX_SCREENED_IN_ROW = 25
 _MAX_INFEASIBLE_IN_ROW = 500
+# How often a process waiting for another one's measurement of the same configuration looks again.
+_CLAIM_POLL_S = 0.25
 
 
 # A trial that never measured (no constraints recorded) counts as feasible.
@@ -58,6 +63,13 @@ def is_feasible(info: dict[str, Any]) -> bool:
 
 
 def make_sampler(settings: SweepSettings, seed: int) -> Any:
+    """The study's sampler; trial n draws with a seed derived from (`seed`, n). Trial numbers are
+    unique in a study, so processes that join it together never draw the same proposals, and a fresh
+    single-process study is reproducible."""
+    return TrialSeededSampler(lambda trial_seed: _base_sampler(settings, trial_seed), seed)
+
+
+def _base_sampler(settings: SweepSettings, seed: int) -> Any:
     import optuna
 
     use_constraints = settings.max_map_drop is not None or settings.min_speedup is not None
@@ -84,11 +96,13 @@ class StudyHandle:
     _screened_in_row: int = 0
     _infeasible_in_row: int = 0
     worker: str = field(default_factory=worker_id)
+    options: StorageOptions = field(default_factory=StorageOptions)
+    _claims: ClaimBook | None = None
 
     # -- setup ----------------------------------------------------------------------------------
     @classmethod
     def join(cls, study: Any, settings: SweepSettings | None, accuracy_factory: AccuracyFactory,
-             accuracy: AccuracyFn | None = None) -> "StudyHandle":
+             accuracy: AccuracyFn | None = None, options: StorageOptions | None = None) -> "StudyHandle":
         """Record settings and model context on first use; otherwise check that they match.
 
         Everything that can be wrong with new settings (spec, bits, an unreachable --min-speedup) is
@@ -110,7 +124,7 @@ class StudyHandle:
         _check_bits_supported(settings, cost)
         if space.num_pairs != accuracy.arch.num_pairs:
             raise MixaqError(f"search space has {space.num_pairs} block pairs, the model has {accuracy.arch.num_pairs}")
-        handle = cls(study, settings, cost, accuracy_factory, _accuracy=accuracy)
+        handle = cls(study, settings, cost, accuracy_factory, _accuracy=accuracy, options=options or StorageOptions())
         if stored is None:
             handle.check_reachable()
         context = {"arch": {k: (list(v) if isinstance(v, tuple) else v) for k, v in accuracy.arch.timm_kwargs().items()},
@@ -174,14 +188,44 @@ class StudyHandle:
         hit = self.study.user_attrs.get(CACHE_PREFIX + key)
         return None if hit is None else AccuracyResult.from_dict(hit)
 
-    def measure(self, point: DesignPoint) -> tuple[dict[str, Any], bool]:
-        """Accuracy (cached per configuration across resumes and workers) and simulated cost of a point."""
+    @property
+    def claims(self) -> ClaimBook:
+        if self._claims is None:
+            self._claims = ClaimBook(self.study, self.worker, self.options.heartbeat_interval_s,
+                                     self.options.grace_period_s)
+        return self._claims
+
+    def measured(self, key: str, point: DesignPoint, *, wait: bool = True) -> tuple[AccuracyResult | None, bool]:
+        """(result, cache hit) of configuration `key`, measured at most once across every process.
+
+        The cache is checked at the moment of measuring, and the measurement is claimed atomically in
+        the storage (`search._claim`): a process that loses the claim waits for the holder's result
+        (or, with `wait=False`, returns (None, False) at once).
+        """
+        while True:
+            result = self.cached(key)
+            if result is not None:
+                return result, True
+            gen = self.claims.take(key)
+            if gen is not None:
+                result = self.cached(key)  # the previous holder may have finished just now
+                if result is not None:
+                    return result, True
+                with self.claims.holding(key, gen):
+                    result = self.accuracy(point)
+                    self.study.set_user_attr(CACHE_PREFIX + key, json_ready(result.to_dict()))
+                return result, False
+            if not wait:
+                return None, False
+            time.sleep(_CLAIM_POLL_S)
+
+    def measure(self, point: DesignPoint, *, wait: bool = True) -> tuple[dict[str, Any] | None, bool]:
+        """Accuracy (cached per configuration across resumes and workers) and simulated cost of a point.
+        With `wait=False`, (None, False) when another process is measuring it right now."""
         key, costs = self._key_and_costs(point)
-        result = self.cached(key)
-        hit = result is not None
+        result, hit = self.measured(key, point, wait=wait)
         if result is None:
-            result = self.accuracy(point)
-            self.study.set_user_attr(CACHE_PREFIX + key, json_ready(result.to_dict()))
+            return None, False
         if point.mode == "threshold" and result.assignment is not None:
             # Threshold points only know their windows after running the model: cost what it recorded.
             _, costs = self._key_and_costs(point, result.assignment)
@@ -204,24 +248,41 @@ class StudyHandle:
             "uniform_low": DesignPoint(s.low_act_bits, s.low_act_bits, s.weight_bits, zeros, zeros),
         }
 
-    def ensure_baseline(self, name: str, point: DesignPoint, of_trial: int | None = None) -> dict[str, Any]:
+    def ensure_baseline(self, name: str, point: DesignPoint, of_trial: int | None = None, *,
+                        wait: bool = True) -> dict[str, Any] | None:
+        """The stored baseline `name`, measured first if needed (None: `wait=False` and another
+        process is measuring it)."""
         have = self.study.user_attrs.get(BASELINE_PREFIX + name)
         if have is not None:
             return have
-        record, _ = self.measure(point)
+        record, _ = self.measure(point, wait=wait)
+        if record is None:
+            return None
         entry = json_ready({"name": name, "point": point.to_dict(), "label": point.describe(),
                             "of_trial": of_trial, **record})
         self.study.set_user_attr(BASELINE_PREFIX + name, entry)
         return entry
 
+    def ensure_baselines(self, points: dict[str, tuple[DesignPoint, int | None]]) -> dict[str, dict[str, Any]]:
+        """Every named baseline; first those no other process is measuring, then wait for the rest
+        (processes starting together share the work instead of queueing behind one another)."""
+        out: dict[str, dict[str, Any]] = {}
+        for wait in (False, True):
+            for name, (point, of_trial) in points.items():
+                if name not in out:
+                    entry = self.ensure_baseline(name, point, of_trial, wait=wait)
+                    if entry is not None:
+                        out[name] = entry
+        return out
+
     def ensure_fixed_baselines(self) -> dict[str, dict[str, Any]]:
-        return {name: self.ensure_baseline(name, p) for name, p in self.baseline_points().items()}
+        return self.ensure_baselines({name: (p, None) for name, p in self.baseline_points().items()})
 
     def reference_ap(self) -> float:
         ref = self.study.user_attrs.get(BASELINE_PREFIX + "uniform_high")
         if ref is None:
             ref = self.ensure_baseline("uniform_high", self.baseline_points()["uniform_high"])
-        return float(ref["ap"])
+        return float(ref[self.settings.metric])
 
     def ensure_front_baselines(self) -> list[str]:
         """Random-window, reversed-window and pruning-only at the ratios of up to `baseline_points`
@@ -234,7 +295,7 @@ class StudyHandle:
         if front.empty:
             return []
         picks = front.iloc[np.unique(np.linspace(0, len(front) - 1, min(k, len(front))).round().astype(int))]
-        names = []
+        todo: dict[str, tuple[DesignPoint, int | None]] = {}
         for _, row in picks.iterrows():
             point = DesignPoint.from_dict(row["point"])
             n = int(row["number"])
@@ -246,9 +307,9 @@ class StudyHandle:
             for name, p in variants.items():
                 if p.strategy == point.strategy and name.startswith(("random", "reversed")):
                     continue
-                self.ensure_baseline(name, p, of_trial=n)
-                names.append(name)
-        return names
+                todo[name] = (p, n)
+        self.ensure_baselines(todo)
+        return list(todo)
 
     # -- the Optuna objective -------------------------------------------------------------------
     def objective(self, trial: Any) -> tuple[float, float]:
@@ -280,7 +341,7 @@ class StudyHandle:
         record, hit = self.measure(point)
         info.update(record)
         info["outcome"] = CACHED if hit else EVALUATED
-        ap, speed = float(record["ap"]), float(record[f"speedup_{kind}"])
+        ap, speed = float(record[self.settings.metric]), float(record[f"speedup_{kind}"])
         info["constraints"] = self._constraints(ap, speed)
         trial.set_user_attr(INFO_ATTR, json_ready(info))
         return ap, speed

@@ -15,7 +15,7 @@ import pandas as pd
 from mixaq.simulator._errors import MixaqError
 
 from mixaq.search._accuracy import AccuracyFactory, AccuracyFn
-from mixaq.search._liveness import reap_dead_trials
+from mixaq.search._liveness import die_with_parent, reap_dead_trials
 from mixaq.search._settings import SweepSettings
 from mixaq.search._storage import RetryDeadTrial, StorageOptions, get_storage, open_study, redact_url
 from mixaq.search._study import StudyHandle, completed_frame, make_sampler
@@ -54,7 +54,6 @@ class _WorkerJob:
     study_name: str
     n_trials: int
     accuracy_factory: AccuracyFactory
-    seed: int
     storage_options: StorageOptions
     parent_pid: int
 
@@ -75,8 +74,7 @@ def quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(before)
 
 
-def _open(storage_url: str, study_name: str, settings: SweepSettings | None, seed: int,
-          options: StorageOptions) -> Any:
+def _open(storage_url: str, study_name: str, settings: SweepSettings | None, options: StorageOptions) -> Any:
     import optuna
 
     storage = get_storage(storage_url, options)
@@ -90,7 +88,7 @@ def _open(storage_url: str, study_name: str, settings: SweepSettings | None, see
         if SETTINGS_ATTR not in stored.user_attrs:
             raise MixaqError(f"study {study_name!r} holds no mixaq settings (not created by mixaq sweep)")
         settings = SweepSettings.from_dict(stored.user_attrs[SETTINGS_ATTR])
-    return open_study(storage, study_name, ["maximize", "maximize"], make_sampler(settings, seed))
+    return open_study(storage, study_name, ["maximize", "maximize"], make_sampler(settings, settings.seed))
 
 
 def _progress_text(study: Any) -> str:
@@ -136,8 +134,8 @@ def _fill(handle: StudyHandle, options: StorageOptions, bar: Any = None, parent_
 
 @quiet_optuna()
 def _worker_main(job: _WorkerJob) -> int:
-    study = _open(job.storage_url, job.study_name, None, job.seed, job.storage_options)
-    handle = StudyHandle.join(study, None, job.accuracy_factory)
+    study = _open(job.storage_url, job.study_name, None, job.storage_options)
+    handle = StudyHandle.join(study, None, job.accuracy_factory, options=job.storage_options)
     handle.n_trials = job.n_trials
     return _fill(handle, job.storage_options, parent_pid=job.parent_pid)
 
@@ -170,12 +168,14 @@ def run_sweep(
         raise MixaqError(f"--n-trials must be >= 0, got {n_trials}")
     if workers < 1:
         raise MixaqError(f"--workers must be >= 1, got {workers}")
-    study = _open(storage_url, study_name, settings, settings.seed, storage_options)
-    # A fresh single-process study samples with exactly --seed; a resumed or joining process offsets
-    # it by the trials already there, so it does not re-propose the first run's random population.
-    seed = settings.seed + len(study.get_trials(deepcopy=False))
-    study.sampler = make_sampler(settings, seed)
-    handle = StudyHandle.join(study, settings, accuracy_factory, accuracy)
+    if out_dir is not None:
+        from mixaq.search._outputs import check_out_dir
+
+        check_out_dir(out_dir)
+    # Every process (here, spawned workers, other machines) samples trial n with a seed derived from
+    # (--seed, n): processes that start together never draw the same proposals (search._seeding).
+    study = _open(storage_url, study_name, settings, storage_options)
+    handle = StudyHandle.join(study, settings, accuracy_factory, accuracy, options=storage_options)
     handle.n_trials = n_trials
     handle.ensure_fixed_baselines()
     bar = tqdm(total=n_trials, desc=f"sweep {study_name}", unit="trial", disable=not progress, dynamic_ncols=True)
@@ -185,16 +185,16 @@ def run_sweep(
             ran = _fill(handle, storage_options, bar)
         else:
             ran = _run_workers(handle, accuracy_factory, storage_url, study_name, n_trials, workers,
-                               storage_options, bar, seed)
+                               storage_options, bar)
     finally:
         bar.close()
     handle.ensure_front_baselines()
     outputs: tuple[Path, ...] = ()
-    if out_dir is not None:
+    counts = trial_counts(study)
+    if out_dir is not None and counts["complete"]:  # nothing to tabulate or draw before the first trial
         from mixaq.search._outputs import write_outputs
 
         outputs = tuple(write_outputs(study, out_dir, pick_trial=pick_trial))
-    counts = trial_counts(study)
     df = completed_frame(study)
     front = df[df["on_front"]].sort_values("speedup") if not df.empty else df
     return SweepResult(study_name, redact_url(storage_url), counts["complete"], counts["pruned"], counts["fail"],
@@ -202,13 +202,18 @@ def run_sweep(
 
 
 def _run_workers(handle: StudyHandle, accuracy_factory: AccuracyFactory, storage_url: str, study_name: str,
-                 n_trials: int, workers: int, options: StorageOptions, bar: Any, seed: int) -> int:
+                 n_trials: int, workers: int, options: StorageOptions, bar: Any) -> int:
     import multiprocessing as mp
 
-    jobs = [_WorkerJob(storage_url, study_name, n_trials, accuracy_factory, seed + i, options, os.getpid())
+    # A factory that can (EvaluatorFactory) gives worker i its own device: GPU i mod n with --device auto.
+    jobs = [_WorkerJob(storage_url, study_name, n_trials,
+                       accuracy_factory.for_worker(i) if hasattr(accuracy_factory, "for_worker") else accuracy_factory,
+                       options, os.getpid())
             for i in range(workers)]
-    # spawn: a fresh interpreter per worker (no forked torch/sqlite state).
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    # spawn: a fresh interpreter per worker (no forked torch/sqlite state). Each worker dies with
+    # this process (kill -9 included) instead of running on as an orphan.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         futures = [pool.submit(_worker_main, job) for job in jobs]
         while True:

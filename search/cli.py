@@ -20,13 +20,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("mixaq.simulator._cli_cost", "per-layer cost of a Swin backbone under a window precision assignment"),
     "data": ("mixaq.models.detection._cli_data", "generate the synthetic COCO-format dataset"),
     "train": ("mixaq.models.detection._cli_train", "train a detector (CPU) from a config file"),
-    "eval": ("mixaq.models.detection._cli_eval", "measured fake-quant box mAP + simulated cost of one configuration"),
+    "eval": ("mixaq.models.detection._cli_eval", "measured fake-quant box (and mask) mAP + simulated cost of one configuration"),
     "qat": ("mixaq.models.qat._cli_qat", "quantization-aware training of the uniform quantized detector"),
     "adapt": ("mixaq.models.qat._cli_adapt", "sparsity-aware quantization adaptation (SAQA) of the two-branch model"),
     "sweep": ("mixaq.search._cli_sweep", "Optuna search over precision configs: mAP vs simulated speedup"),
     "plot": ("mixaq.search._cli_plot", "redraw a study's Pareto plots from its storage"),
     "demo": ("mixaq.search._cli_demo", "the main job on the embedded default model, data and spec"),
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (exit 2), not the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _top_help() -> str:
@@ -44,17 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"mixaq: unknown command {name!r} (choose from {', '.join(COMMANDS)})", file=sys.stderr)
+        print(f"mixaq: error: unknown command {name!r} (choose from {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
     module_name, help_ = COMMANDS[name]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name:
-            print(f"mixaq: command {name!r} is not implemented yet", file=sys.stderr)
+            print(f"mixaq: error: command {name!r} is not implemented yet", file=sys.stderr)
             return 2
         raise
-    parser = argparse.ArgumentParser(prog=f"mixaq {name}", description=help_)
+    parser = _Parser(prog=f"mixaq {name}", description=help_)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
@@ -62,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except (MixaqError, FileNotFoundError) as exc:
         # Our validation raises these with a one-line message naming the problem.
         print(f"mixaq {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path our checks did not foresee (permissions, a file in the way): still one line
+        where = " -> ".join(repr(str(f)) for f in (exc.filename, exc.filename2) if f is not None)
+        print(f"mixaq {name}: error: {exc.strerror or exc}{': ' + where if where else ''}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mixaq {name}: interrupted", file=sys.stderr)

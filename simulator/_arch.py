@@ -17,6 +17,11 @@ __all__ = ["SwinArch", "SWIN_ARCHS", "get_arch", "window_counts", "WindowAssignm
 _EPS = 1e-9
 
 
+def _require_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise MixaqError(f"arch: {name}: expected an integer, got {value!r}")
+
+
 @dataclass(frozen=True)
 class SwinArch:
     """A Swin backbone as timm builds it (`timm.models.swin_transformer.SwinTransformer` kwargs)."""
@@ -36,6 +41,19 @@ class SwinArch:
         if self.window_semantics not in WINDOW_SEMANTICS:
             raise MixaqError(f"arch: window_semantics must be one of {', '.join(WINDOW_SEMANTICS)}, "
                              f"got {self.window_semantics!r}")
+        # Types first: an arch file with `embed_dim: big` must say so, not fail comparing str and int.
+        for name in ("embed_dim", "window_size", "patch_size", "in_chans"):
+            _require_int(name, getattr(self, name))
+        for name in ("depths", "num_heads"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+                raise MixaqError(f"arch: {name}: expected a non-empty list of integers, got {value!r}")
+            for v in value:
+                _require_int(name, v)
+            object.__setattr__(self, name, tuple(int(v) for v in value))
+        if isinstance(self.mlp_ratio, bool) or not isinstance(self.mlp_ratio, (int, float)) \
+                or not np.isfinite(self.mlp_ratio) or self.mlp_ratio <= 0:
+            raise MixaqError(f"arch: mlp_ratio: expected a positive number, got {self.mlp_ratio!r}")
         if len(self.depths) != len(self.num_heads):
             raise MixaqError(f"arch: depths {self.depths} and num_heads {self.num_heads} differ in length")
         for name in ("embed_dim", "window_size", "patch_size", "in_chans"):
@@ -134,11 +152,8 @@ def get_arch(arch: str | SwinArch | Mapping[str, Any]) -> SwinArch:
         if arch not in SWIN_ARCHS:
             raise MixaqError(f"unknown arch {arch!r} (choose from {', '.join(SWIN_ARCHS)})")
         return SWIN_ARCHS[arch]
-    kw = dict(arch)
-    for key in ("depths", "num_heads"):
-        if key in kw:
-            kw[key] = tuple(int(v) for v in kw[key])
-    return dataclass_from_mapping(SwinArch, kw, "arch")
+    # SwinArch checks the types itself and makes depths/num_heads tuples.
+    return dataclass_from_mapping(SwinArch, dict(arch), "arch")
 
 
 def window_counts(n_windows, low_ratio, prune_ratio=0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,8 +164,10 @@ def window_counts(n_windows, low_ratio, prune_ratio=0.0) -> tuple[np.ndarray, np
     n = np.asarray(n_windows, dtype=np.int64)
     low = np.asarray(low_ratio, dtype=np.float64)
     prune = np.asarray(prune_ratio, dtype=np.float64)
-    if np.any((low < 0) | (low > 1)) or np.any((prune < 0) | (prune > 1)):
-        raise MixaqError("ratios must lie in [0, 1]")
+    ok_low, ok_prune = (low >= 0) & (low <= 1), (prune >= 0) & (prune <= 1)  # NaN fails both
+    if not (np.all(ok_low) and np.all(ok_prune)):
+        bad = np.concatenate([np.ravel(low)[~np.ravel(ok_low)], np.ravel(prune)[~np.ravel(ok_prune)]])
+        raise MixaqError(f"ratios must lie in [0, 1], got {bad[0]:g}")
     n_pruned = np.floor(prune * n + _EPS).astype(np.int64)
     n_low = np.minimum(np.floor(low * n + _EPS).astype(np.int64), n - n_pruned)
     return n - n_pruned - n_low, n_low, n_pruned

@@ -5,13 +5,15 @@ import argparse
 
 __all__ = ["add_arguments", "run"]
 
-_STAGE_COLUMNS = ("stage", "macs", "bops", "compute_cycles", "stall_cycles", "cycles", "latency_ms", "energy_pj",
-                  "dram_bytes", "low_mac_share")
+_STAGE_COLUMNS = ("stage", "macs", "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "latency_ms",
+                  "energy_pj", "dram_bytes", "low_mac_share")
 _OP_COLUMNS = ("stage", "block", "op", "branch", "unit", "count", "M", "N", "K", "act_bits", "weight_bits", "macs",
-               "bops", "compute_cycles", "stall_cycles", "cycles", "stream_chunks", "utilization", "dram_read_bytes",
-               "dram_write_bytes", "energy_pj")
-_TOTAL_KEYS = ("macs", "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "latency_ms", "energy_pj",
-               "dram_bytes")
+               "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "stream_chunks", "utilization",
+               "dram_read_bytes", "dram_write_bytes", "energy_pj")
+# The columns a `total` row carries: sums of the rows above it (each a `CostTotals` field). Shares,
+# shapes, bit widths and utilizations do not add up, so the total row leaves them empty.
+_ADDITIVE = ("macs", "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "latency_ms", "energy_pj",
+             "dram_bytes", "dram_read_bytes", "dram_write_bytes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,15 +35,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 
-def _ratios(text: str | None, scalar: float, flag: str):
+def _ratios(text: str | None, scalar: float, flag: str, scalar_flag: str):
+    import math
+
     from mixaq.simulator._errors import MixaqError
 
     if text is None:
-        return scalar
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise MixaqError(f"{flag}: expected comma-separated numbers, got {text!r}") from None
+        values, flag, shown = [scalar], scalar_flag, scalar
+    else:
+        try:
+            values = [float(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise MixaqError(f"{flag}: expected comma-separated numbers, got {text!r}") from None
+        shown = text
+    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values):
+        raise MixaqError(f"{flag}: ratios must lie in [0, 1], got {shown}")
+    return scalar if text is None else values
 
 
 def _image(text: str) -> tuple[int, int]:
@@ -63,16 +72,17 @@ def _arch(text: str):
     from mixaq.simulator._arch import get_arch
     from mixaq.simulator._errors import MixaqError
 
+    from mixaq.simulator._yaml import read_yaml
+
     path = Path(text)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
-        if not path.exists():
-            raise FileNotFoundError(f"arch file {path} does not exist")
-        import yaml
-
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path, "arch file")
         if not isinstance(data, dict):
             raise MixaqError(f"arch file {path}: expected a mapping of SwinArch fields")
-        return get_arch(data)
+        try:
+            return get_arch(data)
+        except MixaqError as exc:  # name the file the bad field came from
+            raise MixaqError(f"arch file {path}: {str(exc).removeprefix('arch: ')}") from None
     return get_arch(text)
 
 
@@ -83,8 +93,13 @@ def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._spec import load_spec
 
     spec, arch, image_hw = load_spec(args.spec), _arch(args.arch), _image(args.image)
-    low_ratios = _ratios(args.low_ratios, args.low_ratio, "--low-ratios")
-    prune_ratios = _ratios(args.prune_ratios, args.prune_ratio, "--prune-ratios")
+    low_ratios = _ratios(args.low_ratios, args.low_ratio, "--low-ratios", "--low-ratio")
+    prune_ratios = _ratios(args.prune_ratios, args.prune_ratio, "--prune-ratios", "--prune-ratio")
+    # Every width the user named must run on the spec, even one no window uses (ratio 0).
+    for flag, bits in (("--high-bits", args.high_bits), ("--low-bits", args.low_bits),
+                       ("--weight-bits", args.weight_bits), ("--baseline-bits", args.baseline_bits)):
+        if bits is not None:
+            spec.check_bits(flag, bits)
     assignment = WindowAssignment.from_pair_ratios(arch, image_hw, low_ratios, prune_ratios,
                                                    args.high_bits, args.low_bits, args.weight_bits)
     report = estimate(spec, arch, image_hw, assignment)
@@ -110,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         }
         print(render_json(payload))
         return 0
-    total_row = {"stage": "total", "block": "", "op": "total", **totals}
+    total_row = {"stage": "total", "block": "", "op": "total", **{k: totals[k] for k in _ADDITIVE}}
     if args.format == "csv":
         print(render_csv(rows + [total_row], columns))
         return 0
@@ -120,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
     print(render_table(rows + [total_row], columns))
     print("speedup over uniform A{} W{}: ".format(base_bits, args.weight_bits)
           + ", ".join(f"{k} {v:.3f}x" for k, v in speedup.items()))
-    print(render_table([totals], _TOTAL_KEYS))
     return 0
 
 

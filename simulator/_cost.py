@@ -200,7 +200,7 @@ def _evaluate(spec: AcceleratorSpec, wl: Workload, low_fraction, pruned_fraction
 
 
 _TABLE_COLUMNS = ("stage", "block", "op", "branch", "unit", "count", "M", "N", "K", "act_bits", "weight_bits",
-                  "macs", "bops", "compute_cycles", "stall_cycles", "cycles", "latency_ms", "utilization",
+                  "macs", "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "latency_ms", "utilization",
                   "stream_chunks", "vector_ops", "sram_bytes", "dram_read_bytes", "dram_write_bytes", "energy_pj")
 
 
@@ -223,14 +223,16 @@ class CostReport:
         return pd.DataFrame({name: self.table[name] for name in _TABLE_COLUMNS})
 
     def stage_summary(self) -> list[dict[str, float]]:
-        """Per-stage sums (stage-level ops and MixA-Q overheads included) without pandas."""
+        """Per-stage sums (stage-level ops and MixA-Q overheads included) without pandas. Every
+        additive column sums over the stages to the field of `totals` with the same name."""
         t = self.table
         low = np.array([b == "low" for b in t["branch"]])
         rows = []
         for stage in np.unique(t["stage"]):
             sel = t["stage"] == stage
             row = {"stage": int(stage)}
-            for key in ("macs", "bops", "compute_cycles", "stall_cycles", "cycles", "latency_ms", "energy_pj"):
+            for key in ("macs", "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "latency_ms",
+                        "energy_pj"):
                 row[key] = float(t[key][sel].sum())
             row["dram_bytes"] = float(t["dram_read_bytes"][sel].sum() + t["dram_write_bytes"][sel].sum())
             row["low_mac_share"] = float(t["macs"][sel & low].sum() / row["macs"]) if row["macs"] else 0.0
@@ -300,7 +302,10 @@ def _table(spec: AcceleratorSpec, wl: Workload, ev: _Evaluation) -> dict[str, np
         "weight_bits": np.concatenate([gemm["weight_bits"], nan_v]),
         "macs": np.concatenate([gemm["macs"], zero_v]),
         "bops": np.concatenate([gemm["bops"], zero_v]),
-        "compute_cycles": np.concatenate([gemm["compute_cycles"], vec["cycles"]]),
+        # Array and vector-unit cycles in their own columns (as in `CostTotals`), so every row has
+        # cycles = compute + vector + stall and a column's total is the sum of its rows.
+        "compute_cycles": np.concatenate([gemm["compute_cycles"], zero_v]),
+        "vector_cycles": np.concatenate([np.zeros(ng), vec["cycles"]]),
         "stall_cycles": np.concatenate([gemm["stall_cycles"], zero_v]),
         "cycles": np.concatenate([gemm["cycles"], vec["cycles"]]),
         "utilization": np.concatenate([gemm["utilization"], nan_v]),

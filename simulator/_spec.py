@@ -7,6 +7,7 @@ naming the field and the file.
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -64,6 +65,7 @@ _LOWERCASE = ("array.dataflow", "precision.model", "precision.serial", "mapper.o
               "memory.dram_ports", "memory.psum_policy")
 _SECTIONS = {key.split(".")[0] for key in _SCHEMA if "." in key}
 _FIELD_TO_KEY = {flat: key for key, (flat, _, _) in _SCHEMA.items()}
+_NUMERIC = tuple(flat for flat, kind, _ in _SCHEMA.values() if kind in (int, float))
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,18 @@ class AcceleratorSpec:
     source: str = field(default="<dict>", compare=False)
 
     def __post_init__(self) -> None:
+        for name in _NUMERIC:
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                self._fail(name, f"must be a finite number, got {value}")
         positive = ("frequency_mhz", "rows", "cols", "dram_bytes_per_cycle", "vector_lanes",
-                    "min_bits", "max_bits", "output_bits", "psum_bits")
+                    "min_bits", "max_bits", "output_bits", "psum_bits",
+                    "sram_ifmap_kib", "sram_filter_kib", "sram_ofmap_kib")
         for name in positive:
             if not getattr(self, name) > 0:
                 self._fail(name, f"must be > 0, got {getattr(self, name)}")
-        non_negative = ("sram_ifmap_kib", "sram_filter_kib", "sram_ofmap_kib", "mac_8x8_energy_pj",
-                        "sram_byte_energy_pj", "dram_byte_energy_pj", "vector_op_energy_pj", "static_power_mw")
+        non_negative = ("mac_8x8_energy_pj", "sram_byte_energy_pj", "dram_byte_energy_pj", "vector_op_energy_pj",
+                        "static_power_mw")
         for name in non_negative:
             if getattr(self, name) < 0:
                 self._fail(name, f"must be >= 0, got {getattr(self, name)}")
@@ -238,15 +245,8 @@ def load_spec(name_or_path: str | Path | Mapping[str, Any] | AcceleratorSpec) ->
         if not preset.exists():
             raise MixaqError(f"unknown spec {text!r}: not a file and not a preset (presets: {', '.join(list_specs())})")
         path = preset
-    if not path.exists():
-        raise FileNotFoundError(f"spec file {path} does not exist")
-    import yaml  # only specs need it; keeps `import simulator` lean
+    from mixaq.simulator._yaml import read_yaml  # only spec files need PyYAML: `import simulator` stays lean
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" line {line + 1}" if line is not None else ""
-        raise MixaqError(f"spec {path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = read_yaml(path, "spec file")
     return spec_from_mapping(data if data is not None else {}, source=str(path))
 

@@ -55,6 +55,8 @@ def dataclass_from_mapping(cls: type[T], data: Mapping[str, Any] | None, where: 
         return cls(**data)
     except TypeError as exc:
         raise MixaqError(f"{where}: {exc}") from None
+    except MixaqError as exc:  # a field's own check: say which file and section it came from
+        raise MixaqError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
 
 
 def json_ready(obj: Any) -> Any:
@@ -79,15 +81,10 @@ def json_ready(obj: Any) -> Any:
 def read_config_sections(path: str | Path, known: tuple[str, ...], required: tuple[str, ...] = ("data",)) -> dict[str, Any]:
     """A YAML config file as a mapping of sections, one-line errors naming the file (the
     `mixaq train|qat|adapt` configs)."""
-    import yaml
+    from mixaq.simulator._yaml import read_yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise MixaqError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    raw = read_yaml(path, "config")  # a directory, non-UTF-8 bytes or bad YAML: one line naming the file
     if not isinstance(raw, dict):
         raise MixaqError(f"{path}: a config must be a mapping with {'/'.join(known)} sections")
     unknown = set(raw) - set(known)

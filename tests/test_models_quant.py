@@ -171,7 +171,7 @@ def test_quant_config_normalises_targets_and_presets():
     assert QuantConfig(targets=("v", "qkv_in")).targets == ("qkv_in", "v")
     assert QuantConfig().targets == ACT_TARGETS
     ptq, qat = QuantConfig.paper_ptq(), QuantConfig.paper_qat()
-    assert (ptq.weight_bits, ptq.high_act_bits, ptq.low_act_bits) == (4, 8, 4)
+    assert (ptq.weight_bits, ptq.high_act_bits, ptq.low_act_bits) == (4, 8, 4) and ptq.repq
     assert (qat.weight_bits, qat.high_act_bits, qat.low_act_bits, qat.learnable) == (4, 4, 2, True)
 
 

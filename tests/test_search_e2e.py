@@ -110,3 +110,22 @@ def test_threshold_mode_costs_the_windows_the_model_recorded(tiny, tmp_path):
         assert t.values[0] == pytest.approx(direct.ap, abs=1e-12)
         mine = estimate("bitfusion", ev.arch, ev.image_hw, direct.assignment)
         assert t.values[1] == pytest.approx(mine.speedup_over(ref)["energy"], rel=1e-9)
+
+
+def test_sweep_observer_reaches_every_evaluation(tiny, tmp_path, capsys):
+    """`--observer repq` calibrates every trial with RepQ-ViT PTQ (and is part of the fingerprint)."""
+    ckpt, val = tiny
+    out = tmp_path / "run"
+    argv = ["sweep", "--checkpoint", str(ckpt), "--data", str(val), "--max-images", "4", "--calib-images", "2",
+            "--n-trials", "2", "--population", "2", "--observer", "repq", "--baseline-points", "0",
+            "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    study = optuna.load_study(study_name="mixaq", storage=get_storage(f"sqlite:///{out / 'study.db'}"))
+    ev = Evaluator(ckpt, val, max_images=4, calib_images=2)
+    trial = study.get_trials(states=(TrialState.COMPLETE,))[0]
+    point = DesignPoint.from_dict(trial_info(trial)["point"])
+    mix = MixConfig(low_ratios=point.low_ratios, prune_ratios=point.prune_ratios)
+    direct = ev.evaluate(QuantConfig(8, 4, 4, observer="repq"), mix)
+    assert trial.values[0] == pytest.approx(direct.ap, abs=1e-12)
+    assert study.user_attrs["mixaq.context"]["fingerprint"]["observer"] == "repq"

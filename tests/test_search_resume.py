@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mixaq.search import get_storage
+from mixaq.simulator import MixaqError
 
 REPO = Path(__file__).resolve().parent.parent
 N_TRIALS = 8
@@ -40,7 +41,8 @@ def _launch(tmp_path: Path, url: str) -> subprocess.Popen:
 
 
 def _snapshot(url: str) -> list[optuna.trial.FrozenTrial]:
-    study = optuna.load_study(study_name="resume", storage=get_storage(url))
+    # A reader never creates the schema: the child may be creating it right now.
+    study = optuna.load_study(study_name="resume", storage=get_storage(url, create=False))
     return study.get_trials(deepcopy=True)
 
 
@@ -55,7 +57,7 @@ def test_kill_9_mid_study_then_resume(tmp_path):
             if (tmp_path / "study.db").exists():
                 try:
                     trials = _snapshot(url)
-                except Exception:  # schema still being created by the child
+                except (MixaqError, KeyError):  # schema or study not created by the child yet
                     trials = []
                 done = [t for t in trials if t.state == TrialState.COMPLETE]
                 running = [t for t in trials if t.state == TrialState.RUNNING and t.params]

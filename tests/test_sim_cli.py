@@ -75,7 +75,11 @@ def test_cost_csv_table_and_per_op(capsys, tmp_path):
     (["cost", "--low-ratios", "0.1,0.2"], "expected 6 low ratios"),
     (["cost", "--low-ratios", "a,b"], "--low-ratios"),
     (["cost", "--image", "800by1333"], "--image"),
-    (["cost", "--high-bits", "9"], "high_act_bits=9"),
+    (["cost", "--high-bits", "9"], "--high-bits=9"),
+    (["cost", "--low-bits", "16"], "--low-bits=16"),  # checked although the low ratio is 0
+    (["cost", "--baseline-bits", "16"], "--baseline-bits=16"),  # named as itself, not high_act_bits
+    (["cost", "--low-ratio", "nan"], "--low-ratio: ratios must lie in [0, 1], got nan"),  # no numpy warning
+    (["cost", "--prune-ratios", "0,0,inf,0,0,0"], "--prune-ratios: ratios must lie in [0, 1]"),
     (["cost", "--low-ratio", "1.5"], "ratios must lie in [0, 1]"),
     (["cost", "--spec", "missing.yaml"], "missing.yaml"),
     (["gemm", "--m", "0", "--n", "4", "--k", "4"], "--m must be a positive integer"),
@@ -97,3 +101,36 @@ def test_cli_fast_path_imports_neither_pandas_nor_torch():
              "assert not heavy, heavy\n")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("extra", [[], ["--per-op"], ["--prune-ratio", "0.2", "--spec", "int8_systolic"]])
+def test_cost_total_row_is_the_sum_of_its_rows_in_every_numeric_column(capsys, extra):
+    """The README's `total` once left the vector cycles out of compute_cycles while the stage rows
+    counted them. Every numeric column of the total row must be the column sum (or be left empty)."""
+    code, out, _ = run_cli(capsys, "cost", "--arch", "swin_t", "--image", "800x1333", "--low-ratio", "0.5",
+                           "--format", "csv", *extra)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and rows[-1]["stage"] == "total"
+    body, total = rows[:-1], rows[-1]
+    checked = 0
+    for column in rows[0]:
+        if column in ("stage", "block", "op", "branch", "unit"):
+            continue
+        if total[column] == "":  # not additive (shares, shapes, bit widths): no total claimed
+            continue
+        values = [float(r[column]) for r in body if r[column] != ""]
+        assert float(total[column]) == pytest.approx(sum(values), rel=1e-9), column
+        checked += 1
+    assert checked >= 9
+    for r in body:  # and each row is consistent in itself
+        assert float(r["cycles"]) == pytest.approx(
+            float(r["compute_cycles"]) + float(r["vector_cycles"]) + float(r["stall_cycles"]), rel=1e-9)
+
+
+def test_arch_file_errors_name_the_file_and_field(capsys, tmp_path):
+    bad = tmp_path / "arch.yaml"
+    bad.write_text("embed_dim: big\ndepths: [2]\nnum_heads: [1]\n")
+    code, _, err = run_cli(capsys, "cost", "--arch", str(bad))
+    assert code == 2 and err.strip() == f"mixaq cost: error: arch file {bad}: embed_dim: expected an integer, got 'big'"
+    code, _, err = run_cli(capsys, "cost", "--arch", str(tmp_path))
+    assert code == 2 and "is a directory" in err and err.count("\n") == 1

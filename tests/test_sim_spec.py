@@ -59,6 +59,10 @@ def test_issue_schema_loads_with_defaults(tmp_path):
     (lambda d: d.update(colour="red"), "colour"),
     (lambda d: d["array"].update(depth=3), "array.depth"),
     (lambda d: d.update(array=[16, 16]), "array"),
+    (lambda d: d["sram_kib"].update(ofmap=0), "sram_kib.ofmap"),  # sizes must be positive
+    (lambda d: d.update(frequency_mhz=float("inf")), "frequency_mhz"),  # would print `latency infx`
+    (lambda d: d["energy_pj"].update(dram_byte=float("nan")), "energy_pj.dram_byte"),
+    (lambda d: d.update(dram_bytes_per_cycle=float("inf")), "dram_bytes_per_cycle"),
 ])
 def test_bad_spec_is_one_line_error_naming_field_and_file(tmp_path, mutate, field):
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in GOOD.items()}
@@ -97,3 +101,31 @@ def test_replace_revalidates():
     assert dataclasses.replace(spec, rows=64).rows == 64
     with pytest.raises(MixaqError, match="array.dataflow"):
         dataclasses.replace(spec, dataflow="diagonal")
+
+
+def test_yaml_1_2_numbers_are_numbers(tmp_path):
+    """PyYAML reads `5e2` as a string (YAML 1.1); spec files accept it as 500."""
+    text = yaml.safe_dump(GOOD).replace("frequency_mhz: 500", "frequency_mhz: 5e2").replace("dram_byte: 100.0",
+                                                                                             "dram_byte: 1E+2")
+    assert "5e2" in text and "1E+2" in text
+    spec = load_spec(write(tmp_path, text))
+    assert spec.frequency_mhz == 500.0 and spec.dram_byte_energy_pj == 100.0
+    assert spec == load_spec(write(tmp_path, GOOD, "plain.yaml"))  # the same spec as the plain file
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda d: d / "a_dir.yaml", "is a directory"),
+    (lambda d: d, "is a directory"),
+    (lambda d: _write_bytes(d / "latin1.yaml", "name: caf\xe9\n".encode("latin-1")), "not UTF-8 text"),
+])
+def test_directory_or_binary_file_as_spec_is_one_line(tmp_path, make, needle):
+    (tmp_path / "a_dir.yaml").mkdir()
+    path = make(tmp_path)
+    with pytest.raises(MixaqError, match=needle) as info:
+        load_spec(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def _write_bytes(path, data):
+    path.write_bytes(data)
+    return path

@@ -1,4 +1,5 @@
-"""Detection on COCO-format data: synthetic shapes, Swin+FPN detectors, CPU training, fake-quant mAP.
+"""Detection on COCO-format data: synthetic shapes, Swin+FPN detectors, CPU training, fake-quant mAP,
+and official / mmdet Swin (Cascade) Mask R-CNN checkpoints computed as mmdetection computes them.
 
 Public names load on first use (`simulator._util.lazy_exports`): pycocotools, torchvision and the
 detector only when needed.
@@ -24,6 +25,9 @@ _EXPORTS: dict[str, str] = {
     "write_synthetic": "._synth",
     "train": "._train",
     "load_run_config": "._train",
+    "FAMILIES": "._registry",
+    "get_family": "._registry",
+    "RCNNConfig": "._rcnn_config",
 }
 
 __all__ = sorted(_EXPORTS)

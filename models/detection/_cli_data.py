@@ -20,8 +20,11 @@ def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._errors import MixaqError
     from mixaq.models.detection._synth import write_synthetic
 
+    from mixaq.simulator._paths import check_out_dir
+
     if args.num_images < 1 or args.size < 32:
         raise MixaqError("--num-images must be >= 1 and --size >= 32")
+    check_out_dir(args.out)
     out = write_synthetic(args.out, args.num_images, args.seed, (args.size, args.size), progress=not args.quiet)
     print(f"wrote {args.num_images} images and annotations.json to {out}")
     return 0

@@ -1,8 +1,9 @@
-"""`mixaq eval`: measured fake-quant box mAP of one precision configuration, plus its simulated cost."""
+"""`mixaq eval`: measured fake-quant box (and mask) mAP of one precision configuration, plus its simulated cost."""
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from mixaq.models._config import OBSERVERS, STRATEGIES
 from mixaq.simulator._util import json_ready
@@ -32,9 +33,26 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 
 
+def _scale(text: str) -> tuple[int, int]:
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2 or min(values) < 32:
+        raise argparse.ArgumentTypeError(f"expected LONG,SHORT edge limits >= 32 px, e.g. 1333,800; got {text!r}")
+    return values
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model and data")
-    g.add_argument("--checkpoint", default=None, help="detector checkpoint (default: the embedded default model)")
+    from mixaq.models._device import DEVICE_HELP
+    from mixaq.models.detection._registry import FAMILY_NAMES
+
+    g.add_argument("--checkpoint", default=None,
+                   help="detector checkpoint: ours, or an official-release / mmdet-zoo Swin (Cascade) Mask R-CNN "
+                        "file (default: the embedded default model)")
+    g.add_argument("--detector", default=None, choices=FAMILY_NAMES,
+                   help="force the detector family of --checkpoint (default: inferred from the file)")
     g.add_argument("--data", default=None, help="dataset dir with images/ and annotations.json "
                    "(default: the default model's synthetic val split, generated on first use)")
     g.add_argument("--coco-root", default=None, help="image directory of a COCO-format dataset (with --ann)")
@@ -44,13 +62,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-images", type=int, default=None, help="evaluate at most this many images")
     g.add_argument("--batch-size", type=int, default=16)
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    g.add_argument("--device", default="auto", help=DEVICE_HELP)
+    g.add_argument("--workers", type=int, default=0, help="data-loader processes decoding images ahead of the model")
+    g.add_argument("--test-scale", type=_scale, default=None, metavar="LONG,SHORT",
+                   help="keep-ratio test scale of the Mask R-CNN families (default 1333,800, the reference's)")
     q = parser.add_argument_group("precision")
     q.add_argument("--high-bits", type=parse_bits, default=8, help="high-branch activation bits or 'float'")
     q.add_argument("--low-bits", type=parse_bits, default=4, help="low-branch activation bits or 'float'")
     q.add_argument("--weight-bits", type=parse_bits, default=_AUTO,
                    help="weight bits or 'float' (default: 4, or float when both activation widths are float)")
     q.add_argument("--observer", default="minmax", choices=OBSERVERS,
-                   help="activation range observer for PTQ calibration")
+                   help="PTQ calibration: a per-tensor activation range observer, or repq (RepQ-ViT: "
+                        "folded per-channel post-LN quantizers, log√2 attention, its percentile search "
+                        "elsewhere) / repq_minmax (the same with min-max ranges elsewhere); docs/models.md")
     m = parser.add_argument_group("window mix (one value for every block pair, or one per pair)")
     m.add_argument("--low-ratio", type=float, default=None, help="low-bit window ratio of every pair")
     m.add_argument("--low-ratios", type=_floats, default=None, help="per-pair low-bit ratios, e.g. 0.3,0.5,0.7")
@@ -66,6 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--spec", default="bitfusion", help="accelerator spec (preset name or YAML path) for the cost")
     o.add_argument("--format", default="text", choices=("text", "json"))
     o.add_argument("--progress", action="store_true", help="show an inference progress bar")
+    o.add_argument("--save-detections", default=None, metavar="OUT.json",
+                   help="write the detections in COCO results format (bbox xywh, the annotation file's category "
+                        "ids, score, RLE segmentation for mask families)")
 
 
 def _pick(args: argparse.Namespace, one: str, many: str):  # noqa: ANN202 (float | tuple | None)
@@ -118,6 +145,37 @@ def cost_summary(spec_name: str, arch, image_hw, assignment) -> dict:  # noqa: A
     }
 
 
+def _check_before_loading(args: argparse.Namespace, quant) -> None:  # noqa: ANN001
+    """Options that would otherwise fail only after the model, the data and the whole evaluation
+    (the cost on `--spec` is computed last): checked before anything loads."""
+    from pathlib import Path
+
+    from mixaq import simulator
+    from mixaq.simulator._errors import MixaqError
+
+    for flag, value, least in (("--max-images", args.max_images, 1), ("--calib-images", args.calib_images, 0),
+                               ("--batch-size", args.batch_size, 1), ("--threads", args.threads, 1)):
+        if value is not None and value < least:
+            raise MixaqError(f"{flag} must be >= {least}, got {value}")
+    for flag, path in (("--checkpoint", args.checkpoint), ("--data", args.data), ("--coco-root", args.coco_root),
+                       ("--ann", args.ann)):
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{flag} {path} does not exist")
+    from mixaq.models._device import check_device_name
+    from mixaq.simulator._paths import check_out_file
+
+    check_device_name(args.device)
+    if args.workers < 0:
+        raise MixaqError(f"--workers must be >= 0, got {args.workers}")
+    if args.save_detections is not None:
+        check_out_file(args.save_detections, "--save-detections")
+    spec = simulator.load_spec(args.spec)
+    for flag, bits in (("--high-bits", quant.high_act_bits), ("--low-bits", quant.low_act_bits),
+                       ("--weight-bits", quant.weight_bits)):
+        if bits is not None:
+            spec.check_bits(flag, bits)
+
+
 def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._errors import MixaqError
     from mixaq.models.detection._evaluate import Evaluator
@@ -127,14 +185,22 @@ def run(args: argparse.Namespace) -> int:
         raise MixaqError("--coco-root and --ann go together")
     if args.data is not None and args.coco_root is not None:
         raise MixaqError("give --data or --coco-root/--ann, not both")
+    _check_before_loading(args, quant)
     evaluator = Evaluator(args.checkpoint, args.coco_root if args.ann else args.data, ann=args.ann,
                           max_images=args.max_images, calib_images=args.calib_images, batch_size=args.batch_size,
-                          threads=args.threads, progress=args.progress)
+                          threads=args.threads, progress=args.progress, detector=args.detector,
+                          device=args.device, workers=args.workers, test_scale=args.test_scale)
     all_float = quant.high_act_bits is None and quant.low_act_bits is None and quant.weight_bits is None
-    result = evaluator.evaluate(None if all_float and mix is None else quant, mix)
+    result = evaluator.evaluate(None if all_float and mix is None else quant, mix,
+                                keep_detections=args.save_detections is not None)
+    if args.save_detections is not None:
+        Path(args.save_detections).write_text(json.dumps(list(result.detections)))
     a = result.assignment
     out = {
         **result.stats(),
+        "segm": result.segm_stats() if result.has_segm else None,
+        "detector": evaluator.config.head,
+        "device": str(evaluator.device),
         "n_images": result.n_images,
         "seconds": round(result.seconds, 3),
         "checkpoint": str(evaluator.checkpoint),
@@ -152,7 +218,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     names = {"ap": "AP", "ap50": "AP50", "ap75": "AP75", "ap_small": "APs", "ap_medium": "APm", "ap_large": "APl"}
     print(f"checkpoint {out['checkpoint']}  images {result.n_images}  ({result.seconds:.1f} s)")
-    print("  ".join(f"{names[k]} {out[k]:.4f}" for k in names))
+    print("box  " + "  ".join(f"{names[k]} {out[k]:.4f}" for k in names))
+    if out["segm"] is not None:
+        print("mask " + "  ".join(f"{names[k]} {out['segm'][k + '_segm']:.4f}" for k in names))
     bits = lambda b: "float" if b is None else b  # noqa: E731
     print(f"bits: W{bits(quant.weight_bits)} high A{bits(quant.high_act_bits)} low A{bits(quant.low_act_bits)}")
     print("low-bit fraction per block:   " + " ".join(f"{v:.3f}" for v in a.low_fraction))

@@ -12,7 +12,7 @@ from mixaq.simulator import SwinArch, get_arch
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._util import dataclass_from_mapping
 
-__all__ = ["DetectorConfig", "SwinFPN", "build_detector", "HEADS"]
+__all__ = ["DetectorConfig", "SwinFPN", "build_detector", "build_torchvision", "HEADS"]
 
 
 @dataclass(frozen=True)
@@ -153,17 +153,22 @@ def _build_fasterrcnn(config: DetectorConfig, backbone: SwinFPN) -> nn.Module:
                       box_detections_per_img=config.detections_per_img, **_common(config))
 
 
+# The torchvision heads of the timm-Swin families (the family registry, `_registry.py`, names them
+# and holds their label offsets).
 HEADS: dict[str, Callable[[DetectorConfig, SwinFPN], nn.Module]] = {
     "fcos": _build_fcos,
     "retinanet": _build_retinanet,
     "fasterrcnn": _build_fasterrcnn,
 }
-# Heads whose class 0 is background: dataset labels are shifted by one on the way in and out.
-LABEL_OFFSET: dict[str, int] = {"fcos": 0, "retinanet": 0, "fasterrcnn": 1}
 
 
-def build_detector(config: DetectorConfig) -> nn.Module:
-    """A randomly initialised detector (never pretrained weights)."""
-    model = HEADS[config.head](config, SwinFPN(config))
-    model.label_offset = LABEL_OFFSET[config.head]
-    return model
+def build_torchvision(config: DetectorConfig) -> nn.Module:
+    """timm Swin + FPN + the torchvision head `config.head`, randomly initialised."""
+    return HEADS[config.head](config, SwinFPN(config))
+
+
+def build_detector(config) -> nn.Module:  # noqa: ANN001 (DetectorConfig | RCNNConfig)
+    """A randomly initialised detector of the family `config.head` (never pretrained weights)."""
+    from mixaq.models.detection._registry import get_family
+
+    return get_family(config.head).build(config)

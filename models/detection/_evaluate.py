@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,9 +23,11 @@ from mixaq.models._runtime import torch_threads
 from mixaq.simulator import SwinArch, WindowAssignment
 from mixaq.simulator._errors import MixaqError
 from mixaq.models.detection._coco import CocoDetection, resolve_data
-from mixaq.models.detection._cocoeval import STAT_NAMES, coco_stats, predict
+from mixaq.models.detection._cocoeval import STAT_NAMES, coco_stats, image_loader, predict
 
-__all__ = ["Evaluator", "EvalResult", "DEFAULT_CHECKPOINT", "DEFAULT_VAL", "default_val_dir", "ensure_default_val"]
+__all__ = ["Evaluator", "EvalResult", "DEFAULT_CHECKPOINT", "DEFAULT_VAL", "SEGM_NAMES", "default_val_dir",
+           "default_coco_val",
+           "ensure_default_val", "coco_results"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = _PACKAGE_DIR / "default" / "model.pt"
@@ -36,9 +39,13 @@ _CACHE_SIZE = 8
 _PRELOAD_LIMIT_BYTES = 2 * 2**30
 
 
+SEGM_NAMES = tuple(f"{name}_segm" for name in STAT_NAMES)
+
+
 @dataclass(frozen=True)
 class EvalResult:
-    """COCOeval box stats (0-1; -1 where a size range has no ground truth) and what ran."""
+    """COCOeval box stats (0-1; -1 where a size range has no ground truth) and what ran; mask stats
+    (`ap_segm`, ...) for families with masks on data with segmentations, NaN otherwise."""
 
     ap: float
     ap50: float
@@ -49,15 +56,41 @@ class EvalResult:
     assignment: WindowAssignment  # per-block window fractions the model recorded, with the bits
     n_images: int
     seconds: float
+    ap_segm: float = math.nan
+    ap50_segm: float = math.nan
+    ap75_segm: float = math.nan
+    ap_small_segm: float = math.nan
+    ap_medium_segm: float = math.nan
+    ap_large_segm: float = math.nan
+    # COCO results-format detections (bbox xywh, category ids of the annotation file, score, RLE
+    # segmentation), kept only when `evaluate(..., keep_detections=True)`.
+    detections: tuple | None = field(default=None, compare=False, repr=False)
 
     def stats(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in STAT_NAMES}
+
+    def segm_stats(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in SEGM_NAMES}
+
+    @property
+    def has_segm(self) -> bool:
+        return not math.isnan(self.ap_segm)
 
 
 def default_val_dir() -> Path:
     """Where the default synthetic val split lives ($MIXAQ_CACHE or ~/.cache/mixaq)."""
     root = Path(os.environ.get("MIXAQ_CACHE", Path.home() / ".cache" / "mixaq"))
     return root / f"synth_val_seed{DEFAULT_VAL['seed']}_n{DEFAULT_VAL['num_images']}_256"
+
+
+def default_coco_val() -> tuple[Path, Path]:
+    """(images, instances json) of COCO val2017 under $MIXAQ_COCO (`val2017/`,
+    `annotations/instances_val2017.json`): the default data of the COCO-trained families."""
+    root = os.environ.get("MIXAQ_COCO")
+    if not root:
+        raise MixaqError("this detector was trained on COCO: give --coco-root IMAGES --ann INSTANCES.json "
+                         "(or set MIXAQ_COCO to a directory holding val2017/ and annotations/instances_val2017.json)")
+    return Path(root) / "val2017", Path(root) / "annotations" / "instances_val2017.json"
 
 
 def ensure_default_val(progress: bool = True) -> Path:
@@ -77,6 +110,11 @@ class Evaluator:
     first use). `data` is a dataset dir (`DIR/images`, `DIR/annotations.json`), or with `ann=` an
     images dir plus an instances json (real COCO). The last `calib_images` images (by image id)
     calibrate the quantizers; the first `max_images` of the others are evaluated.
+
+    `checkpoint` may also be an official-release or mmdet-zoo Swin (Cascade) Mask R-CNN file
+    (`detector` forces the family); its class i is the i-th category id of the annotation file in
+    sorted order (mmdet's rule), checked against the class names the file carries. `device`:
+    cpu | cuda | cuda:N | auto; `workers` decode (and resize) images in parallel processes.
     """
 
     def __init__(
@@ -90,23 +128,47 @@ class Evaluator:
         batch_size: int = 16,
         threads: int | None = None,
         progress: bool = False,
+        detector: str | None = None,
+        device: str | None = "auto",
+        workers: int = 0,
+        test_scale: tuple[int, int] | None = None,
     ) -> None:
+        from mixaq.models._device import check_device_name, resolve_device
         from mixaq.models.detection._checkpoint import load_detector
+        from mixaq.models.detection._registry import RCNN_FAMILIES, get_family
 
+        check_device_name(device)
         self.threads = None if threads is None else max(1, int(threads))  # torch threads while evaluating
+        if workers < 0:
+            raise MixaqError(f"workers must be >= 0, got {workers}")
         if checkpoint is None and not DEFAULT_CHECKPOINT.is_file():
             raise MixaqError(f"the embedded default model is missing ({DEFAULT_CHECKPOINT}); pass --checkpoint")
         self.checkpoint = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
-        self.model, self.config, self.categories, self.extra = load_detector(self.checkpoint)
+        self.device = resolve_device(device)
+        self.workers = int(workers)
+        self.model, self.config, self.categories, self.extra = load_detector(self.checkpoint, detector)
+        self.family = get_family(self.config.head)
+        if test_scale is not None:  # mmdet families: another keep-ratio test scale (long, short edge)
+            if self.family.inputs != "mmdet":
+                raise MixaqError(f"test_scale applies to {', '.join(RCNN_FAMILIES)}, not {self.family.name}")
+            from dataclasses import replace
+
+            self.config = replace(self.config, test=replace(self.config.test, scale=tuple(int(v) for v in test_scale)))
+            self.model.config = self.config
+        self.model.to(self.device)
         if isinstance(data, CocoDetection):
             self.dataset = data
         elif ann is not None:
             self.dataset = resolve_data(images=data, ann=ann)
+        elif data is None and self.family.inputs == "mmdet":  # a COCO model: COCO val2017 by default
+            self.dataset = resolve_data(images=default_coco_val()[0], ann=default_coco_val()[1])
         else:
             self.dataset = resolve_data(data if data is not None else ensure_default_val(progress))
         if self.dataset.num_classes != self.config.num_classes:
             raise MixaqError(f"dataset has {self.dataset.num_classes} categories but the model predicts "
                              f"{self.config.num_classes} ({self.checkpoint})")
+        if "source_format" in self.extra:
+            self._check_class_names()
         if batch_size < 1 or calib_images < 0 or (max_images is not None and max_images < 1):
             raise MixaqError("batch_size and max_images must be >= 1, calib_images >= 0")
         ids = list(self.dataset.image_ids)
@@ -119,6 +181,19 @@ class Evaluator:
         self.progress = progress
         self._images = self._preload(self.eval_ids + self.calib_ids)
         self._cache: OrderedDict[object, nn.Module] = OrderedDict()
+        # Seconds each calibration took (conversion + observer forwards + freezing), by cache key.
+        self.calibration_seconds: dict[object, float] = {}
+
+    def _check_class_names(self) -> None:
+        """A foreign checkpoint's class i is the annotation file's i-th category (sorted ids): the
+        names it carries must agree."""
+        names = [c.get("name") for c in self.categories]
+        if not names:
+            return
+        for i, (mine, theirs, cid) in enumerate(zip(names, self.dataset.category_names, self.dataset.category_ids)):
+            if str(mine).strip().lower() != str(theirs).strip().lower():
+                raise MixaqError(f"{self.checkpoint}: class {i} is {mine!r} but the annotation file's category "
+                                 f"{cid} (class {i} in sorted id order) is {theirs!r}")
 
     def fingerprint(self) -> dict[str, object]:
         """What identifies model and data by content, not by path: the checkpoint file's sha1, and the
@@ -138,12 +213,20 @@ class Evaluator:
         """The network input size the cost is computed at (images are resized to it)."""
         return self.config.image_hw
 
-    def _preload(self, ids: list[int]) -> dict[int, torch.Tensor] | None:
+    @property
+    def _scale(self) -> tuple[int, int] | None:
+        return getattr(getattr(self.config, "test", None), "scale", None)
+
+    def _preload(self, ids: list[int]) -> dict[int, object] | None:
         imgs = self.dataset.coco.imgs
-        est = sum(int(imgs[i].get("height", 0)) * int(imgs[i].get("width", 0)) * 12 for i in ids)
-        if est > _PRELOAD_LIMIT_BYTES:
-            return None  # decode per batch instead of holding gigabytes
-        return {i: self.dataset.load_image(i) for i in ids}
+        if self.family.inputs == "mmdet":  # resized uint8 images
+            est = len(ids) * max(self._scale) * min(self._scale) * 3
+        else:  # float tensors at the original size
+            est = sum(int(imgs[i].get("height", 0)) * int(imgs[i].get("width", 0)) * 12 for i in ids)
+        if est > _PRELOAD_LIMIT_BYTES or self.workers:
+            return None  # decode per batch (in worker processes) instead of holding gigabytes
+        load = image_loader(self.dataset, self.family.inputs, self._scale)
+        return {i: load(i) for i in ids}
 
     def _quantized(self, quant, mix=None) -> nn.Module:  # noqa: ANN001 (models.QuantConfig / MixConfig)
         """The converted, calibrated model for `quant` (cached, least recently used evicted).
@@ -156,6 +239,7 @@ class Evaluator:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        start = time.perf_counter()
         model = convert_swin(copy.deepcopy(self.model), quant).eval()
         set_mix(model, key[1])
 
@@ -167,29 +251,41 @@ class Evaluator:
                     chunk = self.calib_ids[start:start + self.batch_size]
                     m([self._image(i) for i in chunk])
 
+        if "qat" in self.extra and quant.repq:
+            raise MixaqError(f"{self.checkpoint.name} is a QAT/SAQA checkpoint with trained quantizers; "
+                             f"observer {quant.observer!r} is post-training quantization of a float checkpoint")
         if "qat" in self.extra:  # a `mixaq qat|adapt` checkpoint: its trained quantizers and LN copies
             from mixaq.models.qat import restore_quantized
 
             restore_quantized(model, self.extra["qat"], quant, calibrate)
         elif any(b is not None for b in (quant.high_act_bits, quant.low_act_bits)):
             calibrate(model)
+        self.calibration_seconds[key] = time.perf_counter() - start
         self._cache[key] = model
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return model
 
-    def _image(self, image_id: int) -> torch.Tensor:
-        return self._images[image_id] if self._images is not None else self.dataset.load_image(image_id)
+    def _image(self, image_id: int):  # noqa: ANN202 (tensor or PreparedImage, on the model's device)
+        if self._images is not None:
+            image = self._images[image_id]
+        else:
+            image = image_loader(self.dataset, self.family.inputs, self._scale)(image_id)
+        return image.to(self.device) if isinstance(image, torch.Tensor) else image
 
-    def evaluate(self, quant=None, mix=None) -> EvalResult:  # noqa: ANN001 (models.QuantConfig / MixConfig)
-        """Box mAP of the model under `quant` (None = float, unconverted) with windows routed by `mix`.
+    def evaluate(self, quant=None, mix=None, *, keep_detections: bool = False) -> EvalResult:  # noqa: ANN001
+        """Box (and mask) mAP of the model under `quant` (None = float, unconverted) with windows
+        routed by `mix` (models.QuantConfig / MixConfig).
 
         The assignment is what the model recorded while evaluating (image means per block).
+        `keep_detections` keeps the COCO results-format detections on the result.
         """
-        with torch_threads(self.threads):
-            return self._evaluate(quant, mix)
+        from mixaq.models._device import strict_fp32
 
-    def _evaluate(self, quant, mix) -> EvalResult:  # noqa: ANN001
+        with torch_threads(self.threads), strict_fp32(self.device):
+            return self._evaluate(quant, mix, keep_detections)
+
+    def _evaluate(self, quant, mix, keep_detections: bool) -> EvalResult:  # noqa: ANN001
         from mixaq.models import MixConfig, QuantConfig, assignment_from_record, get_record, reset_record, set_mix
 
         start = time.perf_counter()
@@ -205,13 +301,32 @@ class Evaluator:
             model = self._quantized(quant, mix)
             set_mix(model, mix)
             reset_record(model)
-        dets = predict(model, self.dataset, self.eval_ids, batch_size=self.batch_size, images=self._images,
-                       progress=self.progress)
+        masks = self.family.masks
+        out = predict(model, self.dataset, self.eval_ids, batch_size=self.batch_size, images=self._images,
+                      progress=self.progress, inputs=self.family.inputs, scale=self._scale, workers=self.workers,
+                      with_masks=masks, device=self.device)
+        dets, segms = out if masks else (out, None)
         stats = coco_stats(self.dataset, dets, self.eval_ids)
+        if masks and self.dataset.has_segmentation:
+            segm = coco_stats(self.dataset, dets, self.eval_ids, "segm", segms)
+            stats.update({f"{k}_segm": v for k, v in segm.items()})
         if quant is None:
             assignment = WindowAssignment.uniform(self.arch, act_bits=None, weight_bits=None)
         else:
             assignment = assignment_from_record(get_record(model), quant)
             reset_record(model)
         return EvalResult(**stats, assignment=assignment, n_images=len(self.eval_ids),
-                          seconds=time.perf_counter() - start)
+                          seconds=time.perf_counter() - start,
+                          detections=tuple(coco_results(dets, segms)) if keep_detections else None)
+
+
+def coco_results(dets, segms: list[dict] | None = None) -> list[dict]:  # noqa: ANN001 (np.ndarray (N, 7))
+    """COCO results format: image_id, category_id (the annotation file's), bbox xywh, score[, RLE]."""
+    out = []
+    for i, r in enumerate(dets):
+        item = {"image_id": int(r[0]), "category_id": int(r[6]), "bbox": [round(float(v), 3) for v in r[1:5]],
+                "score": round(float(r[5]), 5)}
+        if segms is not None:
+            item["segmentation"] = segms[i]
+        out.append(item)
+    return out

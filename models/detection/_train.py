@@ -103,20 +103,22 @@ def training_batch_losses(model: nn.Module, batch: Any) -> dict[str, torch.Tenso
 
 
 def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, init_backbone: str | Path | None = None,
-          log_path: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+          log_path: str | Path | None = None, progress: bool = True, device: str | None = "auto") -> dict[str, Any]:
     """Train `run.model` on `run.data`; write the EMA checkpoint to `out` and a JSON-lines log.
 
-    Returns a summary (steps done, final losses, val stats if configured, seconds). torch's threads
+    `device`: cpu | cuda | cuda:N | auto (the loop moves batches to the model's device). Returns a summary (steps done, final losses, val stats if configured, seconds). torch's threads
     and random generators are set for the run only (`seeded`, `torch_threads`), and the synthetic
     val split lives in a temporary directory removed even when training fails.
     """
-    cfg = run.train
+    from mixaq.models._device import resolve_device
+
+    cfg, dev = run.train, resolve_device(device)
     with seeded(cfg.seed), torch_threads(cfg.threads), tempfile.TemporaryDirectory(prefix="mixaq-train-") as tmp:
-        return _train(run, Path(out), config_dir, init_backbone, log_path, progress, Path(tmp))
+        return _train(run, Path(out), config_dir, init_backbone, log_path, progress, Path(tmp), dev)
 
 
 def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: str | Path | None,
-           log_path: str | Path | None, progress: bool, tmp: Path) -> dict[str, Any]:
+           log_path: str | Path | None, progress: bool, tmp: Path, dev: torch.device) -> dict[str, Any]:
     import copy
 
     from mixaq.models.detection._checkpoint import load_backbone_weights, save_checkpoint
@@ -131,7 +133,7 @@ def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: st
     model = build_detector(mcfg)
     if init_backbone:
         load_backbone_weights(model, init_backbone)
-    model.train()
+    model.to(dev).train()
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -143,7 +145,7 @@ def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: st
     def validate() -> dict[str, float] | None:
         if val is None:
             return None
-        dets = predict(ema, val, val.image_ids, batch_size=16)
+        dets = predict(ema, val, val.image_ids, batch_size=16, device=dev)
         return coco_stats(val, dets, val.image_ids)
 
     def after_step(state: LoopState) -> None:

@@ -34,6 +34,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
     parser.add_argument("--threads", type=int, default=None, help="override train.threads")
     parser.add_argument("--weight-bits", type=_bits, default=None, help="override quant.weight_bits")
     parser.add_argument("--train-scope", choices=TRAIN_SCOPES, default=None, help="override train.train_scope")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if there is one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -43,6 +44,13 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
     from mixaq.models.qat._config import load_finetune_config
     from mixaq.models.qat._loop import fine_tune
 
+    from mixaq.models._device import check_device_name
+    from mixaq.simulator._paths import check_out_file
+
+    check_device_name(args.device)
+    check_out_file(args.out)
+    if args.log is not None:
+        check_out_file(args.log, "--log")
     config_path = Path(args.config)
     run = load_finetune_config(config_path)
     train_over = {k: v for k, v in (("steps", args.steps), ("max_minutes", args.max_minutes), ("threads", args.threads),
@@ -57,6 +65,6 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
         raise MixaqError(str(exc)) from None
     source = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
     summary = fine_tune(source, args.out, run, kind=kind, resume=args.resume, config_dir=config_path.parent,
-                        log_path=args.log, progress=not args.quiet)
+                        log_path=args.log, progress=not args.quiet, device=args.device)
     print(json.dumps(summary, indent=2))
     return 0

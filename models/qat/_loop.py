@@ -103,7 +103,7 @@ def _sampler(run: FineTuneRun, num_pairs: int):  # noqa: ANN202 (MixSampler, dis
 
 def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: str, resume: bool = False,
               config_dir: Path | None = None, log_path: str | Path | None = None,
-              progress: bool = True) -> dict[str, Any]:
+              progress: bool = True, device: str | None = "auto") -> dict[str, Any]:
     """Train the converted detector from checkpoint `source` for `run.quant`; write `out`.
 
     `kind="qat"` trains the uniform model (every window high-bit); `kind="saqa"` sets a fresh
@@ -115,12 +115,15 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
     if kind == "qat" and run.quant.low_act_bits != run.quant.high_act_bits:
         # QAT trains the uniform model; its low branch is a copy of the high one (see _sync_low_to_high).
         run = replace(run, quant=replace(run.quant, low_act_bits=run.quant.high_act_bits))
+    from mixaq.models._device import resolve_device
+
+    dev = resolve_device(device)
     with seeded(run.train.seed), torch_threads(run.train.threads):
-        return _fine_tune(Path(source), Path(out), run, kind, resume, config_dir, log_path, progress)
+        return _fine_tune(Path(source), Path(out), run, kind, resume, config_dir, log_path, progress, dev)
 
 
 def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: bool, config_dir: Path | None,
-               log_path: str | Path | None, progress: bool) -> dict[str, Any]:
+               log_path: str | Path | None, progress: bool, dev: torch.device) -> dict[str, Any]:
     from mixaq.models._two_branch import convert_swin, set_mix
     from mixaq.models.detection._checkpoint import load_checkpoint
     from mixaq.models.detection._coco import collate
@@ -155,7 +158,7 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         source_extra = resumed["source_extra"]
         start_step = int(resumed["step"])
     else:
-        config = DetectorConfig.from_dict(load_checkpoint(source)["config"], where=f"{source}: config")
+        config = DetectorConfig.from_dict(load_checkpoint(source, trainable=True)["config"], where=f"{source}: config")
         data = _dataset(run.data, config.image_hw, config_dir, "data")
         model, config, categories, source_extra = _initial_model(source, quant, data, cfg)
         source_extra = {k: v for k, v in source_extra.items() if k != QAT_KEY}
@@ -166,7 +169,7 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
     trainable = _trainable(model, cfg.train_scope)
     for name, p in model.named_parameters():
         p.requires_grad_(name in trainable)
-    model.train()
+    model.to(dev).train()
     opt = _optimizer(model, cfg)
     if resumed is not None:
         opt.load_state_dict(resumed["optimizer"])

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from mixaq.models._config import QuantConfig
+from mixaq.models.detection._checkpoint import check_finite
 from mixaq.simulator import MixaqError
 
 __all__ = ["QAT_KEY", "quant_to_dict", "quant_from_dict", "split_state", "save_quantized_checkpoint",
@@ -24,7 +25,7 @@ __all__ = ["QAT_KEY", "quant_to_dict", "quant_from_dict", "split_state", "save_q
 
 QAT_KEY = "qat"
 # State-dict key parts that exist only in the converted (two-branch) form.
-_TWO_BRANCH_PARTS = (".norm1_low.", ".norm2_low.", ".act_quant.", ".weight_quant.")
+_TWO_BRANCH_PARTS = (".norm1_low.", ".norm2_low.", ".act_quant.", ".weight_quant.", ".repq.")
 
 
 def quant_to_dict(quant: QuantConfig) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def restore_quantized(model: nn.Module, trained: dict[str, Any], quant: QuantCon
     wanted += [p for p, ok in ((".act_quant.high.", match["high"]), (".act_quant.low.", match["low"]),
                                (".weight_quant.", match["weight"])) if ok]
     subset = {k: v for k, v in state.items() if any(w in "." + k for w in wanted)}
+    check_finite("checkpoint extra['qat']", subset, "trained quantizer")
     own = model.state_dict()
     bad = [k for k, v in subset.items() if k not in own or own[k].shape != v.shape]
     if bad:
