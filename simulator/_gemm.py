@@ -351,20 +351,32 @@ def _scalar_precision(spec: AcceleratorSpec, p: _Plan, ba: float, bw: float):
 
 def _gemm_integral_scalar(spec: AcceleratorSpec, p: _Plan, m: float, n: float, k: float, ba: float, bw: float) -> dict:
     """The same equations on Python floats; the mapper chooses as the array path does."""
-    packings, pack_index, passes, empty_scale = _scalar_precision(spec, p, ba, bw)
+    packings, pack_index, passes, empty_scale = p.precision.get((ba, bw)) or _scalar_precision(spec, p, ba, bw)
     if not m * n * k > 0:
         return _fields(p, m, n, k, ba, bw, *(0.0,) * 8, 1.0, passes, empty_scale)
-    latency_first = p.latency_first
-    best_key = best = None
-    for p_index, (pack, scale) in zip(pack_index, packings):
-        for cand in _schedules(_SCALAR_OPS, p, m, n, k, ba, bw, pack, passes):
-            total, dram = cand[2], cand[3] + cand[4]
-            key = (total, dram, cand[0], p_index) if latency_first else (dram, total, cand[0], p_index)
-            if best_key is None or key < best_key:
-                best_key, best = key, (cand, pack, scale)
-    (_, compute, total, read, write, sram, chunks, chunk, order), pack, scale = best
+    if len(packings) == 1:
+        pack, scale = packings[0]
+        cands = _schedules(_SCALAR_OPS, p, m, n, k, ba, bw, pack, passes)
+        if len(cands) == 1:  # the usual case: everything else could not win
+            best = cands[0]
+        else:  # first of the best in tie-break order (candidates come in it)
+            best = min(cands, key=_LATENCY_KEY if p.latency_first else _TRAFFIC_KEY)
+    else:
+        best_key = None
+        for p_index, (pk, sc) in zip(pack_index, packings):
+            for cand in _schedules(_SCALAR_OPS, p, m, n, k, ba, bw, pk, passes):
+                key = (cand[2], cand[3] + cand[4]) if p.latency_first else (cand[3] + cand[4], cand[2])
+                key = key + (cand[0], p_index)
+                if best_key is None or key < best_key:
+                    best_key, best, pack, scale = key, cand, pk, sc
+    _, compute, total, read, write, sram, chunks, chunk, order = best
     return _fields(p, m, n, k, ba, bw, compute, total, read, write, sram, float(chunks), float(chunk),
                    float(order), pack, passes, scale)
+
+
+# Scalar candidates are ordered by tie-break slot, so `min` keeps the first of equals.
+_LATENCY_KEY = lambda cand: (cand[2], cand[3] + cand[4])  # noqa: E731
+_TRAFFIC_KEY = lambda cand: (cand[3] + cand[4], cand[2])  # noqa: E731
 
 
 _PYTHON_NUMBERS = frozenset((int, float))
@@ -379,39 +391,37 @@ def gemm_cost(spec: AcceleratorSpec, m, n, k, act_bits, weight_bits, count=1.0) 
     floats (the same equations without numpy's per-call overhead), anything else numpy arrays.
     """
     numbers = _PYTHON_NUMBERS
-    scalar = (type(m) in numbers and type(n) in numbers and type(k) in numbers and type(act_bits) in numbers
-              and type(weight_bits) in numbers and type(count) in numbers)
-    if scalar:
-        p = _plan(spec)
-        m, n, k, ba, bw, count = float(m), float(n), float(k), float(act_bits), float(weight_bits), float(count)
+    if (type(m) in numbers and type(n) in numbers and type(k) in numbers and type(act_bits) in numbers
+            and type(weight_bits) in numbers and type(count) in numbers):
+        p = spec.__dict__.get("_gemm_plan") or _plan(spec)
+        n, k, ba, bw = float(n), float(k), float(act_bits), float(weight_bits)
         m_floor = float(math.floor(m))
         out = _gemm_integral_scalar(spec, p, m_floor, n, k, ba, bw)
         frac = m - m_floor
-        interpolate = frac > 0
-        if interpolate:
-            upper = _gemm_integral_scalar(spec, p, m_floor + 1.0, n, k, ba, bw)
-    else:
-        m, n, k, ba, bw, count = map(_f64, (m, n, k, act_bits, weight_bits, count))
-        m_floor = np.floor(m)
-        out = _gemm_integral_array(spec, m_floor, n, k, ba, bw)
-        frac = m - m_floor
-        interpolate = np.any(frac > 0)
-        if interpolate:
-            upper = _gemm_integral_array(spec, m_floor + 1.0, n, k, ba, bw)
-    if interpolate or not scalar or count != 1.0:
-        upper = upper if interpolate else out
-        out = {key: value if key in _SCHEDULE_FIELDS else (value + frac * (upper[key] - value)) * count
-               for key, value in out.items()}
-        if interpolate:  # the schedule descriptors interpolate too but are not counted
-            for key in ("peak_macs_per_cycle", "stream_chunks", "stream_chunk", "fold_order", "pack"):
-                out[key] = out[key] + frac * (upper[key] - out[key])
-    cycles = out["cycles"]
-    if scalar:
+        if frac > 0:
+            out = _interpolate(out, _gemm_integral_scalar(spec, p, m_floor + 1.0, n, k, ba, bw), frac, float(count))
+        elif count != 1:
+            out = _interpolate(out, out, 0.0, float(count))
+        cycles = out["cycles"]
         out["utilization"] = out["macs"] / (out["peak_macs_per_cycle"] * cycles) if cycles > 0 else 0.0
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["utilization"] = np.where(cycles > 0, out["macs"] / (out["peak_macs_per_cycle"] * cycles), 0.0)
+        return out
+    m, n, k, ba, bw, count = map(_f64, (m, n, k, act_bits, weight_bits, count))
+    m_floor = np.floor(m)
+    out = _gemm_integral_array(spec, m_floor, n, k, ba, bw)
+    frac = m - m_floor
+    upper = _gemm_integral_array(spec, m_floor + 1.0, n, k, ba, bw) if np.any(frac > 0) else out
+    out = _interpolate(out, upper, frac, count)
+    cycles = out["cycles"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["utilization"] = np.where(cycles > 0, out["macs"] / (out["peak_macs_per_cycle"] * cycles), 0.0)
     return out
+
+
+def _interpolate(lower: dict, upper: dict, frac, count) -> dict:
+    """`lower + frac·(upper − lower)` per field, times `count` except for the schedule descriptors
+    (which interpolate but are per GEMM; utilization is recomputed by the caller)."""
+    return {key: value + frac * (upper[key] - value) if key in _SCHEDULE_FIELDS
+            else (value + frac * (upper[key] - value)) * count for key, value in lower.items()}
 
 
 def vector_cost(spec: AcceleratorSpec, rows, width, ops_per_element, count=1.0) -> dict[str, np.ndarray]:
