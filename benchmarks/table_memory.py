@@ -9,8 +9,8 @@ each case in two configurations: `default` (the spec defaults: one shared DRAM p
 on chip when they fit, the mapper's fold order and stream chunking) and `scalesim` (one port per
 operand, every K fold's partial sums written out, SCALE-Sim's column-folds-outer order, no
 chunking). Partial sums are one 8-bit word in both (SCALE-Sim has a single word size). Every
-number comes from this run (or, with --resume, from the runs already in --csv); docs/simulator.md
-quotes the summary. SCALE-Sim's USER mode is slow: the whole table takes about an hour.
+number comes from this run (with --resume, SCALE-Sim's from the runs already in --csv; ours are always
+recomputed from the code as it is); docs/simulator.md quotes the summary. SCALE-Sim's USER mode is slow: the whole table takes about an hour.
 """
 from __future__ import annotations
 
@@ -48,14 +48,14 @@ def _mode_name(mode: int | None) -> str:
 
 
 def collect(python, done: list[dict] | None = None, save=None) -> list[dict]:
-    """SCALE-Sim and our numbers for every case; runs already in `done` are kept, `save(rows)` is
-    called after each SCALE-Sim run."""
+    """SCALE-Sim's numbers for every case; runs already in `done` are kept (only their SCALE-Sim
+    columns), `save(rows)` is called after each SCALE-Sim run. Our numbers come from `add_ours`."""
     from tqdm import tqdm
 
     from benchmarks._scalesim import run_scalesim
-    from mixaq.simulator import gemm_cost
 
-    rows_out = list(done or [])
+    keep = ("dataflow", "array", "mode", "M", "N", "K")
+    rows_out = [{key: value for key, value in r.items() if key in keep or key.startswith("ss_")} for r in done or []]
     have = {(r["dataflow"], r["array"], r["mode"]) for r in rows_out}
     # CALC first (fast, and what the traffic comparison needs), then the slow USER-mode runs.
     runs = [(df, a, mode) for mode in MODES for df in DATAFLOWS for a in ARRAYS
@@ -63,21 +63,34 @@ def collect(python, done: list[dict] | None = None, save=None) -> list[dict]:
     for dataflow, (rows, cols), mode in tqdm(runs, desc="SCALE-Sim runs", file=sys.stderr):
         refs, seconds = run_scalesim(SHAPES, rows, cols, dataflow, sram_kib=SRAM_KIB, python=python,
                                      timeout_s=3600, bandwidth_words=mode)
-        bandwidth = 1e9 if mode is None else float(mode)  # CALC: no stalls
         for (m, n, k), ref in zip(SHAPES, refs):
-            row = dict(dataflow=dataflow, array=f"{rows}x{cols}", mode=_mode_name(mode),
-                       M=m, N=n, K=k, ss_compute_cycles=ref.compute_cycles, ss_total_cycles=ref.total_cycles,
-                       ss_overall_cycles=ref.overall_cycles, ss_reads=ref.ifmap_dram_reads + ref.filter_dram_reads,
-                       ss_ifmap_reads=ref.ifmap_dram_reads, ss_filter_reads=ref.filter_dram_reads,
-                       ss_writes=ref.ofmap_dram_writes, ss_seconds=seconds / len(SHAPES))
-            for config in CONFIGS:
-                ours = gemm_cost(make_spec(dataflow, rows, cols, bandwidth, config), m, n, k, 8, 8)
-                row.update({f"{config}_compute_cycles": ours["compute_cycles"], f"{config}_cycles": ours["cycles"],
-                            f"{config}_reads": ours["dram_read_bytes"], f"{config}_writes": ours["dram_write_bytes"]})
-            rows_out.append(row)
+            rows_out.append(dict(dataflow=dataflow, array=f"{rows}x{cols}", mode=_mode_name(mode),
+                                 M=m, N=n, K=k, ss_compute_cycles=ref.compute_cycles, ss_total_cycles=ref.total_cycles,
+                                 ss_overall_cycles=ref.overall_cycles,
+                                 ss_reads=ref.ifmap_dram_reads + ref.filter_dram_reads,
+                                 ss_ifmap_reads=ref.ifmap_dram_reads, ss_filter_reads=ref.filter_dram_reads,
+                                 ss_writes=ref.ofmap_dram_writes, ss_seconds=seconds / len(SHAPES)))
         if save is not None:
             save(rows_out)
     return rows_out
+
+
+def add_ours(rows: list[dict]) -> list[dict]:
+    """Each case with the cost model's numbers in both configurations, from the code as it is now."""
+    from mixaq.simulator import gemm_cost
+
+    out = []
+    for r in rows:
+        rows_, cols = map(int, r["array"].split("x"))
+        bandwidth = 1e9 if r["mode"] == "CALC" else float(r["mode"][len("USER"):])  # CALC: no stalls
+        row = dict(r)
+        for config in CONFIGS:
+            ours = gemm_cost(make_spec(r["dataflow"], rows_, cols, bandwidth, config), int(r["M"]), int(r["N"]),
+                             int(r["K"]), 8, 8)
+            row.update({f"{config}_compute_cycles": ours["compute_cycles"], f"{config}_cycles": ours["cycles"],
+                        f"{config}_reads": ours["dram_read_bytes"], f"{config}_writes": ours["dram_write_bytes"]})
+        out.append(row)
+    return out
 
 
 def _rel(a: float, b: float) -> float:
@@ -138,7 +151,8 @@ def markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.table_memory", description=__doc__.splitlines()[0])
     parser.add_argument("--csv", default=None, help="write every case as CSV (after each SCALE-Sim run)")
-    parser.add_argument("--resume", action="store_true", help="keep the SCALE-Sim runs already in --csv")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the SCALE-Sim runs already in --csv (our numbers are always recomputed)")
     parser.add_argument("--out", default=None, help="markdown file to write (default: print only)")
     args = parser.parse_args(argv)
     if args.resume and not args.csv:
@@ -151,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     done = pd.read_csv(args.csv).to_dict("records") if args.resume and Path(args.csv).exists() else []
     save = (lambda rows: pd.DataFrame(rows).to_csv(args.csv, index=False)) if args.csv else None
-    rows = collect(ensure_scalesim_venv(), done, save)
+    rows = add_ours(collect(ensure_scalesim_venv(), done, save))
+    if args.csv:
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
     text = markdown(rows)
     print(text)
     if args.out:
