@@ -76,6 +76,7 @@ _LISTED: tuple[Case | str, ...] = (
     _c("spec with a string for a number", "cost", "--spec", f"{_SPEC}/string_number.yaml", needs=("specs",)),
     _c("spec with sram_kib 0", "cost", "--spec", f"{_SPEC}/sram_zero.yaml", needs=("specs",)),
     _c("spec with a negative energy", "cost", "--spec", f"{_SPEC}/negative_energy.yaml", needs=("specs",)),
+    _c("spec with a negative area override", "cost", "--spec", f"{_SPEC}/negative_area.yaml", needs=("specs",)),
     _c("spec with frequency_mhz .inf", "cost", "--spec", f"{_SPEC}/frequency_inf.yaml", needs=("specs",)),
     _c("spec with frequency_mhz .nan", "cost", "--spec", f"{_SPEC}/frequency_nan.yaml", needs=("specs",)),
     _c("spec with an unknown dataflow", "cost", "--spec", f"{_SPEC}/dataflow.yaml", needs=("specs",)),
@@ -140,6 +141,17 @@ _LISTED: tuple[Case | str, ...] = (
     _c("PostgreSQL server that accepts and never answers", *_SWEEP, "--storage",
        "postgresql://mixaq:secret@127.0.0.1:{PORT}/db", needs=("silent_server",), slow=True),
     _c("--pick of a trial the fresh study does not have", *_SWEEP, "--pick", "999"),
+    _c("--objectives with an unknown objective", *_SWEEP, "--objectives", "map,speed"),
+    _c("--objectives with one objective", *_SWEEP, "--objectives", "map"),
+    _c("--objectives naming one twice", *_SWEEP, "--objectives", "map,area_mm2,map"),
+    _c("--fidelity not increasing", *_SWEEP, "--fidelity", "500,64"),
+    _c("--fidelity whose last count is not --max-images", *_SWEEP, "--fidelity", "16,64", "--max-images", "32"),
+    _c("--hw-space that does not exist", *_SWEEP, "--hw-space", "{D}/missing_space.yaml"),
+    _c("--hw-space with an unknown key", *_SWEEP, "--hw-space", f"{_SPEC}/space_key.yaml", needs=("specs",)),
+    _c("--hw-space knob that is not a spec key", *_SWEEP, "--hw-space", f"{_SPEC}/space_knob.yaml", needs=("specs",)),
+    _c("--hw-space range with min > max", *_SWEEP, "--hw-space", f"{_SPEC}/space_range.yaml", needs=("specs",)),
+    _c("--hw-space knob values that make an invalid spec", *_SWEEP, "--hw-space", f"{_SPEC}/space_invalid.yaml",
+       needs=("specs",)),
     _c("demo --out naming an existing file", "demo", "--out", "{D}/afile"),
     _c("demo --readme-image naming a directory", "demo", "--out", "{D}/demo", "--readme-image", "{D}/a_dir"),
     "`mixaq plot`: a reader, it never writes into the storage",
@@ -157,6 +169,10 @@ _LISTED: tuple[Case | str, ...] = (
        "--pick", "999", needs=("studies",)),
     _c("--out naming an existing file", "plot", "--out", "{D}/afile", "--storage", "sqlite:///{D}/studies.db",
        needs=("studies",)),
+    _c("--compare with one study", *_PLOT, "--compare", "sqlite:///{D}/studies.db#two", needs=("studies",)),
+    _c("--compare of a directory without study.db", *_PLOT, "--compare", "{D}/a_dir", "{D}/a_dir"),
+    _c("--compare of a storage holding several studies, none named", *_PLOT, "--compare",
+       "sqlite:///{D}/studies.db", "sqlite:///{D}/studies.db#two", needs=("studies",)),
     "`mixaq data`, `train`, `qat`, `adapt`",
     _c("data synth --num-images 0", "data", "synth", "--out", "{D}/synth", "--num-images", "0"),
     _c("data synth --out naming an existing file", "data", "synth", "--out", "{D}/afile", "--num-images", "2"),
@@ -270,6 +286,15 @@ def _spec_files(d: Path) -> None:
     variant("split_stream.yaml", lambda m: m["mapper"].update(split_stream="yes"))
     variant("bits.yaml", lambda m: m["precision"].update(min_bits=9))
     variant("rows_fraction.yaml", lambda m: m["array"].update(rows=2.5))
+    variant("negative_area.yaml", lambda m: m.update(area_mm2={"pe": -1}))
+    space = {"base": "bitfusion", "knobs": {"array.rows": [8, 16]}}
+    for name, edit in (("space_key", lambda m: m.update(colour="red")),
+                       ("space_knob", lambda m: m["knobs"].update({"array.depth": [2]})),
+                       ("space_range", lambda m: m["knobs"].update({"array.cols": {"min": 64, "max": 8, "step": 8}})),
+                       ("space_invalid", lambda m: m["knobs"].update({"sram_kib.ifmap": [0, 8]}))):
+        data = json.loads(json.dumps(space))
+        edit(data)
+        (out / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     variant("exponent.yaml", lambda m: m.update(frequency_mhz=500.0))
     text = (out / "exponent.yaml").read_text()
     (out / "exponent.yaml").write_text(text.replace("frequency_mhz: 500.0", "frequency_mhz: 5e2"))

@@ -8,7 +8,7 @@ simulated BOPs speedup over W4A8 is ~1.24x and ~1.35x (the paper's operating poi
 simulator for the checkpoint's backbone at 800x1333), each with importance, random and reversed
 window selection; box and mask AP (COCOeval) and the simulated speedups of what the model recorded.
 With `--sweep-trials N` it then runs `mixaq sweep` on the same model and data (box AP objective,
-or `--metric ap_segm`). Everything is measured in this run; the output names the command.
+or `--metric map_segm`). Everything is measured in this run; the output names the command.
 """
 from __future__ import annotations
 
@@ -18,16 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def _observer(requested: str | None) -> tuple[str, str]:
-    """(observer, note): RepQ-ViT's `repq` when this mixaq has it, else the percentile observer."""
-    from mixaq.models._config import OBSERVERS
-
-    if requested is not None:
-        return requested, ""
-    if "repq" in OBSERVERS:
-        return "repq", ""
-    return "percentile", " (RepQ-ViT `repq` is not in this mixaq yet: percentile observer used instead)"
+from mixaq.models._config import OBSERVERS, PAPER_PTQ_OBSERVER
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,12 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4, help="image-decoding processes")
     parser.add_argument("--calib", type=int, default=32, help="PTQ calibration images (taken from the end)")
     parser.add_argument("--max-images", type=int, default=None, help="evaluate at most N images (default: all)")
-    parser.add_argument("--observer", default=None, help="activation observer (default: repq when available)")
+    parser.add_argument("--observer", default=PAPER_PTQ_OBSERVER, choices=OBSERVERS,
+                        help=f"PTQ activation observer (default {PAPER_PTQ_OBSERVER}: RepQ-ViT, the paper's PTQ)")
     parser.add_argument("--speedups", default="1.24,1.35", help="target BOPs speedups over W4A8")
     parser.add_argument("--seeds", type=int, default=1, help="seeds of the random selection")
     parser.add_argument("--spec", default="bitfusion")
     parser.add_argument("--sweep-trials", type=int, default=0, help="then run a sweep of N trials (0: no sweep)")
-    parser.add_argument("--metric", default="ap", choices=("ap", "ap_segm"), help="the sweep's accuracy objective")
+    parser.add_argument("--metric", default="map", choices=("map", "map_segm"),
+                        help="the sweep's accuracy objective: box (map) or mask (map_segm) mAP")
     parser.add_argument("--test-scale", default=None, help="keep-ratio test scale LONG,SHORT (default 1333,800)")
     parser.add_argument("--out", required=True, help="directory for table.md, table.csv and the sweep")
     args = parser.parse_args(argv)
@@ -56,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    observer, note = _observer(args.observer)
+    observer = args.observer
     ev = Evaluator(args.checkpoint, args.coco_root, ann=args.ann, max_images=args.max_images, calib_images=args.calib,
                    detector=args.detector, device=args.device, workers=args.workers, progress=True,
                    test_scale=tuple(int(v) for v in args.test_scale.split(",")) if args.test_scale else None)
@@ -71,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Produced by `{command}` on {dt.date.today().isoformat()} ({time.perf_counter() - start:.0f} s, "
         f"device {ev.device}).",
         "",
-        f"- {len(ev.eval_ids)} images evaluated, {len(ev.calib_ids)} calibration images; observer `{observer}`{note}",
+        f"- {len(ev.eval_ids)} images evaluated, {len(ev.calib_ids)} calibration images; observer `{observer}`",
         f"- low-bit ratios {', '.join(f'{r:.3f}' for r in ratios)} for target BOPs speedups "
         f"{', '.join(f'{t:g}x' for t in targets)} over W4A8 on `{args.spec}` at {ev.image_hw[0]}x{ev.image_hw[1]}",
         "",
@@ -85,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
         sweep = ["sweep", "--checkpoint", args.checkpoint, "--coco-root", args.coco_root, "--ann", args.ann,
                  "--device", args.device, "--loader-workers", str(args.workers), "--calib-images", str(args.calib),
-                 "--n-trials", str(args.sweep_trials), "--metric", args.metric, "--spec", args.spec,
+                 "--n-trials", str(args.sweep_trials), "--objectives", f"{args.metric},speedup_bops",
+                 "--observer", observer, "--spec", args.spec,
                  "--out", str(out / "sweep")]
         if args.max_images:
             sweep += ["--max-images", str(args.max_images)]

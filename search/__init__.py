@@ -28,6 +28,11 @@ _EXPORTS: dict[str, str] = {
     "render_plots": "._plots",
     "write_outputs": "._outputs",
     "SyntheticAccuracy": "._synthetic",
+    "OBJECTIVES": "._objectives",
+    "Objective": "._objectives",
+    "HardwareSpace": "._hw_space",
+    "load_hw_space": "._hw_space",
+    "hypervolume": "._hypervolume",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,8 +15,6 @@ BOX_METRICS: tuple[str, ...] = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "
 # Mask AP (COCOeval segm) of the families with masks; NaN where there is none.
 SEGM_METRICS: tuple[str, ...] = tuple(f"{m}_segm" for m in BOX_METRICS)
 METRICS: tuple[str, ...] = BOX_METRICS + SEGM_METRICS
-# What a sweep may maximise: box AP or mask AP.
-OBJECTIVES: tuple[str, ...] = ("ap", "ap_segm")
 
 
 def assignment_to_dict(a: WindowAssignment) -> dict[str, Any]:
@@ -48,6 +46,11 @@ class AccuracyResult:
     assignment: WindowAssignment | None = None
     n_images: int = 0
     seconds: float = 0.0
+    ap_ci_low: float = float("nan")  # 95 % bootstrap interval over the images (subset evaluations)
+    ap_ci_high: float = float("nan")
+    # AP on each bootstrap resample of the images; equal-sized evaluations share their resamples, so
+    # differences between configurations are paired.
+    ap_boot: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "assignment"}
@@ -58,6 +61,7 @@ class AccuracyResult:
     def from_dict(cls, d: Mapping[str, Any]) -> "AccuracyResult":
         kw = dict(d)
         kw["assignment"] = None if kw.get("assignment") is None else assignment_from_dict(kw["assignment"])
+        kw["ap_boot"] = tuple(float("nan") if v is None else float(v) for v in kw.get("ap_boot") or ())
         return cls(**kw)
 
 
@@ -68,7 +72,10 @@ class AccuracyFn(Protocol):
     arch: SwinArch
     image_hw: tuple[int, int]
 
-    def __call__(self, point: DesignPoint) -> AccuracyResult: ...
+    def __call__(self, point: DesignPoint, n_images: int | None = None, bootstrap: int = 0) -> AccuracyResult:
+        """Metrics of `point` on every evaluation image, or (--fidelity) on the first `n_images` of
+        them with a `bootstrap`-resample interval of AP."""
+        ...
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies model + data, stored with the study so a joining worker must match."""
@@ -98,12 +105,13 @@ class _EvaluatorAccuracy:
         # model on the same images for the shared mAP cache to be valid.
         return {**self._evaluator.fingerprint(), "observer": self._factory.observer}
 
-    def __call__(self, point: DesignPoint) -> AccuracyResult:
+    def __call__(self, point: DesignPoint, n_images: int | None = None, bootstrap: int = 0) -> AccuracyResult:
         from mixaq.models import MixConfig, QuantConfig
 
+        subset = {"n_images": n_images, "bootstrap": bootstrap}
         if point.is_float and not any(point.low_ratios) and not any(point.prune_ratios):
             # The float baseline is the unconverted model (timm's function), as the detector was trained.
-            r = self._evaluator.evaluate(None, None)
+            r = self._evaluator.evaluate(None, None, **subset)
             return self._result(r)
         quant = QuantConfig(high_act_bits=point.high_act_bits, low_act_bits=point.low_act_bits,
                             weight_bits=point.weight_bits, observer=self._factory.observer)
@@ -113,12 +121,13 @@ class _EvaluatorAccuracy:
         else:
             mix = MixConfig(mode="threshold", low_thresholds=point.low_thresholds,
                             prune_thresholds=point.prune_thresholds, strategy=point.strategy, seed=point.seed)
-        return self._result(self._evaluator.evaluate(quant, mix))
+        return self._result(self._evaluator.evaluate(quant, mix, **subset))
 
     @staticmethod
     def _result(r: Any) -> AccuracyResult:
         return AccuracyResult(**{m: float(getattr(r, m)) for m in METRICS}, assignment=r.assignment,
-                              n_images=int(r.n_images), seconds=float(r.seconds))
+                              n_images=int(r.n_images), seconds=float(r.seconds), ap_ci_low=float(r.ap_ci_low),
+                              ap_ci_high=float(r.ap_ci_high), ap_boot=tuple(r.ap_boot))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,14 @@ from mixaq.models.detection._registry import FAMILY_NAMES
 from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.simulator._errors import MixaqError
 
-from mixaq.search._accuracy import OBJECTIVES
+from mixaq.search._objectives import OBJECTIVES, parse_objectives
 from mixaq.search._settings import SAMPLERS
 
 __all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "check_arguments", "print_summary",
            "execute"]
 
 KNOBS: tuple[str, ...] = ("low", "prune", "act-bits", "weight-bits", "strategy")
+_FRONT_ROWS = 25  # front rows printed (a hardware space's front can hold hundreds)
 
 
 def _knobs(text: str) -> tuple[str, ...]:
@@ -25,6 +27,24 @@ def _knobs(text: str) -> tuple[str, ...]:
     if unknown or not items:
         raise argparse.ArgumentTypeError(f"choose from {', '.join(KNOBS)} (comma separated), got {text!r}")
     return items
+
+
+def _objectives(text: str) -> tuple[str, ...]:
+    try:
+        return parse_objectives(text)
+    except MixaqError as exc:
+        # argparse already names the option: "argument --objectives: unknown speed ..."
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--objectives: ").removeprefix("--objectives ")) from None
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated image counts, got {text!r}") from None
+    if len(values) < 2 or any(v < 1 for v in values) or any(a >= b for a, b in zip(values, values[1:])):
+        raise argparse.ArgumentTypeError(f"expected two or more increasing positive image counts, got {text!r}")
+    return values
 
 
 def _bits_list(text: str) -> tuple[int, ...]:
@@ -50,8 +70,15 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--spec", default="bitfusion", help="accelerator spec: preset name or YAML path (default bitfusion)")
     g.add_argument("--cost", default="bops", choices=SPEEDUP_KINDS,
                    help="simulated cost whose speedup is the second objective (default bops)")
-    g.add_argument("--metric", default="ap", choices=OBJECTIVES,
-                   help="accuracy objective: box AP (default) or mask AP (Mask R-CNN families)")
+    g.add_argument("--objectives", type=_objectives, default=None,
+                   help=f"what to optimize, comma separated from {', '.join(OBJECTIVES)} "
+                        "(default map,speedup_<--cost>; with --hw-space map,latency_ms,area_mm2)")
+    g.add_argument("--hw-space", default=None, metavar="FILE",
+                   help="co-explore hardware: a space file (base spec + knob choices + budgets, docs/search.md) "
+                        "or a shipped space name (coexplore); every proposal is scored on every hardware point")
+    g.add_argument("--fidelity", type=_counts, default=None, metavar="N1,N2,...",
+                   help="multi-fidelity mAP: image counts, ascending (e.g. 64,500; the last is the evaluated set); "
+                        "a proposal goes to the next count only if its bootstrap interval could reach the front")
     g.add_argument("--n-trials", type=int, default=30,
                    help="completed trials the study should hold; a resumed sweep runs only the missing ones")
     g.add_argument("--search", type=_knobs, default=("low",),
@@ -123,6 +150,11 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
     from mixaq.search._space import SearchSpace
 
     spec = load_spec(args.spec)
+    if args.hw_space is not None:  # the space's precision choices bound the searched widths
+        from mixaq.search._hw_space import load_hw_space
+
+        widths = load_hw_space(args.hw_space).supported_bits()
+        spec = dataclasses.replace(spec, min_bits=min(widths), max_bits=max(widths))
     act = args.act_bit_choices or tuple(b for b in spec.supported_act_bits if 2 <= b <= 8)
     wts = args.weight_bit_choices or tuple(b for b in spec.supported_weight_bits if 2 <= b <= 8)
     space = SearchSpace(
@@ -134,26 +166,54 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
         **({} if args.ratio_choices is None else {"ratio_choices": args.ratio_choices}),
         **({} if args.prune_choices is None else {"prune_choices": args.prune_choices}),
     )
+    hw_space = None
+    objectives = args.objectives or ()
+    if args.hw_space is not None:
+        from mixaq.search._hw_space import load_hw_space
+
+        hw_space = load_hw_space(args.hw_space)
+        objectives = objectives or ("map", "latency_ms", "area_mm2")
     return SweepSettings(space=space, spec=args.spec, cost=args.cost, sampler=args.sampler, seed=args.seed,
                          population_size=args.population, max_map_drop=args.max_map_drop,
                          min_speedup=args.min_speedup, screen=not args.no_screen,
                          screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points,
-                         metric=args.metric)
+                         objectives=objectives, hw_space=None if hw_space is None else hw_space.to_dict(),
+                         fidelity=args.fidelity or ())
 
 
 def print_summary(result: Any, out: Path) -> None:
     print(f"study {result.study_name!r} in {result.storage}: {result.n_complete} completed, "
           f"{result.n_pruned} screened out by the simulator/neighbours or surplus, {result.n_failed} failed "
           f"(this run completed {result.n_evaluated_here})")
-    cols = [c for c in ("number", "ap", "speedup", "speedup_bops", "speedup_cycles", "label") if c in result.front]
+    objective_cols = [c for c in result.objective_columns if c not in ("ap", "speedup_bops", "speedup_cycles")]
+    cols = [c for c in ("number", "ap", "speedup", "speedup_bops", "speedup_cycles", *objective_cols, "spec_name",
+                        "label") if c in result.front]
     if len(result.front):
+        shown = result.front if len(result.front) <= _FRONT_ROWS else result.front.head(_FRONT_ROWS)
         print("Pareto front:")
-        print(result.front[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(shown[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e4 else f"{v:.4f}"))
+        if len(shown) < len(result.front):
+            print(f"... {len(result.front) - len(shown)} more front points in pareto.csv")
+    if result.nearest_infeasible is not None:
+        print(result.nearest_infeasible["text"])
+    if result.hardware is not None:
+        h = result.hardware
+        print(f"hardware: {h['points']:,} points scored per proposal ({h['points_per_s']:,.0f} points/s); "
+              f"{h['proposals']} proposals scored, {h['evaluations']} mAP evaluations: "
+              f"{h['points_per_evaluation']:,.0f} hardware points per mAP evaluation")
+    if result.fidelity is not None:
+        f = result.fidelity
+        print(f"fidelity: {f['evaluations']} evaluations at {f['levels']}: {f['full']} full, {f['stopped']} stopped "
+              f"early; {f['images']:,} images evaluated")
     pngs = [p for p in result.outputs if p.suffix == ".png"]
     if pngs:
         print(f"tables and plots in {out.resolve()}:")
+        specs = [p for p in result.outputs if p.parent.name == "specs"]
         for p in result.outputs:
-            print(f"  {p.name}")
+            if p not in specs:
+                print(f"  {p.name}")
+        if specs:
+            print(f"  specs/ ({len(specs)} spec files of the front's hardware points)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -172,6 +232,8 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
 
     # Every argument is checked before anything is loaded, measured or written (milliseconds).
     options = check_arguments(args, out)
+    if args.fidelity is not None:
+        args.max_images = args.fidelity[-1]
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or default_storage_url(out)
     _check_pick(args, get_storage(storage, options))
@@ -219,6 +281,15 @@ def check_arguments(args: argparse.Namespace, out: Path) -> Any:
     check_out_dir(out)
     spec = load_spec(args.spec)
     build_settings(args, num_pairs=1)  # the space and settings validate themselves (pairs: from the model)
+    if args.fidelity is not None and args.max_images is not None and args.max_images != args.fidelity[-1]:
+        raise MixaqError(f"--fidelity's last count ({args.fidelity[-1]}) is the evaluated set; "
+                         f"--max-images {args.max_images} must equal it or be left out")
+    if args.hw_space is not None:
+        from mixaq.search._hw_space import load_hw_space
+
+        # Every point of the space is a valid spec; the searched bits are checked per point later.
+        load_hw_space(args.hw_space).check_points(args.seed)
+        return options
     for flag, bits in (("--high-act-bits", args.high_act_bits), ("--low-act-bits", args.low_act_bits),
                        ("--weight-bits", args.weight_bits)):
         spec.check_bits(flag, bits)

@@ -2,31 +2,34 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from mixaq.simulator._cost import COST_COLUMNS
-
+from mixaq.search._hardware import HW_FRONT_ATTR
+from mixaq.search._objectives import Objective
 from mixaq.search._settings import BASELINE_PREFIX
 from mixaq.search._space import DesignPoint
 
-__all__ = ["REJECTED_DOMINATED", "REJECTED_MAP", "dominance_verdict", "measured_points"]
+__all__ = ["REJECTED_DOMINATED", "REJECTED_MAP", "dominance_verdict", "dominated_by", "measured_points"]
 
 REJECTED_DOMINATED, REJECTED_MAP = "rejected_dominated", "rejected_map_bound"
 
 
-def dominance_verdict(known: pd.DataFrame, point: DesignPoint, low: np.ndarray, pruned: np.ndarray, speed: float,
-                      cost_kind: str, tolerance: float, map_floor: float | None) -> str | None:
-    """Why `point` (per-block low/pruned window fractions, simulated `speed`) need not be measured,
-    or None.
+def dominance_verdict(known: pd.DataFrame, point: DesignPoint, low: np.ndarray, pruned: np.ndarray,
+                      costs: Mapping[str, float], objectives: Sequence[Objective], tolerance: float,
+                      map_floor: float | None) -> str | None:
+    """Why `point` (per-block low/pruned window fractions, simulated objective values `costs` by
+    column) need not be measured, or None.
 
     Assumption (monotone accuracy): demoting more windows (per block, pruned and low+pruned shares
-    both >=) at the same bits and strategy does not raise mAP. Then the smallest measured mAP among
-    points in `known` that demote no more windows bounds the point's mAP from above. If a feasible
-    measured point is at least as fast and beats that bound by `tolerance`, the point is dominated;
-    if the bound is already below `map_floor` (--max-map-drop), it cannot be feasible.
+    both >=) at the same bits and strategy does not raise any accuracy metric. Then the smallest
+    measured value among points in `known` that demote no more windows bounds the point's accuracy
+    from above. If a feasible measured point is at least as good in every simulated objective and
+    beats that bound by `tolerance` in every accuracy objective, the point is dominated; if the
+    bound of the constrained metric is already below `map_floor` (--max-map-drop), it cannot be
+    feasible.
     """
     if known.empty:
         return None
@@ -42,28 +45,53 @@ def dominance_verdict(known: pd.DataFrame, point: DesignPoint, low: np.ndarray, 
     comparable = same_bits & same_low_bits & same_strategy & below
     if not comparable.any():
         return None
-    ap = known["ap"].to_numpy(float)
-    bound = float(ap[comparable].min())
-    if map_floor is not None and bound + tolerance < map_floor:
-        return REJECTED_MAP
-    beats = known["feasible"].to_numpy(bool) & (known[f"speedup_{cost_kind}"].to_numpy(float) >= speed) & \
-        (ap >= bound + tolerance)
-    return REJECTED_DOMINATED if beats.any() else None
+    accuracy = [o for o in objectives if o.source == "accuracy"]
+    bounds = {o.column: float(known[o.column].to_numpy(float)[comparable].min()) for o in accuracy}
+    constrained = known.attrs.get("accuracy_column", "ap")
+    if map_floor is not None and constrained in known:
+        bound = float(known[constrained].to_numpy(float)[comparable].min())
+        if bound + tolerance < map_floor:
+            return REJECTED_MAP
+    return REJECTED_DOMINATED if dominated_by(known, bounds, costs, objectives, tolerance) else None
 
 
-def measured_points(study: Any) -> pd.DataFrame:
-    """Every measured ratio-mode point (COMPLETE trials and baselines) as the arrays the screen compares.
+def dominated_by(known: pd.DataFrame, accuracy: Mapping[str, float] | None, costs: Mapping[str, Any],
+                 objectives: Sequence[Objective], tolerance: float, accuracy_beats: np.ndarray | None = None) -> bool:
+    """Whether a feasible point of `known` is at least as good as the proposal everywhere: accuracy
+    >= `accuracy` + `tolerance` per accuracy objective (or, given, where `accuracy_beats` (J,) says
+    so), and >= (oriented) in every simulated one. `costs` values may be arrays (K,): one candidate
+    per hardware point the proposal keeps; the proposal is dominated only when every candidate is."""
+    n_cand = max((np.size(costs[o.column]) for o in objectives if o.source != "accuracy"), default=1)
+    beats = np.broadcast_to(known["feasible"].to_numpy(bool)[None], (n_cand, len(known)))
+    if accuracy_beats is not None:
+        beats = beats & np.asarray(accuracy_beats, dtype=bool)[None]
+    for o in objectives:
+        column = known[o.column].to_numpy(float)[None]  # (1, J)
+        if o.source == "accuracy":
+            if accuracy_beats is None:
+                beats = beats & (column >= accuracy[o.column] + tolerance)
+        else:
+            mine = np.asarray(costs[o.column], dtype=float).reshape(-1, 1)  # (K, 1)
+            beats = beats & (o.sign * column >= o.sign * mine)
+    return bool(beats.any(axis=1).all())
 
-    Baselines bound mAP from above but are not front points (feasible=False)."""
+
+def measured_points(study: Any, objectives: Sequence[Objective] = (), accuracy_column: str = "ap") -> pd.DataFrame:
+    """Every measured ratio-mode point (COMPLETE trials and baselines) as the arrays the screen
+    compares, with the columns of `objectives` (and `accuracy_column`).
+
+    Baselines bound accuracy from above but are not front points (feasible=False)."""
     from optuna.trial import TrialState
 
     from mixaq.search._study import is_feasible, trial_info
 
+    columns = list(dict.fromkeys([accuracy_column, *(o.column for o in objectives)]))
     entries = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         a = trial_info(t)
-        if "low_fraction" in a and "point" in a:
-            entries.append({**a, "ap": t.values[0], "feasible": is_feasible(a)})
+        # Lower-fidelity estimates (--fidelity) neither bound nor dominate: only full measurements.
+        if "low_fraction" in a and "point" in a and a.get("fidelity_top", True):
+            entries.append({**a, "feasible": is_feasible(a)})
     for name, v in study.user_attrs.items():
         if name.startswith(BASELINE_PREFIX) and v.get("low_fraction") is not None:
             entries.append({**v, "feasible": False})
@@ -73,9 +101,20 @@ def measured_points(study: Any) -> pd.DataFrame:
         if p.get("mode", "ratio") != "ratio":
             continue
         low, pruned = np.asarray(e["low_fraction"], float), np.asarray(e["pruned_fraction"], float)
-        rows.append({"high": p["high_act_bits"], "low_bits": p["low_act_bits"], "weight": p["weight_bits"],
-                     "strategy": p["strategy"], "ap": float(e["ap"]), "feasible": bool(e["feasible"]),
-                     "pruned": pruned, "demoted": low + pruned, "low_sum": float(low.sum()),
-                     "pruned_sum": float(pruned.sum()),
-                     **{f"speedup_{k}": float(e.get(f"speedup_{k}") or math.nan) for k in COST_COLUMNS}})
-    return pd.DataFrame(rows)
+        base = {"high": p["high_act_bits"], "low_bits": p["low_act_bits"], "weight": p["weight_bits"],
+                "strategy": p["strategy"], "feasible": bool(e["feasible"]), "config_key": e.get("config_key"),
+                "pruned": pruned, "demoted": low + pruned, "low_sum": float(low.sum()),
+                "pruned_sum": float(pruned.sum())}
+        hw_front = e.get(HW_FRONT_ATTR)
+        if hw_front:  # co-exploration: one row per kept hardware point of the configuration
+            for i in range(len(hw_front["hw_index"])):
+                rows.append({**base, **{c: _number(hw_front[c][i] if c in hw_front else e.get(c)) for c in columns}})
+        else:
+            rows.append({**base, **{c: _number(e.get(c)) for c in columns}})
+    out = pd.DataFrame(rows)
+    out.attrs["accuracy_column"] = accuracy_column
+    return out
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)

@@ -10,8 +10,7 @@ from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._util import json_ready
 
 from mixaq.simulator._cost import SPEEDUP_KINDS
-
-from mixaq.search._accuracy import OBJECTIVES
+from mixaq.search._objectives import Objective, default_objectives, objective_list, parse_objectives, x_column
 from mixaq.search._space import DesignPoint, SearchSpace
 
 __all__ = ["SweepSettings", "SAMPLERS", "config_key", "SETTINGS_ATTR", "CONTEXT_ATTR", "CACHE_PREFIX",
@@ -43,14 +42,30 @@ class SweepSettings:
     # Front points that get random-, reversed-window and pruning-only baselines at the same ratios.
     baseline_points: int = 2
     extra: Mapping[str, Any] = field(default_factory=dict)
-    # The accuracy objective: box AP ("ap") or mask AP ("ap_segm", families with masks).
-    metric: str = "ap"
+    # What is optimized (search._objectives names); empty = ("map", "speedup_<cost>").
+    objectives: tuple[str, ...] = ()
+    # Co-exploration: a hardware space (`search._hw_space.HardwareSpace.to_dict()`) searched jointly
+    # with the precision configuration; None = the one spec `spec`.
+    hw_space: Mapping[str, Any] | None = None
+    # Multi-fidelity accuracy: image counts, ascending (the last = every evaluated image); a proposal
+    # goes to the next count only if its bootstrap interval could still reach the front.
+    fidelity: tuple[int, ...] = ()
+    fidelity_bootstrap: int = 100  # resamples of the subset's images for the interval
 
     def __post_init__(self) -> None:
-        if self.metric not in OBJECTIVES:
-            raise MixaqError(f"--metric must be one of {', '.join(OBJECTIVES)}, got {self.metric!r}")
         if self.cost not in SPEEDUP_KINDS:
             raise MixaqError(f"--cost must be one of {', '.join(SPEEDUP_KINDS)}, got {self.cost!r}")
+        names = parse_objectives(self.objectives) if self.objectives else default_objectives(self.cost)
+        object.__setattr__(self, "objectives", names)
+        object.__setattr__(self, "fidelity", tuple(int(n) for n in self.fidelity))
+        f = self.fidelity
+        if f and (len(f) < 2 or any(n < 1 for n in f) or any(a >= b for a, b in zip(f, f[1:]))):
+            raise MixaqError(f"--fidelity needs two or more increasing image counts (e.g. 64,500), got "
+                             f"{','.join(map(str, f))}")
+        if self.fidelity_bootstrap < 10:
+            raise MixaqError(f"fidelity_bootstrap must be >= 10 resamples, got {self.fidelity_bootstrap}")
+        if self.hw_space is not None and not any(o.source != "accuracy" for o in self.objective_specs):
+            raise MixaqError("--hw-space needs at least one hardware-dependent objective (e.g. latency_ms, area_mm2)")
         if self.sampler not in SAMPLERS:
             raise MixaqError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.population_size < 2:
@@ -63,6 +78,25 @@ class SweepSettings:
             raise MixaqError(f"--screen-tolerance must be >= 0, got {self.screen_tolerance}")
         if self.baseline_points < 0:
             raise MixaqError(f"--baseline-points must be >= 0, got {self.baseline_points}")
+
+    @property
+    def objective_specs(self) -> tuple[Objective, ...]:
+        return objective_list(self.objectives)
+
+    @property
+    def accuracy_column(self) -> str:
+        """The accuracy metric the mAP constraint and the baselines' reference read: the first
+        accuracy objective (box `ap` when none is optimized)."""
+        return next((o.column for o in self.objective_specs if o.source == "accuracy"), "ap")
+
+    @property
+    def x_column(self) -> str:
+        """The column fronts are sorted by and plots draw across (`search._objectives.x_column`)."""
+        return x_column(self.objective_specs, self.cost)
+
+    @property
+    def is_default_objectives(self) -> bool:
+        return self.objectives == default_objectives(self.cost)
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(self)

@@ -5,7 +5,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -13,14 +13,19 @@ import pandas as pd
 from mixaq.simulator._cost import COST_COLUMNS
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._util import json_ready
+from mixaq.simulator import load_spec
 
 from mixaq.search._accuracy import METRICS, AccuracyFactory, AccuracyFn, AccuracyResult
 from mixaq.search._claim import ClaimBook
 from mixaq.search._cost import CostModel
+from mixaq.search._hardware import HardwareGrid
+from mixaq.search._hw_space import HardwareSpace
 from mixaq.search._liveness import worker_id
+from mixaq.search._objectives import oriented
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
 from mixaq.search._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
                               config_key)
+from mixaq.search._fidelity import accuracy_at_fidelity, could_reach_front, fidelity_record
 from mixaq.search._screen import dominance_verdict, measured_points
 from mixaq.search._space import DesignPoint
 from mixaq.search._seeding import TrialSeededSampler
@@ -33,6 +38,7 @@ INFO_ATTR = "info"
 # Trial outcomes (info["outcome"]); only evaluated/cached trials are COMPLETE.
 EVALUATED, CACHED = "evaluated", "cached"
 REJECTED_SPEEDUP = "rejected_min_speedup"
+REJECTED_HARDWARE = "rejected_hardware"  # no hardware point runs it within the budgets
 SURPLUS = "surplus"
 # The screen may reject this many proposals in a row before one is evaluated regardless, so a
 # converged front cannot starve the study of completed trials.
@@ -93,6 +99,8 @@ class StudyHandle:
     accuracy_factory: AccuracyFactory
     n_trials: int = 0
     _accuracy: AccuracyFn | None = None
+    hardware: HardwareGrid | None = None  # co-exploration: the hardware space's points (None: one spec)
+    _reference_images: int = 0  # --fidelity: images of uniform-high subset evaluations not yet charged
     _screened_in_row: int = 0
     _infeasible_in_row: int = 0
     worker: str = field(default_factory=worker_id)
@@ -120,11 +128,24 @@ class StudyHandle:
                                  f"({', '.join(diff)}); use another --study name or the same options")
         accuracy = accuracy or accuracy_factory()
         space = settings.space
-        cost = CostModel.load(settings.spec, accuracy.arch, accuracy.image_hw, space.high_act_bits, space.weight_bits)
-        _check_bits_supported(settings, cost)
+        hardware = None
+        if settings.hw_space is not None:
+            if space.mode != "ratio":
+                raise MixaqError("--hw-space needs --mode ratio (threshold points know their windows only after "
+                                 "the model ran)")
+            hw_space = HardwareSpace.from_dict(settings.hw_space)
+            hardware = HardwareGrid(hw_space, settings.seed, accuracy.arch, tuple(accuracy.image_hw),
+                                    space.high_act_bits, space.weight_bits)
+            cost = CostModel(load_spec(hw_space.base), accuracy.arch, tuple(accuracy.image_hw), space.high_act_bits,
+                             space.weight_bits)
+        else:
+            cost = CostModel.load(settings.spec, accuracy.arch, accuracy.image_hw, space.high_act_bits,
+                                  space.weight_bits)
+            _check_bits_supported(settings, cost)
         if space.num_pairs != accuracy.arch.num_pairs:
             raise MixaqError(f"search space has {space.num_pairs} block pairs, the model has {accuracy.arch.num_pairs}")
-        handle = cls(study, settings, cost, accuracy_factory, _accuracy=accuracy, options=options or StorageOptions())
+        handle = cls(study, settings, cost, accuracy_factory, _accuracy=accuracy, options=options or StorageOptions(),
+                     hardware=hardware)
         if stored is None:
             handle.check_reachable()
         context = {"arch": {k: (list(v) if isinstance(v, tuple) else v) for k, v in accuracy.arch.timm_kwargs().items()},
@@ -151,8 +172,8 @@ class StudyHandle:
         """Largest simulated speedup over a batch of random ratio-mode points and the space's corner;
         an unreachable --min-speedup is reported before any mAP is paid for."""
         space = self.settings.space
-        if space.mode != "ratio":
-            return math.nan
+        if space.mode != "ratio" or self.hardware is not None:
+            return math.nan  # a hardware space checks --min-speedup per proposal (outcome rejected_min_speedup)
         arr = space.sample_ratios(np.random.default_rng(self.settings.seed), n_samples)
         corner = space.most_aggressive()
         for k, v in (("high_act_bits", corner.high_act_bits), ("low_act_bits", corner.low_act_bits),
@@ -174,15 +195,42 @@ class StudyHandle:
             assignment = self.cost.assignment(point.high_act_bits, point.low_act_bits, point.weight_bits,
                                               point.low_ratios, point.prune_ratios)
         costs: dict[str, Any] = {}
-        if assignment is not None:
+        if assignment is not None and self.hardware is not None and not self._base_runs(assignment):
+            # Co-exploration: the base spec need not run every searched width; the grid's points cost it.
+            costs = {"low_fraction": [round(float(v), 6) for v in assignment.low_fraction],
+                     "pruned_fraction": [round(float(v), 6) for v in assignment.pruned_fraction]}
+        elif assignment is not None:
             row = self.cost.score_assignments([assignment]).iloc[0]
             costs = {k: json_ready(row.get(k, math.nan)) for k in
                      (*COST_COLUMNS.values(), "macs", *(f"speedup_{k}" for k in COST_COLUMNS))}
+            # Objective columns beyond the standard ones (dram_bytes, area_mm2) only when optimized,
+            # so a default study's trial records (and trials.csv) keep their columns.
+            for o in self.settings.objective_specs:
+                if o.source == "cost" and o.column not in costs:
+                    costs[o.column] = json_ready(row.get(o.column, math.nan))
+                elif o.source == "hardware":
+                    costs[o.column] = self.cost.spec.area_mm2
             costs["low_fraction"] = [round(float(v), 6) for v in assignment.low_fraction]
             costs["pruned_fraction"] = [round(float(v), 6) for v in assignment.pruned_fraction]
         if point.mode == "ratio":
             return config_key(point, assignment.low_fraction, assignment.pruned_fraction), costs
         return config_key(point), costs
+
+    def _base_runs(self, a: Any) -> bool:
+        try:
+            for bits in (a.high_act_bits, a.weight_bits, *((a.low_act_bits,) if any(a.low_fraction) else ())):
+                self.cost.spec.check_bits("bits", bits)
+        except MixaqError:
+            return False
+        return True
+
+    def charge_reference_images(self, n: int) -> None:
+        self._reference_images += n
+
+    def take_reference_images(self) -> int:
+        """Images of uniform-high subset evaluations (--fidelity) not yet charged to a trial."""
+        n, self._reference_images = self._reference_images, 0
+        return n
 
     def cached(self, key: str) -> AccuracyResult | None:
         hit = self.study.user_attrs.get(CACHE_PREFIX + key)
@@ -195,13 +243,16 @@ class StudyHandle:
                                      self.options.grace_period_s)
         return self._claims
 
-    def measured(self, key: str, point: DesignPoint, *, wait: bool = True) -> tuple[AccuracyResult | None, bool]:
+    def measured(self, key: str, point: DesignPoint, *, wait: bool = True, n_images: int | None = None,
+                 bootstrap: int = 0) -> tuple[AccuracyResult | None, bool]:
         """(result, cache hit) of configuration `key`, measured at most once across every process.
 
         The cache is checked at the moment of measuring, and the measurement is claimed atomically in
         the storage (`search._claim`): a process that loses the claim waits for the holder's result
-        (or, with `wait=False`, returns (None, False) at once).
+        (or, with `wait=False`, returns (None, False) at once). `n_images` / `bootstrap`: a
+        lower-fidelity measurement (--fidelity), cached under its own key.
         """
+        subset = {} if n_images is None else {"n_images": n_images, "bootstrap": bootstrap}
         while True:
             result = self.cached(key)
             if result is not None:
@@ -212,25 +263,36 @@ class StudyHandle:
                 if result is not None:
                     return result, True
                 with self.claims.holding(key, gen):
-                    result = self.accuracy(point)
+                    result = self.accuracy(point, **subset)
                     self.study.set_user_attr(CACHE_PREFIX + key, json_ready(result.to_dict()))
                 return result, False
             if not wait:
                 return None, False
             time.sleep(_CLAIM_POLL_S)
 
-    def measure(self, point: DesignPoint, *, wait: bool = True) -> tuple[dict[str, Any] | None, bool]:
+    def measure(self, point: DesignPoint, promote: Callable[[AccuracyResult], bool] | None = None, *,
+                wait: bool = True) -> tuple[dict[str, Any] | None, bool]:
         """Accuracy (cached per configuration across resumes and workers) and simulated cost of a point.
-        With `wait=False`, (None, False) when another process is measuring it right now."""
+        With `wait=False`, (None, False) when another process is measuring it right now.
+
+        With --fidelity and a `promote` rule, the point is measured on the smallest image subset
+        first and on each larger one only while `promote(result)` says it could still matter.
+        """
         key, costs = self._key_and_costs(point)
-        result, hit = self.measured(key, point, wait=wait)
-        if result is None:
+        got = accuracy_at_fidelity(self, key, point, promote, wait)
+        if got is None:
             return None, False
+        result, hit, spent, lower, level = got
         if point.mode == "threshold" and result.assignment is not None:
             # Threshold points only know their windows after running the model: cost what it recorded.
             _, costs = self._key_and_costs(point, result.assignment)
         record = {m: json_ready(getattr(result, m)) for m in METRICS}
+        for o in self.settings.objective_specs:
+            if o.source == "accuracy" and o.column not in record:
+                record[o.column] = json_ready(getattr(result, o.column, math.nan))
         record.update(n_images=result.n_images, eval_seconds=json_ready(result.seconds), config_key=key, **costs)
+        if self.settings.fidelity:
+            fidelity_record(self, record, result, level, spent, lower)
         if result.assignment is not None and point.mode == "ratio":
             # The model's recorded windows must match the simulator's count rule (shared window_counts).
             recorded = np.asarray(result.assignment.low_fraction) + np.asarray(result.assignment.pruned_fraction)
@@ -279,10 +341,22 @@ class StudyHandle:
         return self.ensure_baselines({name: (p, None) for name, p in self.baseline_points().items()})
 
     def reference_ap(self) -> float:
+        """The uniform-high baseline's accuracy (`settings.accuracy_column`): the --max-map-drop reference."""
         ref = self.study.user_attrs.get(BASELINE_PREFIX + "uniform_high")
         if ref is None:
             ref = self.ensure_baseline("uniform_high", self.baseline_points()["uniform_high"])
-        return float(ref[self.settings.metric])
+        return float(ref[self.settings.accuracy_column])
+
+    def check_accuracy_objectives(self) -> None:
+        """Every accuracy objective must be measurable on this model (e.g. mask AP needs masks):
+        checked on the uniform-high baseline, before the first trial."""
+        ref = self.study.user_attrs.get(BASELINE_PREFIX + "uniform_high") or {}
+        for o in self.settings.objective_specs:
+            value = ref.get(o.column)
+            if o.source == "accuracy" and (value is None or not math.isfinite(float(value))):
+                raise MixaqError(f"objective {o.name} reads column {o.column!r}, which this model does not "
+                                 f"measure ({'no masks' if o.column == 'ap_segm' else 'missing'}); "
+                                 "choose another --objectives")
 
     def ensure_front_baselines(self) -> list[str]:
         """Random-window, reversed-window and pruning-only at the ratios of up to `baseline_points`
@@ -312,7 +386,7 @@ class StudyHandle:
         return list(todo)
 
     # -- the Optuna objective -------------------------------------------------------------------
-    def objective(self, trial: Any) -> tuple[float, float]:
+    def objective(self, trial: Any) -> tuple[float, ...]:
         from optuna.trial import TrialState
 
         trial.set_user_attr(WORKER_ATTR, self.worker)
@@ -327,24 +401,40 @@ class StudyHandle:
         kind = self.settings.cost
         key, costs = self._key_and_costs(point)
         info.update(costs)
+        candidates = None
+        if self.hardware is not None:
+            hw, why = self.hardware.proposal_points(point, costs, self.settings)
+            if hw is None:
+                return self._reject(trial, {**info, "reject_reason": why},
+                                    REJECTED_SPEEDUP if why == "min_speedup" else REJECTED_HARDWARE)
+            rep_record, candidates = hw
+            info.update(rep_record)
+            costs = {**costs, **rep_record}
         if point.mode == "ratio":
             speed = costs[f"speedup_{kind}"]
             if self.settings.min_speedup is not None and speed < self.settings.min_speedup:
                 return self._reject(trial, info, REJECTED_SPEEDUP)
             self._infeasible_in_row = 0
             if self.cached(key) is None and self.settings.screen and self._screened_in_row < _MAX_SCREENED_IN_ROW:
-                verdict = self.screen(point, costs, speed)
+                verdict = self.screen(point, costs, speed, candidates)
                 if verdict is not None:
                     self._screened_in_row += 1
                     return self._reject(trial, info, verdict)
         self._screened_in_row = 0
-        record, hit = self.measure(point)
+        promote = None
+        if self.settings.fidelity:
+            values = candidates if candidates is not None else \
+                {o.column: costs[o.column] for o in self.settings.objective_specs if o.source != "accuracy"}
+            promote = lambda result: could_reach_front(self, result, values)  # noqa: E731
+        record, hit = self.measure(point, promote)
         info.update(record)
+        if self.hardware is not None:
+            info.update(rep_record)  # the representative hardware point's costs, not the base spec's
         info["outcome"] = CACHED if hit else EVALUATED
-        ap, speed = float(record[self.settings.metric]), float(record[f"speedup_{kind}"])
-        info["constraints"] = self._constraints(ap, speed)
+        acc, speed = float(record[self.settings.accuracy_column]), float(info[f"speedup_{kind}"])
+        info["constraints"] = self._constraints(acc, speed)
         trial.set_user_attr(INFO_ATTR, json_ready(info))
-        return ap, speed
+        return tuple(float(info[o.column]) for o in self.settings.objective_specs)
 
     def _constraints(self, ap: float, speed: float) -> list[float]:
         s = self.settings
@@ -363,12 +453,18 @@ class StudyHandle:
         trial.set_user_attr(INFO_ATTR, json_ready({**info, "outcome": outcome}))
         raise optuna.TrialPruned(outcome)
 
-    def screen(self, point: DesignPoint, costs: dict[str, Any], speed: float) -> str | None:
-        """The dominance screen of `search._screen` against everything measured so far."""
+    def screen(self, point: DesignPoint, costs: dict[str, Any], speed: float,
+               candidates: dict[str, np.ndarray] | None = None) -> str | None:
+        """The dominance screen of `search._screen` against everything measured so far (with a
+        hardware space: against every kept hardware point of every measured configuration, the
+        proposal being dominated only if each of its own kept points is)."""
         s = self.settings
         floor = None if s.max_map_drop is None else self.reference_ap() - s.max_map_drop
-        return dominance_verdict(measured_points(self.study), point, np.asarray(costs["low_fraction"]),
-                                 np.asarray(costs["pruned_fraction"]), speed, s.cost, s.screen_tolerance, floor)
+        values = candidates if candidates is not None else \
+            {o.column: costs[o.column] for o in s.objective_specs if o.source != "accuracy"}
+        return dominance_verdict(measured_points(self.study, s.objective_specs, s.accuracy_column), point,
+                                 np.asarray(costs["low_fraction"]), np.asarray(costs["pruned_fraction"]),
+                                 values, s.objective_specs, s.screen_tolerance, floor)
 
 
 def _differences(stored: dict[str, Any], here: dict[str, Any]) -> list[str]:
@@ -394,21 +490,32 @@ def _check_bits_supported(settings: SweepSettings, cost: CostModel) -> None:
         cost.spec.check_bits(name, value)
 
 
+def on_front_eligible(trials: pd.DataFrame) -> np.ndarray:
+    """Trials that may be on a front: all but those --fidelity stopped below the full image set
+    (their mAP is an estimate; they were judged dominated)."""
+    if "fidelity_top" not in trials:
+        return np.ones(len(trials), dtype=bool)
+    return trials["fidelity_top"].map(lambda v: True if v is None or v != v else bool(v)).to_numpy(bool)
+
+
 def completed_frame(study: Any) -> pd.DataFrame:
     """COMPLETE trials as a table with `speedup` (the study's cost kind), feasibility and front flag."""
     from optuna.trial import TrialState
 
     settings = SweepSettings.from_dict(study.user_attrs[SETTINGS_ATTR])
+    objectives = settings.objective_specs
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         info = trial_info(t)
-        row = {"number": t.number, "ap": t.values[0], "speedup": t.values[1], **info}
+        row = {"number": t.number, **info, **{o.column: v for o, v in zip(objectives, t.values)}}
+        row["speedup"] = info.get(f"speedup_{settings.cost}", math.nan)
         row["feasible"] = is_feasible(info)
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    mask = pareto_mask(df[["ap", "speedup"]].to_numpy(float), df["feasible"].to_numpy())
+    values = oriented(df[[o.column for o in objectives]].to_numpy(float), objectives)
+    mask = pareto_mask(values, df["feasible"].to_numpy(bool) & on_front_eligible(df))
     df["on_front"] = first_of_duplicates(mask, df["config_key"].to_numpy(object))
     df.attrs["cost"] = settings.cost
     return df

@@ -18,7 +18,7 @@ from mixaq.search._accuracy import AccuracyFactory, AccuracyFn
 from mixaq.search._liveness import die_with_parent, reap_dead_trials
 from mixaq.search._settings import SweepSettings
 from mixaq.search._storage import RetryDeadTrial, StorageOptions, get_storage, open_study, redact_url
-from mixaq.search._study import StudyHandle, completed_frame, make_sampler
+from mixaq.search._study import StudyHandle, completed_frame, make_sampler, trial_info
 
 __all__ = ["SweepResult", "quiet_optuna", "run_sweep", "trial_counts"]
 
@@ -35,6 +35,10 @@ class SweepResult:
     n_evaluated_here: int
     front: pd.DataFrame = field(repr=False)
     outputs: tuple[Path, ...] = ()
+    objective_columns: tuple[str, ...] = ("ap", "speedup_bops")
+    nearest_infeasible: dict[str, Any] | None = None  # search._analytics.nearest_infeasible when none is feasible
+    hardware: dict[str, Any] | None = None  # search._analytics.hardware_summary (co-exploration)
+    fidelity: dict[str, Any] | None = None  # search._analytics.fidelity_summary (--fidelity)
 
 
 def trial_counts(study: Any) -> dict[str, int]:
@@ -88,7 +92,8 @@ def _open(storage_url: str, study_name: str, settings: SweepSettings | None, opt
         if SETTINGS_ATTR not in stored.user_attrs:
             raise MixaqError(f"study {study_name!r} holds no mixaq settings (not created by mixaq sweep)")
         settings = SweepSettings.from_dict(stored.user_attrs[SETTINGS_ATTR])
-    return open_study(storage, study_name, ["maximize", "maximize"], make_sampler(settings, settings.seed))
+    return open_study(storage, study_name, [o.direction for o in settings.objective_specs],
+                      make_sampler(settings, settings.seed))
 
 
 def _progress_text(study: Any) -> str:
@@ -178,6 +183,7 @@ def run_sweep(
     handle = StudyHandle.join(study, settings, accuracy_factory, accuracy, options=storage_options)
     handle.n_trials = n_trials
     handle.ensure_fixed_baselines()
+    handle.check_accuracy_objectives()
     bar = tqdm(total=n_trials, desc=f"sweep {study_name}", unit="trial", disable=not progress, dynamic_ncols=True)
     ran = 0
     try:
@@ -190,15 +196,35 @@ def run_sweep(
         bar.close()
     handle.ensure_front_baselines()
     outputs: tuple[Path, ...] = ()
+    record = None
     counts = trial_counts(study)
     if out_dir is not None and counts["complete"]:  # nothing to tabulate or draw before the first trial
-        from mixaq.search._outputs import write_outputs
+        from mixaq.search._outputs import write_record
+        from mixaq.search._record import build_record
 
-        outputs = tuple(write_outputs(study, out_dir, pick_trial=pick_trial))
-    df = completed_frame(study)
-    front = df[df["on_front"]].sort_values("speedup") if not df.empty else df
+        record = build_record(study, pick_trial=pick_trial)
+        outputs = tuple(write_record(record, out_dir))
+    if record is not None:
+        front = record.front
+    else:
+        df = completed_frame(study)
+        front = df[df["on_front"]].sort_values(settings.x_column) if not df.empty else df
+    from mixaq.search._analytics import fidelity_summary, hardware_summary, nearest_infeasible
+
+    trials = record.trials if record is not None else None
+    if record is not None:
+        nearest = record.nearest_infeasible
+    else:
+        from optuna.trial import TrialState
+
+        done = [trial_info(t) | {"number": t.number}
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        nearest = nearest_infeasible(done, settings, handle.reference_ap()) if done else None
     return SweepResult(study_name, redact_url(storage_url), counts["complete"], counts["pruned"], counts["fail"],
-                       ran, front, outputs)
+                       ran, front, outputs, tuple(o.column for o in settings.objective_specs),
+                       nearest,
+                       None if trials is None else hardware_summary(trials),
+                       None if trials is None else fidelity_summary(trials, settings.fidelity))
 
 
 def _run_workers(handle: StudyHandle, accuracy_factory: AccuracyFactory, storage_url: str, study_name: str,

@@ -6,6 +6,7 @@ machinery (trial bookkeeping, kill -9 resume, workers), never to report accuracy
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,15 @@ class SyntheticAccuracy:
     base_ap: float = 0.5
     seed: int = 0
     delay_s: float = 0.0
+    # Subset evaluations (--fidelity): the first n of `val_images` images estimate ap with noise of
+    # sd `image_sd * sqrt(1/n - 1/val_images)` (finite-population sampling), fixed per (point, n): a
+    # share `shared` of its variance is the subset's own difficulty, common to every point (as the
+    # same images are easy or hard for every configuration), the rest is the point's own. Bootstrap
+    # samples repeat that structure, with the common part drawn alike for every point.
+    val_images: int = 500
+    image_sd: float = 0.3
+    shared: float = 0.8
+    n_boot: int = 100
 
     @property
     def arch(self) -> SwinArch:
@@ -44,7 +54,7 @@ class SyntheticAccuracy:
         # The frozen dataclass is the picklable factory handed to worker processes.
         return _SyntheticFn(self)
 
-    def evaluate(self, point: DesignPoint) -> AccuracyResult:
+    def evaluate(self, point: DesignPoint, n_images: int | None = None, bootstrap: int = 0) -> AccuracyResult:
         start = time.perf_counter()
         if point.mode != "ratio":
             raise ValueError("the synthetic objective models ratio mode only")
@@ -65,8 +75,24 @@ class SyntheticAccuracy:
         loss += 0.02 * bit_loss(point.high_act_bits) + 0.03 * bit_loss(point.weight_bits)
         if self.delay_s:
             time.sleep(self.delay_s)
-        return AccuracyResult(ap=max(self.base_ap - loss, 0.0), ap50=max(self.base_ap + 0.2 - loss, 0.0),
-                              assignment=a, n_images=0, seconds=time.perf_counter() - start)
+        ap = max(self.base_ap - loss, 0.0)
+        n = self.val_images if n_images is None else min(int(n_images), self.val_images)
+        lo = hi = float("nan")
+        boot: tuple[float, ...] = ()
+        if n < self.val_images:
+            sd = self.image_sd * np.sqrt(1.0 / n - 1.0 / self.val_images)
+            sd_common, sd_own = sd * np.sqrt(self.shared), sd * np.sqrt(1.0 - self.shared)
+            common = np.random.default_rng([self.seed, n]).standard_normal(1 + self.n_boot)
+            own = np.random.default_rng([self.seed, n, zlib.crc32(point.describe().encode())]).standard_normal(
+                1 + self.n_boot)
+            ap = ap + sd_common * common[0] + sd_own * own[0]
+            if bootstrap:
+                samples = ap + sd_common * common[1:] + sd_own * own[1:]
+                lo, hi = (float(v) for v in np.percentile(samples, [2.5, 97.5]))
+                boot = tuple(float(v) for v in samples)
+        return AccuracyResult(ap=ap, ap50=max(self.base_ap + 0.2 - loss, 0.0),
+                              assignment=a, n_images=n if n_images is not None else 0,
+                              seconds=time.perf_counter() - start, ap_ci_low=lo, ap_ci_high=hi, ap_boot=boot)
 
 
 class _SyntheticFn:
@@ -80,5 +106,7 @@ class _SyntheticFn:
     def fingerprint(self) -> dict[str, Any]:
         return self._model.fingerprint()
 
-    def __call__(self, point: DesignPoint) -> AccuracyResult:
-        return self._model.evaluate(point)
+    def __call__(self, point: DesignPoint, n_images: int | None = None, bootstrap: int = 0) -> AccuracyResult:
+        if n_images is None and not bootstrap:  # the full set: subclasses may override evaluate(point)
+            return self._model.evaluate(point)
+        return self._model.evaluate(point, n_images, bootstrap)

@@ -88,6 +88,7 @@ def _arch(text: str):
 
 def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._arch import WindowAssignment
+    from mixaq.simulator._area import spec_area
     from mixaq.simulator._cli_format import render_csv, render_json, render_table
     from mixaq.simulator._cost import estimate, reference_cost
     from mixaq.simulator._spec import load_spec
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     baseline = reference_cost(spec, arch, image_hw, base_bits, args.weight_bits)
     speedup = report.speedup_over(baseline)
     totals = report.totals.as_dict()
+    area = spec_area(spec)
     if args.per_op:
         t = report.table
         rows = [{col: t[col][i] for col in _OP_COLUMNS} for i in range(len(t["op"]))]
@@ -120,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
                            "weight_bits": args.weight_bits, "low_ratios": low_ratios, "prune_ratios": prune_ratios,
                            "low_fraction": list(assignment.low_fraction),
                            "pruned_fraction": list(assignment.pruned_fraction)},
-            "totals": totals, "baseline": {"act_bits": base_bits, "totals": baseline.totals.as_dict()},
+            "totals": {**totals, "area_mm2": area.total_mm2}, "area": area.as_dict(),
+            "baseline": {"act_bits": base_bits, "totals": baseline.totals.as_dict()},
             "speedup": speedup, ("per_op" if args.per_op else "stages"): rows,
         }
         print(render_json(payload))
@@ -135,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     print(render_table(rows + [total_row], columns))
     print("speedup over uniform A{} W{}: ".format(base_bits, args.weight_bits)
           + ", ".join(f"{k} {v:.3f}x" for k, v in speedup.items()))
+    print(f"area {area.total_mm2:.3f} mm2 at 45 nm (array {area.array_mm2:.3f}, SRAM {area.sram_mm2:.3f}, "
+          f"vector {area.vector_mm2:.3f}, other {area.other_mm2:.3f}; docs/simulator.md, Area)")
     return 0
 
 

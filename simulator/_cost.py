@@ -183,12 +183,17 @@ def _evaluate(spec: AcceleratorSpec, wl: Workload, low_fraction, pruned_fraction
     # (A, groups) gather then a fixed-order sum: a given assignment gets bit-identical totals
     # whatever else is in the batch.
     per = {key: val[segment_of].sum(axis=1) for key, val in seg_sum.items()}
+    return _Evaluation(rows, gemm, vrows, vec, _totals(per, spec.cycle_ns))
+
+
+def _totals(per: Mapping[str, np.ndarray], cycle_ns: Any) -> dict[str, np.ndarray]:
+    """Per-assignment totals from the summed `g_<GEMM field>` and `v_<vector field>` columns."""
     compute, stall, vcyc = per["g_compute_cycles"], per["g_stall_cycles"], per["v_cycles"]
     cycles = compute + stall + vcyc
     read, write = per["g_dram_read_bytes"], per["g_dram_write_bytes"]
-    totals = {
+    return {
         "macs": per["g_macs"], "bops": per["g_bops"], "compute_cycles": compute, "vector_cycles": vcyc,
-        "stall_cycles": stall, "cycles": cycles, "latency_ms": cycles * spec.cycle_ns * 1e-6,
+        "stall_cycles": stall, "cycles": cycles, "latency_ms": cycles * cycle_ns * 1e-6,
         "energy_pj": per["g_energy_pj"] + per["v_energy_pj"], "mac_energy_pj": per["g_mac_energy_pj"],
         "sram_energy_pj": per["g_sram_energy_pj"], "dram_energy_pj": per["g_dram_energy_pj"],
         "vector_energy_pj": per["v_energy_pj"] - per["v_static_energy_pj"],
@@ -196,7 +201,6 @@ def _evaluate(spec: AcceleratorSpec, wl: Workload, low_fraction, pruned_fraction
         "dram_read_bytes": read, "dram_write_bytes": write, "dram_bytes": read + write,
         "sram_bytes": per["g_sram_bytes"],
     }
-    return _Evaluation(rows, gemm, vrows, vec, totals)
 
 
 _TABLE_COLUMNS = ("stage", "block", "op", "branch", "unit", "count", "M", "N", "K", "act_bits", "weight_bits",

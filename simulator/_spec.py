@@ -16,7 +16,7 @@ from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
 
 __all__ = ["AcceleratorSpec", "DATAFLOWS", "DRAM_PORTS", "FOLD_ORDERS", "MAPPER_OBJECTIVES", "PSUM_POLICIES", "SPECS_DIR",
-           "list_specs", "load_spec", "spec_from_mapping"]
+           "list_specs", "load_spec", "spec_from_mapping", "spec_keys"]
 
 # Preset specs live at the repository root next to the packages (`specs/<name>.yaml`).
 # Presets are package data of `mixaq.specs` (the repository's `specs/` folder), so wheels carry them.
@@ -60,6 +60,11 @@ _SCHEMA: dict[str, tuple[str, type, Any]] = {
     "energy_pj.dram_byte": ("dram_byte_energy_pj", float, _REQUIRED),
     "energy_pj.vector_op": ("vector_op_energy_pj", float, 0.05),
     "energy_pj.static_mw": ("static_power_mw", float, 0.0),
+    # Area model overrides (simulator/_area.py); None = the published default for this spec.
+    "area_mm2.pe": ("area_pe_mm2", float, None),
+    "area_mm2.sram_per_kib": ("area_sram_mm2_per_kib", float, None),
+    "area_mm2.vector_lane": ("area_vector_lane_mm2", float, None),
+    "area_mm2.other": ("area_other_mm2", float, 0.0),
 }
 _LOWERCASE = ("array.dataflow", "precision.model", "precision.serial", "mapper.objective", "mapper.fold_order",
               "memory.dram_ports", "memory.psum_policy")
@@ -98,6 +103,10 @@ class AcceleratorSpec:
     split_stream: bool = True  # ws/is may cut the streamed dimension into chunks that fit the buffers
     dram_ports: str = "shared"  # shared: one port of dram_bytes_per_cycle | per_operand: one each (SCALE-Sim)
     psum_policy: str = "on_chip_when_fits"  # | write_every_fold: every K fold's partial sums go out (SCALE-Sim)
+    area_pe_mm2: float | None = None  # area model overrides (simulator/_area.py); None: published default
+    area_sram_mm2_per_kib: float | None = None
+    area_vector_lane_mm2: float | None = None
+    area_other_mm2: float = 0.0  # fixed extra area (controller, DRAM PHY, ...)
     description: str = ""
     source: str = field(default="<dict>", compare=False)
 
@@ -113,9 +122,10 @@ class AcceleratorSpec:
             if not getattr(self, name) > 0:
                 self._fail(name, f"must be > 0, got {getattr(self, name)}")
         non_negative = ("mac_8x8_energy_pj", "sram_byte_energy_pj", "dram_byte_energy_pj", "vector_op_energy_pj",
-                        "static_power_mw")
+                        "static_power_mw", "area_pe_mm2", "area_sram_mm2_per_kib", "area_vector_lane_mm2",
+                        "area_other_mm2")
         for name in non_negative:
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 self._fail(name, f"must be >= 0, got {getattr(self, name)}")
         if self.dataflow not in DATAFLOWS:
             self._fail("dataflow", f"unknown dataflow {self.dataflow!r} (choose from {', '.join(DATAFLOWS)})")
@@ -169,11 +179,29 @@ class AcceleratorSpec:
                 raise MixaqError(f"{what}={value} is outside the range {self.min_bits}..{self.max_bits} "
                                  f"of accelerator {self.name!r} ({self.source})")
 
+    @property
+    def area_mm2(self) -> float:
+        """Silicon area (mm², 45 nm) by `simulator._area.spec_area`."""
+        from mixaq.simulator._area import spec_area
+
+        return spec_area(self).total_mm2
+
+    def content_hash(self) -> str:
+        """sha1 (12 hex digits) of the spec's content (`to_mapping`, name and description excluded):
+        two files describing the same hardware hash alike, any field that changes a cost changes it."""
+        import hashlib
+        import json
+
+        body = {k: v for k, v in self.to_mapping().items() if k not in ("name", "description")}
+        return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
     def to_mapping(self) -> dict[str, Any]:
-        """The nested YAML form (what `spec_from_mapping` reads back)."""
+        """The nested YAML form (what `spec_from_mapping` reads back); unset optional fields are left out."""
         out: dict[str, Any] = {}
         for key, (flat, _, _) in _SCHEMA.items():
             value = getattr(self, flat)
+            if value is None:
+                continue
             head, _, tail = key.partition(".")
             if tail:
                 out.setdefault(head, {})[tail] = value
@@ -223,8 +251,13 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<dict>") -> Accele
             if default is _REQUIRED:
                 raise MixaqError(f"spec {source}: {key}: missing required field")
             value = default
-        kwargs[flat] = _coerce(value, kind, key, source)
+        kwargs[flat] = None if value is None else _coerce(value, kind, key, source)
     return AcceleratorSpec(**kwargs)
+
+
+def spec_keys() -> tuple[str, ...]:
+    """Every key a spec file may hold, dotted below sections (`array.rows`, `frequency_mhz`, ...)."""
+    return tuple(_SCHEMA)
 
 
 def list_specs() -> list[str]:

@@ -63,3 +63,18 @@ def test_process_pool_keeps_its_processes():
         pid = pool.submit(os.getpid).result(timeout=120)
         procs = list(pool._processes.values())
         assert [p.pid for p in procs] == [pid] and all(hasattr(p, "terminate") for p in procs)
+
+
+def test_optuna_compute_hypervolume():
+    """search/_hypervolume.py: `optuna._hypervolume.compute_hypervolume(loss_vals, reference_point)`
+    is the exact dominated volume of minimized points below the reference, and refuses points
+    beyond it (we drop those first)."""
+    import numpy as np
+    from optuna._hypervolume import compute_hypervolume
+
+    pts = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]])
+    assert compute_hypervolume(pts, np.array([4.0, 4.0])) == pytest.approx(3 + 2 + 1)
+    cube = np.array([[1.0, 1.0, 1.0]])
+    assert compute_hypervolume(cube, np.array([2.0, 3.0, 4.0])) == pytest.approx(1 * 2 * 3)
+    with pytest.raises(ValueError):
+        compute_hypervolume(np.array([[5.0, 1.0]]), np.array([4.0, 4.0]))

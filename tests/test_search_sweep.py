@@ -141,7 +141,7 @@ def test_unreachable_min_speedup_is_a_one_line_error(tmp_path):
 def test_joining_with_other_settings_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     run_sweep(_settings(), SyntheticAccuracy(), url, "m", 2, progress=False)
-    with pytest.raises(MixaqError, match=r"different settings \(cost\)"):
+    with pytest.raises(MixaqError, match=r"different settings \(cost, objectives\)"):
         run_sweep(SweepSettings(space=_settings().space, spec="bitfusion", cost="cycles", population_size=4),
                   SyntheticAccuracy(), url, "m", 2, progress=False)
     with pytest.raises(MixaqError, match="another model/data"):
@@ -209,6 +209,7 @@ def test_rejected_settings_leave_the_study_free_for_a_corrected_command(tmp_path
 
 
 def test_dominance_verdict_on_a_hand_made_neighbourhood():
+    from mixaq.search._objectives import objective_list
     from mixaq.search._screen import REJECTED_DOMINATED, REJECTED_MAP, dominance_verdict
 
     blocks = 4
@@ -225,7 +226,8 @@ def test_dominance_verdict_on_a_hand_made_neighbourhood():
 
     def verdict(low, speed, strategy="importance", floor=None, pruned=0.0):
         p = DesignPoint(8, 4, 4, (low,) * 2, (pruned,) * 2, strategy=strategy)
-        return dominance_verdict(known, p, np.full(blocks, low), np.full(blocks, pruned), speed, "bops", 0.0, floor)
+        return dominance_verdict(known, p, np.full(blocks, low), np.full(blocks, pruned), {"speedup_bops": speed},
+                                 objective_list(["map", "speedup_bops"]), 0.0, floor)
 
     # Demotes more than the 0.45-mAP point, and that point is at least as fast: dominated.
     assert verdict(0.6, 1.4) == REJECTED_DOMINATED

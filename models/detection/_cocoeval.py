@@ -114,15 +114,23 @@ def predict(model: nn.Module, dataset: CocoDetection, image_ids: Sequence[int], 
 
 
 def coco_stats(dataset: CocoDetection, detections: np.ndarray, image_ids: Sequence[int], iou_type: str = "bbox",
-               segmentations: list[dict] | None = None) -> dict[str, float]:
+               segmentations: list[dict] | None = None, *, bootstrap: int = 0, seed: int = 0) -> dict[str, float]:
     """COCOeval stats for `iou_type` ("bbox" or "segm", with the row-aligned RLEs) on `image_ids`
-    (0-1 scale; -1 where a size range has no ground truth)."""
+    (0-1 scale; -1 where a size range has no ground truth).
+
+    `bootstrap` > 0 adds `ap_boot` (AP on that many resamples of the images, paired across calls with
+    the same number of images) and `ap_ci_low` / `ap_ci_high`, their 95 % percentile interval
+    (`models.detection._bootstrap`, from the same evaluation).
+    """
     from pycocotools.cocoeval import COCOeval
+
+    from mixaq.models.detection._bootstrap import bootstrap_samples, percentile_interval
 
     if len(detections) == 0:
         # loadRes rejects an empty result list; no detections means zero precision everywhere
         # a size range has ground truth.
-        return {name: 0.0 for name in STAT_NAMES}
+        out = {name: 0.0 for name in STAT_NAMES}
+        return {**out, "ap_ci_low": 0.0, "ap_ci_high": 0.0, "ap_boot": (0.0,) * bootstrap} if bootstrap else out
     with contextlib.redirect_stdout(io.StringIO()):
         if iou_type == "segm":
             results = [{"image_id": int(r[0]), "category_id": int(r[6]), "score": float(r[5]), "segmentation": s}
@@ -135,4 +143,9 @@ def coco_stats(dataset: CocoDetection, detections: np.ndarray, image_ids: Sequen
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {name: float(v) for name, v in zip(STAT_NAMES, ev.stats[: len(STAT_NAMES)])}
+    out = {name: float(v) for name, v in zip(STAT_NAMES, ev.stats[: len(STAT_NAMES)])}
+    if bootstrap:
+        samples = bootstrap_samples(ev, bootstrap, seed)
+        out["ap_ci_low"], out["ap_ci_high"] = percentile_interval(samples)
+        out["ap_boot"] = tuple(float(v) for v in samples)
+    return out

@@ -65,6 +65,10 @@ class EvalResult:
     # COCO results-format detections (bbox xywh, category ids of the annotation file, score, RLE
     # segmentation), kept only when `evaluate(..., keep_detections=True)`.
     detections: tuple | None = field(default=None, compare=False, repr=False)
+    # 95 % bootstrap interval of `ap` over the evaluated images (evaluate(..., bootstrap=B)); NaN otherwise.
+    ap_ci_low: float = float("nan")
+    ap_ci_high: float = float("nan")
+    ap_boot: tuple[float, ...] = ()  # AP on each bootstrap resample (paired across equal-sized evaluations)
 
     def stats(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in STAT_NAMES}
@@ -273,19 +277,27 @@ class Evaluator:
             image = image_loader(self.dataset, self.family.inputs, self._scale)(image_id)
         return image.to(self.device) if isinstance(image, torch.Tensor) else image
 
-    def evaluate(self, quant=None, mix=None, *, keep_detections: bool = False) -> EvalResult:  # noqa: ANN001
+    def evaluate(self, quant=None, mix=None, *, n_images: int | None = None, bootstrap: int = 0,  # noqa: ANN001
+                 keep_detections: bool = False) -> EvalResult:
         """Box (and mask) mAP of the model under `quant` (None = float, unconverted) with windows
         routed by `mix` (models.QuantConfig / MixConfig).
 
+        `n_images` evaluates only the first N evaluation images (a low-fidelity estimate; the same
+        images every time); `bootstrap` > 0 adds a 95 % interval of box AP over resamples of them.
         The assignment is what the model recorded while evaluating (image means per block).
         `keep_detections` keeps the COCO results-format detections on the result.
         """
         from mixaq.models._device import strict_fp32
 
+        if n_images is not None and not 1 <= n_images <= len(self.eval_ids):
+            raise MixaqError(f"n_images={n_images} is outside 1..{len(self.eval_ids)} (the evaluated images)")
+        if bootstrap < 0:
+            raise MixaqError(f"bootstrap must be >= 0, got {bootstrap}")
+        ids = self.eval_ids if n_images is None else self.eval_ids[:n_images]
         with torch_threads(self.threads), strict_fp32(self.device):
-            return self._evaluate(quant, mix, keep_detections)
+            return self._evaluate(quant, mix, ids, bootstrap, keep_detections)
 
-    def _evaluate(self, quant, mix, keep_detections: bool) -> EvalResult:  # noqa: ANN001
+    def _evaluate(self, quant, mix, ids, bootstrap: int, keep_detections: bool) -> EvalResult:  # noqa: ANN001
         from mixaq.models import MixConfig, QuantConfig, assignment_from_record, get_record, reset_record, set_mix
 
         start = time.perf_counter()
@@ -302,20 +314,20 @@ class Evaluator:
             set_mix(model, mix)
             reset_record(model)
         masks = self.family.masks
-        out = predict(model, self.dataset, self.eval_ids, batch_size=self.batch_size, images=self._images,
+        out = predict(model, self.dataset, ids, batch_size=self.batch_size, images=self._images,
                       progress=self.progress, inputs=self.family.inputs, scale=self._scale, workers=self.workers,
                       with_masks=masks, device=self.device)
         dets, segms = out if masks else (out, None)
-        stats = coco_stats(self.dataset, dets, self.eval_ids)
+        stats = coco_stats(self.dataset, dets, ids, bootstrap=bootstrap)
         if masks and self.dataset.has_segmentation:
-            segm = coco_stats(self.dataset, dets, self.eval_ids, "segm", segms)
+            segm = coco_stats(self.dataset, dets, ids, "segm", segms)
             stats.update({f"{k}_segm": v for k, v in segm.items()})
         if quant is None:
             assignment = WindowAssignment.uniform(self.arch, act_bits=None, weight_bits=None)
         else:
             assignment = assignment_from_record(get_record(model), quant)
             reset_record(model)
-        return EvalResult(**stats, assignment=assignment, n_images=len(self.eval_ids),
+        return EvalResult(**stats, assignment=assignment, n_images=len(ids),
                           seconds=time.perf_counter() - start,
                           detections=tuple(coco_results(dets, segms)) if keep_detections else None)
 
