@@ -10,7 +10,8 @@ on chip when they fit, the mapper's fold order and stream chunking) and `scalesi
 operand, every K fold's partial sums written out, SCALE-Sim's column-folds-outer order, no
 chunking). Partial sums are one 8-bit word in both (SCALE-Sim has a single word size). Every
 number comes from this run (with --resume, SCALE-Sim's from the runs already in --csv; ours are always
-recomputed from the code as it is); docs/simulator.md quotes the summary. SCALE-Sim's USER mode is slow: the whole table takes about an hour.
+recomputed from the code as it is); docs/simulator.md quotes the summary. SCALE-Sim's USER mode is
+slow: the whole table takes about an hour.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def make_spec(dataflow: str, rows: int, cols: int, bandwidth: float, config: str
     from mixaq.simulator import spec_from_mapping
 
     return spec_from_mapping(dict(
-        name=f"{config}-{dataflow}-{rows}x{cols}", frequency_mhz=1000, array=dict(rows=rows, cols=cols, dataflow=dataflow),
+        name=f"{config}-{dataflow}-{rows}x{cols}", frequency_mhz=1000,
+        array=dict(rows=rows, cols=cols, dataflow=dataflow),
         precision=dict(model="fixed", min_bits=8, max_bits=8),
         sram_kib=dict(ifmap=SRAM_KIB[0], filter=SRAM_KIB[1], ofmap=SRAM_KIB[2]), dram_bytes_per_cycle=bandwidth,
         energy_pj=dict(mac_8x8=1, sram_byte=1, dram_byte=1), **CONFIGS[config]))
@@ -118,8 +120,8 @@ def markdown(rows: list[dict]) -> str:
             lines.append(f"| {quantity} | {config} | {close}/{len(calc)} | {_summary(diffs)} |")
     for dataflow in DATAFLOWS:
         part = [r for r in calc if r["dataflow"] == dataflow]
-        both = sum(_rel(r["scalesim_reads"], r["ss_reads"]) <= 0.01 and _rel(r["scalesim_writes"], r["ss_writes"]) <= 0.01
-                   for r in part)
+        both = sum(_rel(r["scalesim_reads"], r["ss_reads"]) <= 0.01
+                   and _rel(r["scalesim_writes"], r["ss_writes"]) <= 0.01 for r in part)
         lines.append(f"| reads and writes, {dataflow} | scalesim | {both}/{len(part)} | – |")
     lines += ["", "| USER mode | config | ours vs SCALE-Sim total cycles (array busy + stalls): median / max "
                   "difference | ours vs SCALE-Sim overall cycles (first DRAM read to last write) | "
@@ -142,7 +144,8 @@ def markdown(rows: list[dict]) -> str:
                   "| dataflow | array | M×N×K | reads ours / SCALE-Sim (ifmap + filter) | writes ours / SCALE-Sim |",
                   "|---|---|---|---|---|"]
         for r in outliers:
-            lines.append(f"| {r['dataflow']} | {r['array']} | {r['M']}×{r['N']}×{r['K']} | {r['scalesim_reads']:,.0f} / "
+            lines.append(f"| {r['dataflow']} | {r['array']} | {r['M']}×{r['N']}×{r['K']} | "
+                         f"{r['scalesim_reads']:,.0f} / "
                          f"{r['ss_reads']:,} ({r['ss_ifmap_reads']:,} + {r['ss_filter_reads']:,}) | "
                          f"{r['scalesim_writes']:,.0f} / {r['ss_writes']:,} |")
     return "\n".join(lines) + "\n"

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
 
-__all__ = ["AcceleratorSpec", "DATAFLOWS", "DRAM_PORTS", "FOLD_ORDERS", "MAPPER_OBJECTIVES", "PSUM_POLICIES", "SPECS_DIR",
-           "list_specs", "load_spec", "spec_from_mapping", "spec_keys"]
+__all__ = ["AcceleratorSpec", "DATAFLOWS", "DRAM_PORTS", "FOLD_ORDERS", "MAPPER_OBJECTIVES", "PSUM_POLICIES",
+           "SPECS_DIR", "list_specs", "load_spec", "spec_from_mapping", "spec_keys"]
 
 # Preset specs live at the repository root next to the packages (`specs/<name>.yaml`).
 # Presets are package data of `mixaq.specs` (the repository's `specs/` folder), so wheels carry them.
