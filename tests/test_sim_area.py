@@ -71,7 +71,9 @@ def test_area_overrides_win_and_bad_ones_are_one_line_errors():
 def test_content_hash_ignores_the_name_and_sees_every_cost_field():
     same = dataclasses.replace(BASE, name="other", description="renamed")
     assert same.content_hash() == BASE.content_hash()
-    for change in ({"rows": 16}, {"dram_bytes_per_cycle": 8.0}, {"area_other_mm2": 1.0}, {"dataflow": "os"}):
+    for change in ({"rows": 16}, {"dram_bytes_per_cycle": 8.0}, {"area_other_mm2": 1.0}, {"dataflow": "os"},
+                   {"dram_ports": "per_operand"}, {"psum_policy": "write_every_fold"}, {"fold_order": "cols_outer"},
+                   {"split_stream": False}):
         assert dataclasses.replace(BASE, **change).content_hash() != BASE.content_hash()
 
 
