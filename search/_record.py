@@ -12,6 +12,7 @@ from mixaq.simulator import get_arch
 from mixaq.simulator._cost import COST_COLUMNS
 from mixaq.simulator._errors import MixaqError
 
+from mixaq.search._accuracy import SEGM_METRICS
 from mixaq.search._cost import CostModel
 from mixaq.search._analytics import hypervolume_table, nearest_infeasible
 from mixaq.search._objectives import hypervolume_reference, oriented
@@ -92,9 +93,11 @@ def _trial_rows(study: Any, settings: SweepSettings) -> pd.DataFrame:
     df["on_front"] = first_of_duplicates(pareto_mask(values, eligible & df["feasible"].to_numpy(bool)), keys)
     # The front ignoring --max-map-drop/--min-speedup: what the constraints cut away.
     df["on_front_unconstrained"] = first_of_duplicates(pareto_mask(values, eligible), keys)
+    # Mask AP columns only where the model has masks (a box-only study keeps its columns).
+    no_masks = [c for c in SEGM_METRICS if c in df and pd.to_numeric(df[c], errors="coerce").isna().all()]
     extra = [c for c in df.columns if c not in _TRIAL_COLUMNS and c not in ("point", "constraints", "worker",
                                                                          "low_fraction", "pruned_fraction",
-                                                                         "hw_front")]
+                                                                         "hw_front", *no_masks)]
     return df[[*_TRIAL_COLUMNS, *sorted(extra)]].sort_values("number").reset_index(drop=True)
 
 

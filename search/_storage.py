@@ -293,7 +293,17 @@ def _fast_sqlite(engine: Any) -> None:
 
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        # WAL is a property of the file, set once by its first user. Switching needs the file to
+        # itself and SQLite's busy timeout does not wait for that, so processes that open a fresh
+        # file together retry the switch for a bounded time instead of failing.
+        deadline = time.monotonic() + 10.0
+        while cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 

@@ -299,7 +299,7 @@ def test_paper_table_command_on_a_random_model(files, tmp_path):
                              "--observer", "minmax", "--test-scale", "256,160", "--out", str(tmp_path)])
     assert code == 0
     df = pd.read_csv(tmp_path / "table.csv")
-    assert {"float", "uniform W4A8", "uniform W4A4", "MixA-Q W4A8/A4"} == set(df.method)
+    assert {"float", "uniform W4A8", "uniform W4A6", "uniform W4A4", "MixA-Q W4A8/A4"} == set(df.method)
     assert set(df.selection) == {"-", "importance", "random", "reversed"} and "ap_segm" in df
     mix = df[df.method == "MixA-Q W4A8/A4"]
     assert len(set(mix.low_ratio)) == 2 and (mix.bops_speedup >= 1.0).all()
