@@ -36,9 +36,10 @@ rows = []
 for layer in sim.runner.single_layer_sim_object_list:
     c = layer.get_compute_report_items()
     d = layer.get_detail_report_items()
-    rows.append(dict(compute_cycles=c[1], stall_cycles=c[2], mapping_efficiency=c[4], compute_util=c[5],
-                     ifmap_sram_reads=d[2], filter_sram_reads=d[5], ofmap_sram_writes=d[8],
-                     ifmap_dram_reads=d[11], filter_dram_reads=d[14], ofmap_dram_writes=d[17]))
+    rows.append(dict(compute_cycles=int(c[1]) - int(c[2]), total_cycles=int(c[1]), overall_cycles=int(c[0]),
+                     stall_cycles=int(c[2]), mapping_efficiency=c[4], compute_util=c[5],
+                     ifmap_sram_reads=int(d[2]), filter_sram_reads=int(d[5]), ofmap_sram_writes=int(d[8]),
+                     ifmap_dram_reads=int(d[11]), filter_dram_reads=int(d[14]), ofmap_dram_writes=int(d[17])))
 print(json.dumps({"seconds": seconds, "layers": rows}))
 '''
 
@@ -54,19 +55,19 @@ OfmapSramSzkB : {ofmap_kib}
 IfmapOffset : 0
 FilterOffset : 10000000
 OfmapOffset : 20000000
-Bandwidth : 10
+Bandwidth : {bandwidth}
 Dataflow : {dataflow}
 ReadRequestBuffer : 32
 WriteRequestBuffer : 32
 
 [layout]
 IfmapCustomLayout : False
-IfmapSRAMBankBandwidth : 10
-IfmapSRAMBankNum : 10
+IfmapSRAMBankBandwidth : {bandwidth}
+IfmapSRAMBankNum : 1
 IfmapSRAMBankPort : 2
 FilterCustomLayout : False
-FilterSRAMBankBandwidth : 10
-FilterSRAMBankNum : 10
+FilterSRAMBankBandwidth : {bandwidth}
+FilterSRAMBankNum : 1
 FilterSRAMBankPort : 2
 
 [sparsity]
@@ -77,16 +78,22 @@ BlockSize : 8
 RandomNumberGeneratorSeed : 40
 
 [run_presets]
-InterfaceBandwidth : CALC
+InterfaceBandwidth : {mode}
 UseRamulatorTrace : False
 """
 
 
 @dataclass(frozen=True)
 class ScaleSimResult:
-    """SCALE-Sim's per-layer report (counts in words: one word = one operand element)."""
+    """SCALE-Sim's per-layer report (counts in words: one word = one operand element).
+
+    `total_cycles` run from the array's first to its last cycle (compute + stalls);
+    `overall_cycles` from the first DRAM read to the last DRAM write (prologue and drain too).
+    """
 
     compute_cycles: int
+    total_cycles: int
+    overall_cycles: int
     stall_cycles: int
     mapping_efficiency: float
     compute_util: float
@@ -123,20 +130,25 @@ def ensure_scalesim_venv(timeout_s: float = 600.0) -> Path:
 
 
 def run_scalesim(gemms: Sequence[tuple[int, int, int]], rows: int, cols: int, dataflow: str,
-                 sram_kib: tuple[int, int, int] = (4096, 4096, 4096), python: Path | None = None,
-                 timeout_s: float = 600.0) -> tuple[list[ScaleSimResult], float]:
+                 sram_kib: tuple[float, float, float] = (4096, 4096, 4096), python: Path | None = None,
+                 timeout_s: float = 600.0, bandwidth_words: int | None = None) -> tuple[list[ScaleSimResult], float]:
     """SCALE-Sim results for GEMMs (M, N, K) on one array, and its in-process run time in seconds
     (setup + simulation, without the subprocess's interpreter start).
 
-    Bandwidth mode CALC lets SCALE-Sim size DRAM bandwidth itself, so stall cycles are 0 and its
-    compute cycles are the stall-free counts our closed forms reproduce.
+    Without `bandwidth_words`, bandwidth mode CALC lets SCALE-Sim size DRAM bandwidth itself, so
+    stall cycles are 0 and its compute cycles are the stall-free counts our closed forms
+    reproduce. With it, USER mode gives each of the ifmap, filter and ofmap SRAMs its own DRAM port
+    of that many words per cycle (SCALE-Sim reads the ifmap/filter port widths from the layout
+    section's bank bandwidth and the ofmap's from `Bandwidth`; all three are set).
     """
     python = python or ensure_scalesim_venv()
+    mode = "CALC" if bandwidth_words is None else "USER"
     with tempfile.TemporaryDirectory(prefix="mixaq-scalesim-") as tmp:
         work = Path(tmp)
         (work / "scale.cfg").write_text(_CONFIG.format(rows=rows, cols=cols, dataflow=dataflow,
                                                        ifmap_kib=sram_kib[0], filter_kib=sram_kib[1],
-                                                       ofmap_kib=sram_kib[2]))
+                                                       ofmap_kib=sram_kib[2], mode=mode,
+                                                       bandwidth=bandwidth_words or 10))
         lines = ["Layer, M, N, K,"] + [f"g{i}, {m}, {n}, {k}," for i, (m, n, k) in enumerate(gemms)]
         (work / "gemm.csv").write_text("\n".join(lines) + "\n")
         (work / "layout.csv").write_text("Layer,\n")

@@ -80,6 +80,8 @@ _LISTED: tuple[Case | str, ...] = (
     _c("spec with frequency_mhz .inf", "cost", "--spec", f"{_SPEC}/frequency_inf.yaml", needs=("specs",)),
     _c("spec with frequency_mhz .nan", "cost", "--spec", f"{_SPEC}/frequency_nan.yaml", needs=("specs",)),
     _c("spec with an unknown dataflow", "cost", "--spec", f"{_SPEC}/dataflow.yaml", needs=("specs",)),
+    _c("spec with an unknown dram_ports", "cost", "--spec", f"{_SPEC}/dram_ports.yaml", needs=("specs",)),
+    _c("spec with split_stream as a string", "cost", "--spec", f"{_SPEC}/split_stream.yaml", needs=("specs",)),
     _c("spec with min_bits above max_bits", "cost", "--spec", f"{_SPEC}/bits.yaml", needs=("specs",)),
     _c("spec with a fractional array size", "cost", "--spec", f"{_SPEC}/rows_fraction.yaml", needs=("specs",)),
     _c("spec writing 500 MHz as 5e2 (accepted)", "cost", "--spec", f"{_SPEC}/exponent.yaml", "--image", "224",
@@ -280,6 +282,8 @@ def _spec_files(d: Path) -> None:
     variant("frequency_inf.yaml", lambda m: m.update(frequency_mhz=float("inf")))
     variant("frequency_nan.yaml", lambda m: m.update(frequency_mhz=float("nan")))
     variant("dataflow.yaml", lambda m: m["array"].update(dataflow="rs"))
+    variant("dram_ports.yaml", lambda m: m["memory"].update(dram_ports="two"))
+    variant("split_stream.yaml", lambda m: m["mapper"].update(split_stream="yes"))
     variant("bits.yaml", lambda m: m["precision"].update(min_bits=9))
     variant("rows_fraction.yaml", lambda m: m["array"].update(rows=2.5))
     variant("negative_area.yaml", lambda m: m.update(area_mm2={"pe": -1}))

@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 GOAL_RATIO = 3.0
 
 
-def _wall(argv: list[str], repeat: int = 7) -> float:
+def wall_seconds(argv: list[str], repeat: int = 7) -> float:
+    """Median wall time of running `argv` `repeat` times (output discarded)."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -33,13 +34,13 @@ def main() -> None:
 
     script = Path(sys.executable).parent / "mixaq"  # the installed console script, as users run it
     mixaq = [str(script)] if script.exists() else [sys.executable, "-m", "mixaq.search.cli"]
-    _wall([*mixaq, "eval", "--help"], 1)  # warm the page cache
-    numpy_s = _wall([sys.executable, "-c", "import numpy"])
+    wall_seconds([*mixaq, "eval", "--help"], 1)  # warm the page cache
+    numpy_s = wall_seconds([sys.executable, "-c", "import numpy"])
     print(f"bare `python -c 'import numpy'`: {numpy_s:.3f} s (median of 7)")
     print(f"{'command':<22} {'wall s':>7} {'ratio':>6}")
     worst = 0.0
     for name in COMMANDS:
-        seconds = _wall([*mixaq, name, "--help"])
+        seconds = wall_seconds([*mixaq, name, "--help"])
         worst = max(worst, seconds / numpy_s)
         print(f"{'mixaq ' + name + ' --help':<22} {seconds:7.3f} {seconds / numpy_s:5.2f}x")
     print(f"slowest --help: {worst:.2f}x a bare numpy import (goal <= {GOAL_RATIO:.0f}x)")

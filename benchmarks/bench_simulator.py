@@ -6,17 +6,16 @@ measured in this one run, on this machine.
 """
 from __future__ import annotations
 
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.bench_cli import wall_seconds
+
 __all__ = ["main"]
 
-REPO = Path(__file__).resolve().parent.parent
 IMAGE = (800, 1333)
 # Swin-T stage 0 GEMMs: one window-head's QKᵀ (49 tokens, head dim 32), one window's fc1
 # (96 -> 384) and eight windows' fc1. SCALE-Sim's time grows with simulated cycles, ours does not.
@@ -93,25 +92,16 @@ def bench_batch() -> None:
           f"per-block fractions (worst case: nothing repeats)")
 
 
-def _wall(argv: list[str], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, cwd=REPO)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bench_cli_wall() -> None:
     bin_dir = Path(sys.executable).parent
     mixaq = bin_dir / "mixaq"
     cost_argv = ["--spec", "bitfusion", "--arch", "swin_t", "--image", "800x1333", "--high-bits", "8",
                  "--low-bits", "4", "--weight-bits", "4", "--low-ratio", "0.5"]
     cmd = [str(mixaq), "cost", *cost_argv] if mixaq.exists() else [sys.executable, "-m", "mixaq.search.cli", "cost", *cost_argv]
-    _wall(cmd, 1)  # warm the page cache for both
-    numpy_s = _wall([sys.executable, "-c", "import numpy"], 7)
-    cost_s = _wall(cmd, 7)
-    gemm_s = _wall(cmd[:-len(cost_argv) - 1] + ["gemm", "--m", "3136", "--n", "288", "--k", "96"], 7)
+    wall_seconds(cmd, 1)  # warm the page cache for both
+    numpy_s = wall_seconds([sys.executable, "-c", "import numpy"], 7)
+    cost_s = wall_seconds(cmd, 7)
+    gemm_s = wall_seconds(cmd[:-len(cost_argv) - 1] + ["gemm", "--m", "3136", "--n", "288", "--k", "96"], 7)
     print(f"`mixaq cost` wall {cost_s:.3f} s, `mixaq gemm` {gemm_s:.3f} s, bare `python -c 'import numpy'` "
           f"{numpy_s:.3f} s: ratio {cost_s / numpy_s:.2f}x (goal <= {GOALS['cli_ratio']:.0f}x; medians of 7)")
 

@@ -38,7 +38,7 @@ __all__ = ["BUDGETS", "HardwareSpace", "dram_gbps", "knob_cell", "load_hw_space"
 # Budget -> (what it limits, unit). area and DRAM bandwidth are properties of a hardware point alone;
 # power (energy / latency of the assignment) depends on the precision configuration too.
 BUDGETS: dict[str, str] = {"area_mm2": "area (mm², 45 nm)", "power_mw": "average power (mW): energy / latency",
-                           "dram_gbps": "DRAM bandwidth (GB/s): dram_bytes_per_cycle x frequency"}
+                           "dram_gbps": "DRAM bandwidth (GB/s): dram_bytes_per_cycle x frequency x ports"}
 _TOP_KEYS = ("name", "description", "base", "knobs", "budgets", "sample")
 _MAX_GRID = 100_000  # enumerated points without `sample:`
 _MAX_CHOICES = 1000  # values one range may expand to
@@ -156,7 +156,9 @@ def knob_cell(value: Any) -> Any:
 
 
 def dram_gbps(spec: AcceleratorSpec) -> float:
-    return spec.dram_bytes_per_cycle * spec.frequency_mhz / 1e3
+    """Peak DRAM bandwidth of a hardware point: every port (three with `dram_ports: per_operand`)."""
+    ports = 3 if spec.dram_ports == "per_operand" else 1
+    return ports * spec.dram_bytes_per_cycle * spec.frequency_mhz / 1e3
 
 
 def _expand(key: str, value: Any, where: str) -> tuple[Any, ...]:

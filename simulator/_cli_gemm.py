@@ -5,9 +5,9 @@ import argparse
 
 __all__ = ["add_arguments", "run"]
 
-_KEYS = ("compute_cycles", "stall_cycles", "total_cycles", "stream_chunks", "macs", "bops", "dram_read_bytes",
-         "dram_write_bytes", "sram_bytes", "utilization", "latency_ms", "mac_energy_pj", "sram_energy_pj",
-         "dram_energy_pj", "energy_pj")
+_KEYS = ("compute_cycles", "stall_cycles", "total_cycles", "stream_chunks", "stream_chunk", "fold_order", "pack",
+         "macs", "bops", "dram_read_bytes", "dram_write_bytes", "sram_bytes", "utilization", "latency_ms",
+         "mac_energy_pj", "sram_energy_pj", "dram_energy_pj", "energy_pj")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._cli_format import format_number, render_json
     from mixaq.simulator._errors import MixaqError
     from mixaq.simulator._gemm import gemm_cost
-    from mixaq.simulator._spec import load_spec
+    from mixaq.simulator._spec import FOLD_ORDERS, load_spec
 
     spec = load_spec(args.spec)
     for name in ("m", "n", "k"):
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     cost["total_cycles"] = cost["cycles"]
     cost["latency_ms"] = cost["cycles"] * spec.cycle_ns * 1e-6
     result = {key: cost[key] for key in _KEYS}
+    result["fold_order"] = FOLD_ORDERS[1 + int(cost["fold_order"])]  # 0 -> rows_outer, 1 -> cols_outer
     header = {"spec": spec.name, "dataflow": spec.dataflow, "array": f"{spec.rows}x{spec.cols}",
               "M": args.m, "N": args.n, "K": args.k, "act_bits": act, "weight_bits": weight}
     if args.format == "json":

@@ -107,6 +107,21 @@ class _Evaluation:
     totals: dict  # (A,) per-assignment totals
 
 
+def _unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a (A, c) float table and each row's index among them.
+
+    One lexsort over the columns; several times faster than `np.unique(axis=0)`, which sorts
+    rows as structured records. The distinct rows come out in lexicographic order as there."""
+    order = np.lexsort(key.T[::-1])
+    ordered = key[order]
+    starts = np.empty(len(key), dtype=bool)
+    starts[0] = True
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=starts[1:])
+    inverse = np.empty(len(key), dtype=np.int64)
+    inverse[order] = np.cumsum(starts) - 1
+    return ordered[starts], inverse
+
+
 def _pairs(wl: Workload, shares: np.ndarray, high, low, weight):
     """Distinct (shares, bits) keys per row group, and every (row, key) pair to evaluate."""
     n_assign = shares.shape[0]
@@ -119,7 +134,7 @@ def _pairs(wl: Workload, shares: np.ndarray, high, low, weight):
         if n_assign == 1:
             uniq, inverse = key, np.zeros(1, dtype=np.int64)
         else:
-            uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+            uniq, inverse = _unique_rows(key)
         n_keys = len(uniq)
         segment_of[:, gi] = offset + inverse.reshape(-1)
         for unit, rows, pos in (("gemm", grp.gemm_rows, grp.gemm_key_pos), ("vector", grp.vector_rows, grp.vector_key_pos)):
@@ -314,7 +329,10 @@ def _table(spec: AcceleratorSpec, wl: Workload, ev: _Evaluation) -> dict[str, np
 def _bits_vector(name: str, bits, n_assign: int) -> np.ndarray:
     arr = np.asarray(bits, dtype=object)
     if arr.ndim == 0:
-        return np.full(n_assign, arr.item(), dtype=object)
+        value = arr.item()
+        # An int stays an int array, so `check_bits` checks it in one vectorized step.
+        plain_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        return np.full(n_assign, value, dtype=np.int64 if plain_int else object)
     if arr.shape != (n_assign,):
         raise MixaqError(f"{name} must be a scalar or have shape ({n_assign},), got {arr.shape}")
     return arr

@@ -15,13 +15,19 @@ from typing import Any, Mapping
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
 
-__all__ = ["AcceleratorSpec", "DATAFLOWS", "MAPPER_OBJECTIVES", "SPECS_DIR", "list_specs", "load_spec", "spec_from_mapping", "spec_keys"]
+__all__ = ["AcceleratorSpec", "DATAFLOWS", "DRAM_PORTS", "FOLD_ORDERS", "MAPPER_OBJECTIVES", "PSUM_POLICIES",
+           "SPECS_DIR", "list_specs", "load_spec", "spec_from_mapping", "spec_keys"]
 
 # Preset specs live at the repository root next to the packages (`specs/<name>.yaml`).
 # Presets are package data of `mixaq.specs` (the repository's `specs/` folder), so wheels carry them.
 SPECS_DIR = Path(importlib.util.find_spec("mixaq.specs").origin).parent
 DATAFLOWS = ("os", "ws", "is")
 MAPPER_OBJECTIVES = ("latency", "traffic")
+# Memory-system choices that differ between real designs and between reference tools (see
+# docs/simulator.md, "Memory-model options"); the first of each is the default.
+DRAM_PORTS = ("shared", "per_operand")
+PSUM_POLICIES = ("on_chip_when_fits", "write_every_fold")
+FOLD_ORDERS = ("any", "rows_outer", "cols_outer")
 
 # YAML path -> (flat field, type, default or _REQUIRED). The table is the schema: parsing,
 # defaults and the "unknown key" check all come from it.
@@ -44,7 +50,11 @@ _SCHEMA: dict[str, tuple[str, type, Any]] = {
     "vector_unit.lanes": ("vector_lanes", int, 16),
     "memory.output_bits": ("output_bits", int, 8),
     "mapper.objective": ("mapper_objective", str, "latency"),
+    "mapper.fold_order": ("fold_order", str, "any"),
+    "mapper.split_stream": ("split_stream", bool, True),
     "memory.psum_bits": ("psum_bits", int, 32),
+    "memory.dram_ports": ("dram_ports", str, "shared"),
+    "memory.psum_policy": ("psum_policy", str, "on_chip_when_fits"),
     "energy_pj.mac_8x8": ("mac_8x8_energy_pj", float, _REQUIRED),
     "energy_pj.sram_byte": ("sram_byte_energy_pj", float, _REQUIRED),
     "energy_pj.dram_byte": ("dram_byte_energy_pj", float, _REQUIRED),
@@ -56,7 +66,8 @@ _SCHEMA: dict[str, tuple[str, type, Any]] = {
     "area_mm2.vector_lane": ("area_vector_lane_mm2", float, None),
     "area_mm2.other": ("area_other_mm2", float, 0.0),
 }
-_LOWERCASE = ("array.dataflow", "precision.model", "precision.serial", "mapper.objective")
+_LOWERCASE = ("array.dataflow", "precision.model", "precision.serial", "mapper.objective", "mapper.fold_order",
+              "memory.dram_ports", "memory.psum_policy")
 _SECTIONS = {key.split(".")[0] for key in _SCHEMA if "." in key}
 _FIELD_TO_KEY = {flat: key for key, (flat, _, _) in _SCHEMA.items()}
 _NUMERIC = tuple(flat for flat, kind, _ in _SCHEMA.values() if kind in (int, float))
@@ -88,6 +99,10 @@ class AcceleratorSpec:
     vector_op_energy_pj: float = 0.05
     static_power_mw: float = 0.0
     mapper_objective: str = "latency"  # which schedule a GEMM gets: the fastest, or the fewest DRAM bytes
+    fold_order: str = "any"  # any: the mapper picks | rows_outer | cols_outer (SCALE-Sim's loop order)
+    split_stream: bool = True  # ws/is may cut the streamed dimension into chunks that fit the buffers
+    dram_ports: str = "shared"  # shared: one port of dram_bytes_per_cycle | per_operand: one each (SCALE-Sim)
+    psum_policy: str = "on_chip_when_fits"  # | write_every_fold: every K fold's partial sums go out (SCALE-Sim)
     area_pe_mm2: float | None = None  # area model overrides (simulator/_area.py); None: published default
     area_sram_mm2_per_kib: float | None = None
     area_vector_lane_mm2: float | None = None
@@ -119,8 +134,10 @@ class AcceleratorSpec:
                        f"unknown precision model {self.precision_model!r} (choose from {', '.join(PRECISION_MODELS)})")
         if self.serial_operands not in SERIAL_OPERANDS:
             self._fail("serial_operands", f"must be one of {', '.join(SERIAL_OPERANDS)}, got {self.serial_operands!r}")
-        if self.mapper_objective not in MAPPER_OBJECTIVES:
-            self._fail("mapper_objective", f"must be one of {', '.join(MAPPER_OBJECTIVES)}, got {self.mapper_objective!r}")
+        for name, choices in (("mapper_objective", MAPPER_OBJECTIVES), ("fold_order", FOLD_ORDERS),
+                              ("dram_ports", DRAM_PORTS), ("psum_policy", PSUM_POLICIES)):
+            if getattr(self, name) not in choices:
+                self._fail(name, f"must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         if self.min_bits > self.max_bits:
             self._fail("min_bits", f"{self.min_bits} exceeds max_bits {self.max_bits}")
         if self.max_bits > 32:
@@ -194,6 +211,10 @@ class AcceleratorSpec:
 
 
 def _coerce(value: Any, kind: type, key: str, source: str) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise MixaqError(f"spec {source}: {key}: expected true or false, got {value!r}")
+        return value
     if kind is str:
         if not isinstance(value, str):
             raise MixaqError(f"spec {source}: {key}: expected a string, got {value!r}")

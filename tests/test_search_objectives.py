@@ -253,3 +253,16 @@ def test_hardware_space_ranges_sample_and_shipped_space():
     assert shipped.size > shipped.sample  # sampled, not enumerated
     spec = shipped.spec(int(shipped.indices(0)[0]))
     assert spec.name.startswith("coexplore-") and spec.area_mm2 > 0
+
+
+def test_memory_model_options_are_knobs_and_ports_count_in_the_dram_budget():
+    space = load_hw_space({"base": "bitfusion", "name": "ports", "knobs": {
+        "memory.dram_ports": ["shared", "per_operand"], "mapper.split_stream": [True, False]},
+        "budgets": {"dram_gbps": 10}})
+    specs = [space.spec(i) for i in range(space.size)]
+    assert {(s.dram_ports, s.split_stream) for s in specs} == {(p, b) for p in ("shared", "per_operand")
+                                                                for b in (True, False)}
+    # bitfusion: 16 bytes/cycle at 500 MHz = 8 GB/s per port; three ports exceed a 10 GB/s budget
+    over = [s.dram_ports for s in specs if space.budget_violations(s)]
+    assert over == ["per_operand", "per_operand"]
+    assert space.budget_violations(specs[-1])["dram_gbps"] == pytest.approx(24.0)

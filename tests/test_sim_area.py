@@ -71,7 +71,9 @@ def test_area_overrides_win_and_bad_ones_are_one_line_errors():
 def test_content_hash_ignores_the_name_and_sees_every_cost_field():
     same = dataclasses.replace(BASE, name="other", description="renamed")
     assert same.content_hash() == BASE.content_hash()
-    for change in ({"rows": 16}, {"dram_bytes_per_cycle": 8.0}, {"area_other_mm2": 1.0}, {"dataflow": "os"}):
+    for change in ({"rows": 16}, {"dram_bytes_per_cycle": 8.0}, {"area_other_mm2": 1.0}, {"dataflow": "os"},
+                   {"dram_ports": "per_operand"}, {"psum_policy": "write_every_fold"}, {"fold_order": "cols_outer"},
+                   {"split_stream": False}):
         assert dataclasses.replace(BASE, **change).content_hash() != BASE.content_hash()
 
 
@@ -113,3 +115,32 @@ def test_estimate_specs_equals_estimate_batch_on_each_spec():
             np.testing.assert_allclose(out[key][h], ref[key].to_numpy(), rtol=1e-12, err_msg=f"{spec.name} {key}")
     with pytest.raises(MixaqError, match="low_act_bits=2 is outside"):
         estimate_specs(specs, arch, hw, low, pruned, 8, 2, 4)
+
+
+def test_estimate_specs_carries_the_memory_model_options():
+    """Specs that differ only in the memory-model options (categorical: one group each) cost as
+    `estimate_batch` does, and the options really move the numbers."""
+    arch, hw = get_arch("swin_nano"), (64, 96)
+    rng = np.random.default_rng(2)
+    low, pruned = fractions_from_pair_ratios(arch, hw, rng.choice(np.arange(0, 0.9, 0.1), (3, arch.num_pairs)), 0.0)
+    small = dataclasses.replace(BASE, rows=4, cols=4, sram_ifmap_kib=1.0, sram_filter_kib=2.0, sram_ofmap_kib=1.0,
+                                dram_bytes_per_cycle=2.0)
+    specs = [dataclasses.replace(small, dataflow=dataflow, dram_ports=ports, psum_policy=psum, fold_order=order,
+                                 split_stream=split)
+             for dataflow in ("os", "ws") for ports in ("shared", "per_operand")
+             for psum in ("on_chip_when_fits", "write_every_fold") for order in ("any", "cols_outer")
+             for split in (True, False)]
+    out = estimate_specs(specs, arch, hw, low, pruned, 8, 4, 4)
+    for h, spec in enumerate(specs):
+        ref = estimate_batch(spec, arch, hw, low, pruned, 8, 4, 4)
+        for key in ref.columns:
+            np.testing.assert_allclose(out[key][h], ref[key].to_numpy(), rtol=1e-12, err_msg=f"{h} {key}")
+    # every option changes some spec's cycles or traffic when it alone changes
+    result = {h: tuple(np.concatenate([out[key][h] for key in ("cycles", "dram_read_bytes", "dram_write_bytes")]))
+              for h in range(len(specs))}
+    for option in ("dram_ports", "psum_policy", "fold_order", "split_stream"):
+        only_it_differs = lambda a, b: (getattr(a, option) != getattr(b, option)  # noqa: E731
+                                        and dataclasses.replace(b, **{option: getattr(a, option)}) == a)
+        moved = sum(result[h] != result[g] for h, a in enumerate(specs) for g, b in enumerate(specs)
+                    if only_it_differs(a, b))
+        assert moved > 0, option

@@ -30,6 +30,10 @@ def test_gemm_json_matches_the_model(capsys):
                 "utilization", "energy_pj"):
         assert got[key] == pytest.approx(float(want[key]), rel=1e-12), key
     assert got["total_cycles"] == got["compute_cycles"] + got["stall_cycles"]
+    # the chosen schedule, fold order by name
+    for key in ("stream_chunks", "stream_chunk", "pack"):
+        assert got[key] == want[key], key
+    assert got["fold_order"] == ("rows_outer", "cols_outer")[int(want["fold_order"])]
     code, out, _ = run_cli(capsys, "gemm", "--m", "64", "--n", "64", "--k", "64")
     assert code == 0 and "compute_cycles" in out and "act_bits          8" in out
 
