@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
 import yaml
@@ -11,6 +12,8 @@ from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT, DEFAULT_VAL, Ev
 from mixaq.models.detection._synth import write_synthetic
 
 DEFAULT_DIR = DEFAULT_CHECKPOINT.parent
+# the default until issue 15, kept for the old-vs-new measurements (docs/scenes.md); not in the wheel
+PREVIOUS_DEFAULT = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "default_shapes" / "model.pt"
 # Well below the measured float AP (0.551) of the committed model on its val split (see eval.json),
 # high enough that an untrained or broken checkpoint fails.
 MIN_FLOAT_AP = 0.35
@@ -49,6 +52,6 @@ def test_default_model_detects_on_the_first_val_images(tmp_path):
 def test_previous_default_is_kept_for_the_old_vs_new_comparison():
     """docs/scenes.md compares the default with the one it replaced (issue 15); that one evaluates on
     the `shapes` split, chosen from its recorded data."""
-    _, config, categories, extra = load_detector(DEFAULT_DIR.parent / "default_shapes" / "model.pt")
+    _, config, categories, extra = load_detector(PREVIOUS_DEFAULT)
     assert val_generator(extra) == "shapes" and config.arch == "swin_micro" and len(categories) == 5
     assert "pretrain" not in extra
