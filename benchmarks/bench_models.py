@@ -22,7 +22,6 @@ from tqdm import tqdm
 from mixaq.models import (
     MixConfig,
     QuantConfig,
-    TwoBranchSwinBlock,
     assignment_from_record,
     build_swin,
     calibrating,
@@ -31,7 +30,7 @@ from mixaq.models import (
     set_mix,
     set_quant,
 )
-from mixaq.models._importance import token_magnitude, window_importance
+from mixaq.models._importance_objects import importance_object_correlation
 from mixaq.simulator import WindowAssignment, get_arch, window_counts
 
 # One thread: the CPU is shared, and a single-threaded ratio is the least disturbed by neighbours.
@@ -250,29 +249,7 @@ def _strategy_errors(model: _Segmenter, x: torch.Tensor, mask: torch.Tensor, cal
 def _importance_vs_objects(model: _Segmenter, x: torch.Tensor, mask: torch.Tensor) -> pd.DataFrame:
     """Per stage: Spearman correlation, within each image, between a window's importance (the rule the
     model uses, regular grid) and the share of its real tokens covered by objects."""
-    from scipy.stats import spearmanr
-
-    net = convert_swin(copy.deepcopy(model))
-    blocks = [b for b in net.modules() if isinstance(b, TwoBranchSwinBlock)]
-    inputs: dict[int, torch.Tensor] = {}
-    for block in blocks:
-        if block.first_in_stage:
-            block.register_forward_pre_hook(lambda m, args: inputs.__setitem__(m.mixaq_stage, args[0]))
-    with torch.no_grad():
-        net(x)
-    rows = []
-    for stage, stage_input in sorted(inputs.items()):
-        ws = next(b for b in blocks if b.mixaq_stage == stage).window_size
-        H, W = stage_input.shape[1:3]
-        importance = window_importance(token_magnitude(stage_input), ws, (0, 0))  # (B, nW)
-        cover = F.adaptive_avg_pool2d(mask, (H, W))
-        pad = (0, (-W) % ws[1], 0, (-H) % ws[0])
-        covered = F.avg_pool2d(F.pad(cover, pad), ws, divisor_override=1).flatten(1)
-        real = F.avg_pool2d(F.pad(torch.ones_like(cover), pad), ws, divisor_override=1).flatten(1)
-        share = covered / real
-        rho = [spearmanr(i, c).statistic for i, c in zip(importance.numpy(), share.numpy()) if c.std() > 0]
-        rows.append(dict(stage=stage, grid=f"{H}x{W}", windows=importance.shape[1], spearman=float(np.mean(rho))))
-    return pd.DataFrame(rows)
+    return importance_object_correlation(model, lambda net: net(x), mask)
 
 
 def main() -> None:

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT, ensure_default_val
+    from mixaq.models.detection._checkpoint import load_checkpoint
+    from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT, ensure_default_val, val_generator
     from mixaq.models.detection._coco import resolve_data
     from mixaq.models.qat._table import TableCheckpoints, qat_markdown, qat_table
 
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     path = lambda p: None if p is None else Path(p)  # noqa: E731
     ckpts = TableCheckpoints(float_model=path(args.float_model) or DEFAULT_CHECKPOINT, qat_w4a4=Path(args.qat_w4a4),
                              qat_w4a3=path(args.qat_w4a3), qat_w4a2=path(args.qat_w4a2), saqa=path(args.saqa))
-    data = resolve_data(args.data if args.data else ensure_default_val())
+    # default data: the val split of the generator the float model was trained on
+    data = resolve_data(args.data if args.data else
+                        ensure_default_val(generator=val_generator(load_checkpoint(ckpts.float_model).get("extra"))))
     targets = tuple(float(t) for t in args.targets.split(","))
     import pandas as pd
 

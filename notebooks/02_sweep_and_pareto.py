@@ -39,7 +39,7 @@ import optuna
 import pandas as pd
 import torch
 
-from mixaq.models.detection import write_synthetic
+from mixaq.models.detection import DEFAULT_VAL, write_synthetic
 from mixaq.search import EvaluatorFactory, SearchSpace, SweepSettings, build_record, get_storage, render_plots, run_sweep
 from mixaq.simulator import WindowAssignment, estimate, get_arch
 
@@ -60,7 +60,8 @@ print("working in", workdir)
 # last `calib_images` images calibrate the PTQ observers and are never evaluated.
 
 # %%
-val = write_synthetic(workdir / "val", EVAL_IMAGES + CALIB_IMAGES, seed=2, image_hw=(256, 256), progress=False)
+val = write_synthetic(workdir / "val", EVAL_IMAGES + CALIB_IMAGES, seed=DEFAULT_VAL["seed"], image_hw=(256, 256),
+                      generator=DEFAULT_VAL["generator"], progress=False)
 factory = EvaluatorFactory(checkpoint=None, data=str(val), max_images=EVAL_IMAGES, calib_images=CALIB_IMAGES,
                            torch_threads=torch.get_num_threads())
 accuracy = factory()  # the evaluator for this process (run_sweep's workers would build their own)

@@ -48,7 +48,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from mixaq.models import (MixConfig, QuantConfig, TwoBranchSwinBlock, assignment_from_record, calibrating, convert_swin,
                     get_record, reset_record, set_mix)
-from mixaq.models.detection import SYNTH_CLASSES, Evaluator, write_synthetic
+from mixaq.models.detection import DEFAULT_VAL, SYNTH_CLASSES, Evaluator, write_synthetic
 from mixaq.simulator import WindowAssignment, estimate, window_counts
 
 SMALL = os.environ.get("MIXAQ_NOTEBOOK_SMALL") == "1"
@@ -57,7 +57,8 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 workdir = Path(tempfile.mkdtemp(prefix="mixaq_nb03_"))
 
 # A few images of the default val distribution (seed 2), rendered into a temp dir.
-val = write_synthetic(workdir / "val", N_IMAGES + N_CALIB, seed=2, image_hw=(256, 256), progress=False)
+val = write_synthetic(workdir / "val", N_IMAGES + N_CALIB, seed=DEFAULT_VAL["seed"], image_hw=(256, 256),
+                      generator=DEFAULT_VAL["generator"], progress=False)
 ev = Evaluator(None, val, max_images=N_IMAGES, calib_images=N_CALIB)  # None: the embedded default model
 arch = ev.arch
 print(arch, "| input", ev.image_hw)

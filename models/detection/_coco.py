@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from mixaq.simulator._errors import MixaqError
-from mixaq.models.detection._synth import _ANN_NAME, _IMG_DIR, render_sample, synth_categories
+from mixaq.models.detection._synth import _ANN_NAME, _IMG_DIR, renderer, synth_categories
 
 __all__ = ["CocoDetection", "SyntheticStream", "resolve_data", "collate", "image_to_tensor"]
 
@@ -199,14 +199,17 @@ class CocoDetection(Dataset):
 
 
 class SyntheticStream(Dataset):
-    """The synthetic dataset rendered in memory on demand: item `i` is `render_sample(seed, i)`.
+    """A synthetic dataset rendered in memory on demand: item `i` is image `i` of `generator` with `seed`.
 
     Training on a long stream instead of a few hundred fixed images keeps a small detector from
     overfitting; the pixels match what `mixaq data synth` writes (before JPEG encoding).
     """
 
-    def __init__(self, seed: int, num_images: int, image_hw: tuple[int, int] = (256, 256)) -> None:
+    def __init__(self, seed: int, num_images: int, image_hw: tuple[int, int] = (256, 256), *,
+                 generator: str = "shapes") -> None:
         self.seed, self.num_images, self.image_hw = int(seed), int(num_images), tuple(image_hw)
+        self.generator = generator
+        self._render = renderer(generator)
         cats = synth_categories()
         self.category_ids = [c["id"] for c in cats]
         self.category_names = [c["name"] for c in cats]
@@ -215,24 +218,11 @@ class SyntheticStream(Dataset):
     def num_classes(self) -> int:
         return len(self.category_ids)
 
-    def fingerprint(self, *id_groups: Sequence[int]) -> str:
-        """sha1 (16 hex digits) of what these images are, by content: the annotation file's bytes, and
-        per group (e.g. evaluated, calibration) the sorted image ids and every image file's size.
-        Other boxes, another split or other image files give another fingerprint; paths do not matter."""
-        digest = hashlib.sha1()
-        with self.ann_file.open("rb") as f:
-            digest.update(hashlib.file_digest(f, "sha1").digest())
-        for group in id_groups:
-            ids = sorted(int(i) for i in group)
-            sizes = [(self.images_dir / self.coco.imgs[i]["file_name"]).stat().st_size for i in ids]
-            digest.update(json.dumps([ids, sizes]).encode())
-        return digest.hexdigest()[:16]
-
     def __len__(self) -> int:
         return self.num_images
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        sample = render_sample(self.seed, index, self.image_hw)
+        sample = self._render(self.seed, index, self.image_hw)
         boxes = sample.boxes_xywh.copy()
         boxes[:, 2:] += boxes[:, :2]
         return image_to_tensor(sample.image), {

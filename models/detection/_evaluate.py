@@ -26,13 +26,13 @@ from mixaq.models.detection._coco import CocoDetection, resolve_data
 from mixaq.models.detection._cocoeval import STAT_NAMES, coco_stats, image_loader, predict
 
 __all__ = ["Evaluator", "EvalResult", "DEFAULT_CHECKPOINT", "DEFAULT_VAL", "SEGM_NAMES", "default_val_dir",
-           "default_coco_val",
-           "ensure_default_val", "coco_results"]
+           "default_coco_val", "ensure_default_val", "val_generator", "coco_results"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = _PACKAGE_DIR / "default" / "model.pt"
-# The default model's val split: the last `calib` images calibrate, the rest are evaluated.
-DEFAULT_VAL = {"seed": 2, "num_images": 532, "calib_images": 32}
+# The default model's val split: the last `calib` images calibrate, the rest are evaluated. Its
+# generator is the one the checkpoint was trained on (`val_generator`); this one when none is recorded.
+DEFAULT_VAL = {"seed": 2, "num_images": 532, "calib_images": 32, "generator": "scenes"}
 # Keep at most this many calibrated copies (one per quantizer setting, and per mix when routed).
 _CACHE_SIZE = 8
 # Decode every image once only while the decoded set stays below this size.
@@ -81,10 +81,21 @@ class EvalResult:
         return not math.isnan(self.ap_segm)
 
 
-def default_val_dir() -> Path:
-    """Where the default synthetic val split lives ($MIXAQ_CACHE or ~/.cache/mixaq)."""
+def val_generator(extra: dict | None) -> str:
+    """The synthetic generator a checkpoint was trained on (its recorded `data:` section), else the default."""
+    data = (extra or {}).get("data")
+    synthetic = data.get("synthetic") if isinstance(data, dict) else None
+    if isinstance(synthetic, dict):
+        return str(synthetic.get("generator", "shapes"))
+    return DEFAULT_VAL["generator"]
+
+
+def default_val_dir(generator: str | None = None) -> Path:
+    """Where a default synthetic val split lives ($MIXAQ_CACHE or ~/.cache/mixaq)."""
+    generator = generator or DEFAULT_VAL["generator"]
     root = Path(os.environ.get("MIXAQ_CACHE", Path.home() / ".cache" / "mixaq"))
-    return root / f"synth_val_seed{DEFAULT_VAL['seed']}_n{DEFAULT_VAL['num_images']}_256"
+    prefix = "synth" if generator == "shapes" else generator  # `synth_…`: the name from before `scenes` existed
+    return root / f"{prefix}_val_seed{DEFAULT_VAL['seed']}_n{DEFAULT_VAL['num_images']}_256"
 
 
 def default_coco_val() -> tuple[Path, Path]:
@@ -97,21 +108,24 @@ def default_coco_val() -> tuple[Path, Path]:
     return Path(root) / "val2017", Path(root) / "annotations" / "instances_val2017.json"
 
 
-def ensure_default_val(progress: bool = True) -> Path:
-    """The default val split, generated on first use (deterministic: same pixels every time)."""
+def ensure_default_val(progress: bool = True, generator: str | None = None) -> Path:
+    """The default val split of `generator` (default: the default model's), generated on first use
+    (deterministic: same pixels every time)."""
     from mixaq.models.detection._synth import _ANN_NAME, write_synthetic
 
-    out = default_val_dir()
+    generator = generator or DEFAULT_VAL["generator"]
+    out = default_val_dir(generator)
     if not (out / _ANN_NAME).is_file():
-        write_synthetic(out, DEFAULT_VAL["num_images"], DEFAULT_VAL["seed"], (256, 256), progress=progress)
+        write_synthetic(out, DEFAULT_VAL["num_images"], DEFAULT_VAL["seed"], (256, 256), generator=generator,
+                        progress=progress)
     return out
 
 
 class Evaluator:
     """Loads a detector and its val data once; `evaluate(quant, mix)` gives measured mAP.
 
-    `checkpoint=None` is the embedded default model, `data=None` its synthetic val split (made on
-    first use). `data` is a dataset dir (`DIR/images`, `DIR/annotations.json`), or with `ann=` an
+    `checkpoint=None` is the embedded default model, `data=None` the synthetic val split of the
+    generator the checkpoint was trained on (made on first use). `data` is a dataset dir (`DIR/images`, `DIR/annotations.json`), or with `ann=` an
     images dir plus an instances json (real COCO). The last `calib_images` images (by image id)
     calibrate the quantizers; the first `max_images` of the others are evaluated.
 
@@ -167,7 +181,8 @@ class Evaluator:
         elif data is None and self.family.inputs == "mmdet":  # a COCO model: COCO val2017 by default
             self.dataset = resolve_data(images=default_coco_val()[0], ann=default_coco_val()[1])
         else:
-            self.dataset = resolve_data(data if data is not None else ensure_default_val(progress))
+            self.dataset = resolve_data(data if data is not None
+                                        else ensure_default_val(progress, val_generator(self.extra)))
         if self.dataset.num_classes != self.config.num_classes:
             raise MixaqError(f"dataset has {self.dataset.num_classes} categories but the model predicts "
                              f"{self.config.num_classes} ({self.checkpoint})")

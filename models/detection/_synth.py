@@ -13,11 +13,13 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["SYNTH_CLASSES", "SynthSample", "render_sample", "write_synthetic", "synth_categories"]
+__all__ = ["SYNTH_CLASSES", "GENERATORS", "SynthSample", "render_sample", "renderer", "write_synthetic",
+           "synth_categories"]
 
 SYNTH_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
 _ANN_NAME = "annotations.json"
@@ -26,6 +28,15 @@ _IMG_DIR = "images"
 _MIN_VISIBLE = 0.55
 # Object sides as fractions of the shorter image side (16..130 px at 256 px).
 _MIN_SIDE_FRAC, _MAX_SIDE_FRAC = 16 / 256, 130 / 256
+
+
+# Generator name -> (module, render function). `shapes`: this module (the data the tests and the
+# first default model use); `scenes`: photograph-like statistics (docs/scenes.md).
+_RENDERERS: dict[str, tuple[str, str]] = {
+    "shapes": ("mixaq.models.detection._synth", "render_sample"),
+    "scenes": ("mixaq.models.detection._scenes", "render_scene"),
+}
+GENERATORS: tuple[str, ...] = tuple(_RENDERERS)
 
 
 @dataclass(frozen=True)
@@ -185,24 +196,38 @@ def render_sample(seed: int, index: int, image_hw: tuple[int, int] = (256, 256))
     )
 
 
+def renderer(generator: str) -> Callable[[int, int, tuple[int, int]], SynthSample]:
+    """The render function `(seed, index, image_hw) -> SynthSample` of a generator by name."""
+    import importlib
+
+    from mixaq.simulator._errors import MixaqError
+
+    if generator not in _RENDERERS:
+        raise MixaqError(f"unknown synthetic generator {generator!r} (choose from {', '.join(GENERATORS)})")
+    module, name = _RENDERERS[generator]
+    return getattr(importlib.import_module(module), name)
+
+
 def write_synthetic(
     out_dir: str | Path,
     num_images: int,
     seed: int,
     image_hw: tuple[int, int] = (256, 256),
     *,
+    generator: str = "shapes",
     progress: bool = True,
 ) -> Path:
-    """Write `num_images` images (lossless PNG: the very pixels the training stream renders) and
-    `annotations.json` (COCO instances) under `out_dir`."""
+    """Write `num_images` images of `generator` (lossless PNG: the very pixels the training stream
+    renders) and `annotations.json` (COCO instances) under `out_dir`."""
     from tqdm import tqdm
 
+    render = renderer(generator)
     out = Path(out_dir)
     (out / _IMG_DIR).mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     ann_id = 1
-    for i in tqdm(range(num_images), desc="synth", disable=not progress, unit="img"):
-        sample = render_sample(seed, i, image_hw)
+    for i in tqdm(range(num_images), desc=f"synth {generator}", disable=not progress, unit="img"):
+        sample = render(seed, i, image_hw)
         name = f"{i:06d}.png"
         Image.fromarray(sample.image).save(out / _IMG_DIR / name, compress_level=1)
         images.append({"id": i + 1, "file_name": name, "height": image_hw[0], "width": image_hw[1]})
@@ -211,7 +236,8 @@ def write_synthetic(
                                 "area": float(area), "iscrowd": 0})
             ann_id += 1
     coco = {
-        "info": {"description": "mixaq synthetic shapes", "seed": int(seed), "num_images": int(num_images)},
+        "info": {"description": f"mixaq synthetic {generator}", "generator": generator, "seed": int(seed),
+                 "num_images": int(num_images)},
         "images": images,
         "annotations": annotations,
         "categories": synth_categories(),

@@ -18,7 +18,7 @@ from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loo
 from mixaq.models.detection._coco import CocoDetection, SyntheticStream, collate, resolve_data
 from mixaq.models.detection._detector import DetectorConfig, build_detector
 from mixaq.simulator._errors import MixaqError
-from mixaq.simulator._util import dataclass_from_mapping, read_config_sections
+from mixaq.simulator._util import check_fields, dataclass_from_mapping, read_config_sections
 
 __all__ = ["TrainConfig", "RunConfig", "load_run_config", "train", "training_batch_losses"]
 
@@ -45,18 +45,40 @@ class TrainConfig:
 class RunConfig:
     model: DetectorConfig
     train: TrainConfig
-    data: Mapping[str, Any]  # {"synthetic": {seed, num_images}} | {"dir": D} | {"images": I, "ann": A}
+    data: Mapping[str, Any]  # {"synthetic": {seed, num_images, generator}} | {"dir": D} | {"images": I, "ann": A}
     val: Mapping[str, Any] | None = None
+    pretrain: Any = None  # PretrainConfig: backbone pretraining on crops before detection (None: none)
 
 
 def load_run_config(path: str | Path) -> RunConfig:
-    raw = read_config_sections(path, ("model", "data", "train", "val"))
+    from mixaq.models.detection._pretrain import pretrain_config_from
+
+    raw = read_config_sections(path, ("model", "data", "train", "val", "pretrain"))
+    for section in ("data", "val"):  # a bad synthetic spec fails at load, before any work
+        if isinstance(raw.get(section), Mapping) and "synthetic" in raw[section]:
+            _synthetic_spec(raw[section], f"{path}: {section}")
     return RunConfig(
         model=DetectorConfig.from_dict(raw.get("model") or {}, where=f"{path}: model"),
         train=dataclass_from_mapping(TrainConfig, raw.get("train"), f"{path}: train"),
         data=dict(raw["data"]),
         val=dict(raw["val"]) if raw.get("val") else None,
+        pretrain=pretrain_config_from(raw.get("pretrain"), f"{path}: pretrain"),
     )
+
+
+_SYNTHETIC_KEYS = {"seed", "num_images", "generator"}
+
+
+def _synthetic_spec(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The `synthetic:` mapping of a data section, checked (unknown keys, unknown generator)."""
+    from mixaq.models.detection._synth import renderer
+
+    s = spec["synthetic"]
+    if not isinstance(s, Mapping):
+        raise MixaqError(f"{where}: 'synthetic' must be a mapping of {sorted(_SYNTHETIC_KEYS)}")
+    check_fields(s, _SYNTHETIC_KEYS, f"{where}: synthetic")
+    renderer(s.get("generator", "shapes"))  # an unknown name is a one-line error before any work
+    return dict(s)
 
 
 def _dataset(spec: Mapping[str, Any], image_hw: tuple[int, int], base: Path | None, where: str):
@@ -65,8 +87,9 @@ def _dataset(spec: Mapping[str, Any], image_hw: tuple[int, int], base: Path | No
         return p if p.is_absolute() or base is None else base / p
 
     if "synthetic" in spec:
-        s = dict(spec["synthetic"])
-        return SyntheticStream(int(s.get("seed", 0)), int(s.get("num_images", 10000)), image_hw)
+        s = _synthetic_spec(spec, where)
+        return SyntheticStream(int(s.get("seed", 0)), int(s.get("num_images", 10000)), image_hw,
+                               generator=s.get("generator", "shapes"))
     if "dir" in spec:
         return resolve_data(rel(spec["dir"]))
     if "images" in spec or "ann" in spec:
@@ -78,9 +101,10 @@ def _val_dataset(spec: Mapping[str, Any], image_hw: tuple[int, int], base: Path 
     if "synthetic" in spec:
         from mixaq.models.detection._synth import write_synthetic
 
-        s = dict(spec["synthetic"])
+        s = _synthetic_spec(spec, "val")
         out = tmp / "val"
-        write_synthetic(out, int(s.get("num_images", 100)), int(s.get("seed", 0)), image_hw, progress=False)
+        write_synthetic(out, int(s.get("num_images", 100)), int(s.get("seed", 0)), image_hw,
+                        generator=s.get("generator", "shapes"), progress=False)
         return resolve_data(out)
     ds = _dataset(spec, image_hw, base, "val")
     return ds
@@ -112,6 +136,8 @@ def train(run: RunConfig, out: str | Path, *, config_dir: Path | None = None, in
     """
     from mixaq.models._device import resolve_device
 
+    if run.pretrain is not None and init_backbone:
+        raise MixaqError("the config pretrains the backbone (pretrain: section); --init-backbone would replace that")
     cfg, dev = run.train, resolve_device(device)
     with seeded(cfg.seed), torch_threads(cfg.threads), tempfile.TemporaryDirectory(prefix="mixaq-train-") as tmp:
         return _train(run, Path(out), config_dir, init_backbone, log_path, progress, Path(tmp), dev)
@@ -131,6 +157,15 @@ def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: st
         mcfg = DetectorConfig.from_dict({**mcfg.to_dict(), "num_classes": data.num_classes})
     categories = [{"id": i, "name": n} for i, n in zip(data.category_ids, data.category_names)]
     model = build_detector(mcfg)
+    pretrained = None
+    if run.pretrain is not None:  # phase 1: the backbone learns objects vs background on crops
+        from mixaq.models.detection._pretrain import pretrain_backbone
+
+        init_backbone = out.with_name(out.stem + ".backbone.pth")
+        pretrained = pretrain_backbone(run.pretrain, mcfg.swin_arch, mcfg.image_hw, init_backbone,
+                                       image_mean=model.transform.image_mean, image_std=model.transform.image_std,
+                                       log_path=log_path.with_suffix(".pretrain.jsonl"), progress=progress,
+                                       device=dev)
     if init_backbone:
         load_backbone_weights(model, init_backbone)
     model.to(dev).train()
@@ -139,7 +174,8 @@ def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: st
         p.requires_grad_(False)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     val = _val_dataset(run.val, mcfg.image_hw, config_dir, tmp) if run.val else None
-    extra_base = {"train": asdict(cfg), "data": dict(run.data), "seed": cfg.seed}
+    extra_base = {"train": asdict(cfg), "data": dict(run.data), "seed": cfg.seed,
+                  **({"pretrain": pretrained} if pretrained is not None else {})}
     final_val: dict[str, Any] = {}
 
     def validate() -> dict[str, float] | None:
@@ -170,4 +206,5 @@ def _train(run: RunConfig, out: Path, config_dir: Path | None, init_backbone: st
     state = run_loop(model, opt, data, collate, cfg, hooks, log_path=log_path, desc="train",
                      diverged="training diverged", hint="lower train.lr", progress=progress)
     return {"steps_done": state.step, "stopped_early": state.stopped_early, "val": final_val["val"],
-            "seconds": state.seconds, "checkpoint": str(out), "log": str(log_path)}
+            "seconds": state.seconds, "checkpoint": str(out), "log": str(log_path),
+            **({"pretrain": pretrained} if pretrained is not None else {})}
