@@ -238,10 +238,12 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     storage = args.storage or default_storage_url(out)
     _check_pick(args, get_storage(storage, options))
     data = args.coco_root if args.ann else args.data
-    if data is None:
+    if data is None and args.checkpoint is None:
         from mixaq.models.detection import ensure_default_val
 
-        ensure_default_val(progress=not args.no_progress)  # first use renders it: show that, once
+        # First use renders the default model's val split: show that, once. Another checkpoint's
+        # split depends on its training data, which only loading it tells (the Evaluator does).
+        ensure_default_val(progress=not args.no_progress)
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann,
                                observer=args.observer, detector=args.detector, device=args.device,
