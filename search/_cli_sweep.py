@@ -89,8 +89,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                    help="low-bit ratios searched per pair (default 0,0.1,...,0.8)")
     g.add_argument("--prune-choices", type=_ratios_list, default=None,
                    help="pruning ratios searched per pair (default 0,0.1,...,0.8)")
-    g.add_argument("--high-act-bits", type=int, default=8, help="high-branch activation bits (and the reference)")
-    g.add_argument("--low-act-bits", type=int, default=4, help="low-branch activation bits")
+    g.add_argument("--high-act-bits", "--high-bits", type=int, default=8, help="high-branch activation bits (and the reference)")
+    g.add_argument("--low-act-bits", "--low-bits", type=int, default=4, help="low-branch activation bits")
     g.add_argument("--weight-bits", type=int, default=4, help="weight bits (and the reference)")
     g.add_argument("--act-bit-choices", type=_bits_list, default=None,
                    help="activation widths searched with --search act-bits (default: the spec's, within 2..8)")

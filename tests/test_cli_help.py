@@ -71,3 +71,21 @@ def test_lazy_exports_resolve_to_their_defining_module(package):
             assert module.startswith(package + "."), (name, module)
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         getattr(pkg, "no_such_name")
+
+
+@pytest.mark.parametrize("name", ["eval", "cost", "adapt", "sweep"])
+def test_activation_bit_flags_have_both_spellings(name):
+    """`--high-bits` and `--high-act-bits` (and the low ones) are one option on every command that
+    takes them, so a flag copied from one command's docs works on the others."""
+    import argparse
+    import importlib
+
+    parser = argparse.ArgumentParser()
+    importlib.import_module(COMMANDS[name][0]).add_arguments(parser)
+    options = parser._option_string_actions
+    for level in ("high", "low"):
+        short, long = options[f"--{level}-bits"], options[f"--{level}-act-bits"]
+        assert short is long
+        required = ["--out", "o"] if "--out" in options and options["--out"].required else []
+        spelled = [parser.parse_args([*required, flag, "6"]) for flag in (f"--{level}-bits", f"--{level}-act-bits")]
+        assert spelled[0] == spelled[1] and getattr(spelled[0], short.dest) == 6

@@ -67,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--test-scale", type=_scale, default=None, metavar="LONG,SHORT",
                    help="keep-ratio test scale of the Mask R-CNN families (default 1333,800, the reference's)")
     q = parser.add_argument_group("precision")
-    q.add_argument("--high-bits", type=parse_bits, default=8, help="high-branch activation bits or 'float'")
-    q.add_argument("--low-bits", type=parse_bits, default=4, help="low-branch activation bits or 'float'")
+    q.add_argument("--high-bits", "--high-act-bits", type=parse_bits, default=8, help="high-branch activation bits or 'float'")
+    q.add_argument("--low-bits", "--low-act-bits", type=parse_bits, default=4, help="low-branch activation bits or 'float'")
     q.add_argument("--weight-bits", type=parse_bits, default=_AUTO,
                    help="weight bits or 'float' (default: 4, or float when both activation widths are float)")
     q.add_argument("--observer", default="minmax", choices=OBSERVERS,

@@ -10,8 +10,8 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, "saqa.yaml")
-    parser.add_argument("--high-bits", type=_bits, default=None, help="override quant.high_act_bits")
-    parser.add_argument("--low-bits", type=_bits, default=None, help="override quant.low_act_bits")
+    parser.add_argument("--high-bits", "--high-act-bits", type=_bits, default=None, help="override quant.high_act_bits")
+    parser.add_argument("--low-bits", "--low-act-bits", type=_bits, default=None, help="override quant.low_act_bits")
     parser.add_argument("--prune-probability", type=float, default=None,
                         help="share of steps with three-way (prune + low-bit) configurations")
     parser.add_argument("--distill-weight", type=float, default=None,
