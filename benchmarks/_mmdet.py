@@ -7,8 +7,6 @@ in mixaq depends on it.
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import subprocess
 import tempfile
@@ -16,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from mixaq.simulator import MixaqError
+from benchmarks._refvenv import REPO_ROOT, ensure_venv
 
 __all__ = ["MMDET_VENV", "ensure_mmdet_venv", "run_mmdet"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MMDET_VENV = REPO_ROOT / ".venv-mmdet"
 DRIVER = Path(__file__).resolve().parent / "_mmdet_driver.py"
 
@@ -29,23 +27,7 @@ def ensure_mmdet_venv(timeout_s: float = 900.0) -> Path:
 
     Raises MixaqError (one line, with the tail of make's output) when it cannot be built.
     """
-    python = MMDET_VENV / "bin" / "python"
-    if (MMDET_VENV / ".installed").exists() and python.exists():
-        return python
-    key = hashlib.sha1(str(REPO_ROOT).encode()).hexdigest()[:12]
-    with open(Path(tempfile.gettempdir()) / f"mixaq-mmdet-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers: one builds, the others wait
-        if (MMDET_VENV / ".installed").exists() and python.exists():
-            return python
-        try:
-            proc = subprocess.run(["make", "-C", str(REPO_ROOT), "mmdet-venv"], capture_output=True, text=True,
-                                  timeout=timeout_s)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise MixaqError(f"cannot build {MMDET_VENV}: {exc}") from None
-    if proc.returncode != 0 or not python.exists():
-        tail = " ".join((proc.stdout + proc.stderr).strip().splitlines()[-2:])
-        raise MixaqError(f"`make mmdet-venv` failed (exit {proc.returncode}): {tail}")
-    return python
+    return ensure_venv(MMDET_VENV, "mmdet-venv", timeout_s)
 
 
 def run_mmdet(task: dict[str, Any], python: Path | None = None, timeout_s: float = 900.0) -> None:

@@ -6,8 +6,6 @@ Used by the tests and `benchmarks/bench_simulator.py`; nothing in the cost model
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import subprocess
 import tempfile
@@ -16,10 +14,10 @@ from pathlib import Path
 from typing import Sequence
 
 from mixaq.simulator import MixaqError
+from benchmarks._refvenv import REPO_ROOT, ensure_venv
 
 __all__ = ["SCALESIM_VENV", "ScaleSimResult", "ensure_scalesim_venv", "run_scalesim"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SCALESIM_VENV = REPO_ROOT / ".venv-scalesim"
 
 # Facts about scalesim 3.0.0: every GEMM topology row needs a trailing comma; a layout file must
@@ -111,22 +109,7 @@ def ensure_scalesim_venv(timeout_s: float = 600.0) -> Path:
     Raises MixaqError (one line, with the tail of make's output) when it cannot be built,
     e.g. without access to PyPI.
     """
-    python = SCALESIM_VENV / "bin" / "python"
-    if (SCALESIM_VENV / ".installed").exists() and python.exists():
-        return python
-    # pytest-xdist workers may arrive together: one builds, the others wait on the lock.
-    key = hashlib.sha1(str(REPO_ROOT).encode()).hexdigest()[:12]
-    with open(Path(tempfile.gettempdir()) / f"mixaq-scalesim-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            proc = subprocess.run(["make", "-C", str(REPO_ROOT), "scalesim-venv"], capture_output=True, text=True,
-                                  timeout=timeout_s)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise MixaqError(f"cannot build {SCALESIM_VENV}: {exc}") from None
-    if proc.returncode != 0 or not python.exists():
-        tail = " ".join((proc.stdout + proc.stderr).strip().splitlines()[-2:])
-        raise MixaqError(f"`make scalesim-venv` failed (exit {proc.returncode}): {tail}")
-    return python
+    return ensure_venv(SCALESIM_VENV, "scalesim-venv", timeout_s)
 
 
 def run_scalesim(gemms: Sequence[tuple[int, int, int]], rows: int, cols: int, dataflow: str,
