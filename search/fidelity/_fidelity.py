@@ -13,7 +13,7 @@ level it reached.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -21,18 +21,38 @@ from mixaq.core._util import json_ready
 
 from mixaq.search.space._accuracy import AccuracyResult
 from mixaq.search.fidelity._screen import dominated_by, measured_points
-from mixaq.search.space._settings import CACHE_PREFIX
+from mixaq.search.space._settings import CACHE_PREFIX, SweepSettings
 from mixaq.search.space._space import DesignPoint
 
-if TYPE_CHECKING:
-    from mixaq.search.study._study import StudyHandle
-
-__all__ = ["accuracy_at_fidelity", "could_reach_front", "fidelity_record", "subset_reference"]
+__all__ = ["FidelityContext", "accuracy_at_fidelity", "could_reach_front", "fidelity_record", "subset_reference"]
 
 Promote = Callable[[AccuracyResult], bool]
 
 
-def accuracy_at_fidelity(handle: "StudyHandle", key: str, point: DesignPoint, promote: Promote | None,
+class FidelityContext(Protocol):
+    """What multi-fidelity measuring needs from a study (search.study._study.StudyHandle provides it;
+    passed in, so this module never imports the study)."""
+
+    study: Any
+    settings: SweepSettings
+
+    def cached(self, key: str) -> AccuracyResult | None: ...
+
+    def measured(self, key: str, point: DesignPoint, *, wait: bool = True, n_images: int | None = None,
+                 bootstrap: int = 0) -> tuple[AccuracyResult | None, bool]: ...
+
+    def key_and_costs(self, point: DesignPoint, assignment: Any = None) -> tuple[str, dict[str, Any]]: ...
+
+    def baseline_points(self) -> dict[str, DesignPoint]: ...
+
+    def reference_ap(self) -> float: ...
+
+    def charge_reference_images(self, n: int) -> None: ...
+
+    def take_reference_images(self) -> int: ...
+
+
+def accuracy_at_fidelity(handle: FidelityContext, key: str, point: DesignPoint, promote: Promote | None,
                          wait: bool = True) -> tuple[AccuracyResult, bool, int, list[AccuracyResult], int | None] | None:
     """(result at the highest fidelity reached, all from the cache, images evaluated now, the
     lower-fidelity results on the way, the image count of the result's level (None without
@@ -58,7 +78,7 @@ def accuracy_at_fidelity(handle: "StudyHandle", key: str, point: DesignPoint, pr
     return result, hit and cached, spent + (0 if cached else (full or result.n_images)), lower, full
 
 
-def fidelity_record(handle: "StudyHandle", record: dict[str, Any], result: AccuracyResult, level: int, spent: int,
+def fidelity_record(handle: FidelityContext, record: dict[str, Any], result: AccuracyResult, level: int, spent: int,
                     lower: list[AccuracyResult]) -> None:
     """Add the --fidelity columns to a trial record: `fidelity` (image count of the reported mAP),
     `fidelity_top`, `images_evaluated`, and `ap_at_<n>` / `ap_ci_low_at_<n>` / `ap_ci_high_at_<n>`."""
@@ -87,7 +107,7 @@ def _gap(other: AccuracyResult, mine: AccuracyResult, q: float) -> float:
     return min(point, bound) if q < 50 else max(point, bound)
 
 
-def could_reach_front(handle: "StudyHandle", result: AccuracyResult, candidates: dict[str, Any]) -> bool:
+def could_reach_front(handle: FidelityContext, result: AccuracyResult, candidates: dict[str, Any]) -> bool:
     """The promotion rule (module docstring); `candidates` are the proposal's simulated objective
     values (arrays over its kept hardware points with a hardware space)."""
     s = handle.settings
@@ -111,11 +131,11 @@ def could_reach_front(handle: "StudyHandle", result: AccuracyResult, candidates:
     return not dominated_by(known, None, candidates, s.objective_specs, 0.0, accuracy_beats=beats)
 
 
-def subset_reference(handle: "StudyHandle", n_images: int) -> AccuracyResult | None:
+def subset_reference(handle: FidelityContext, n_images: int) -> AccuracyResult | None:
     """uniform-high on the first `n_images` images with bootstrap resamples (measured once, cached
     like any subset evaluation, its images charged to the trial that needed it)."""
     point = handle.baseline_points()["uniform_high"]
-    key, _ = handle._key_and_costs(point)
+    key, _ = handle.key_and_costs(point)
     result, hit = handle.measured(f"{key}@{n_images}", point, n_images=n_images,
                                   bootstrap=handle.settings.fidelity_bootstrap)
     if not hit:

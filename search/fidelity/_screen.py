@@ -11,10 +11,9 @@ from mixaq.search.hardware._hardware import HW_FRONT_ATTR
 from mixaq.search.space._objectives import Objective
 from mixaq.search.space._settings import BASELINE_PREFIX
 from mixaq.search.space._space import DesignPoint
+from mixaq.search.space._trials import REJECTED_DOMINATED, REJECTED_MAP, is_feasible, trial_info
 
 __all__ = ["REJECTED_DOMINATED", "REJECTED_MAP", "dominance_verdict", "dominated_by", "measured_points"]
-
-REJECTED_DOMINATED, REJECTED_MAP = "rejected_dominated", "rejected_map_bound"
 
 
 def dominance_verdict(known: pd.DataFrame, point: DesignPoint, low: np.ndarray, pruned: np.ndarray,
@@ -82,8 +81,6 @@ def measured_points(study: Any, objectives: Sequence[Objective] = (), accuracy_c
 
     Baselines bound accuracy from above but are not front points (feasible=False)."""
     from optuna.trial import TrialState
-
-    from mixaq.search.study._study import is_feasible, trial_info
 
     columns = list(dict.fromkeys([accuracy_column, *(o.column for o in objectives)]))
     entries = []

@@ -48,7 +48,7 @@ def nearest_infeasible(done: list[dict[str, Any]], settings: SweepSettings, refe
     each constraint. `done` holds a trial record (`number`, `label`, `constraints`) per completed
     trial. Closeness is the sum over constraints of the miss relative to the bound's size (a 0.01
     mAP miss of a 0.5 floor counts as much as a 0.02x miss of a 1.0x speedup floor)."""
-    from mixaq.search.study._study import is_feasible
+    from mixaq.search.space._trials import is_feasible
 
     if not done or any(is_feasible(r) for r in done):
         return None

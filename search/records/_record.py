@@ -19,7 +19,7 @@ from mixaq.search.space._objectives import hypervolume_reference, oriented
 from mixaq.search.space._pareto import first_of_duplicates, pareto_mask
 from mixaq.search.space._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings
 from mixaq.search.space._space import DesignPoint
-from mixaq.search.study._study import is_feasible, on_front_eligible, trial_info
+from mixaq.search.space._trials import SPEEDUP_ALIAS, is_feasible, on_front_eligible, speedup_of, trial_info
 
 __all__ = ["StudyRecord", "build_record", "pick_front_point", "pick_position"]
 
@@ -70,7 +70,7 @@ def _trial_rows(study: Any, settings: SweepSettings) -> pd.DataFrame:
         row: dict[str, Any] = {"number": t.number, "state": t.state.name, **a}
         if t.values is not None:
             row.update({o.column: v for o, v in zip(objectives, t.values)})
-        row["speedup"] = a.get(f"speedup_{kind}", math.nan)
+        row[SPEEDUP_ALIAS] = speedup_of(a, kind)
         row["feasible"] = is_feasible(a) if t.values is not None else False
         point = a.get("point")
         if point is not None:
@@ -111,7 +111,7 @@ def _baseline_rows(study: Any, settings: SweepSettings) -> pd.DataFrame:
         if not name.startswith(BASELINE_PREFIX):
             continue
         rows.append({"name": v["name"], "label": v["label"], "ap": v.get("ap", math.nan), "ap50": v.get("ap50"),
-                     "speedup": v.get(f"speedup_{kind}"), **{f"speedup_{k}": v.get(f"speedup_{k}") for k in COST_COLUMNS},
+                     SPEEDUP_ALIAS: speedup_of(v, kind, None), **{f"speedup_{k}": v.get(f"speedup_{k}") for k in COST_COLUMNS},
                      "of_trial": v.get("of_trial"), **{c: v.get(c) for c in extra}})
     cols = ["name", "label", "ap", "ap50", "speedup", *(f"speedup_{k}" for k in COST_COLUMNS), "of_trial", *extra]
     return pd.DataFrame(rows, columns=cols).astype({"speedup": float, "ap": float, **{c: float for c in extra}})

@@ -15,6 +15,7 @@ from mixaq.search.hardware._hw_space import HardwareSpace, knob_cell
 from mixaq.search.space._objectives import hypervolume_reference, oriented
 from mixaq.search.space._pareto import first_of_duplicates, pareto_mask
 from mixaq.search.space._settings import SweepSettings
+from mixaq.search.space._trials import SPEEDUP_ALIAS, is_feasible, trial_info
 
 __all__ = ["HardwareRecord", "hardware_record", "POINT_COLUMNS"]
 
@@ -36,8 +37,6 @@ class HardwareRecord:
 def hardware_record(study: Any, settings: SweepSettings, context: dict[str, Any], done: pd.DataFrame) -> HardwareRecord:
     """Expand each completed trial's kept hardware points (trial record `hw_front`) into rows."""
     from optuna.trial import TrialState
-
-    from mixaq.search.study._study import is_feasible, trial_info
 
     space = HardwareSpace.from_dict(settings.hw_space, source=f"study {study.study_name!r}")
     objectives = settings.objective_specs
@@ -62,7 +61,7 @@ def hardware_record(study: Any, settings: SweepSettings, context: dict[str, Any]
         knobs = pd.DataFrame([space.point_mapping(i)[1] for i in points["hw_index"]]).map(knob_cell)
         points = pd.concat([points.reset_index(drop=True), knobs.add_prefix("hw.")], axis=1)
         if f"speedup_{settings.cost}" in points:
-            points["speedup"] = points[f"speedup_{settings.cost}"]
+            points[SPEEDUP_ALIAS] = points[f"speedup_{settings.cost}"]
         values = oriented(points[[o.column for o in objectives]].to_numpy(float), objectives)
         keys = (points["config_key"].astype(str) + "@" + points["hw_index"].astype(str)).to_numpy(object)
         points["on_front"] = first_of_duplicates(pareto_mask(values, points["feasible"].to_numpy(bool)), keys)

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from mixaq.simulator._cost import COST_COLUMNS
 from mixaq.core._errors import MixaqError
@@ -21,51 +20,24 @@ from mixaq.search.space._cost import CostModel
 from mixaq.search.hardware._hardware import HardwareGrid
 from mixaq.search.hardware._hw_space import HardwareSpace
 from mixaq.search.study._liveness import worker_id
-from mixaq.search.space._objectives import oriented
-from mixaq.search.space._pareto import first_of_duplicates, pareto_mask
 from mixaq.search.space._settings import (BASELINE_PREFIX, CACHE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings,
                               config_key)
 from mixaq.search.fidelity._fidelity import accuracy_at_fidelity, could_reach_front, fidelity_record
 from mixaq.search.fidelity._screen import dominance_verdict, measured_points
 from mixaq.search.space._space import DesignPoint
+from mixaq.search.space._trials import (CACHED, EVALUATED, INFO_ATTR, REJECTED_HARDWARE, REJECTED_SPEEDUP, SURPLUS,
+                                        completed_frame, constraints_of, is_feasible, trial_info)
 from mixaq.search.study._seeding import TrialSeededSampler
 from mixaq.search.study._storage import WORKER_ATTR, StorageOptions
 
 __all__ = ["StudyHandle", "constraints_of", "is_feasible", "make_sampler", "trial_info", "completed_frame", "INFO_ATTR"]
 
-INFO_ATTR = "info"
-
-# Trial outcomes (info["outcome"]); only evaluated/cached trials are COMPLETE.
-EVALUATED, CACHED = "evaluated", "cached"
-REJECTED_SPEEDUP = "rejected_min_speedup"
-REJECTED_HARDWARE = "rejected_hardware"  # no hardware point runs it within the budgets
-SURPLUS = "surplus"
 # The screen may reject this many proposals in a row before one is evaluated regardless, so a
 # converged front cannot starve the study of completed trials.
 _MAX_SCREENED_IN_ROW = 25
 _MAX_INFEASIBLE_IN_ROW = 500
 # How often a process waiting for another one's measurement of the same configuration looks again.
 _CLAIM_POLL_S = 0.25
-
-
-# A trial that never measured (no constraints recorded) counts as feasible.
-_UNCONSTRAINED = (0.0, 0.0)
-
-
-def trial_info(trial: Any) -> dict[str, Any]:
-    """What mixaq recorded about a trial (one user attribute) plus the other user attributes."""
-    attrs = trial.user_attrs
-    return {**{k: v for k, v in attrs.items() if k != INFO_ATTR}, **attrs.get(INFO_ATTR, {})}
-
-
-def constraints_of(trial: Any) -> list[float]:
-    """Optuna constraints_func: <= 0 is feasible; trials that never measured count as feasible."""
-    return list(trial_info(trial).get("constraints", _UNCONSTRAINED))
-
-
-def is_feasible(info: dict[str, Any]) -> bool:
-    """The feasibility rule of a measured trial (its `trial_info`): every constraint <= 0."""
-    return all(c <= 0 for c in info.get("constraints", _UNCONSTRAINED))
 
 
 def make_sampler(settings: SweepSettings, seed: int) -> Any:
@@ -190,7 +162,9 @@ class StudyHandle:
         return best
 
     # -- measurements (cached in the study storage) ---------------------------------------------
-    def _key_and_costs(self, point: DesignPoint, assignment: Any = None) -> tuple[str, dict[str, Any]]:
+    def key_and_costs(self, point: DesignPoint, assignment: Any = None) -> tuple[str, dict[str, Any]]:
+        """(configuration key, simulated costs and window fractions) of `point` (`assignment`: the windows a
+        threshold point recorded)."""
         if point.mode == "ratio" and assignment is None:
             assignment = self.cost.assignment(point.high_act_bits, point.low_act_bits, point.weight_bits,
                                               point.low_ratios, point.prune_ratios)
@@ -278,14 +252,14 @@ class StudyHandle:
         With --fidelity and a `promote` rule, the point is measured on the smallest image subset
         first and on each larger one only while `promote(result)` says it could still matter.
         """
-        key, costs = self._key_and_costs(point)
+        key, costs = self.key_and_costs(point)
         got = accuracy_at_fidelity(self, key, point, promote, wait)
         if got is None:
             return None, False
         result, hit, spent, lower, level = got
         if point.mode == "threshold" and result.assignment is not None:
             # Threshold points only know their windows after running the model: cost what it recorded.
-            _, costs = self._key_and_costs(point, result.assignment)
+            _, costs = self.key_and_costs(point, result.assignment)
         record = {m: json_ready(getattr(result, m)) for m in METRICS}
         for o in self.settings.objective_specs:
             if o.source == "accuracy" and o.column not in record:
@@ -362,7 +336,7 @@ class StudyHandle:
         """Random-window, reversed-window and pruning-only at the ratios of up to `baseline_points`
         front points (spread along the front): what importance-based selection buys."""
         k = self.settings.baseline_points
-        trials = completed_frame(self.study)
+        trials = completed_frame(self.study, self.settings)
         if k == 0 or trials.empty or self.settings.space.mode != "ratio":
             return []
         front = trials[trials["on_front"] & (trials["speedup"] > 1.0 + 1e-9)].sort_values("speedup")
@@ -399,7 +373,7 @@ class StudyHandle:
         # Everything about the trial goes into one attribute: one storage write instead of dozens.
         info: dict[str, Any] = {"point": point.to_dict(), "label": point.describe()}
         kind = self.settings.cost
-        key, costs = self._key_and_costs(point)
+        key, costs = self.key_and_costs(point)
         info.update(costs)
         candidates = None
         if self.hardware is not None:
@@ -489,33 +463,3 @@ def _check_bits_supported(settings: SweepSettings, cost: CostModel) -> None:
     for name, value in bits.items():
         cost.spec.check_bits(name, value)
 
-
-def on_front_eligible(trials: pd.DataFrame) -> np.ndarray:
-    """Trials that may be on a front: all but those --fidelity stopped below the full image set
-    (their mAP is an estimate; they were judged dominated)."""
-    if "fidelity_top" not in trials:
-        return np.ones(len(trials), dtype=bool)
-    return trials["fidelity_top"].map(lambda v: True if v is None or v != v else bool(v)).to_numpy(bool)
-
-
-def completed_frame(study: Any) -> pd.DataFrame:
-    """COMPLETE trials as a table with `speedup` (the study's cost kind), feasibility and front flag."""
-    from optuna.trial import TrialState
-
-    settings = SweepSettings.from_dict(study.user_attrs[SETTINGS_ATTR])
-    objectives = settings.objective_specs
-    rows = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        info = trial_info(t)
-        row = {"number": t.number, **info, **{o.column: v for o, v in zip(objectives, t.values)}}
-        row["speedup"] = info.get(f"speedup_{settings.cost}", math.nan)
-        row["feasible"] = is_feasible(info)
-        rows.append(row)
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return df
-    values = oriented(df[[o.column for o in objectives]].to_numpy(float), objectives)
-    mask = pareto_mask(values, df["feasible"].to_numpy(bool) & on_front_eligible(df))
-    df["on_front"] = first_of_duplicates(mask, df["config_key"].to_numpy(object))
-    df.attrs["cost"] = settings.cost
-    return df

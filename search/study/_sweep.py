@@ -18,7 +18,8 @@ from mixaq.search.space._accuracy import AccuracyFactory, AccuracyFn
 from mixaq.search.study._liveness import die_with_parent, reap_dead_trials
 from mixaq.search.space._settings import SweepSettings
 from mixaq.search.study._storage import RetryDeadTrial, StorageOptions, get_storage, open_study, redact_url
-from mixaq.search.study._study import StudyHandle, completed_frame, make_sampler, trial_info
+from mixaq.search.space._trials import completed_frame, trial_info
+from mixaq.search.study._study import StudyHandle, make_sampler
 
 __all__ = ["SweepResult", "quiet_optuna", "run_sweep", "trial_counts"]
 
