@@ -16,7 +16,7 @@ _EXPORTS: dict[str, str] = {
     "DetectorConfig": "._detector",
     "build_detector": "._detector",
     "DEFAULT_VAL": "mixaq.models.evaluation._evaluate",
-    "EvalResult": "mixaq.models.evaluation._evaluate",
+    "EvalResult": "mixaq.models.evaluation._result",
     "Evaluator": "mixaq.models.evaluation._evaluate",
     "ensure_default_val": "mixaq.models.evaluation._evaluate",
     "load_backbone_weights": "._checkpoint",

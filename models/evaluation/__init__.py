@@ -6,7 +6,7 @@ from mixaq.core._util import lazy_exports
 # public name -> private module that defines it
 _EXPORTS: dict[str, str] = {
     "DEFAULT_VAL": "._evaluate",
-    "EvalResult": "._evaluate",
+    "EvalResult": "._result",
     "Evaluator": "._evaluate",
     "ensure_default_val": "._evaluate",
     "train": "._train",

@@ -10,11 +10,12 @@ import torch
 import torch.nn as nn
 
 from mixaq.models.data._coco import CocoDetection
+from mixaq.models.evaluation._result import BOX_METRICS
 
 __all__ = ["predict", "coco_stats", "STAT_NAMES", "encode_masks", "image_loader", "ImageSource"]
 
 # COCOeval.stats order (the first six, same for iouType "bbox" and "segm").
-STAT_NAMES = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large")
+STAT_NAMES = BOX_METRICS  # the old name of the box metric tuple
 
 
 def image_loader(dataset: CocoDetection, inputs: str = "tensor", scale: Sequence[int] | None = None) -> Callable[[int], Any]:

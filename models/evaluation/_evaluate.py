@@ -13,7 +13,6 @@ import math
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,7 +22,8 @@ from mixaq.models._runtime import torch_threads
 from mixaq.simulator import SwinArch, WindowAssignment
 from mixaq.core._errors import MixaqError
 from mixaq.models.data._coco import CocoDetection, resolve_data
-from mixaq.models.evaluation._cocoeval import STAT_NAMES, coco_stats, image_loader, predict
+from mixaq.models.evaluation._cocoeval import coco_stats, image_loader, predict
+from mixaq.models.evaluation._result import SEGM_METRICS, EvalResult
 
 __all__ = ["Evaluator", "EvalResult", "DEFAULT_CHECKPOINT", "DEFAULT_VAL", "SEGM_NAMES", "default_val_dir",
            "default_coco_val", "ensure_default_val", "val_generator", "coco_results"]
@@ -39,46 +39,8 @@ _CACHE_SIZE = 8
 _PRELOAD_LIMIT_BYTES = 2 * 2**30
 
 
-SEGM_NAMES = tuple(f"{name}_segm" for name in STAT_NAMES)
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """COCOeval box stats (0-1; -1 where a size range has no ground truth) and what ran; mask stats
-    (`ap_segm`, ...) for families with masks on data with segmentations, NaN otherwise."""
-
-    ap: float
-    ap50: float
-    ap75: float
-    ap_small: float
-    ap_medium: float
-    ap_large: float
-    assignment: WindowAssignment  # per-block window fractions the model recorded, with the bits
-    n_images: int
-    seconds: float
-    ap_segm: float = math.nan
-    ap50_segm: float = math.nan
-    ap75_segm: float = math.nan
-    ap_small_segm: float = math.nan
-    ap_medium_segm: float = math.nan
-    ap_large_segm: float = math.nan
-    # COCO results-format detections (bbox xywh, category ids of the annotation file, score, RLE
-    # segmentation), kept only when `evaluate(..., keep_detections=True)`.
-    detections: tuple | None = field(default=None, compare=False, repr=False)
-    # 95 % bootstrap interval of `ap` over the evaluated images (evaluate(..., bootstrap=B)); NaN otherwise.
-    ap_ci_low: float = float("nan")
-    ap_ci_high: float = float("nan")
-    ap_boot: tuple[float, ...] = ()  # AP on each bootstrap resample (paired across equal-sized evaluations)
-
-    def stats(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in STAT_NAMES}
-
-    def segm_stats(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in SEGM_NAMES}
-
-    @property
-    def has_segm(self) -> bool:
-        return not math.isnan(self.ap_segm)
+# Old names of the metric tuples (models.evaluation._result defines them).
+SEGM_NAMES = SEGM_METRICS
 
 
 def val_generator(extra: dict | None) -> str:

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mixaq.models._config import MIX_MODES, STRATEGIES
+from mixaq.models._config import MIX_MODES, STRATEGIES, MixConfig, QuantConfig
 from mixaq.core._errors import MixaqError
 from mixaq.core._util import json_ready
 
@@ -55,6 +55,18 @@ class DesignPoint:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_configs(self, observer: str = "minmax") -> tuple[QuantConfig, MixConfig]:
+        """The models' (QuantConfig, MixConfig) that measure this point: the one conversion."""
+        quant = QuantConfig(high_act_bits=self.high_act_bits, low_act_bits=self.low_act_bits,
+                            weight_bits=self.weight_bits, observer=observer)
+        if self.mode == "ratio":
+            mix = MixConfig(mode="ratio", low_ratios=self.low_ratios, prune_ratios=self.prune_ratios,
+                            strategy=self.strategy, seed=self.seed)
+        else:
+            mix = MixConfig(mode="threshold", low_thresholds=self.low_thresholds,
+                            prune_thresholds=self.prune_thresholds, strategy=self.strategy, seed=self.seed)
+        return quant, mix
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DesignPoint":
