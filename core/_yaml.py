@@ -6,6 +6,7 @@ a `MixaqError` naming the file (and the line).
 """
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ _FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]
     |\.(?:nan|NaN|NAN))$""", re.X)
 
 _LOADER: Any = None
+_PARSED: dict[tuple[str, int, int], Any] = {}
 
 
 def _loader() -> Any:
@@ -40,13 +42,23 @@ def _loader() -> Any:
 
 def read_yaml(path: str | Path, what: str) -> Any:
     """The parsed YAML of `path`; `what` names the kind of file in messages ("spec", "arch file")."""
-    import yaml
-
     path = Path(path)
     if path.is_dir():
         raise MixaqError(f"{what} {path} is a directory, not a YAML file")
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
+    # One read and parse per file and content version per process: a command that checks its
+    # arguments, builds its settings and then runs reads each spec and space file once.
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        _PARSED[key] = _parse(path, what)
+    return copy.deepcopy(_PARSED[key])  # callers may edit what they get
+
+
+def _parse(path: Path, what: str) -> Any:
+    import yaml
+
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -245,14 +245,15 @@ class StudyHandle:
             time.sleep(_CLAIM_POLL_S)
 
     def measure(self, point: DesignPoint, promote: Callable[[AccuracyResult], bool] | None = None, *,
-                wait: bool = True) -> tuple[dict[str, Any] | None, bool]:
+                wait: bool = True, key_costs: tuple[str, dict[str, Any]] | None = None) -> tuple[dict[str, Any] | None, bool]:
         """Accuracy (cached per configuration across resumes and workers) and simulated cost of a point.
         With `wait=False`, (None, False) when another process is measuring it right now.
 
         With --fidelity and a `promote` rule, the point is measured on the smallest image subset
         first and on each larger one only while `promote(result)` says it could still matter.
+        `key_costs`: the point's `key_and_costs`, when the caller computed them already.
         """
-        key, costs = self.key_and_costs(point)
+        key, costs = key_costs if key_costs is not None else self.key_and_costs(point)
         got = accuracy_at_fidelity(self, key, point, promote, wait)
         if got is None:
             return None, False
@@ -373,7 +374,7 @@ class StudyHandle:
         # Everything about the trial goes into one attribute: one storage write instead of dozens.
         info: dict[str, Any] = {"point": point.to_dict(), "label": point.describe()}
         kind = self.settings.cost
-        key, costs = self.key_and_costs(point)
+        key, costs = key_costs = self.key_and_costs(point)
         info.update(costs)
         candidates = None
         if self.hardware is not None:
@@ -400,7 +401,7 @@ class StudyHandle:
             values = candidates if candidates is not None else \
                 {o.column: costs[o.column] for o in self.settings.objective_specs if o.source != "accuracy"}
             promote = lambda result: could_reach_front(self, result, values)  # noqa: E731
-        record, hit = self.measure(point, promote)
+        record, hit = self.measure(point, promote, key_costs=key_costs)
         info.update(record)
         if self.hardware is not None:
             info.update(rep_record)  # the representative hardware point's costs, not the base spec's

@@ -97,8 +97,8 @@ def _open(storage_url: str, study_name: str, settings: SweepSettings | None, opt
                       make_sampler(settings, settings.seed))
 
 
-def _progress_text(study: Any) -> str:
-    df = completed_frame(study)
+def _progress_text(study: Any, settings: SweepSettings) -> str:
+    df = completed_frame(study, settings)
     if df.empty:
         return "no completed trials yet"
     front = df[df["on_front"]]
@@ -122,9 +122,9 @@ def _fill(handle: StudyHandle, options: StorageOptions, bar: Any = None, parent_
         reap_dead_trials(study, retry, orphan_after_s=options.grace_period_s)
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
         done = sum(t.state == TrialState.COMPLETE for t in trials)
-        if bar is not None:
+        if bar is not None and not bar.disable:  # the front table only for a bar that shows it
             bar.n = min(done, handle.n_trials)
-            bar.set_postfix_str(_progress_text(study), refresh=True)
+            bar.set_postfix_str(_progress_text(study, handle.settings), refresh=True)
         if done >= handle.n_trials:
             return ran
         if len(trials) >= handle.n_trials:
@@ -132,9 +132,10 @@ def _fill(handle: StudyHandle, options: StorageOptions, bar: Any = None, parent_
             # awaiting their heartbeat deadline): wait rather than overshoot n_trials.
             time.sleep(_POLL_S)
             continue
-        before = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        study.optimize(handle.objective, n_trials=1, catch=(), gc_after_trial=False)
-        ran += len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) > before
+        states: list[Any] = []  # this process's trial, as Optuna finished it
+        study.optimize(handle.objective, n_trials=1, catch=(), gc_after_trial=False,
+                       callbacks=[lambda _, trial: states.append(trial.state)])
+        ran += states == [TrialState.COMPLETE]
     return ran
 
 
@@ -208,7 +209,7 @@ def run_sweep(
     if record is not None:
         front = record.front
     else:
-        df = completed_frame(study)
+        df = completed_frame(study, settings)
         front = df[df["on_front"]].sort_values(settings.x_column) if not df.empty else df
     from mixaq.search.records._analytics import fidelity_summary, hardware_summary, nearest_infeasible
 
@@ -247,7 +248,8 @@ def _run_workers(handle: StudyHandle, accuracy_factory: AccuracyFactory, storage
             done, pending = wait(futures, timeout=1.0, return_when=FIRST_EXCEPTION)
             counts = trial_counts(handle.study)
             bar.n = min(counts["complete"], n_trials)
-            bar.set_postfix_str(_progress_text(handle.study), refresh=True)
+            if not bar.disable:
+                bar.set_postfix_str(_progress_text(handle.study, handle.settings), refresh=True)
             failed = [f for f in done if f.exception() is not None]
             if failed:
                 raise failed[0].exception()
