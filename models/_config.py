@@ -11,7 +11,8 @@ import numpy as np
 from mixaq.simulator import MixaqError
 
 __all__ = ["ACT_TARGETS", "CALIBRATIONS", "MixConfig", "QuantConfig", "OBSERVERS", "MIX_MODES", "PAPER_PTQ_OBSERVER",
-           "REPQ_OBSERVERS", "STRATEGIES"]
+           "REPQ_OBSERVERS", "STRATEGIES", "MINMAX", "PERCENTILE", "MSE", "REPQ", "REPQ_MINMAX", "IMPORTANCE", "RANDOM",
+           "REVERSED"]
 
 # Activation tensors of one Swin block that can carry a fake quantizer (per branch):
 # the inputs of the four linears and the four operands of the two attention matmuls.
@@ -20,15 +21,17 @@ ACT_TARGETS: tuple[str, ...] = ("qkv_in", "q", "k", "attn", "v", "proj_in", "fc1
 # LN copies and the next linear, and the log√2 grid for the post-softmax attention. The name maps
 # to the range rule of the remaining (uniform, per-tensor) activations: `repq` uses RepQ-ViT's own
 # percentile search (as their code), `repq_minmax` min-max ranges (today's default for them).
-REPQ_OBSERVERS: dict[str, str] = {"repq": "repq", "repq_minmax": "minmax"}
-OBSERVERS: tuple[str, ...] = ("minmax", "percentile", "mse", *REPQ_OBSERVERS)
+MINMAX, PERCENTILE, MSE, REPQ, REPQ_MINMAX = "minmax", "percentile", "mse", "repq", "repq_minmax"
+REPQ_OBSERVERS: dict[str, str] = {REPQ: REPQ, REPQ_MINMAX: MINMAX}
+OBSERVERS: tuple[str, ...] = (MINMAX, PERCENTILE, MSE, *REPQ_OBSERVERS)
 # The PTQ of the paper-reproduction paths (`QuantConfig.paper_ptq`, the official-checkpoint tables):
 # RepQ-ViT as published, which MixA-Q builds on. On the embedded default detector `repq_minmax` is
 # the one that measured at or above min-max in every row (docs/results_ptq_repq.md).
 PAPER_PTQ_OBSERVER = "repq"
 WEIGHT_OBSERVERS: tuple[str, ...] = ("minmax", "mse")
 MIX_MODES: tuple[str, ...] = ("ratio", "threshold")
-STRATEGIES: tuple[str, ...] = ("importance", "random", "reversed")
+IMPORTANCE, RANDOM, REVERSED = "importance", "random", "reversed"
+STRATEGIES: tuple[str, ...] = (IMPORTANCE, RANDOM, REVERSED)
 # How PTQ feeds each branch's activation observers (see `QuantConfig`).
 CALIBRATIONS: tuple[str, ...] = ("routed", "shared")
 

@@ -10,6 +10,7 @@ import torch
 from mixaq.models._windows import partition_windows
 from mixaq.simulator import window_counts
 from mixaq.simulator._windows import WindowGeometry
+from mixaq.models._config import IMPORTANCE, RANDOM, REVERSED
 
 __all__ = [
     "HIGH",
@@ -52,11 +53,11 @@ def window_importance(magnitude: torch.Tensor, window_size: tuple[int, int], shi
 
 def selection_scores(importance: torch.Tensor, strategy: str, generator: torch.Generator | None) -> torch.Tensor:
     """(B, nW) scores; windows with the lowest score are pruned first, then sent low-bit."""
-    if strategy == "importance":
+    if strategy == IMPORTANCE:
         return importance
-    if strategy == "reversed":
+    if strategy == REVERSED:
         return -importance
-    if strategy == "random":
+    if strategy == RANDOM:
         # Drawn on the CPU generator so a seed gives the same windows on any device.
         return torch.rand(importance.shape, generator=generator).to(importance.device)
     raise ValueError(f"unknown strategy {strategy!r}")

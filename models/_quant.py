@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from mixaq.models._repq import log_sqrt2_quantize, log_sqrt2_search, uniform_search
 from mixaq.simulator import MixaqError
+from mixaq.models._config import MINMAX, MSE, PERCENTILE, REPQ
 
 __all__ = ["FakeQuant", "GRIDS", "fake_quantize", "qrange", "qparams_from_range"]
 
@@ -121,7 +122,7 @@ class FakeQuant(nn.Module):
         self.channels = channels
         self.bits: int | None = None
         self.symmetric = channels is not None
-        self.observer = "minmax"
+        self.observer = MINMAX
         self.percentile = 99.99
         self.learnable = False
         self.grid = "uniform"
@@ -192,7 +193,7 @@ class FakeQuant(nn.Module):
         mn, mx = torch.aminmax(x)
         self._min = mn if self._min is None else torch.minimum(self._min, mn)
         self._max = mx if self._max is None else torch.maximum(self._max, mx)
-        if self.observer != "minmax" and self._n_sampled < _SAMPLE_TOTAL:
+        if self.observer != MINMAX and self._n_sampled < _SAMPLE_TOTAL:
             sample = _strided_sample(x, min(_SAMPLE_PER_BATCH, _SAMPLE_TOTAL - self._n_sampled))
             self._samples.append(sample)
             self._n_sampled += sample.numel()
@@ -202,7 +203,7 @@ class FakeQuant(nn.Module):
         if not self.enabled or self._min is None:
             return
         lo, hi = self._min.reshape(1).float(), self._max.reshape(1).float()
-        if self.observer == "repq":
+        if self.observer == REPQ:
             sample = torch.cat(self._samples)
             if self.grid == "log_sqrt2":
                 scale = log_sqrt2_search(sample, self.bits)
@@ -211,7 +212,7 @@ class FakeQuant(nn.Module):
                 self._set_qparams(*uniform_search(sample[None], self.bits)[:2])
             self._reset_stats()
             return
-        if self.observer == "percentile":
+        if self.observer == PERCENTILE:
             sample = torch.cat(self._samples)
             q = self.percentile / 100.0
             if self.symmetric:
@@ -220,7 +221,7 @@ class FakeQuant(nn.Module):
             else:
                 lo = torch.quantile(sample, 1.0 - q).reshape(1)
                 hi = torch.quantile(sample, q).reshape(1)
-        elif self.observer == "mse":
+        elif self.observer == MSE:
             sample = _strided_sample(torch.cat(self._samples), _MSE_SAMPLE)
             lo, hi = _mse_range(sample[None], lo, hi, self.bits, self.symmetric)
         self._set_qparams(*qparams_from_range(lo, hi, self.bits, self.symmetric))
@@ -249,7 +250,7 @@ class FakeQuant(nn.Module):
     def _weight_qparams(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         w = w.detach().float()
         lo, hi = w.amin(1), w.amax(1)
-        if self.observer == "mse":
+        if self.observer == MSE:
             lo, hi = _mse_range(w, lo, hi, self.bits, self.symmetric)
         scale, zp = qparams_from_range(lo, hi, self.bits, self.symmetric)
         return scale[:, None], zp[:, None]

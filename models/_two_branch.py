@@ -41,6 +41,7 @@ from mixaq.models._repq import ChannelFold
 from mixaq.models._windows import partition_windows, reverse_windows
 from mixaq.simulator import MixaqError
 from mixaq.simulator._windows import WindowGeometry
+from mixaq.models._config import REPQ
 
 __all__ = ["TwoBranchSwinBlock", "convert_swin", "set_quant", "set_mix", "calibrating", "converted_blocks"]
 
@@ -372,7 +373,7 @@ def set_quant(module: nn.Module, quant: QuantConfig) -> nn.Module:
         raise MixaqError(f"set_quant: expected a QuantConfig, got {type(quant).__name__}")
     observers = {t: quant.observer for t in ACT_TARGETS}
     if quant.repq:  # RepQ-ViT's rules on the folded and the softmax targets, the named rule elsewhere
-        observers = {t: "repq" if t in FOLDED_TARGETS or t == "attn" else REPQ_OBSERVERS[quant.observer]
+        observers = {t: REPQ if t in FOLDED_TARGETS or t == "attn" else REPQ_OBSERVERS[quant.observer]
                      for t in ACT_TARGETS}
     for block in _require_blocks(module, "set_quant"):
         for branch, bits in (("high", quant.high_act_bits), ("low", quant.low_act_bits)):

@@ -106,3 +106,49 @@ def test_core_and_simulator_import_nothing_above_them():
             assert all(d.startswith(("mixaq.core", "mixaq.simulator")) for d in deps), (name, deps)
         if name.startswith("mixaq.models"):
             assert not any(d.startswith("mixaq.search") for d in deps), (name, deps)
+
+
+def _vocabulary() -> dict[str, tuple[str, ...]]:
+    from mixaq.models._config import OBSERVERS, STRATEGIES
+    from mixaq.models.detection._registry import FAMILY_NAMES
+
+    return {"strategy": STRATEGIES, "observer": OBSERVERS, "family": FAMILY_NAMES}
+
+
+# The one module that spells each vocabulary (docs/architecture.md, "One module per shared rule").
+VOCABULARY_HOME = {"strategy": "models/_config.py", "observer": "models/_config.py",
+                   "family": "models/detection/_registry.py"}
+
+
+def _string_literals(path: Path) -> list[tuple[int, str]]:
+    """(line, value) of every string constant that is not a docstring or a piece of an f-string."""
+    tree = ast.parse(path.read_text())
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                skip.add(id(first.value))
+        if isinstance(node, ast.JoinedStr):
+            skip.update(id(sub) for sub in ast.walk(node))
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in skip]
+
+
+def test_vocabulary_literals_live_in_one_module():
+    """Family, strategy and observer names are spelled once; everything else imports the constants."""
+    found = []
+    for kind, names in _vocabulary().items():
+        for folder in ROOTS:
+            for path in sorted((REPO / folder).rglob("*.py")):
+                rel = str(path.relative_to(REPO))
+                if rel == VOCABULARY_HOME[kind]:
+                    continue
+                found += [f"{rel}:{line}: {kind} {value!r}" for line, value in _string_literals(path) if value in names]
+    assert found == []
+
+
+def test_literal_scan_sees_a_literal(tmp_path):
+    path = tmp_path / "x.py"
+    path.write_text('"""random in a docstring is fine"""\nA = f"random@{1}"\nB = "random"\n')
+    assert _string_literals(path) == [(3, "random")]

@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from mixaq.core._errors import MixaqError, first_line
 from mixaq.models.detection._detector import build_detector
+from mixaq.models.detection._registry import FCOS
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "check_finite",
            "CHECKPOINT_FORMAT"]
@@ -96,7 +97,7 @@ def load_checkpoint(path: str | Path, trainable: bool = False) -> dict[str, Any]
         for key in ("config", "categories", "state_dict"):
             if key not in payload:
                 raise MixaqError(f"{path}: checkpoint lacks {key!r}")
-        head = payload["config"].get("head", "fcos") if isinstance(payload["config"], dict) else None
+        head = payload["config"].get("head", FCOS) if isinstance(payload["config"], dict) else None
         if trainable and head not in TRAINABLE_FAMILIES:
             raise MixaqError(f"{path}: a {head} detector: mixaq trains {', '.join(TRAINABLE_FAMILIES)} only "
                              "(the Mask R-CNN families have no training losses here; eval and sweep take them)")
@@ -141,7 +142,7 @@ def load_detector(path: str | Path, detector: str | None = None) -> tuple[nn.Mod
         categories = [{"name": n} for n in foreign.class_names] if foreign.class_names else []
         return model.eval(), foreign.config, categories, {"source_format": foreign.source_format}
     payload = load_checkpoint(path)
-    family = get_family(str(payload["config"].get("head", "fcos")))
+    family = get_family(str(payload["config"].get("head", FCOS)))
     if detector is not None and detector != family.name:
         raise MixaqError(f"{path}: --detector {detector} does not fit this checkpoint (a {family.name} detector)")
     config = family.config_class().from_dict(payload["config"], where=f"{path}: config")

@@ -11,6 +11,7 @@ import torch.nn as nn
 from mixaq.simulator import SwinArch, get_arch
 from mixaq.core._errors import MixaqError
 from mixaq.core._util import dataclass_from_mapping
+from mixaq.models.detection._registry import FASTERRCNN, FCOS, RETINANET
 
 __all__ = ["DetectorConfig", "SwinFPN", "build_detector", "build_torchvision", "HEADS"]
 
@@ -22,7 +23,7 @@ class DetectorConfig:
     arch: str | tuple = "swin_micro"
     num_classes: int = 5
     image_size: int = 256  # square network input side, px (images are resized to fit it)
-    head: str = "fcos"
+    head: str = FCOS
     fpn_channels: int = 64
     head_convs: int = 2
     out_indices: tuple[int, ...] = (1, 2)  # Swin stages feeding the FPN (stride 8 and 16 for 3 stages)
@@ -42,7 +43,7 @@ class DetectorConfig:
             raise MixaqError(f"model.out_indices {self.out_indices} must name stages 0..{swin.num_stages - 1}")
         if self.num_classes < 1 or self.image_size < 32 or self.fpn_channels < 8:
             raise MixaqError("model: num_classes >= 1, image_size >= 32 and fpn_channels >= 8 required")
-        if self.head in ("fcos", "retinanet") and self.fpn_channels % 32:
+        if self.head in (FCOS, RETINANET) and self.fpn_channels % 32:
             raise MixaqError(f"model.fpn_channels must be a multiple of 32 for {self.head} (GroupNorm(32)), "
                              f"got {self.fpn_channels}")
 
@@ -156,9 +157,9 @@ def _build_fasterrcnn(config: DetectorConfig, backbone: SwinFPN) -> nn.Module:
 # The torchvision heads of the timm-Swin families (the family registry, `_registry.py`, names them
 # and holds their label offsets).
 HEADS: dict[str, Callable[[DetectorConfig, SwinFPN], nn.Module]] = {
-    "fcos": _build_fcos,
-    "retinanet": _build_retinanet,
-    "fasterrcnn": _build_fasterrcnn,
+    FCOS: _build_fcos,
+    RETINANET: _build_retinanet,
+    FASTERRCNN: _build_fasterrcnn,
 }
 
 

@@ -20,6 +20,7 @@ from mixaq.core._errors import MixaqError
 from mixaq.models.detection._official import backbone_from_mmdet3, check_relative_position_index, infer_backbone_arch
 from mixaq.models.detection._rcnn_config import CASCADE_STDS, RCNN_STDS, RCNNConfig
 from mixaq.models.detection._registry import RCNN_FAMILIES
+from mixaq.models.detection._registry import CASCADE_MASK_RCNN, MASK_RCNN
 
 __all__ = ["ForeignCheckpoint", "is_foreign", "read_foreign", "sniff_family"]
 
@@ -80,9 +81,9 @@ def sniff_family(state: Mapping[str, torch.Tensor], where: str) -> str:
     if hint:
         raise MixaqError(f"{where}: {hint}")
     if "roi_head.bbox_head.0.fc_cls.weight" in state and "roi_head.mask_head.0.conv_logits.weight" in state:
-        return "cascade_mask_rcnn"
+        return CASCADE_MASK_RCNN
     if "roi_head.bbox_head.fc_cls.weight" in state and "roi_head.mask_head.conv_logits.weight" in state:
-        return "mask_rcnn"
+        return MASK_RCNN
     if "roi_head.bbox_head.0.fc_cls.weight" in state:
         raise MixaqError(f"{where}: a Cascade R-CNN without mask heads: not supported (supported: "
                          f"{', '.join(RCNN_FAMILIES)})")
@@ -159,16 +160,16 @@ def _infer_config(state: Mapping[str, torch.Tensor], family: str, meta: Mapping[
     anchors = _shape(state, "rpn_head.rpn_cls.weight", where)[0]
     if anchors != 3:
         raise MixaqError(f"{where}: RPN with {anchors} anchors per location; supported: 3 (scale 8, ratios 0.5/1/2)")
-    stages = _count(state, r"^roi_head\.bbox_head\.(\d+)\.fc_cls\.weight$") if family == "cascade_mask_rcnn" else 1
-    prefixes = [f"roi_head.bbox_head.{s}." for s in range(stages)] if family == "cascade_mask_rcnn" else ["roi_head.bbox_head."]
+    stages = _count(state, r"^roi_head\.bbox_head\.(\d+)\.fc_cls\.weight$") if family == CASCADE_MASK_RCNN else 1
+    prefixes = [f"roi_head.bbox_head.{s}." for s in range(stages)] if family == CASCADE_MASK_RCNN else ["roi_head.bbox_head."]
     heads = [_head_config(state, p, where) for p in prefixes]
     if any(h != heads[0] for h in heads):
         raise MixaqError(f"{where}: the cascade stages' box heads differ in shape: not supported")
-    mask = "roi_head.mask_head.0." if family == "cascade_mask_rcnn" else "roi_head.mask_head."
+    mask = "roi_head.mask_head.0." if family == CASCADE_MASK_RCNN else "roi_head.mask_head."
     logits = _shape(state, f"{mask}conv_logits.weight", where)
     if logits[0] != heads[0]["num_classes"]:
         raise MixaqError(f"{where}: mask head predicts {logits[0]} classes, box head {heads[0]['num_classes']}")
-    default_stds = CASCADE_STDS if family == "cascade_mask_rcnn" else (RCNN_STDS,)
+    default_stds = CASCADE_STDS if family == CASCADE_MASK_RCNN else (RCNN_STDS,)
     if stages != len(default_stds):
         raise MixaqError(f"{where}: a cascade of {stages} stages; supported: 3")
     return RCNNConfig(

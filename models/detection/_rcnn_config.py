@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from mixaq.simulator import SwinArch, get_arch
 from mixaq.core._errors import MixaqError
+from mixaq.models.detection._registry import CASCADE_MASK_RCNN, MASK_RCNN
 
 __all__ = ["RCNNConfig", "TestSettings", "CASCADE_STDS", "RCNN_STDS"]
 
@@ -46,7 +47,7 @@ class RCNNConfig:
     """A two-stage Swin detector. `head` is the family (`mask_rcnn` | `cascade_mask_rcnn`);
     the backbone computes the official Swin (`_official.py`)."""
 
-    head: str = "mask_rcnn"
+    head: str = MASK_RCNN
     arch: str | tuple = "swin_t"
     out_indices: tuple[int, ...] = (0, 1, 2, 3)
     num_classes: int = 80
@@ -74,9 +75,9 @@ class RCNNConfig:
         for name in ("out_indices", "anchor_scales", "anchor_ratios"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "stage_stds", tuple(tuple(float(v) for v in s) for s in self.stage_stds))
-        if self.head not in ("mask_rcnn", "cascade_mask_rcnn"):
+        if self.head not in (MASK_RCNN, CASCADE_MASK_RCNN):
             raise MixaqError(f"model.head: {self.head!r} is not an R-CNN family (mask_rcnn, cascade_mask_rcnn)")
-        if (self.head == "cascade_mask_rcnn") != (len(self.stage_stds) > 1):
+        if (self.head == CASCADE_MASK_RCNN) != (len(self.stage_stds) > 1):
             raise MixaqError(f"model: {self.head} with {len(self.stage_stds)} R-CNN stage(s)")
         if any(len(s) != 4 for s in self.stage_stds):
             raise MixaqError("model.stage_stds: four target stds (x, y, w, h) per stage")

@@ -11,7 +11,8 @@ from typing import Any
 
 from mixaq.core._errors import MixaqError
 
-__all__ = ["DetectorFamily", "FAMILIES", "FAMILY_NAMES", "RCNN_FAMILIES", "TRAINABLE_FAMILIES", "get_family"]
+__all__ = ["DetectorFamily", "FAMILIES", "FAMILY_NAMES", "RCNN_FAMILIES", "TRAINABLE_FAMILIES", "get_family", "FCOS",
+           "RETINANET", "FASTERRCNN", "MASK_RCNN", "CASCADE_MASK_RCNN"]
 
 
 @dataclass(frozen=True)
@@ -54,19 +55,20 @@ class DetectorFamily:
         return model
 
 
+FCOS, RETINANET, FASTERRCNN, MASK_RCNN, CASCADE_MASK_RCNN = "fcos", "retinanet", "fasterrcnn", "mask_rcnn", "cascade_mask_rcnn"
 _TV = "mixaq.models.detection._detector"
 _RCNN = "mixaq.models.detection._rcnn_config:RCNNConfig"
 FAMILIES: dict[str, DetectorFamily] = {f.name: f for f in (
-    DetectorFamily("fcos", "timm Swin + FPN + torchvision FCOS (the embedded default)",
+    DetectorFamily(FCOS, "timm Swin + FPN + torchvision FCOS (the embedded default)",
                    f"{_TV}:DetectorConfig", f"{_TV}:build_torchvision"),
-    DetectorFamily("retinanet", "timm Swin + FPN + torchvision RetinaNet", f"{_TV}:DetectorConfig",
+    DetectorFamily(RETINANET, "timm Swin + FPN + torchvision RetinaNet", f"{_TV}:DetectorConfig",
                    f"{_TV}:build_torchvision"),
-    DetectorFamily("fasterrcnn", "timm Swin + FPN + torchvision Faster R-CNN", f"{_TV}:DetectorConfig",
+    DetectorFamily(FASTERRCNN, "timm Swin + FPN + torchvision Faster R-CNN", f"{_TV}:DetectorConfig",
                    f"{_TV}:build_torchvision", label_offset=1),
-    DetectorFamily("mask_rcnn", "official Swin + FPN + Mask R-CNN, as mmdetection computes it", _RCNN,
+    DetectorFamily(MASK_RCNN, "official Swin + FPN + Mask R-CNN, as mmdetection computes it", _RCNN,
                    "mixaq.models.detection._mask_rcnn:MaskRCNN", masks=True, inputs="mmdet",
                    importers=("official", "mmdet3")),
-    DetectorFamily("cascade_mask_rcnn", "official Swin + FPN + Cascade Mask R-CNN (3 stages), as mmdetection "
+    DetectorFamily(CASCADE_MASK_RCNN, "official Swin + FPN + Cascade Mask R-CNN (3 stages), as mmdetection "
                    "computes it", _RCNN, "mixaq.models.detection._cascade:build_cascade_mask_rcnn", masks=True,
                    inputs="mmdet", importers=("official", "mmdet3")),
 )}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mixaq.models._config import OBSERVERS, STRATEGIES
 from mixaq.core._util import json_ready
+from mixaq.models._config import IMPORTANCE, MINMAX
 
 __all__ = ["add_arguments", "run", "parse_bits", "build_configs", "cost_summary"]
 
@@ -71,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--low-bits", "--low-act-bits", type=parse_bits, default=4, help="low-branch activation bits or 'float'")
     q.add_argument("--weight-bits", type=parse_bits, default=_AUTO,
                    help="weight bits or 'float' (default: 4, or float when both activation widths are float)")
-    q.add_argument("--observer", default="minmax", choices=OBSERVERS,
+    q.add_argument("--observer", default=MINMAX, choices=OBSERVERS,
                    help="PTQ calibration: a per-tensor activation range observer, or repq (RepQ-ViT: "
                         "folded per-channel post-LN quantizers, log√2 attention, its percentile search "
                         "elsewhere) / repq_minmax (the same with min-max ranges elsewhere); docs/models.md")
@@ -84,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--low-thresholds", type=_floats, default=None)
     m.add_argument("--prune-threshold", type=float, default=None)
     m.add_argument("--prune-thresholds", type=_floats, default=None)
-    m.add_argument("--strategy", default="importance", choices=STRATEGIES)
+    m.add_argument("--strategy", default=IMPORTANCE, choices=STRATEGIES)
     m.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
     o = parser.add_argument_group("output")
     o.add_argument("--spec", default="bitfusion", help="accelerator spec (preset name or YAML path) for the cost")

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from mixaq.models._config import IMPORTANCE, PERCENTILE, RANDOM, REVERSED
 
 __all__ = ["ptq_table", "ratio_for_speedup", "side_by_side", "table_markdown"]
 
@@ -49,9 +50,9 @@ def ptq_table(
     *,
     spec: str = "bitfusion",
     low_ratios: Sequence[float] = (0.3, 0.5, 0.7),
-    strategies: Sequence[str] = ("importance", "random", "reversed"),
+    strategies: Sequence[str] = (IMPORTANCE, RANDOM, REVERSED),
     random_seeds: Sequence[int] = (0, 1, 2),
-    observer: str = "percentile",
+    observer: str = PERCENTILE,
     progress: bool = True,
 ) -> pd.DataFrame:
     """One row per configuration (random selection: one row per seed). Speedups are over uniform
@@ -71,9 +72,9 @@ def ptq_table(
     ]
     for ratio in low_ratios:
         for strategy in strategies:
-            seeds = random_seeds if strategy == "random" else (0,)
+            seeds = random_seeds if strategy == RANDOM else (0,)
             for seed in seeds:
-                runs.append(("MixA-Q W4A8/A4", strategy, float(ratio), seed if strategy == "random" else None,
+                runs.append(("MixA-Q W4A8/A4", strategy, float(ratio), seed if strategy == RANDOM else None,
                              mix_q, MixConfig(low_ratios=float(ratio), strategy=strategy, seed=int(seed))))
     rows = []
     for method, strategy, ratio, seed, quant, mix in tqdm(runs, desc="ptq table", disable=not progress):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mixaq.simulator import MixaqError
+from mixaq.models._config import MSE, PERCENTILE
 
 __all__ = ["matched_ratios", "qat_table", "qat_markdown", "TableCheckpoints"]
 
@@ -62,7 +63,7 @@ def _training(extra: dict) -> str:
 
 def qat_table(ckpts: TableCheckpoints, data=None, *, spec: str = "bitfusion", targets: Sequence[float] = (1.25, 1.35, 1.5),  # noqa: ANN001
               prune_per_low: float = 0.5, max_images: int | None = None, calib_images: int = 32,
-              low_observer: str = "mse", sparsevit: bool = True, cache: pd.DataFrame | None = None,
+              low_observer: str = MSE, sparsevit: bool = True, cache: pd.DataFrame | None = None,
               progress: bool = True) -> pd.DataFrame:
     """One row per evaluated configuration. Speedups (BOPs, latency on `spec`) are over uniform
     W4A4 and come from the windows the model recorded; `target` is what the ratios were chosen for.
@@ -89,7 +90,7 @@ def qat_table(ckpts: TableCheckpoints, data=None, *, spec: str = "bitfusion", ta
     runs: list[tuple] = []  # (method, training label source, checkpoint, quant, target, low, prune)
     if ckpts.float_model is not None:
         runs += [("float", ckpts.float_model, None, None, 0.0, 0.0),
-                 ("PTQ W4A4 (no training)", ckpts.float_model, QuantConfig(4, 4, 4, observer="percentile"), None, 0.0, 0.0)]
+                 ("PTQ W4A4 (no training)", ckpts.float_model, QuantConfig(4, 4, 4, observer=PERCENTILE), None, 0.0, 0.0)]
     runs.append(("QAT W4A4", ckpts.qat_w4a4, w4a4, 1.0, 0.0, 0.0))
     for bits, path in ((3, ckpts.qat_w4a3), (2, ckpts.qat_w4a2)):
         if path is not None:

@@ -13,6 +13,7 @@ from mixaq.core._errors import MixaqError
 
 from mixaq.search.space._objectives import OBJECTIVES, parse_objectives
 from mixaq.search.space._settings import SAMPLERS
+from mixaq.models._config import MINMAX
 
 __all__ = ["add_arguments", "run", "add_search_arguments", "build_settings", "check_arguments", "print_summary",
            "execute"]
@@ -117,7 +118,7 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--max-images", type=int, default=None, help="evaluate on a fixed subset of N val images")
     e.add_argument("--calib-images", "--calib", dest="calib_images", type=int, default=None,
                    help="PTQ calibration images (taken from the end, never evaluated); --calib is an alias")
-    e.add_argument("--observer", default="minmax", choices=OBSERVERS,
+    e.add_argument("--observer", default=MINMAX, choices=OBSERVERS,
                    help="PTQ calibration of every evaluated configuration (repq, repq_minmax: RepQ-ViT; "
                    "docs/models.md)")
     e.add_argument("--detector", default=None, choices=FAMILY_NAMES, help="force the detector family of --checkpoint")

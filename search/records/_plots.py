@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mixaq.search.records._record import StudyRecord
+from mixaq.models._config import RANDOM, REVERSED
 
 __all__ = ["render_plots", "plot_names", "PLOT_NAMES"]
 
@@ -17,8 +18,8 @@ PLOT_NAMES: tuple[str, ...] = ("pareto", "breakdown", "speedup_bops_vs_cycles", 
 _BASELINE_STYLE: dict[str, tuple[str, str, str]] = {
     "uniform_high": ("s", "black", "uniform high (reference)"),
     "uniform_low": ("v", "dimgray", "uniform low"),
-    "random": ("x", "tab:orange", "random windows, same ratios"),
-    "reversed": ("1", "tab:purple", "reversed windows, same ratios"),
+    RANDOM: ("x", "tab:orange", "random windows, same ratios"),
+    REVERSED: ("1", "tab:purple", "reversed windows, same ratios"),
     "prune_only": ("D", "tab:green", "pruning only, same ratios"),
 }
 

@@ -9,6 +9,7 @@ from mixaq.models.evaluation._result import (BOX_METRICS, METRICS, SEGM_METRICS,
 from mixaq.simulator import SwinArch
 
 from mixaq.search.space._space import DesignPoint
+from mixaq.models._config import MINMAX
 
 __all__ = ["AccuracyFn", "AccuracyResult", "AccuracyFactory", "EvaluatorFactory", "assignment_to_dict",
            "assignment_from_dict", "BOX_METRICS", "SEGM_METRICS", "METRICS"]
@@ -76,7 +77,7 @@ class EvaluatorFactory:
     calib_images: int | None = None
     torch_threads: int | None = None
     ann: str | None = None  # with `data` an images dir: a COCO instances json (real COCO)
-    observer: str = "minmax"  # PTQ calibration (`QuantConfig.observer`); part of the fingerprint
+    observer: str = MINMAX  # PTQ calibration (`QuantConfig.observer`); part of the fingerprint
     detector: str | None = None  # force the detector family of the checkpoint
     device: str = "auto"  # cpu | cuda | cuda:N | auto
     loader_workers: int = 0  # image-decoding processes per evaluator

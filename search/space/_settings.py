@@ -12,6 +12,7 @@ from mixaq.core._util import json_ready
 from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.search.space._objectives import Objective, default_objectives, objective_list, parse_objectives, x_column
 from mixaq.search.space._space import DesignPoint, SearchSpace
+from mixaq.models._config import IMPORTANCE, RANDOM
 
 __all__ = ["SweepSettings", "SAMPLERS", "config_key", "SETTINGS_ATTR", "CONTEXT_ATTR", "CACHE_PREFIX",
            "BASELINE_PREFIX"]
@@ -116,7 +117,7 @@ def config_key(point: DesignPoint, low_fraction: Any = None, pruned_fraction: An
     """Cache key of what the model actually runs: ratio points by their per-block window fractions
     (two ratios that floor to the same window counts are one configuration), knobs that cannot
     matter (low bits with no low windows, strategy with nothing demoted) normalized away."""
-    strategy, seed = point.strategy, (point.seed if point.strategy == "random" else None)
+    strategy, seed = point.strategy, (point.seed if point.strategy == RANDOM else None)
     low_bits = point.low_act_bits
     if point.mode == "ratio":
         low = [round(float(v), 6) for v in low_fraction]
@@ -124,7 +125,7 @@ def config_key(point: DesignPoint, low_fraction: Any = None, pruned_fraction: An
         if not any(low):
             low_bits = point.high_act_bits
         if not any(low) and not any(pruned):
-            strategy, seed = "importance", None
+            strategy, seed = IMPORTANCE, None
         body: dict[str, Any] = {"low": low, "pruned": pruned}
     else:
         body = {"low_t": list(point.low_thresholds), "prune_t": list(point.prune_thresholds)}

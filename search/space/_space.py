@@ -9,6 +9,7 @@ import numpy as np
 from mixaq.models._config import MIX_MODES, STRATEGIES, MixConfig, QuantConfig
 from mixaq.core._errors import MixaqError
 from mixaq.core._util import json_ready
+from mixaq.models._config import IMPORTANCE, MINMAX
 
 __all__ = ["DesignPoint", "SearchSpace"]
 
@@ -35,7 +36,7 @@ class DesignPoint:
     mode: str = "ratio"
     low_thresholds: tuple[float, ...] = ()
     prune_thresholds: tuple[float, ...] = ()
-    strategy: str = "importance"
+    strategy: str = IMPORTANCE
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -56,7 +57,7 @@ class DesignPoint:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_configs(self, observer: str = "minmax") -> tuple[QuantConfig, MixConfig]:
+    def to_configs(self, observer: str = MINMAX) -> tuple[QuantConfig, MixConfig]:
         """The models' (QuantConfig, MixConfig) that measure this point: the one conversion."""
         quant = QuantConfig(high_act_bits=self.high_act_bits, low_act_bits=self.low_act_bits,
                             weight_bits=self.weight_bits, observer=observer)
@@ -115,7 +116,7 @@ class SearchSpace:
     low_threshold_choices: tuple[float, ...] = field(default_factory=lambda: _grid(0.0, 1.6, 0.1))
     prune_threshold_choices: tuple[float, ...] = field(default_factory=lambda: _grid(0.0, 1.0, 0.1))
     search_strategy: bool = False
-    strategy: str = "importance"
+    strategy: str = IMPORTANCE
     strategy_choices: tuple[str, ...] = STRATEGIES
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ from mixaq.simulator import SwinArch, WindowAssignment, get_arch
 
 from mixaq.search.space._accuracy import AccuracyResult
 from mixaq.search.space._space import DesignPoint
+from mixaq.models._config import RANDOM, REVERSED
 
 __all__ = ["SyntheticAccuracy"]
 
@@ -62,9 +63,9 @@ class SyntheticAccuracy:
         a = WindowAssignment.from_pair_ratios(arch, self.image_hw, point.low_ratios, point.prune_ratios,
                                               point.high_act_bits, point.low_act_bits, point.weight_bits)
         sens = np.random.default_rng(self.seed).uniform(0.01, 0.05, arch.num_blocks)
-        if point.strategy == "reversed":
+        if point.strategy == REVERSED:
             sens = sens * 3.0
-        elif point.strategy == "random":
+        elif point.strategy == RANDOM:
             sens = sens * 1.8
 
         def bit_loss(bits: int | None) -> float:

@@ -29,6 +29,7 @@ from mixaq.search.space._trials import (CACHED, EVALUATED, INFO_ATTR, REJECTED_H
                                         completed_frame, constraints_of, is_feasible, trial_info)
 from mixaq.search.study._seeding import TrialSeededSampler
 from mixaq.search.study._storage import WORKER_ATTR, StorageOptions
+from mixaq.models._config import RANDOM, REVERSED
 
 __all__ = ["StudyHandle", "constraints_of", "is_feasible", "make_sampler", "trial_info", "completed_frame", "INFO_ATTR"]
 
@@ -348,13 +349,13 @@ class StudyHandle:
         for _, row in picks.iterrows():
             point = DesignPoint.from_dict(row["point"])
             n = int(row["number"])
-            variants = {f"random@{n}": DesignPoint(**{**point.to_dict(), "strategy": "random"}),
-                        f"reversed@{n}": DesignPoint(**{**point.to_dict(), "strategy": "reversed"})}
+            variants = {f"random@{n}": DesignPoint(**{**point.to_dict(), "strategy": RANDOM}),
+                        f"reversed@{n}": DesignPoint(**{**point.to_dict(), "strategy": REVERSED})}
             demoted = tuple(min(lo + pr, 1.0) for lo, pr in zip(point.low_ratios, point.prune_ratios))
             variants[f"prune_only@{n}"] = DesignPoint(point.high_act_bits, point.high_act_bits, point.weight_bits,
                                                       (0.0,) * len(demoted), demoted, strategy=point.strategy)
             for name, p in variants.items():
-                if p.strategy == point.strategy and name.startswith(("random", "reversed")):
+                if p.strategy == point.strategy and name.startswith((RANDOM, REVERSED)):
                     continue
                 todo[name] = (p, n)
         self.ensure_baselines(todo)
