@@ -26,7 +26,7 @@ ANN="$COCO/annotations/instances_val2017.json"
 "$PY" -m benchmarks.bench_oracle --scale 1333,800 --out "$OUT/oracle.md"
 "$PY" -m benchmarks.bench_rcnn --device cuda --checkpoint "$CKPT" --coco-root "$IMAGES" --ann "$ANN" \
     --images 500 --workers 8 --full --out "$OUT/bench_rcnn.json"
-"$PY" -m mixaq.search.cli eval --device cuda --workers 8 --checkpoint "$CKPT" --coco-root "$IMAGES" --ann "$ANN" \
+"$PY" -m mixaq.search.cli eval --device cuda --loader-workers 8 --checkpoint "$CKPT" --coco-root "$IMAGES" --ann "$ANN" \
     --high-bits float --low-bits float --calib 0 --format json --progress \
     --save-detections "$OUT/detections.json" > "$OUT/float.json"
 echo "results in $OUT: oracle.md bench_rcnn.json float.json detections.json"

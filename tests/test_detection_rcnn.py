@@ -295,7 +295,7 @@ def test_paper_table_command_on_a_random_model(files, tmp_path):
 
     root, ann, ckpts = files
     code = table_paper.main(["--checkpoint", str(ckpts["mask_rcnn"]), "--coco-root", str(root / "images"),
-                             "--ann", str(ann), "--device", "cpu", "--workers", "0", "--calib", "1",
+                             "--ann", str(ann), "--device", "cpu", "--loader-workers", "0", "--calib", "1",
                              "--observer", "minmax", "--test-scale", "256,160", "--out", str(tmp_path)])
     assert code == 0
     df = pd.read_csv(tmp_path / "table.csv")

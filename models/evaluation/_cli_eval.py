@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=16)
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     g.add_argument("--device", default="auto", help=DEVICE_HELP)
-    g.add_argument("--workers", type=int, default=0, help="data-loader processes decoding images ahead of the model")
+    g.add_argument("--loader-workers", type=int, default=0,
+                   help="data-loader processes decoding images ahead of the model (as `mixaq sweep --loader-workers`)")
     g.add_argument("--test-scale", type=_scale, default=None, metavar="LONG,SHORT",
                    help="keep-ratio test scale of the Mask R-CNN families (default 1333,800, the reference's)")
     q = parser.add_argument_group("precision")
@@ -89,8 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
     o = parser.add_argument_group("output")
     o.add_argument("--spec", default="bitfusion", help="accelerator spec (preset name or YAML path) for the cost")
-    o.add_argument("--format", default="text", choices=("text", "json"))
-    o.add_argument("--progress", action="store_true", help="show an inference progress bar")
+    o.add_argument("--format", default="table", choices=("table", "json"), type=lambda v: "table" if v == "text" else v,
+                   help="table (text; `text` is the old name) or json")
+    o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False, help="inference progress bar")
     o.add_argument("--save-detections", default=None, metavar="OUT.json",
                    help="write the detections in COCO results format (bbox xywh, the annotation file's category "
                         "ids, score, RLE segmentation for mask families)")
@@ -166,8 +168,8 @@ def _check_before_loading(args: argparse.Namespace, quant) -> None:  # noqa: ANN
     from mixaq.core._paths import check_out_file
 
     check_device_name(args.device)
-    if args.workers < 0:
-        raise MixaqError(f"--workers must be >= 0, got {args.workers}")
+    if args.loader_workers < 0:
+        raise MixaqError(f"--loader-workers must be >= 0, got {args.loader_workers}")
     if args.save_detections is not None:
         check_out_file(args.save_detections, "--save-detections")
     spec = simulator.load_spec(args.spec)
@@ -190,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     evaluator = Evaluator(args.checkpoint, args.coco_root if args.ann else args.data, ann=args.ann,
                           max_images=args.max_images, calib_images=args.calib_images, batch_size=args.batch_size,
                           threads=args.threads, progress=args.progress, detector=args.detector,
-                          device=args.device, workers=args.workers, test_scale=args.test_scale)
+                          device=args.device, workers=args.loader_workers, test_scale=args.test_scale)
     all_float = quant.high_act_bits is None and quant.low_act_bits is None and quant.weight_bits is None
     result = evaluator.evaluate(None if all_float and mix is None else quant, mix,
                                 keep_detections=args.save_detections is not None)

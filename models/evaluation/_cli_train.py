@@ -5,6 +5,9 @@ import argparse
 import json
 from pathlib import Path
 
+from mixaq.core._util import json_ready
+from mixaq.models._device import DEVICE_HELP
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -19,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="override train.steps")
     parser.add_argument("--max-minutes", type=float, default=None, help="override train.max_minutes (wall clock)")
     parser.add_argument("--threads", type=int, default=None, help="override train.threads")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if there is one)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument("--progress", dest="quiet", action="store_false", help="progress bar (default)")
+    parser.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar (--quiet: the old name)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,5 +50,5 @@ def run(args: argparse.Namespace) -> int:
         run_cfg = replace(run_cfg, train=replace(run_cfg.train, **overrides))
     summary = train(run_cfg, args.out, config_dir=config_path.parent, init_backbone=args.init_backbone,
                     log_path=args.log, progress=not args.quiet, device=args.device)
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(json_ready(summary), indent=2))
     return 0

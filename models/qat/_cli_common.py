@@ -6,6 +6,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from mixaq.core._util import json_ready
+from mixaq.models._device import DEVICE_HELP
 from mixaq.models.qat._config import TRAIN_SCOPES
 
 __all__ = ["CONFIG_DIR", "add_common_arguments", "run_fine_tune"]
@@ -34,8 +36,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
     parser.add_argument("--threads", type=int, default=None, help="override train.threads")
     parser.add_argument("--weight-bits", type=_bits, default=None, help="override quant.weight_bits")
     parser.add_argument("--train-scope", choices=TRAIN_SCOPES, default=None, help="override train.train_scope")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: a GPU if there is one)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument("--progress", dest="quiet", action="store_false", help="progress bar (default)")
+    parser.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar (--quiet: the old name)")
 
 
 def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, adapt_overrides: dict) -> int:
@@ -66,5 +69,5 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
     source = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
     summary = fine_tune(source, args.out, run, kind=kind, resume=args.resume, config_dir=config_path.parent,
                         log_path=args.log, progress=not args.quiet, device=args.device)
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(json_ready(summary), indent=2))
     return 0

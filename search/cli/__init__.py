@@ -29,6 +29,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's default at the end of its help, unless the help already names it (or there is none)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or "default" in text or default in (None, False, argparse.SUPPRESS)
+                or isinstance(action, (argparse._HelpAction, argparse._StoreConstAction))):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else str(default)
+        return f"{text} (default {shown.replace('%', '%%')})".lstrip()
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line like every other error (exit 2), not the usage dump."""
 
@@ -54,14 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mixaq: error: unknown command {name!r} (choose from {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
     module_name, help_ = COMMANDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            print(f"mixaq: error: command {name!r} is not implemented yet", file=sys.stderr)
-            return 2
-        raise
-    parser = _Parser(prog=f"mixaq {name}", description=help_)
+    module = importlib.import_module(module_name)
+    parser = _Parser(prog=f"mixaq {name}", description=help_, formatter_class=_HelpFormatter)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:

@@ -136,7 +136,7 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                    help="seconds without heartbeat before another worker fails and retries a trial")
     r.add_argument("--pick", type=int, default=None,
                    help="completed trial whose per-layer breakdown is drawn (default: auto; see mixaq plot --pick)")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -244,7 +244,7 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
 
         # First use renders the default model's val split: show that, once. Another checkpoint's
         # split depends on its training data, which only loading it tells (the Evaluator does).
-        ensure_default_val(progress=not args.no_progress)
+        ensure_default_val(progress=args.progress)
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann,
                                observer=args.observer, detector=args.detector, device=args.device,
@@ -252,7 +252,7 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
     result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
-                       progress=not args.no_progress, accuracy=accuracy, pick_trial=args.pick,
+                       progress=args.progress, accuracy=accuracy, pick_trial=args.pick,
                        storage_options=options)
     return result
 
