@@ -86,7 +86,7 @@ def get_record(module: nn.Module) -> WindowRecord:
     if not blocks:
         raise MixaqError(f"get_record: no converted Swin blocks in {type(module).__name__} (call models.convert_swin first)")
     per_block = []
-    for name, block in blocks:
+    for _name, block in blocks:
         if block._records:
             per_block.append(np.concatenate([r.cpu().numpy() for r in block._records]).astype(np.int64))
         else:

@@ -220,11 +220,6 @@ class ChannelFold(nn.Module):
         self._weight_cache = None
         return out
 
-    def channel_qparams(self, branch: str, target_scale: float, target_zp: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """The per-channel (scale, zero point) the folded per-tensor quantizer of `branch` equals."""
-        shift = self.shift[BRANCHES.index(branch)]
-        return self.ratio * target_scale, target_zp - (shift / target_scale).round()
-
     # -- the reparameterized network -------------------------------------------------------------
     def norm(self, norm: nn.LayerNorm, branch: str, x: torch.Tensor) -> torch.Tensor:
         """The branch's LayerNorm with the folded affine (γ/r, β/r - b): original output / r - b."""

@@ -46,7 +46,6 @@ from mixaq.models._config import REPQ
 __all__ = ["TwoBranchSwinBlock", "convert_swin", "set_quant", "set_mix", "calibrating", "converted_blocks"]
 
 BRANCHES = ("high", "low")
-WEIGHTS = ("qkv", "proj", "fc1", "fc2")
 # RepQ-ViT folds these post-LayerNorm targets: target -> (LayerNorm of the high branch, linear).
 FOLDED_TARGETS = {"qkv_in": ("norm1", "qkv"), "fc1_in": ("norm2", "fc1")}
 _CACHE_LIMIT = 16

@@ -202,10 +202,6 @@ class WindowAssignment:
         _check_bits("low_act_bits", self.low_act_bits)
         _check_bits("weight_bits", self.weight_bits)
 
-    @property
-    def high_fraction(self) -> np.ndarray:
-        return 1.0 - np.asarray(self.low_fraction) - np.asarray(self.pruned_fraction)
-
     @classmethod
     def uniform(cls, arch: SwinArch, act_bits: int | None = 8, weight_bits: int | None = 4) -> "WindowAssignment":
         zeros = (0.0,) * arch.num_blocks

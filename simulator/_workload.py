@@ -81,10 +81,6 @@ class Workload:
     n_shares: int
     groups: tuple[RowGroup, ...]
 
-    @property
-    def num_rows(self) -> int:
-        return len(self.gemm) + len(self.vector)
-
 
 def _row_groups(arch: SwinArch, gemm: OpTable, vector: OpTable) -> tuple[RowGroup, ...]:
     cols = _share_columns(arch)

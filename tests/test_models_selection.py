@@ -110,7 +110,7 @@ def _scene(batch: int, size: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(1)
     x = 0.05 * torch.randn(batch, 3, size, size, generator=gen)
     for b in range(batch):
-        for k in range(b * 3 + 1):
+        for _k in range(b * 3 + 1):
             y0, x0 = torch.randint(0, size - 10, (2,), generator=gen).tolist()
             x[b, :, y0 : y0 + 10, x0 : x0 + 10] += 4 * torch.randn(3, 1, 1, generator=gen)
     return x

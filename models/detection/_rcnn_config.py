@@ -93,10 +93,6 @@ class RCNNConfig:
         return len(self.stage_stds)
 
     @property
-    def has_masks(self) -> bool:
-        return True
-
-    @property
     def swin_arch(self) -> SwinArch:
         """The backbone; its windows follow the official geometry (the simulator costs the same)."""
         arch = get_arch(dict(self.arch) if isinstance(self.arch, tuple) else self.arch)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from mixaq.models.evaluation._result import (BOX_METRICS, METRICS, SEGM_METRICS, EvalResult, assignment_from_dict,
                                               assignment_to_dict)

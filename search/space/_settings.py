@@ -95,10 +95,6 @@ class SweepSettings:
         """The column fronts are sorted by and plots draw across (`search.space._objectives.x_column`)."""
         return x_column(self.objective_specs, self.cost)
 
-    @property
-    def is_default_objectives(self) -> bool:
-        return self.objectives == default_objectives(self.cost)
-
     def to_dict(self) -> dict[str, Any]:
         return json_ready(self)
 
