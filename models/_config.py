@@ -12,7 +12,7 @@ from mixaq.simulator import MixaqError
 
 __all__ = ["ACT_TARGETS", "CALIBRATIONS", "MixConfig", "QuantConfig", "OBSERVERS", "MIX_MODES", "PAPER_PTQ_OBSERVER",
            "REPQ_OBSERVERS", "STRATEGIES", "MINMAX", "PERCENTILE", "MSE", "REPQ", "REPQ_MINMAX", "IMPORTANCE", "RANDOM",
-           "REVERSED"]
+           "REVERSED", "check_mix_choices"]
 
 # Activation tensors of one Swin block that can carry a fake quantizer (per branch):
 # the inputs of the four linears and the four operands of the two attention matmuls.
@@ -34,6 +34,14 @@ IMPORTANCE, RANDOM, REVERSED = "importance", "random", "reversed"
 STRATEGIES: tuple[str, ...] = (IMPORTANCE, RANDOM, REVERSED)
 # How PTQ feeds each branch's activation observers (see `QuantConfig`).
 CALIBRATIONS: tuple[str, ...] = ("routed", "shared")
+
+
+def check_mix_choices(mode: str, strategy: str, where: str) -> None:
+    """The vocabulary check of a window mix's mode and strategy (`MixConfig`, search's `DesignPoint`)."""
+    if mode not in MIX_MODES:
+        raise MixaqError(f"{where}: mode must be one of {', '.join(MIX_MODES)}, got {mode!r}")
+    if strategy not in STRATEGIES:
+        raise MixaqError(f"{where}: strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
 
 
 def _bits(name: str, bits: object) -> int | None:
@@ -163,10 +171,7 @@ class MixConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.mode not in MIX_MODES:
-            raise MixaqError(f"mix: mode must be one of {', '.join(MIX_MODES)}, got {self.mode!r}")
-        if self.strategy not in STRATEGIES:
-            raise MixaqError(f"mix: strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        check_mix_choices(self.mode, self.strategy, "mix")
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
             raise MixaqError(f"mix: seed must be an integer, got {self.seed!r}")
         object.__setattr__(self, "seed", int(self.seed))

@@ -66,6 +66,12 @@ _SCHEMA: dict[str, tuple[str, type, Any]] = {
     "area_mm2.vector_lane": ("area_vector_lane_mm2", float, None),
     "area_mm2.other": ("area_other_mm2", float, 0.0),
 }
+# Sign rules of the numeric fields (tests/test_spec_table.py: every numeric field has one, and the
+# schema's defaults are the dataclass's).
+_POSITIVE = ("frequency_mhz", "rows", "cols", "dram_bytes_per_cycle", "vector_lanes", "min_bits", "max_bits",
+             "output_bits", "psum_bits", "sram_ifmap_kib", "sram_filter_kib", "sram_ofmap_kib")
+_NON_NEGATIVE = ("mac_8x8_energy_pj", "sram_byte_energy_pj", "dram_byte_energy_pj", "vector_op_energy_pj",
+                 "static_power_mw", "area_pe_mm2", "area_sram_mm2_per_kib", "area_vector_lane_mm2", "area_other_mm2")
 _LOWERCASE = ("array.dataflow", "precision.model", "precision.serial", "mapper.objective", "mapper.fold_order",
               "memory.dram_ports", "memory.psum_policy")
 _SECTIONS = {key.split(".")[0] for key in _SCHEMA if "." in key}
@@ -115,16 +121,10 @@ class AcceleratorSpec:
             value = getattr(self, name)
             if isinstance(value, float) and not math.isfinite(value):
                 self._fail(name, f"must be a finite number, got {value}")
-        positive = ("frequency_mhz", "rows", "cols", "dram_bytes_per_cycle", "vector_lanes",
-                    "min_bits", "max_bits", "output_bits", "psum_bits",
-                    "sram_ifmap_kib", "sram_filter_kib", "sram_ofmap_kib")
-        for name in positive:
+        for name in _POSITIVE:
             if not getattr(self, name) > 0:
                 self._fail(name, f"must be > 0, got {getattr(self, name)}")
-        non_negative = ("mac_8x8_energy_pj", "sram_byte_energy_pj", "dram_byte_energy_pj", "vector_op_energy_pj",
-                        "static_power_mw", "area_pe_mm2", "area_sram_mm2_per_kib", "area_vector_lane_mm2",
-                        "area_other_mm2")
-        for name in non_negative:
+        for name in _NON_NEGATIVE:
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 self._fail(name, f"must be >= 0, got {getattr(self, name)}")
         if self.dataflow not in DATAFLOWS:

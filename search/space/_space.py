@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mixaq.models._config import MIX_MODES, STRATEGIES, MixConfig, QuantConfig
+from mixaq.models._config import MIX_MODES, STRATEGIES, MixConfig, QuantConfig, check_mix_choices
 from mixaq.core._errors import MixaqError
 from mixaq.core._util import json_ready
 from mixaq.models._config import IMPORTANCE, MINMAX
@@ -40,10 +40,7 @@ class DesignPoint:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.mode not in MIX_MODES:
-            raise MixaqError(f"design point: mode must be one of {', '.join(MIX_MODES)}, got {self.mode!r}")
-        if self.strategy not in STRATEGIES:
-            raise MixaqError(f"design point: strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        check_mix_choices(self.mode, self.strategy, "design point")
         for name in ("low_ratios", "prune_ratios", "low_thresholds", "prune_thresholds"):
             # Rounding makes 0.30000000000000004 and 0.3 the same point (and the same cache key).
             object.__setattr__(self, name, tuple(round(float(v), 6) for v in getattr(self, name)))
