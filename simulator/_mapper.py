@@ -17,10 +17,11 @@ one numpy evaluation:
 - cycles: the first input tiles and the last output tile are exposed, everything between overlaps
   compute (`stall_model: pipelined`), or Bit Fusion's simulator's formula (`bitfusion`).
 
-Candidate tile sizes per dimension D: D, ⌈D/2⌉, ⌈D/3⌉, the four largest powers of two below D, and
-64, 16, 4, 1 (clipped to D). The set depends on the GEMM only, not on the spec or the bits, so a
-larger array, more SRAM, more bandwidth or narrower operands never lose a candidate and (each
-candidate's cost being monotone in them) never cost more under the latency objective.
+Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer; this keeps ≈600
+tilings × 6 orders): each array-mapped dimension D whole, halved, its largest power of two, and
+2^j array lines (j = −2..9: whole folds at any Bit Fusion packing); the streamed dimension whole, its largest power of two, and for each
+tiling of the other two the sizes that fill the buffers (the largest, the balanced split with as
+many tiles, its power of two, and half of it). A tile smaller than a fold leaves array lines idle.
 """
 from __future__ import annotations
 
@@ -37,29 +38,33 @@ _DIM = {"m": 0, "n": 1, "k": 2}
 _OPERAND_DIMS = {"a": (0, 2), "b": (2, 1), "c": (0, 1)}
 TILE_RESULT_FIELDS = ("compute", "total", "read", "write", "sram", "tile_m", "tile_n", "tile_k", "loop_order",
                       "tiles")
-_N_ARRAY = 8  # candidate sizes of each array-mapped dimension
-_STREAM_SPLITS = 17  # the stream dimension is tried whole and in 2, 4, ..., 2**16 balanced tiles
-_N_STREAM = _STREAM_SPLITS + 2
+_FOLD_MULTIPLES = tuple(2.0 ** j for j in range(9, -3, -1))  # 512 .. 1/4 array folds
+_N_ARRAY = 3 + len(_FOLD_MULTIPLES)  # candidate sizes of each array-mapped dimension
+_N_STREAM = 6  # candidate sizes of the streamed dimension, per tiling of the other two
 _CHUNK_CANDIDATES = 1 << 20  # candidate × GEMM elements per evaluation slice (memory bound)
 
 
-def _array_sizes(d: np.ndarray) -> np.ndarray:
-    """(8, G) candidate tiles of a dimension the array folds over: whole, a half and a third, the
-    three largest powers of two below it (whole array folds when the array is a power of two), 16
-    and 1 (small tiles leave array lines idle: the fallback of small buffers)."""
+def _array_sizes(d: np.ndarray, fold: Any) -> np.ndarray:
+    """(15, G) candidate tiles of a dimension the array folds over (`fold` array lines): whole, half,
+    the largest power of two below it, and 2**j lines for j from -2 to 9 (below one line's worth the
+    array leaves lines idle: small buffers). In lines, not in packed elements, so that narrower
+    operands (a larger Bit Fusion pack) keep every tile wider ones had."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
-    rows = [d, np.ceil(d / 2.0), np.ceil(d / 3.0)] + [np.exp2(np.maximum(e - j, 0.0)) for j in (1, 2, 3)]
-    rows += [np.full_like(d, 16.0), np.ones_like(d)]
-    return np.minimum(np.stack(rows), d)
+    rows = [d, np.ceil(d / 2.0), np.exp2(np.maximum(e - 1.0, 0.0))]
+    rows += [np.ceil(fold * f) + 0.0 * d for f in _FOLD_MULTIPLES]
+    return np.minimum(np.stack(np.broadcast_arrays(*rows)), d)
 
 
-def _stream_sizes(d: np.ndarray) -> np.ndarray:
-    """(19, G) candidate tiles of the streamed dimension: ⌈D/2^j⌉ for j = 0..16 (balanced tiles, one
-    within a factor 2 of whatever fills the buffers), ⌈D/3⌉ and the largest power of two below D."""
+def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """(..., 6, G) candidate tiles of the streamed dimension: whole, the largest power of two below it,
+    and the sizes that fill the buffers given the other two tiles (`fill`, (..., G)): the largest,
+    the balanced split with as many tiles, its power of two, and half of it."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))
-    rows = [np.ceil(d / 2.0 ** j) for j in range(_STREAM_SPLITS)]
-    rows += [np.ceil(d / 3.0), np.exp2(np.maximum(e - 1.0, 0.0))]
-    return np.minimum(np.stack(rows), d)
+    fill = np.clip(fill, 1.0, d)
+    balanced = np.ceil(d / np.ceil(d / fill))
+    rows = [d + 0.0 * fill, np.exp2(np.maximum(e - 1.0, 0.0)) + 0.0 * fill, fill, balanced,
+            np.exp2(np.floor(np.log2(fill))), np.ceil(fill / 2.0)]
+    return np.minimum(np.stack(rows, axis=-2), d)
 
 
 def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any):
@@ -104,11 +109,24 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     pad_of = (ones, cols * ones if c["pad"] else ones, rows * pack if c["pad"] else ones)
     bytes_a, bytes_b = ba / 8.0, bw / 8.0
     # Array-mapped dims on axes 0 and 1 (shape (R, 1, 1, G) and (1, C, 1, G)), the stream on axis 2.
-    # The candidates depend on the GEMM's shape only (see the module docstring).
     tile = [None, None, None]
-    tile[role[0]] = _array_sizes(dims[role[0]])[:, None, None, :]
-    tile[role[1]] = _array_sizes(dims[role[1]])[None, :, None, :]
-    tile[role[2]] = _stream_sizes(dims[role[2]])[None, None, :, :]
+    tile[role[0]] = _array_sizes(dims[role[0]], rows)[:, None, None, :]
+    tile[role[1]] = _array_sizes(dims[role[1]], cols)[None, :, None, :]
+    # The stream tile that fills the buffers: every operand's tile is linear in it.
+    sd = role[2]
+    others = [tile[i] if i != sd else 1.0 for i in range(3)]
+    padded_n = np.ceil(others[1] / pad_of[1]) * pad_of[1]
+    padded_k = np.ceil(others[2] / pad_of[2]) * pad_of[2]
+    acc_width = c["psum_bytes"] if (sd == 2 or c["x2_is_psum"] or c["readback"]) else c["out_bytes"]
+    per_unit = {"a": others[0] * others[2] * bytes_a, "b": padded_k * others[1] * bytes_b,
+                "c": others[0] * padded_n * acc_width}
+    cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
+    fill = np.inf
+    for name, own in _OPERAND_DIMS.items():
+        if sd in own:
+            fill = np.minimum(fill, np.floor(cap[name] / per_unit[name]))
+    fill = np.broadcast_to(fill, (_N_ARRAY, _N_ARRAY, 1, g))[:, :, 0, :]
+    tile[sd] = _stream_sizes(dims[sd], fill)  # (R, C, S, G)
     tm, tn, tk = tile
     stats = [_per_dim(tile[d], dims[d], div_of[d], array_of[d], pad_of[d]) for d in range(3)]
     q = [s_[0] for s_ in stats]
@@ -141,7 +159,6 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     out_total = mn_out * c["out_bytes"]
     last = tm * n_pad_tile * c["out_bytes"]
     foot0 = {"a": a_tile, "b": b_tile, "c": c_tile}
-    cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
     bandwidth = c["bandwidth"]
     # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read and
     # write), the stationary operand once per stream tile) plus outputs, independent of the order.
@@ -223,6 +240,9 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         first_key, second_key = energy, total
     else:
         first_key, second_key = energy * total, total
+    if "inspect" in c:  # tests and benchmarks look at every candidate (`candidates`)
+        c["inspect"].update(total=total, dram=dram, ok=np.broadcast_to(ok, shape), compute=np.broadcast_to(compute, full),
+                            tm=np.broadcast_to(tm, full), tn=np.broadcast_to(tn, full), tk=np.broadcast_to(tk, full))
     first_key = np.where(ok, first_key, np.inf).reshape(-1, g)
     second_key = second_key.reshape(-1, g)
     best = first_key.min(axis=0)
