@@ -41,7 +41,8 @@ def bench_vs_scalesim() -> None:
     spec = spec_from_mapping(dict(
         name="ws16", frequency_mhz=500, array=dict(rows=rows, cols=cols, dataflow="ws"),
         precision=dict(model="fixed", min_bits=8, max_bits=8), sram_kib=dict(ifmap=4096, filter=4096, ofmap=4096),
-        dram_bytes_per_cycle=1e6, energy_pj=dict(mac_8x8=0.2, sram_byte=1, dram_byte=100)))
+        dram_bytes_per_cycle=1e6, mapper=dict(fold_order="cols_outer", split_stream=False, search="folds"),
+        energy_pj=dict(mac_8x8=0.2, sram_byte=1, dram_byte=100)))  # the SCALE-Sim configuration: nothing to map
     try:
         python = ensure_scalesim_venv()
     except MixaqError as exc:

@@ -28,9 +28,9 @@ DATAFLOWS = ["os", "ws", "is"]
 SRAM_KIB = (16, 16, 8)
 MODES = [None, 4, 16]  # None: CALC; else USER mode at that many words per cycle per port
 CONFIGS = {
-    "default": dict(memory=dict(output_bits=8, psum_bits=8), mapper={}),
+    "default": dict(memory=dict(output_bits=8, psum_bits=8), mapper={"search": "folds"}),  # the fold-level model
     "scalesim": dict(memory=dict(output_bits=8, psum_bits=8, dram_ports="per_operand", psum_policy="write_every_fold"),
-                     mapper=dict(fold_order="cols_outer", split_stream=False)),
+                     mapper=dict(fold_order="cols_outer", split_stream=False, search="folds")),
 }
 
 

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mixaq.simulator._mapper import mapped
 from mixaq.simulator._precision import PRECISION_MODELS
 from mixaq.simulator._spec import AcceleratorSpec
 
@@ -53,12 +54,16 @@ GEMM_FIELDS = (
     "macs", "bops", "compute_cycles", "stall_cycles", "cycles", "sram_bytes", "dram_read_bytes",
     "dram_write_bytes", "mac_energy_pj", "sram_energy_pj", "dram_energy_pj", "static_energy_pj",
     "energy_pj", "stream_chunks", "stream_chunk", "fold_order", "pack", "utilization", "peak_macs_per_cycle",
-)  # stream_chunk: chunk length; fold_order: 0 row folds outermost, 1 column folds (SCALE-Sim's)
+    "tile_m", "tile_n", "tile_k", "loop_order", "tiles",
+)  # stream_chunk: chunk length; fold_order: 0 row folds outermost, 1 column folds (SCALE-Sim's);
+# tile_*: the tile mapper's tile sizes, loop_order its index into `_mapper.LOOP_ORDERS`, tiles their count
+# (fold_order is -1 under the tile mapper, loop_order -1 under `mapper.search: folds`).
 VECTOR_FIELDS = ("vector_ops", "cycles", "energy_pj", "static_energy_pj")
 # Per-GEMM descriptors of the chosen schedule: not scaled by `count` (utilization is recomputed).
 _SCHEDULE_FIELDS = frozenset(("peak_macs_per_cycle", "stream_chunks", "stream_chunk", "fold_order", "pack",
-                              "utilization"))
+                              "utilization", "tile_m", "tile_n", "tile_k", "loop_order", "tiles"))
 _INF = math.inf
+_NONE = -1.0  # fold_order under the tile mapper, loop_order under the fold-level schedules
 # Fold orders (index = `fold_order` output): 0 walks the row folds (d1) outermost, 1 the column
 # folds (d2), as SCALE-Sim does.
 _FOLD_ORDERS = {"any": (0, 1), "rows_outer": (0,), "cols_outer": (1,)}
@@ -108,6 +113,9 @@ class _Plan(NamedTuple):
     dram_pj: float
     static_pj_per_cycle: float
     precision: dict  # (act, weight bits) -> (packings, passes, MAC energy scale of an empty GEMM), filled lazily
+    tiles: bool  # `mapper.search: tiles`: the tile mapper (`_mapper.py`) rather than the fold schedules below
+    per_cycle_mac: bool  # `energy_pj.array: per_cycle`: every unit spends mac_8x8 each compute cycle
+    memo: dict  # tiles: (m, n, k, ba, bw) -> result dict of one GEMM (the scalar path's memo)
 
 
 def _plan(spec: AcceleratorSpec) -> _Plan:
@@ -122,9 +130,10 @@ def _plan(spec: AcceleratorSpec) -> _Plan:
                      roles.x2 == "psum" and spec.psum_policy == "write_every_fold", spec.dram_ports == "per_operand",
                      _FOLD_ORDERS[spec.fold_order], spec.rows, spec.cols, roles.skew_rows * spec.rows + spec.cols - 2,
                      caps[roles.x1], caps[roles.x2], caps[roles.stationary], spec.output_bits / 8.0,
-                     spec.psum_bits / 8.0, spec.dram_bytes_per_cycle, spec.mapper_objective == "latency",
+                     spec.psum_bits / 8.0, spec.dram_bytes_per_cycle, spec.mapper_objective != "dram",
                      spec.mac_8x8_energy_pj, spec.sram_byte_energy_pj, spec.dram_byte_energy_pj,
-                     spec.static_power_mw * spec.cycle_ns, {})
+                     spec.static_power_mw * spec.cycle_ns, {}, spec.mapper_search == "tiles",
+                     spec.array_energy == "per_cycle", {})
         spec.__dict__["_gemm_plan"] = plan  # a cache on the frozen spec: not a field, never compared
     return plan
 
@@ -254,10 +263,14 @@ def _schedules(ops, p: _Plan, m, n, k, ba, bw, pack, passes) -> list:
 
 
 def _fields(p: _Plan, m, n, k, ba, bw, compute, total, read, write, sram, chunks, chunk, order, pack, passes,
-            mac_scale) -> dict:
+            mac_scale, tiling=None) -> dict:
     """The output dict, in `GEMM_FIELDS` order (utilization is filled in by the caller)."""
     macs = m * n * k
-    mac_energy = macs * p.mac_pj * mac_scale
+    if tiling is None:  # fold-level schedules: one tile, whole but for the stream dimension's chunks
+        dims = [m, n, k]
+        dims[p.stream_dim] = chunk
+        tiling = (*dims, _NONE + 0.0 * chunk, chunks)
+    mac_energy = compute * (p.rows * p.cols * p.mac_pj) if p.per_cycle_mac else macs * p.mac_pj * mac_scale
     sram_energy = sram * p.sram_pj
     dram_energy = (read + write) * p.dram_pj
     static_energy = total * p.static_pj_per_cycle
@@ -281,11 +294,14 @@ def _fields(p: _Plan, m, n, k, ba, bw, compute, total, read, write, sram, chunks
         "pack": pack,
         "utilization": 0.0,
         "peak_macs_per_cycle": p.rows * p.cols * pack / passes,
+        "tile_m": tiling[0], "tile_n": tiling[1], "tile_k": tiling[2], "loop_order": tiling[3], "tiles": tiling[4],
     }
 
 
 def _gemm_integral_array(spec: AcceleratorSpec, m, n, k, ba, bw) -> dict[str, np.ndarray]:
     p = _plan(spec)
+    if p.tiles:
+        return _gemm_tiles(spec, p, m, n, k, ba, bw)
     model = PRECISION_MODELS[spec.precision_model]
     m, n, k, ba, bw = np.broadcast_arrays(m, n, k, ba, bw)
     # Leading axis P: the packings the array may run (one except for Bit Fusion, which may also
@@ -331,6 +347,27 @@ def _gemm_integral_array(spec: AcceleratorSpec, m, n, k, ba, bw) -> dict[str, np
         pack = np.where(busy, gather([packs]).reshape(gemm_shape), 1.0)
     mac_scale = model.mac_energy_scale(ba, bw, spec.min_bits, spec.max_bits, spec.serial_operands, pack)
     return _fields(p, m, n, k, ba, bw, *chosen, pack, passes, mac_scale)
+
+
+def _gemm_tiles(spec: AcceleratorSpec, p: _Plan, m, n, k, ba, bw) -> dict[str, np.ndarray]:
+    """The tile mapper's choice (`_mapper.mapped`, memoized) as the output fields."""
+    m, n, k, ba, bw = np.broadcast_arrays(m, n, k, ba, bw)
+    shape = m.shape
+    flat = [np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in (m, n, k, ba, bw)]
+    r = {key: v.reshape(shape) for key, v in mapped(spec, PRECISION_MODELS[spec.precision_model], *flat).items()}
+    stream = "mnk"[p.stream_dim]
+    return _fields(p, m, n, k, ba, bw, r["compute"], r["total"], r["read"], r["write"], r["sram"], r["tiles"],
+                   r["tile_" + stream], np.full(shape, _NONE), r["pack"], r["passes"], r["mac_scale"],
+                   (r["tile_m"], r["tile_n"], r["tile_k"], r["loop_order"], r["tiles"]))
+
+
+def _gemm_tiles_scalar(spec: AcceleratorSpec, p: _Plan, m: float, n: float, k: float, ba: float, bw: float) -> dict:
+    key = (m, n, k, ba, bw)
+    found = p.memo.get(key)
+    if found is None:
+        arrays = _gemm_tiles(spec, p, *(np.array([x]) for x in key))
+        found = p.memo[key] = {name: float(np.ravel(value)[0]) for name, value in arrays.items()}
+    return dict(found)
 
 
 def _scalar_precision(spec: AcceleratorSpec, p: _Plan, ba: float, bw: float):
@@ -396,10 +433,11 @@ def gemm_cost(spec: AcceleratorSpec, m, n, k, act_bits, weight_bits, count=1.0) 
         p = spec.__dict__.get("_gemm_plan") or _plan(spec)
         n, k, ba, bw = float(n), float(k), float(act_bits), float(weight_bits)
         m_floor = float(math.floor(m))
-        out = _gemm_integral_scalar(spec, p, m_floor, n, k, ba, bw)
+        integral = _gemm_tiles_scalar if p.tiles else _gemm_integral_scalar
+        out = integral(spec, p, m_floor, n, k, ba, bw)
         frac = m - m_floor
         if frac > 0:
-            out = _interpolate(out, _gemm_integral_scalar(spec, p, m_floor + 1.0, n, k, ba, bw), frac, float(count))
+            out = _interpolate(out, integral(spec, p, m_floor + 1.0, n, k, ba, bw), frac, float(count))
         elif count != 1:
             out = _interpolate(out, out, 0.0, float(count))
         cycles = out["cycles"]

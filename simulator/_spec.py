@@ -15,14 +15,23 @@ from typing import Any, Mapping
 from mixaq.simulator._errors import MixaqError
 from mixaq.simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
 
-__all__ = ["AcceleratorSpec", "DATAFLOWS", "DRAM_PORTS", "FOLD_ORDERS", "MAPPER_OBJECTIVES", "PSUM_POLICIES",
-           "SPECS_DIR", "list_specs", "load_spec", "spec_from_mapping", "spec_keys"]
+__all__ = ["ARRAY_ENERGY", "AcceleratorSpec", "DATAFLOWS", "DRAM_PORTS", "FEEDS", "FOLD_ORDERS", "MAPPER_OBJECTIVES",
+           "MAPPER_SEARCHES", "PSUM_POLICIES", "SPECS_DIR", "STALL_MODELS", "list_specs", "load_spec",
+           "spec_from_mapping", "spec_keys"]
 
 # Preset specs live at the repository root next to the packages (`specs/<name>.yaml`).
 # Presets are package data of `mixaq.specs` (the repository's `specs/` folder), so wheels carry them.
 SPECS_DIR = Path(importlib.util.find_spec("mixaq.specs").origin).parent
 DATAFLOWS = ("os", "ws", "is")
-MAPPER_OBJECTIVES = ("latency", "traffic")
+MAPPER_OBJECTIVES = ("latency", "dram", "energy", "edp")
+_OBJECTIVE_ALIASES = {"traffic": "dram"}  # the objective's name before issue 20
+# How operands reach the units: systolic (SCALE-Sim's skew on every fold), buffered (each unit reads
+# its own bank: fill/drain once per tile, Bit Fusion's hardware), ideal (no fill/drain at all: Bit
+# Fusion's simulator counts none).
+FEEDS = ("systolic", "buffered", "ideal")
+MAPPER_SEARCHES = ("tiles", "folds")  # tiles: the tile/loop-order mapper; folds: fold-level schedules (SCALE-Sim)
+STALL_MODELS = ("pipelined", "bitfusion")
+ARRAY_ENERGY = ("per_mac", "per_cycle")
 # Memory-system choices that differ between real designs and between reference tools (see
 # docs/simulator.md, "Memory-model options"); the first of each is the default.
 DRAM_PORTS = ("shared", "per_operand")
@@ -39,6 +48,7 @@ _SCHEMA: dict[str, tuple[str, type, Any]] = {
     "array.rows": ("rows", int, _REQUIRED),
     "array.cols": ("cols", int, _REQUIRED),
     "array.dataflow": ("dataflow", str, _REQUIRED),
+    "array.feed": ("array_feed", str, "systolic"),
     "precision.model": ("precision_model", str, _REQUIRED),
     "precision.min_bits": ("min_bits", int, _REQUIRED),
     "precision.max_bits": ("max_bits", int, _REQUIRED),
@@ -52,14 +62,19 @@ _SCHEMA: dict[str, tuple[str, type, Any]] = {
     "mapper.objective": ("mapper_objective", str, "latency"),
     "mapper.fold_order": ("fold_order", str, "any"),
     "mapper.split_stream": ("split_stream", bool, True),
+    "mapper.search": ("mapper_search", str, "tiles"),
     "memory.psum_bits": ("psum_bits", int, 32),
     "memory.dram_ports": ("dram_ports", str, "shared"),
     "memory.psum_policy": ("psum_policy", str, "on_chip_when_fits"),
+    "memory.output_readback": ("output_readback", bool, False),
+    "memory.stall_model": ("stall_model", str, "pipelined"),
+    "memory.pad_to_array": ("pad_to_array", bool, False),
     "energy_pj.mac_8x8": ("mac_8x8_energy_pj", float, _REQUIRED),
     "energy_pj.sram_byte": ("sram_byte_energy_pj", float, _REQUIRED),
     "energy_pj.dram_byte": ("dram_byte_energy_pj", float, _REQUIRED),
     "energy_pj.vector_op": ("vector_op_energy_pj", float, 0.05),
     "energy_pj.static_mw": ("static_power_mw", float, 0.0),
+    "energy_pj.array": ("array_energy", str, "per_mac"),
     # Area model overrides (simulator/_area.py); None = the published default for this spec.
     "area_mm2.pe": ("area_pe_mm2", float, None),
     "area_mm2.sram_per_kib": ("area_sram_mm2_per_kib", float, None),
@@ -67,7 +82,8 @@ _SCHEMA: dict[str, tuple[str, type, Any]] = {
     "area_mm2.other": ("area_other_mm2", float, 0.0),
 }
 _LOWERCASE = ("array.dataflow", "precision.model", "precision.serial", "mapper.objective", "mapper.fold_order",
-              "memory.dram_ports", "memory.psum_policy")
+              "memory.dram_ports", "memory.psum_policy", "array.feed", "mapper.search", "memory.stall_model",
+              "energy_pj.array")
 _SECTIONS = {key.split(".")[0] for key in _SCHEMA if "." in key}
 _FIELD_TO_KEY = {flat: key for key, (flat, _, _) in _SCHEMA.items()}
 _NUMERIC = tuple(flat for flat, kind, _ in _SCHEMA.values() if kind in (int, float))
@@ -103,6 +119,12 @@ class AcceleratorSpec:
     split_stream: bool = True  # ws/is may cut the streamed dimension into chunks that fit the buffers
     dram_ports: str = "shared"  # shared: one port of dram_bytes_per_cycle | per_operand: one each (SCALE-Sim)
     psum_policy: str = "on_chip_when_fits"  # | write_every_fold: every K fold's partial sums go out (SCALE-Sim)
+    array_feed: str = "systolic"  # systolic | buffered | ideal: fill/drain per fold, per tile, never
+    mapper_search: str = "tiles"  # tiles: search tile sizes and loop orders | folds: fold-level schedules
+    output_readback: bool = False  # outputs read from DRAM before every accumulation (Bit Fusion's simulator)
+    stall_model: str = "pipelined"  # | bitfusion: Bit Fusion's simulator's stall formula
+    pad_to_array: bool = False  # weights padded to rows*pack along K, outputs to cols (Bit Fusion's simulator)
+    array_energy: str = "per_mac"  # | per_cycle: every unit spends mac_8x8 each compute cycle, idle or not
     area_pe_mm2: float | None = None  # area model overrides (simulator/_area.py); None: published default
     area_sram_mm2_per_kib: float | None = None
     area_vector_lane_mm2: float | None = None
@@ -111,6 +133,8 @@ class AcceleratorSpec:
     source: str = field(default="<dict>", compare=False)
 
     def __post_init__(self) -> None:
+        if self.mapper_objective in _OBJECTIVE_ALIASES:  # dataclasses.replace / direct construction
+            object.__setattr__(self, "mapper_objective", _OBJECTIVE_ALIASES[self.mapper_objective])
         for name in _NUMERIC:
             value = getattr(self, name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -135,7 +159,9 @@ class AcceleratorSpec:
         if self.serial_operands not in SERIAL_OPERANDS:
             self._fail("serial_operands", f"must be one of {', '.join(SERIAL_OPERANDS)}, got {self.serial_operands!r}")
         for name, choices in (("mapper_objective", MAPPER_OBJECTIVES), ("fold_order", FOLD_ORDERS),
-                              ("dram_ports", DRAM_PORTS), ("psum_policy", PSUM_POLICIES)):
+                              ("dram_ports", DRAM_PORTS), ("psum_policy", PSUM_POLICIES), ("array_feed", FEEDS),
+                              ("mapper_search", MAPPER_SEARCHES), ("stall_model", STALL_MODELS),
+                              ("array_energy", ARRAY_ENERGY)):
             if getattr(self, name) not in choices:
                 self._fail(name, f"must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         if self.min_bits > self.max_bits:
@@ -218,7 +244,8 @@ def _coerce(value: Any, kind: type, key: str, source: str) -> Any:
     if kind is str:
         if not isinstance(value, str):
             raise MixaqError(f"spec {source}: {key}: expected a string, got {value!r}")
-        return value.strip().lower() if key in _LOWERCASE else value
+        value = value.strip().lower() if key in _LOWERCASE else value
+        return _OBJECTIVE_ALIASES.get(value, value) if key == "mapper.objective" else value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise MixaqError(f"spec {source}: {key}: expected a number, got {value!r}")
     if kind is int:

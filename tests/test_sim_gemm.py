@@ -23,7 +23,7 @@ def make_spec(model="fixed", dataflow="os", rows=8, cols=8, kib=(HUGE_KIB,) * 3,
         name="t", frequency_mhz=500, array=dict(rows=rows, cols=cols, dataflow=dataflow),
         precision=dict(model=model, min_bits=min_bits, max_bits=max_bits, serial=serial),
         sram_kib=dict(ifmap=kib[0], filter=kib[1], ofmap=kib[2]), dram_bytes_per_cycle=dram,
-        memory=memory or {}, mapper=mapper or {},
+        memory=memory or {}, mapper={"search": "folds", **(mapper or {})},  # the tile mapper: test_sim_mapper.py
         energy_pj=dict(mac_8x8=0.2, sram_byte=1.0, dram_byte=100.0, static_mw=5.0)))
 
 
@@ -163,7 +163,7 @@ def test_scalar_and_array_paths_agree_exactly():
                         psum_bits=int(rng.choice([8, 16, 32]))),
             mapper=dict(objective=str(rng.choice(["latency", "traffic"])),
                         fold_order=str(rng.choice(["any", "rows_outer", "cols_outer"])),
-                        split_stream=bool(rng.integers(2))))
+                        split_stream=bool(rng.integers(2)), search=str(rng.choice(["folds", "tiles"]))))
         size = 80
         m = rng.integers(0, 700, size).astype(float)
         m[: size // 4] += rng.choice([0.0, 0.25, 0.5], size // 4)  # fractional rows interpolate
@@ -197,7 +197,7 @@ def test_vector_unit_cycles():
 memory_options = st.fixed_dictionaries(dict(dram_ports=st.sampled_from(["shared", "per_operand"]),
                                              psum_policy=st.sampled_from(["on_chip_when_fits", "write_every_fold"])))
 mapper_options = st.fixed_dictionaries(dict(fold_order=st.sampled_from(["any", "rows_outer", "cols_outer"]),
-                                            split_stream=st.booleans()))
+                                            split_stream=st.booleans(), search=st.sampled_from(["folds", "tiles"])))
 spec_args = dict(
     model=st.sampled_from(["fixed", "bitfusion", "bitserial"]),
     dataflow=st.sampled_from(["os", "ws", "is"]),

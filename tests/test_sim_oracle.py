@@ -23,7 +23,7 @@ def test_tile_simulation_by_hand():
     spec = spec_from_mapping(dict(
         name="hand", frequency_mhz=1000, array=dict(rows=4, cols=4, dataflow="os"),
         precision=dict(model="fixed", min_bits=8, max_bits=8), sram_kib=dict(ifmap=64, filter=64, ofmap=64),
-        dram_bytes_per_cycle=1, energy_pj=dict(mac_8x8=1, sram_byte=1, dram_byte=1)))
+        dram_bytes_per_cycle=1, mapper=dict(search="folds"), energy_pj=dict(mac_8x8=1, sram_byte=1, dram_byte=1)))
     sim = simulate_gemm(spec, 8, 4, 10, 8, 8, fold_order=0, stream_chunk=10, pack=1)
     assert (sim.folds, sim.compute_cycles, sim.dram_read_bytes, sim.dram_write_bytes, sim.cycles) == (2, 31, 120, 32, 152)
     ours = gemm_cost(spec, 8, 4, 10, 8, 8)
@@ -53,7 +53,7 @@ def test_closed_form_agrees_with_the_tile_simulation_on_random_cases():
 def test_simulation_sees_more_bandwidth_and_more_ports_as_faster(ports):
     base = dict(name="p", frequency_mhz=1000, array=dict(rows=8, cols=8, dataflow="ws"),
                 precision=dict(model="fixed", min_bits=8, max_bits=8), sram_kib=dict(ifmap=1, filter=1, ofmap=1),
-                memory=dict(dram_ports=ports), energy_pj=dict(mac_8x8=1, sram_byte=1, dram_byte=1))
+                memory=dict(dram_ports=ports), mapper=dict(search="folds"), energy_pj=dict(mac_8x8=1, sram_byte=1, dram_byte=1))
     times = []
     for bandwidth in (1, 4, 16):
         spec = spec_from_mapping(dict(base, dram_bytes_per_cycle=bandwidth))

@@ -67,7 +67,7 @@ def scalesim_memory_spec(dataflow: str, rows: int, cols: int, kib: tuple[int, in
         precision=dict(model="fixed", min_bits=8, max_bits=8),
         sram_kib=dict(ifmap=kib[0], filter=kib[1], ofmap=kib[2]), dram_bytes_per_cycle=4,
         memory=dict(dict(output_bits=8, psum_bits=8, dram_ports="per_operand", psum_policy="write_every_fold"), **memory),
-        mapper=dict(fold_order="cols_outer", split_stream=False),
+        mapper=dict(fold_order="cols_outer", split_stream=False, search="folds"),
         energy_pj=dict(mac_8x8=1, sram_byte=1, dram_byte=1)))
 
 
