@@ -28,7 +28,7 @@ from pathlib import Path
 
 from benchmarks._refvenv import REPO_ROOT
 
-__all__ = ["REFERENCE_CSV", "THRESHOLDS", "compare", "read_reference", "reference_rows", "summarize", "main"]
+__all__ = ["REFERENCE_CSV", "THRESHOLDS", "compare", "passes", "read_reference", "reference_rows", "summarize", "main"]
 
 REFERENCE_CSV = REPO_ROOT / "benchmarks" / "data" / "bitfusion_reference.csv"
 SPEC = "bitfusion_isca18"
@@ -88,8 +88,8 @@ def write_reference(rows: list[dict], path: Path, command: str) -> None:
         writer = csv.DictWriter(f, fieldnames=REF_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and k != "optimizer_seconds" else v)
-                             for k, v in row.items()})
+            # Exact: DRAM bytes are its bit counts / 8, energies full floats (repr round-trips).
+            writer.writerow({k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in row.items()})
 
 
 def read_reference(path: Path = REFERENCE_CSV) -> list[dict]:
