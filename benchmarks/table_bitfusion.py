@@ -146,8 +146,9 @@ def summarize(comp: list[dict], groups=GEMM_GROUPS) -> dict:
     dev = {key: [abs(c[f"ratio_{key}"] - 1) for c in sel] for key in
            ("compute_cycles", "total_cycles", "dram_read_bytes", "dram_write_bytes", "energy_pj")}
     t = THRESHOLDS
+    same = ("compute_cycles", "total_cycles", "dram_read_bytes", "dram_write_bytes")
     return dict(
-        cases=len(sel),
+        cases=len(sel), exact=sum(all(c[f"ratio_{key}"] == 1 for key in same) for c in sel),
         compute_share=sum(d <= t["compute_tol"] for d in dev["compute_cycles"]) / len(sel),
         total_share=sum(d <= t["total_tol"] for d in dev["total_cycles"]) / len(sel),
         median_dev_compute=statistics.median(dev["compute_cycles"]),
@@ -174,7 +175,8 @@ def _summary_lines(name: str, s: dict) -> list[str]:
             f"total cycles within 10 % in **{s['total_share']:.1%}**; median |ratio − 1|: compute "
             f"{s['median_dev_compute']:.2%}, total {s['median_dev_total']:.2%}, DRAM read {s['median_dev_dram_read']:.2%}, "
             f"DRAM write {s['median_dev_dram_write']:.2%}, energy {s['median_dev_energy']:.2%} "
-            f"(worst compute {s['max_dev_compute']:.1%}, worst total {s['max_dev_total']:.1%})"]
+            f"(worst compute {s['max_dev_compute']:.1%}, worst total {s['max_dev_total']:.1%}); compute, total and "
+            f"DRAM bytes all equal in {s['exact']} cases"]
 
 
 def render_markdown(comp: list[dict], spec_name: str, command: str) -> str:
