@@ -18,8 +18,9 @@ one numpy evaluation:
   compute (`stall_model: pipelined`), or Bit Fusion's simulator's formula (`bitfusion`).
 
 Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer; this keeps ≈600
-tilings × 6 orders): each array-mapped dimension D whole, halved, its largest power of two, and
-2^j array lines (j = −2..9: whole folds at any Bit Fusion packing); the streamed dimension whole, its largest power of two, and for each
+tilings × 6 orders): each array-mapped dimension D whole, in 2, 3 and 4 balanced tiles, its largest power of two, and
+the powers of two 1, 4, ..., 4096, and the size that fills the buffer of the operand both array
+dimensions index (and its balanced split); the streamed dimension whole, its largest power of two, and for each
 tiling of the other two the sizes that fill the buffers (the largest, the balanced split with as
 many tiles, its power of two, and half of it). A tile smaller than a fold leaves array lines idle.
 """
@@ -38,32 +39,41 @@ _DIM = {"m": 0, "n": 1, "k": 2}
 _OPERAND_DIMS = {"a": (0, 2), "b": (2, 1), "c": (0, 1)}
 TILE_RESULT_FIELDS = ("compute", "total", "read", "write", "sram", "tile_m", "tile_n", "tile_k", "loop_order",
                       "tiles")
-_FOLD_MULTIPLES = tuple(2.0 ** j for j in range(9, -3, -1))  # 512 .. 1/4 array folds
-_N_ARRAY = 3 + len(_FOLD_MULTIPLES)  # candidate sizes of each array-mapped dimension
-_N_STREAM = 6  # candidate sizes of the streamed dimension, per tiling of the other two
+_POWERS = (1.0,) + tuple(2.0 ** j for j in range(2, 13))  # 1, 4, 8, ..., 4096 (absolute: nested across arrays)
+_N_ARRAY = 13 + len(_POWERS)  # candidate sizes of each array-mapped dimension
+_N_STREAM = 10  # candidate sizes of the streamed dimension, per tiling of the other two
 _CHUNK_CANDIDATES = 1 << 20  # candidate × GEMM elements per evaluation slice (memory bound)
 
 
-def _array_sizes(d: np.ndarray, fold: Any) -> np.ndarray:
-    """(15, G) candidate tiles of a dimension the array folds over (`fold` array lines): whole, half,
-    the largest power of two below it, and 2**j lines for j from -2 to 9 (below one line's worth the
-    array leaves lines idle: small buffers). In lines, not in packed elements, so that narrower
-    operands (a larger Bit Fusion pack) keep every tile wider ones had."""
+def _array_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """(25, G) candidate tiles of a dimension the array folds over: whole and in 2 to 6 balanced
+    tiles, the largest power of two below it, the sizes that fill the buffer of the operand both
+    array dimensions index with the other one whole (`fill` (3, G), for operands at the spec's
+    widest, half and quarter width: the candidates do not depend on the bits) and their balanced
+    splits, and 1, 4, 8, ..., 4096 (powers of
+    two are whole folds of power-of-two arrays at any Bit Fusion packing, and the same for every
+    array size; a tile smaller than a fold leaves lines idle when the buffers are small)."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
-    rows = [d, np.ceil(d / 2.0), np.exp2(np.maximum(e - 1.0, 0.0))]
-    rows += [np.ceil(fold * f) + 0.0 * d for f in _FOLD_MULTIPLES]
+    fill = np.clip(fill, 1.0, d)
+    balanced = np.ceil(d / np.ceil(d / fill))
+    rows = [np.ceil(d / q) for q in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)] + [np.exp2(np.maximum(e - 1.0, 0.0))]
+    rows += [fill[i] for i in range(3)] + [balanced[i] for i in range(3)]
+    rows += [np.full_like(d, p) for p in _POWERS]
     return np.minimum(np.stack(np.broadcast_arrays(*rows)), d)
 
 
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """(..., 6, G) candidate tiles of the streamed dimension: whole, the largest power of two below it,
-    and the sizes that fill the buffers given the other two tiles (`fill`, (..., G)): the largest,
-    the balanced split with as many tiles, its power of two, and half of it."""
+    """(..., 10, G) candidate tiles of the streamed dimension: whole, in 2 and 3 balanced tiles, the
+    largest power of two below it, and from `fill` (..., 3, G) (the stream tile that fills the buffers
+    given the other two tiles, for operands at the spec's widest, half and quarter width) the
+    largest such tile and its balanced split; for the widest also its power of two and half."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
-    rows = [d + 0.0 * fill, np.exp2(np.maximum(e - 1.0, 0.0)) + 0.0 * fill, fill, balanced,
-            np.exp2(np.floor(np.log2(fill))), np.ceil(fill / 2.0)]
+    zero = 0.0 * fill[..., 0, :]
+    rows = [d + zero, np.ceil(d / 2.0) + zero, np.ceil(d / 3.0) + zero, np.exp2(np.maximum(e - 1.0, 0.0)) + zero,
+            np.exp2(np.floor(np.log2(fill[..., 0, :]))), np.ceil(fill[..., 0, :] / 2.0)]
+    rows += [fill[..., i, :] for i in range(3)] + [balanced[..., i, :] for i in range(1)]
     return np.minimum(np.stack(rows, axis=-2), d)
 
 
@@ -110,22 +120,36 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     bytes_a, bytes_b = ba / 8.0, bw / 8.0
     # Array-mapped dims on axes 0 and 1 (shape (R, 1, 1, G) and (1, C, 1, G)), the stream on axis 2.
     tile = [None, None, None]
-    tile[role[0]] = _array_sizes(dims[role[0]], rows)[:, None, None, :]
-    tile[role[1]] = _array_sizes(dims[role[1]], cols)[None, :, None, :]
+    # The operand indexed by both array dims (ws: B, os: C, is: A) fills its buffer at this size of
+    # one of them when the other is whole.
+    # Fill sizes are taken at the spec's widest operands (and, for the stream, half and a quarter of
+    # that): the candidates then do not depend on the bits, so narrower operands keep every schedule.
+    wide = c["max_bits"] / 8.0
+    stationary = {"ws": ("b", wide), "os": ("c", c["psum_bytes"]), "is": ("a", wide)}[c["dataflow"]]
+    room = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}[stationary[0]]
+    whole_padded = [dims[0], np.ceil(dims[1] / pad_of[1]) * pad_of[1], np.ceil(dims[2] / pad_of[2]) * pad_of[2]]
+    widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
+    fill0 = np.stack([np.floor(room / (whole_padded[role[1]] * w)) for w in widths] * (4 - len(widths)))[:3]
+    fill1 = np.stack([np.floor(room / (whole_padded[role[0]] * w)) for w in widths] * (4 - len(widths)))[:3]
+    tile[role[0]] = _array_sizes(dims[role[0]], fill0)[:, None, None, :]
+    tile[role[1]] = _array_sizes(dims[role[1]], fill1)[None, :, None, :]
     # The stream tile that fills the buffers: every operand's tile is linear in it.
     sd = role[2]
     others = [tile[i] if i != sd else 1.0 for i in range(3)]
     padded_n = np.ceil(others[1] / pad_of[1]) * pad_of[1]
     padded_k = np.ceil(others[2] / pad_of[2]) * pad_of[2]
     acc_width = c["psum_bytes"] if (sd == 2 or c["x2_is_psum"] or c["readback"]) else c["out_bytes"]
-    per_unit = {"a": others[0] * others[2] * bytes_a, "b": padded_k * others[1] * bytes_b,
-                "c": others[0] * padded_n * acc_width}
     cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
-    fill = np.inf
-    for name, own in _OPERAND_DIMS.items():
-        if sd in own:
-            fill = np.minimum(fill, np.floor(cap[name] / per_unit[name]))
-    fill = np.broadcast_to(fill, (_N_ARRAY, _N_ARRAY, 1, g))[:, :, 0, :]
+    fills = []
+    for width in (wide, wide / 2.0, wide / 4.0):
+        per_unit = {"a": others[0] * others[2] * width, "b": padded_k * others[1] * width,
+                    "c": others[0] * padded_n * acc_width}
+        fill = np.inf
+        for name, own in _OPERAND_DIMS.items():
+            if sd in own:
+                fill = np.minimum(fill, np.floor(cap[name] / per_unit[name]))
+        fills.append(np.broadcast_to(fill, (_N_ARRAY, _N_ARRAY, 1, g))[:, :, 0, :])
+    fill = np.stack(fills, axis=-2)  # (R, C, 3, G)
     tile[sd] = _stream_sizes(dims[sd], fill)  # (R, C, S, G)
     tm, tn, tk = tile
     stats = [_per_dim(tile[d], dims[d], div_of[d], array_of[d], pad_of[d]) for d in range(3)]
@@ -285,6 +309,7 @@ def spec_values(spec: Any) -> dict:
         "mac_pj": spec.mac_8x8_energy_pj, "sram_pj": spec.sram_byte_energy_pj, "dram_pj": spec.dram_byte_energy_pj,
         "static_pj": spec.static_power_mw * spec.cycle_ns,
         "roles": (dim(roles.rows), dim(roles.cols), dim(roles.stream)), "skew_rows": roles.skew_rows,
+        "dataflow": spec.dataflow, "max_bits": spec.max_bits,
         "feed": spec.array_feed, "pad": spec.pad_to_array, "x2_is_psum": roles.x2 == "psum",
         "x1": "a" if roles.x1 == "ifmap" else "b", "readback": spec.output_readback,
         "write_every_fold": spec.psum_policy == "write_every_fold", "stall_model": spec.stall_model,
