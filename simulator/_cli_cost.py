@@ -6,14 +6,16 @@ import argparse
 __all__ = ["add_arguments", "run"]
 
 _STAGE_COLUMNS = ("stage", "macs", "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "latency_ms",
-                  "energy_pj", "dram_bytes", "low_mac_share")
+                  "utilization", "bound", "energy_pj", "mac_energy_pj", "sram_energy_pj", "dram_energy_pj",
+                  "static_energy_pj", "vector_energy_pj", "power_mw", "dram_bytes", "low_mac_share")
 _OP_COLUMNS = ("stage", "block", "op", "branch", "unit", "count", "M", "N", "K", "act_bits", "weight_bits", "macs",
                "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "stream_chunks", "utilization",
                "dram_read_bytes", "dram_write_bytes", "energy_pj")
 # The columns a `total` row carries: sums of the rows above it (each a `CostTotals` field). Shares,
 # shapes, bit widths and utilizations do not add up, so the total row leaves them empty.
 _ADDITIVE = ("macs", "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "latency_ms", "energy_pj",
-             "dram_bytes", "dram_read_bytes", "dram_write_bytes")
+             "dram_bytes", "dram_read_bytes", "dram_write_bytes", "mac_energy_pj", "sram_energy_pj", "dram_energy_pj",
+             "static_energy_pj", "vector_energy_pj")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline-bits", type=int, default=None,
                         help="activation bits of the uniform baseline (default: --high-bits)")
     parser.add_argument("--per-op", action="store_true", help="list every op and branch instead of stages")
+    from mixaq.simulator._cli_gemm import add_mapper_objective
+
+    add_mapper_objective(parser)
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 
@@ -93,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._cost import estimate, reference_cost
     from mixaq.simulator._spec import load_spec
 
-    spec, arch, image_hw = load_spec(args.spec), _arch(args.arch), _image(args.image)
+    from mixaq.simulator._cli_gemm import with_objective
+
+    spec, arch, image_hw = with_objective(load_spec(args.spec), args.mapper_objective), _arch(args.arch), _image(args.image)
     low_ratios = _ratios(args.low_ratios, args.low_ratio, "--low-ratios", "--low-ratio")
     prune_ratios = _ratios(args.prune_ratios, args.prune_ratio, "--prune-ratios", "--prune-ratio")
     # Every width the user named must run on the spec, even one no window uses (ratio 0).
@@ -122,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                            "weight_bits": args.weight_bits, "low_ratios": low_ratios, "prune_ratios": prune_ratios,
                            "low_fraction": list(assignment.low_fraction),
                            "pruned_fraction": list(assignment.pruned_fraction)},
-            "totals": {**totals, "area_mm2": area.total_mm2}, "area": area.as_dict(),
+            "totals": {**totals, "area_mm2": area.total_mm2, **report.explain()}, "area": area.as_dict(),
             "baseline": {"act_bits": base_bits, "totals": baseline.totals.as_dict()},
             "speedup": speedup, ("per_op" if args.per_op else "stages"): rows,
         }
@@ -138,6 +145,11 @@ def run(args: argparse.Namespace) -> int:
     print(render_table(rows + [total_row], columns))
     print("speedup over uniform A{} W{}: ".format(base_bits, args.weight_bits)
           + ", ".join(f"{k} {v:.3f}x" for k, v in speedup.items()))
+    overall = report.explain()
+    print(f"whole network: array utilization {overall['utilization']:.1%}, {overall['bound']}-bound, average power "
+          f"{overall['power_mw']:.0f} mW; energy split MAC / SRAM / DRAM / static / vector "
+          + " / ".join(f"{totals[k] / totals['energy_pj']:.0%}" for k in
+                       ("mac_energy_pj", "sram_energy_pj", "dram_energy_pj", "static_energy_pj", "vector_energy_pj")))
     print(f"area {area.total_mm2:.3f} mm2 at 45 nm (array {area.array_mm2:.3f}, SRAM {area.sram_mm2:.3f}, "
           f"vector {area.vector_mm2:.3f}, other {area.other_mm2:.3f}; docs/simulator.md, Area)")
     return 0

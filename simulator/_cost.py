@@ -236,12 +236,21 @@ class CostReport:
             sel = t["stage"] == stage
             row = {"stage": int(stage)}
             for key in ("macs", "bops", "compute_cycles", "vector_cycles", "stall_cycles", "cycles", "latency_ms",
-                        "energy_pj"):
+                        "energy_pj", "mac_energy_pj", "sram_energy_pj", "dram_energy_pj", "static_energy_pj",
+                        "vector_energy_pj"):
                 row[key] = float(t[key][sel].sum())
             row["dram_bytes"] = float(t["dram_read_bytes"][sel].sum() + t["dram_write_bytes"][sel].sum())
+            row.update(_explain(self.spec, t, sel, row))
             row["low_mac_share"] = float(t["macs"][sel & low].sum() / row["macs"]) if row["macs"] else 0.0
             rows.append(row)
         return rows
+
+    def explain(self) -> dict:
+        """The whole network's array utilization, compute- or memory-bound, and average power (mW)."""
+        tot = self.totals
+        row = {"macs": tot.macs, "compute_cycles": tot.compute_cycles, "dram_bytes": tot.dram_bytes,
+               "latency_ms": tot.latency_ms, "energy_pj": tot.energy_pj}
+        return _explain(self.spec, self.table, np.ones(len(self.table["op"]), dtype=bool), row)
 
     def speedup_over(self, baseline: "CostReport | None" = None) -> dict[str, float]:
         """baseline / this for BOPs, cycles, latency and energy (> 1: this is cheaper).
@@ -252,6 +261,19 @@ class CostReport:
             baseline = reference_cost(self.spec, self.arch, self.image_hw, self.assignment.high_act_bits,
                                       self.assignment.weight_bits)
         return speedups(self.totals.as_dict(), baseline.totals.as_dict())
+
+
+def _explain(spec: AcceleratorSpec, t: Mapping[str, np.ndarray], sel: np.ndarray, row: Mapping[str, float]) -> dict:
+    """Utilization of the array (MACs over peak × array cycles), compute- or memory-bound (DRAM time
+    vs array compute, roofline) and average power of a group of table rows."""
+    array = sel & (t["unit"] == "array")
+    busy = (t["peak_macs_per_cycle"][array] * (t["compute_cycles"][array] + t["stall_cycles"][array])).sum()
+    ports = 3.0 if spec.dram_ports == "per_operand" else 1.0
+    dram_time = row["dram_bytes"] / (spec.dram_bytes_per_cycle * ports)
+    seconds = row["latency_ms"] * 1e-3
+    return {"utilization": float(row["macs"] / busy) if busy > 0 else 0.0,
+            "bound": "memory" if dram_time > row["compute_cycles"] else "compute",
+            "power_mw": row["energy_pj"] * 1e-9 / seconds if seconds > 0 else 0.0}
 
 
 def _as_image_hw(image_hw) -> tuple[int, int]:
@@ -319,6 +341,13 @@ def _table(spec: AcceleratorSpec, wl: Workload, ev: _Evaluation) -> dict[str, np
         "dram_read_bytes": np.concatenate([gemm["dram_read_bytes"], zero_v]),
         "dram_write_bytes": np.concatenate([gemm["dram_write_bytes"], zero_v]),
         "energy_pj": np.concatenate([gemm["energy_pj"], vec["energy_pj"]]),
+        # The energy split: array MACs, SRAM, DRAM, static (both units), vector-unit ops.
+        "mac_energy_pj": np.concatenate([gemm["mac_energy_pj"], zero_v]),
+        "sram_energy_pj": np.concatenate([gemm["sram_energy_pj"], zero_v]),
+        "dram_energy_pj": np.concatenate([gemm["dram_energy_pj"], zero_v]),
+        "static_energy_pj": np.concatenate([gemm["static_energy_pj"], vec["static_energy_pj"]]),
+        "vector_energy_pj": np.concatenate([np.zeros(ng), vec["energy_pj"] - vec["static_energy_pj"]]),
+        "peak_macs_per_cycle": np.concatenate([gemm["peak_macs_per_cycle"], nan_v]),
     }
     cols["latency_ms"] = cols["cycles"] * spec.cycle_ns * 1e-6
     keep = (cols["cycles"] > 0) | (cols["macs"] > 0)

@@ -77,6 +77,13 @@ def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     return np.minimum(np.stack(rows, axis=-2), d)
 
 
+def _distinct(sizes: np.ndarray) -> np.ndarray:
+    """(T, G) mask: the first of equal candidate sizes of each GEMM."""
+    equal = sizes[:, None, :] == sizes[None, :, :]
+    earlier = np.tri(len(sizes), k=-1, dtype=bool)[:, :, None]
+    return ~(equal & earlier).any(axis=1)
+
+
 def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any):
     """Per-dimension sums over the tiles along it: count Q, mapped length L (Σ ⌈t/div⌉), folds F
     (Σ ⌈⌈t/div⌉/array⌉), used array lines U (Σ min(array, ⌈t/div⌉)), padded length P (Σ ⌈t/pad⌉·pad)."""
@@ -131,8 +138,27 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
     fill0 = np.stack([np.floor(room / (whole_padded[role[1]] * w)) for w in widths] * (4 - len(widths)))[:3]
     fill1 = np.stack([np.floor(room / (whole_padded[role[0]] * w)) for w in widths] * (4 - len(widths)))[:3]
-    tile[role[0]] = _array_sizes(dims[role[0]], fill0)[:, None, None, :]
-    tile[role[1]] = _array_sizes(dims[role[1]], fill1)[None, :, None, :]
+    sizes0, sizes1 = _array_sizes(dims[role[0]], fill0), _array_sizes(dims[role[1]], fill1)
+    # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
+    # the dimension) whose stationary-operand tile fits its buffer; every GEMM keeps as many as the
+    # one with the most (padded with pairs the feasibility test below rejects).
+    keep = _distinct(sizes0)[:, None, :] & _distinct(sizes1)[None, :, :]
+    if c["dataflow"] != "os":
+        k_pad = lambda t: np.ceil(t / pad_of[2]) * pad_of[2]  # noqa: E731
+        if c["dataflow"] == "ws":  # rows K, cols N: B
+            stat_tile = k_pad(sizes0)[:, None, :] * sizes1[None, :, :] * bytes_b
+            keep = keep & (stat_tile <= c["cap_b"])
+        else:  # is: rows K, cols M: A
+            stat_tile = sizes0[:, None, :] * sizes1[None, :, :] * bytes_a
+            keep = keep & (stat_tile <= c["cap_a"])
+    keep = keep.reshape(-1, g)
+    n_pairs = max(1, int(keep.sum(axis=0).max()))
+    if "inspect" in c: c["inspect"]["pairs"] = n_pairs
+    pick = np.argsort(~keep, axis=0, kind="stable")[:n_pairs]
+    column = np.arange(g)
+    n_r, n_c = n_pairs, 1
+    tile[role[0]] = sizes0[pick // len(sizes1), column][:, None, None, :]
+    tile[role[1]] = sizes1[pick % len(sizes1), column][:, None, None, :]
     # The stream tile that fills the buffers: every operand's tile is linear in it.
     sd = role[2]
     others = [tile[i] if i != sd else 1.0 for i in range(3)]
@@ -148,7 +174,7 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         for name, own in _OPERAND_DIMS.items():
             if sd in own:
                 fill = np.minimum(fill, np.floor(cap[name] / per_unit[name]))
-        fills.append(np.broadcast_to(fill, (_N_ARRAY, _N_ARRAY, 1, g))[:, :, 0, :])
+        fills.append(np.broadcast_to(fill, (n_r, n_c, 1, g))[:, :, 0, :])
     fill = np.stack(fills, axis=-2)  # (R, C, 3, G)
     tile[sd] = _stream_sizes(dims[sd], fill)  # (R, C, S, G)
     tm, tn, tk = tile
@@ -248,8 +274,8 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         else:
             energy = 0.0
         results.append((total, dram, energy, read, write))
-    full = (_N_ARRAY, _N_ARRAY, _N_STREAM, g)
-    n_tilings = _N_ARRAY * _N_ARRAY * _N_STREAM
+    full = (n_r, n_c, _N_STREAM, g)
+    n_tilings = n_r * n_c * _N_STREAM
     shape = (len(LOOP_ORDERS), n_tilings, g)
     stack = lambda i: np.stack([np.broadcast_to(r[i], full) for r in results]).reshape(shape)  # noqa: E731
     total, dram, energy = stack(0), stack(1), stack(2)
@@ -271,7 +297,6 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     second_key = second_key.reshape(-1, g)
     best = first_key.min(axis=0)
     pick = np.argmin(np.where(first_key <= best, second_key, np.inf), axis=0)
-    column = np.arange(g)
     order_i, tiling = np.divmod(pick, n_tilings)
     chosen = {
         "total": total.reshape(-1, g)[pick, column],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from mixaq.search.cli import main
+from mixaq.simulator._mapper import LOOP_ORDERS
 from mixaq.simulator import WindowAssignment, estimate, gemm_cost, get_arch, load_spec
 
 
@@ -30,10 +32,16 @@ def test_gemm_json_matches_the_model(capsys):
                 "utilization", "energy_pj"):
         assert got[key] == pytest.approx(float(want[key]), rel=1e-12), key
     assert got["total_cycles"] == got["compute_cycles"] + got["stall_cycles"]
-    # the chosen schedule, fold order by name
-    for key in ("stream_chunks", "stream_chunk", "pack"):
+    # the chosen schedule: tiles and the loop order by name (outermost first)
+    for key in ("tile_m", "tile_n", "tile_k", "tiles", "pack"):
         assert got[key] == want[key], key
-    assert got["fold_order"] == ("rows_outer", "cols_outer")[int(want["fold_order"])]
+    assert got["loop_order"] == LOOP_ORDERS[int(want["loop_order"])]
+    assert got["bound"] in ("compute", "memory") and got["power_mw"] > 0
+    code, out, _ = run_cli(capsys, "gemm", "--spec", "bitfusion", "--m", "49", "--n", "49", "--k", "32", "--format",
+                           "csv", "--mapper-objective", "dram")
+    (row,) = list(csv.DictReader(io.StringIO(out)))
+    frugal = gemm_cost(dataclasses.replace(load_spec("bitfusion"), mapper_objective="dram"), 49, 49, 32, 8, 8)
+    assert float(row["dram_read_bytes"]) == frugal["dram_read_bytes"] and row["mapper"] == "tiles, dram"
     code, out, _ = run_cli(capsys, "gemm", "--m", "64", "--n", "64", "--k", "64")
     assert code == 0 and "compute_cycles" in out and "act_bits          8" in out
 
