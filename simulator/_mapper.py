@@ -358,12 +358,11 @@ def mapped(spec: Any, model: Any, m: np.ndarray, n, k, ba, bw) -> dict[str, np.n
         memo = _MEMO[fixed] = {}
     g = len(m)
     table = np.column_stack([m, n, k, ba, bw] + [np.broadcast_to(values[key], (g,)) for key in array_keys])
-    uniq, inverse = np.unique(table, axis=0, return_inverse=True) if g > 1 else (table, np.zeros(1, dtype=np.int64))
-    keys = [tuple(row) for row in uniq.tolist()]
+    keys = list(map(tuple, table.tolist()))
     rows = [memo.get(key) for key in keys]
-    missing = [i for i, row in enumerate(rows) if row is None]
-    if missing:
-        miss = uniq[missing]
+    if None in rows:  # map each distinct missing GEMM once, all of them in one evaluation
+        todo = list(dict.fromkeys(key for key, row in zip(keys, rows) if row is None))
+        miss = np.array(todo, dtype=np.float64).reshape(len(todo), -1)
         mm, nn, kk, aa, ww = (miss[:, j] for j in range(5))
         cols = {key: (miss[:, 5 + array_keys.index(key)] if key in array_keys else values[key]) for key in values}
         pack = np.broadcast_to(model.reduction_pack(aa, ww, spec.min_bits, spec.max_bits), mm.shape).astype(float)
@@ -375,8 +374,8 @@ def mapped(spec: Any, model: Any, m: np.ndarray, n, k, ba, bw) -> dict[str, np.n
                            scale)
         found = np.column_stack([np.where(busy, result[key], 0.0) for key in TILE_RESULT_FIELDS]
                                 + [np.where(busy, pack, 1.0), passes, scale])
-        for i, row in zip(missing, found.tolist()):
-            memo[keys[i]] = rows[i] = row
-    stacked = np.asarray(rows, dtype=np.float64)[inverse.reshape(-1)]
+        memo.update(zip(todo, found.tolist()))
+        rows = [memo[key] for key in keys]
+    stacked = np.array(rows, dtype=np.float64).reshape(g, -1)
     names = TILE_RESULT_FIELDS + ("pack", "passes", "mac_scale")
     return {name: stacked[:, j] for j, name in enumerate(names)}

@@ -112,6 +112,16 @@ class SpecGrid:
                 if unsupported == "raise":
                     raise
                 continue
+            if head.mapper_objective in ("energy", "edp"):
+                # The mapping then depends on the energy constants, which this path costs at unit
+                # values and recombines linearly: cost these specs one at a time instead.
+                from mixaq.simulator._cost import estimate_batch_arrays
+
+                for h in members:
+                    one = estimate_batch_arrays(self.specs[h], arch, image_hw, low, pruned, *bits)
+                    for key, value in one.items():
+                        out[key][h] = value
+                continue
             flat, segment_of, n_segments = _pairs(wl, shares, high_b, low_b, weight_b)
             unit = _unit_sums(head, names, uniq, wl, flat, segment_of, n_segments)  # (U, A) each
             totals = _recombine({key: val[inverse] for key, val in unit.items()}, linear)  # (G, A) each

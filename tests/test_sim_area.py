@@ -71,9 +71,11 @@ def test_area_overrides_win_and_bad_ones_are_one_line_errors():
 def test_content_hash_ignores_the_name_and_sees_every_cost_field():
     same = dataclasses.replace(BASE, name="other", description="renamed")
     assert same.content_hash() == BASE.content_hash()
-    for change in ({"rows": 16}, {"dram_bytes_per_cycle": 8.0}, {"area_other_mm2": 1.0}, {"dataflow": "os"},
+    for change in ({"rows": 8}, {"dram_bytes_per_cycle": 8.0}, {"area_other_mm2": 1.0}, {"dataflow": "os"},
                    {"dram_ports": "per_operand"}, {"psum_policy": "write_every_fold"}, {"fold_order": "cols_outer"},
-                   {"split_stream": False}):
+                   {"split_stream": False}, {"array_feed": "systolic"}, {"mapper_search": "folds"},
+                   {"output_readback": True}, {"stall_model": "bitfusion"}, {"pad_to_array": True},
+                   {"array_energy": "per_cycle"}, {"mapper_objective": "edp"}):
         assert dataclasses.replace(BASE, **change).content_hash() != BASE.content_hash()
 
 
@@ -124,12 +126,17 @@ def test_estimate_specs_carries_the_memory_model_options():
     rng = np.random.default_rng(2)
     low, pruned = fractions_from_pair_ratios(arch, hw, rng.choice(np.arange(0, 0.9, 0.1), (3, arch.num_pairs)), 0.0)
     small = dataclasses.replace(BASE, rows=4, cols=4, sram_ifmap_kib=1.0, sram_filter_kib=2.0, sram_ofmap_kib=1.0,
-                                dram_bytes_per_cycle=2.0)
+                                dram_bytes_per_cycle=2.0, mapper_search="folds")
     specs = [dataclasses.replace(small, dataflow=dataflow, dram_ports=ports, psum_policy=psum, fold_order=order,
                                  split_stream=split)
              for dataflow in ("os", "ws") for ports in ("shared", "per_operand")
              for psum in ("on_chip_when_fits", "write_every_fold") for order in ("any", "cols_outer")
              for split in (True, False)]
+    # the tile mapper's options (fold_order and split_stream belong to the fold schedules)
+    specs += [dataclasses.replace(small, mapper_search="tiles", dataflow="ws", array_feed=feed, output_readback=back,
+                                  stall_model=stall, dram_ports=ports)
+              for feed in ("systolic", "buffered", "ideal") for back in (False, True)
+              for stall in ("pipelined", "bitfusion") for ports in ("shared", "per_operand")]
     out = estimate_specs(specs, arch, hw, low, pruned, 8, 4, 4)
     for h, spec in enumerate(specs):
         ref = estimate_batch(spec, arch, hw, low, pruned, 8, 4, 4)
@@ -138,7 +145,8 @@ def test_estimate_specs_carries_the_memory_model_options():
     # every option changes some spec's cycles or traffic when it alone changes
     result = {h: tuple(np.concatenate([out[key][h] for key in ("cycles", "dram_read_bytes", "dram_write_bytes")]))
               for h in range(len(specs))}
-    for option in ("dram_ports", "psum_policy", "fold_order", "split_stream"):
+    for option in ("dram_ports", "psum_policy", "fold_order", "split_stream", "array_feed", "output_readback",
+                   "stall_model", "mapper_search"):
         only_it_differs = lambda a, b: (getattr(a, option) != getattr(b, option)  # noqa: E731
                                         and dataclasses.replace(b, **{option: getattr(a, option)}) == a)
         moved = sum(result[h] != result[g] for h, a in enumerate(specs) for g, b in enumerate(specs)

@@ -68,6 +68,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by `mixaq sweep` and `mixaq demo` (what is searched and how)."""
     g = parser.add_argument_group("search")
     g.add_argument("--spec", default="bitfusion", help="accelerator spec: preset name or YAML path (default bitfusion)")
+    from mixaq.simulator._cli_gemm import add_mapper_objective
+
+    add_mapper_objective(g)
     g.add_argument("--cost", default="bops", choices=SPEEDUP_KINDS,
                    help="simulated cost whose speedup is the second objective (default bops)")
     g.add_argument("--objectives", type=_objectives, default=None,
@@ -143,6 +146,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run directory: tables, plots, default SQLite storage")
 
 
+def _spec_with_objective(args: argparse.Namespace) -> str:
+    """The spec the run records: `--spec`, or with `--mapper-objective` a copy of it with that mapper
+    objective, written into the run directory (records name their spec by name or path)."""
+    objective = getattr(args, "mapper_objective", None)
+    if objective is None:
+        return args.spec
+    import yaml
+
+    from mixaq.simulator import load_spec
+    from mixaq.simulator._cli_gemm import with_objective
+
+    spec = with_objective(load_spec(args.spec), objective)
+    path = Path(args.out) / f"spec_{spec.name}_{objective}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(spec.to_mapping(), sort_keys=False))
+    return str(path)
+
+
 def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
     from mixaq.simulator import load_spec
 
@@ -173,7 +194,7 @@ def build_settings(args: argparse.Namespace, num_pairs: int) -> Any:
 
         hw_space = load_hw_space(args.hw_space)
         objectives = objectives or ("map", "latency_ms", "area_mm2")
-    return SweepSettings(space=space, spec=args.spec, cost=args.cost, sampler=args.sampler, seed=args.seed,
+    return SweepSettings(space=space, spec=_spec_with_objective(args), cost=args.cost, sampler=args.sampler, seed=args.seed,
                          population_size=args.population, max_map_drop=args.max_map_drop,
                          min_speedup=args.min_speedup, screen=not args.no_screen,
                          screen_tolerance=args.screen_tolerance, baseline_points=args.baseline_points,
