@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench scalesim-venv mmdet-venv clean-venv
+.PHONY: demo test lint bench scalesim-venv bitfusion-venv mmdet-venv clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,16 @@ $(SCALESIM_VENV)/.installed:
 	$(SCALESIM_VENV)/bin/python -m pip install -q 'scalesim==3.0.0' 'numpy<2.4'
 	@touch $@
 
+# Bit Fusion's own simulator (hsharma35/bitfusion + hsharma35/dnnweaver2, ported to Python 3 in a local
+# checkout named by MIXAQ_BITFUSION_SRC; none of its code is in this repository) runs in its own venv.
+# Only registry packages are installed here: the checkout is put on sys.path at run time.
+BITFUSION_VENV := .venv-bitfusion
+bitfusion-venv: $(BITFUSION_VENV)/.installed
+$(BITFUSION_VENV)/.installed:
+	@test -x $(BITFUSION_VENV)/bin/python || $(PY) -m venv $(BITFUSION_VENV)
+	$(BITFUSION_VENV)/bin/python -m pip install -q 'pandas>=2,<3' 'numpy<2.4' 'graphviz==0.20.3'
+	@touch $@
+
 # mmdetection 3.3.0, the oracle the detection tests compare against (tests/test_detection_oracle.py).
 # It lives in its own venv; torch, torchvision and timm are the project venv's own (a .pth line adds
 # that site directory after the venv's), so both sides run the same kernels and nothing large is
@@ -51,4 +61,4 @@ $(MMDET_VENV)/.installed:
 	@touch $@
 
 clean-venv:
-	rm -rf $(VENV) $(SCALESIM_VENV) $(MMDET_VENV)
+	rm -rf $(VENV) $(SCALESIM_VENV) $(BITFUSION_VENV) $(MMDET_VENV)
