@@ -23,6 +23,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,7 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from mixaq.simulator import AcceleratorSpec, load_spec, spec_area, spec_from_mapping
-from mixaq.simulator._errors import MixaqError
+from mixaq.simulator._errors import MixaqError, short
 from mixaq.simulator._spec import SPECS_DIR, spec_keys
 
 __all__ = ["BUDGETS", "HardwareSpace", "dram_gbps", "knob_cell", "load_hw_space", "list_hw_spaces"]
@@ -43,6 +44,7 @@ _TOP_KEYS = ("name", "description", "base", "knobs", "budgets", "sample")
 _MAX_GRID = 100_000  # enumerated points without `sample:`
 _MAX_CHOICES = 1000  # values one range may expand to
 SPACES_DIR = SPECS_DIR / "spaces"
+_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,79}")
 
 
 def list_hw_spaces() -> list[str]:
@@ -257,7 +259,12 @@ def load_hw_space(name_or_path: str | Path | Mapping[str, Any]) -> HardwareSpace
     sample = data.get("sample")
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
         raise MixaqError(f"hardware space {where}: sample must be a positive integer, got {sample!r}")
-    space = HardwareSpace(str(data["name"]), base.to_mapping(), tuple(knobs),
+    name = data["name"]
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        # The name becomes file names (specs/<name>-<i>.yaml under --out): a plain name only.
+        raise MixaqError(f"hardware space {where}: name must be 1-80 letters, digits or ._+- and not start with "
+                         f"a dot, got {short(name)}")
+    space = HardwareSpace(name, base.to_mapping(), tuple(knobs),
                           {k: float(v) for k, v in budgets.items()}, sample, where)
     if space.size > _MAX_GRID and sample is None:
         raise MixaqError(f"hardware space {where}: {space.size:,} points; add `sample: N` (N <= {_MAX_GRID:,})")

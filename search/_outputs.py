@@ -7,7 +7,7 @@ from typing import Any
 from mixaq.search._plots import render_plots
 from mixaq.search._record import StudyRecord, build_record
 
-from mixaq.simulator._paths import check_out_dir
+from mixaq.simulator._paths import check_out_dir, path_inside
 
 __all__ = ["write_outputs", "write_record", "write_tables", "check_out_dir"]
 
@@ -37,7 +37,7 @@ def write_front_specs(record: StudyRecord, out_dir: Path) -> list[Path]:
     paths = []
     for hw_index in dict.fromkeys(int(i) for i in record.front["hw_index"]):
         spec = record.hw_space.spec(hw_index)
-        path = out_dir / f"{spec.name}.yaml"
+        path = path_inside(out_dir, f"{spec.name}.yaml")  # the name comes from the user's space file
         path.write_text(f"# hardware space {record.hw_space.name}, point {hw_index}, content hash "
                         f"{spec.content_hash()}\n" + yaml.safe_dump(spec.to_mapping(), sort_keys=False))
         paths.append(path)

@@ -13,7 +13,7 @@ from typing import Any
 
 from mixaq.simulator._errors import MixaqError, first_line
 
-__all__ = ["StorageOptions", "get_storage", "redact_url", "default_storage_url", "open_study", "RetryDeadTrial",
+__all__ = ["StorageOptions", "get_storage", "redact_url", "redact_text", "default_storage_url", "open_study", "RetryDeadTrial",
            "WORKER_ATTR"]
 
 # Trial user attr naming the process running it ("host|pid|start-token"); see search._worker.
@@ -78,9 +78,72 @@ class RetryDeadTrial:
         ))
 
 
+# Query parameters whose value is a secret (`?password=…`, `?sslpassword=…`, `?token=…`).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.IGNORECASE)
+# Anything that looks like a URL with an authority inside a longer text (an error message, a label).
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]*")
+
+
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by `***` (for messages and logs)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The URL with every secret replaced by `***`: the password of the user-info in any form
+    (`u:PW@`, `:PW@`, a password holding `@` or `/`: everything up to the last `@` before the query
+    is user-info) and the value of query parameters named like a password. The one redaction used
+    for every URL that is printed, written into a table or a plot, or put into an error message."""
+    if not isinstance(url, str):
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() == "sqlite":  # a file path: no user-info, and `@` may be in a name
+        return url
+    body, qmark, query = rest.partition("?")
+    frag = ""
+    if qmark:
+        query, hashmark, frag_text = query.partition("#")
+        frag = hashmark + frag_text
+    at = body.rfind("@")
+    if at >= 0:
+        user, colon, _ = body[:at].partition(":")
+        # A user-info without `:` may still be a secret (a token as the user name): keep only
+        # names that look like plain user names.
+        if colon:
+            body = f"{user}:***{body[at:]}"
+        elif not re.fullmatch(r"[A-Za-z0-9._-]{0,64}", user):
+            body = f"***{body[at:]}"
+    if qmark:
+        parts = []
+        for item in query.split("&"):
+            key, eq, _ = item.partition("=")
+            parts.append(f"{key}=***" if eq and _SECRET_PARAM.search(key) else item)
+        query = "&".join(parts)
+    return f"{scheme}://{body}{qmark}{query}{frag}"
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The secret pieces of a URL (password, each `@`-separated part of it, secret query values)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return []
+    body, _, query = rest.partition("?")
+    out = []
+    at = body.rfind("@")
+    if at >= 0 and ":" in body[:at]:
+        password = body[:at].partition(":")[2]
+        out += [password, *password.split("@")]
+    for item in query.partition("#")[0].split("&"):
+        key, eq, value = item.partition("=")
+        if eq and _SECRET_PARAM.search(key):
+            out.append(value)
+    return sorted({s for s in out if len(s) >= 3}, key=len, reverse=True)
+
+
+def redact_text(text: str, url: str | None = None) -> str:
+    """`text` with every URL inside it passed through `redact_url`, and (given the `url` a library
+    error is about) every secret piece of that URL masked wherever the library quoted it."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(text))
+    for secret in _url_secrets(url) if url else ():
+        text = text.replace(secret, "***")
+    return text
+
+
 
 
 def default_storage_url(run_dir: str | Path) -> str:
@@ -150,6 +213,10 @@ def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
             _check_sqlite_schema(Path(path_part), shown)
         engine_kwargs = {"connect_args": {"timeout": options.sqlite_timeout_s}}
     else:
+        userinfo = url.split("://", 1)[-1].partition("?")[0]
+        if userinfo.count("@") > 1:
+            # Drivers split user-info at the first `@`, we at the last: refuse rather than guess.
+            raise MixaqError(f"storage: the user-info of {shown!r} holds '@': percent-encode it as %40")
         engine_kwargs = {"pool_pre_ping": True, "connect_args": _server_timeouts(scheme, options)}
     try:
         if not create and scheme != "sqlite":
@@ -163,7 +230,7 @@ def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
     except ImportError as exc:
         raise MixaqError(f"storage: driver for {shown!r} is not installed ({exc.name or exc})") from None
     except Exception as exc:  # sqlalchemy/driver errors carry multi-line reports; keep the first line
-        raise MixaqError(f"storage: cannot open {shown!r}: {first_line(exc)}") from None
+        raise MixaqError(f"storage: cannot open {shown!r}: {redact_text(first_line(exc), url)}") from None
 
 
 def _journal_storage(url: str, shown: str, create: bool) -> Any:
