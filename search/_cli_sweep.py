@@ -281,6 +281,10 @@ def check_arguments(args: argparse.Namespace, out: Path) -> Any:
         if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"{flag} {path} does not exist")
     check_out_dir(out)
+    from mixaq.search._outputs import check_out_owner, output_owner
+    from mixaq.search._storage import default_storage_url
+
+    check_out_owner(out, output_owner(args.storage or default_storage_url(out), args.study))
     spec = load_spec(args.spec)
     build_settings(args, num_pairs=1)  # the space and settings validate themselves (pairs: from the model)
     if args.fidelity is not None and args.max_images is not None and args.max_images != args.fidelity[-1]:

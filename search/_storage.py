@@ -244,6 +244,8 @@ def _journal_storage(url: str, shown: str, create: bool) -> Any:
     if path.is_file() and path.stat().st_size and not _looks_like_journal(path):
         # Optuna would skip the lines it cannot read and append to the file: refuse someone's notes.
         raise MixaqError(f"storage: {shown!r} is not an Optuna journal (its first line is not a journal record)")
+    if create and path.is_file() and path.stat().st_size:
+        _repair_journal(path, shown)
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     # Journal storages keep no heartbeats; dead same-host workers are still reaped by pid.
@@ -251,6 +253,50 @@ def _journal_storage(url: str, shown: str, create: bool) -> Any:
         return JournalStorage(JournalFileBackend(str(path)))
     except Exception as exc:  # a file that is not an Optuna journal fails while it is replayed
         raise MixaqError(f"storage: {shown!r} is not a readable Optuna journal ({first_line(exc)})") from None
+
+
+def _repair_journal(path: Path, shown: str) -> None:
+    """A writer never appends to a journal whose last line was cut (a crash mid-write): the next
+    record would be glued to the fragment and every later read would fail on that line. Under the
+    journal's own lock (so a live writer is never cut), a fragment that is a whole record gets its
+    newline; any other fragment is truncated away, with a warning naming how many bytes went."""
+    import json
+    import sys
+
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        size = path.stat().st_size
+        with open(path, "rb+") as fh:
+            tail_start = max(0, size - (1 << 20))
+            fh.seek(tail_start)
+            tail = fh.read()
+            if not tail or tail.endswith(b"\n"):
+                return
+            cut = tail.rfind(b"\n")
+            if cut < 0 and tail_start > 0:
+                raise MixaqError(f"storage: {shown!r}: its last line is cut and over 1 MiB long; not a journal we wrote")
+            fragment = tail[cut + 1:]
+            try:
+                whole = isinstance(json.loads(fragment), dict)
+            except ValueError:
+                whole = False
+            if whole:
+                fh.seek(0, 2)
+                fh.write(b"\n")
+                what = "had no final newline (added)"
+            else:
+                fh.truncate(tail_start + cut + 1)
+                what = f"ended in a record cut mid-write ({len(fragment)} bytes, removed)"
+            fh.flush()
+            import os
+
+            os.fsync(fh.fileno())
+    finally:
+        lock.release()
+    print(f"mixaq: warning: storage {shown!r} {what}; earlier records are intact", file=sys.stderr)
 
 
 def _looks_like_journal(path: Path) -> bool:

@@ -173,10 +173,13 @@ def run_sweep(
         raise MixaqError(f"--n-trials must be >= 0, got {n_trials}")
     if workers < 1:
         raise MixaqError(f"--workers must be >= 1, got {workers}")
+    owner = None
     if out_dir is not None:
-        from mixaq.search._outputs import check_out_dir
+        from mixaq.search._outputs import check_out_dir, check_out_owner, output_owner
 
         check_out_dir(out_dir)
+        owner = output_owner(storage_url, study_name)
+        check_out_owner(out_dir, owner)  # another study's outputs there: refused before any trial
     # Every process (here, spawned workers, other machines) samples trial n with a seed derived from
     # (--seed, n): processes that start together never draw the same proposals (search._seeding).
     study = _open(storage_url, study_name, settings, storage_options)
@@ -203,7 +206,7 @@ def run_sweep(
         from mixaq.search._record import build_record
 
         record = build_record(study, pick_trial=pick_trial)
-        outputs = tuple(write_record(record, out_dir))
+        outputs = tuple(write_record(record, out_dir, owner))
     if record is not None:
         front = record.front
     else:
