@@ -68,14 +68,27 @@ def quiet_optuna() -> Iterator[None]:
     (also usable as a decorator): a library call leaves the caller's logging and warning filters alone."""
     import optuna
 
+    import logging
+
     before = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Ctrl-C inside a trial: Optuna logs "Trial n failed" with the KeyboardInterrupt's traceback
+    # before re-raising it; the user asked to stop and gets one line ("interrupted"), not a dump.
+    handlers = logging.getLogger("optuna").handlers
+    for h in handlers:
+        h.addFilter(_drop_interrupt_traceback)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
             yield
     finally:
+        for h in handlers:
+            h.removeFilter(_drop_interrupt_traceback)
         optuna.logging.set_verbosity(before)
+
+
+def _drop_interrupt_traceback(record: Any) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 
 def _open(storage_url: str, study_name: str, settings: SweepSettings | None, options: StorageOptions) -> Any:

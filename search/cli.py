@@ -84,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         # Our validation raises these with a one-line message naming the problem.
         _error(name, str(exc))
         return 2
+    except BrokenPipeError:  # `mixaq cost | head`: the reader left; say nothing more, exit quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:  # a path our checks did not foresee (permissions, a file in the way): still one line
         where = " -> ".join(repr(str(f)) for f in (exc.filename, exc.filename2) if f is not None)
         _error(name, f"{exc.strerror or exc}{': ' + where if where else ''}")
@@ -91,6 +96,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mixaq {name}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A full disk surfaces from deep inside a library (SQLite's "database or disk is full",
+        # Optuna's "Should not reach." assertion raised while handling the OSError): one line.
+        full = _disk_full(exc)
+        if full is None:
+            raise
+        _error(name, f"the disk is full ({full}); earlier results are intact, rerun to resume once there is space")
+        return 2
+
+
+def _disk_full(exc: BaseException) -> str | None:
+    seen = 0
+    while exc is not None and seen < 20:
+        text = str(exc)
+        if (isinstance(exc, OSError) and exc.errno == 28) or "disk is full" in text or "No space left" in text:
+            return text.splitlines()[0][:160] if text else "ENOSPC"
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 if __name__ == "__main__":
