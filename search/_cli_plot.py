@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from optuna.trial import TrialState
 
     from mixaq.search._outputs import check_out_dir, check_out_owner, output_owner, write_outputs
-    from mixaq.search._storage import get_storage, redact_url
+    from mixaq.search._storage import get_storage, redact_url, storage_errors
     from mixaq.search._sweep import quiet_optuna
 
     if args.compare is not None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     owner = output_owner(args.storage, args.study)
     check_out_owner(args.out, owner)
-    with quiet_optuna():
+    with quiet_optuna(), storage_errors(args.storage):
         storage = get_storage(args.storage, create=False)
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         if args.study not in names:
@@ -61,13 +61,13 @@ def _compare(args: argparse.Namespace) -> int:
     if args.storage is not None:
         raise MixaqError("--compare names its studies itself; leave out --storage")
     from mixaq.search._outputs import check_out_dir, check_out_owner, staged_outputs
-    from mixaq.search._storage import redact_url
+    from mixaq.search._storage import redact_url, storage_errors
 
     check_out_dir(args.out)
     owner = {"compare": [redact_url(r) for r in args.compare]}
     check_out_owner(args.out, owner)
     labels = None if args.labels is None else [x.strip() for x in args.labels.split(",")]
-    with quiet_optuna():
+    with quiet_optuna(), storage_errors(" ".join(args.compare)):
         record = build_compare(args.compare, labels)
     out = Path(args.out)
 

@@ -7,13 +7,14 @@ import re
 import sqlite3
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from mixaq.simulator._errors import MixaqError, first_line
 
-__all__ = ["StorageOptions", "get_storage", "redact_url", "redact_text", "default_storage_url", "open_study", "RetryDeadTrial",
+__all__ = ["StorageOptions", "get_storage", "redact_url", "redact_text", "storage_errors", "default_storage_url", "open_study", "RetryDeadTrial",
            "WORKER_ATTR"]
 
 # Trial user attr naming the process running it ("host|pid|start-token"); see search._worker.
@@ -209,9 +210,15 @@ def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
             raise MixaqError(f"storage: directory {str(parent)!r} of {shown!r} does not exist")
         if Path(path_part).is_dir():
             raise MixaqError(f"storage: {path_part!r} is a directory, not a database file")
+        engine_kwargs = {"connect_args": {"timeout": options.sqlite_timeout_s}}
         if not create:
             _check_sqlite_schema(Path(path_part), shown)
-        engine_kwargs = {"connect_args": {"timeout": options.sqlite_timeout_s}}
+            # Readers open the file read-only: a damaged page or a lock problem can then never turn
+            # into a write (Optuna commits after every read) inside `mixaq plot`.
+            from urllib.parse import quote
+
+            url = f"sqlite:///file:{quote(str(Path(path_part).resolve()))}?mode=ro&uri=true"
+            engine_kwargs["connect_args"]["uri"] = True
     else:
         userinfo = url.split("://", 1)[-1].partition("?")[0]
         if userinfo.count("@") > 1:
@@ -222,7 +229,7 @@ def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
         if not create and scheme != "sqlite":
             _check_server_schema(_with_available_driver(url), engine_kwargs, shown)
         storage = _rdb_storage(_with_available_driver(url), engine_kwargs, options, create)
-        if scheme == "sqlite":
+        if scheme == "sqlite" and create:
             _fast_sqlite(storage.engine)
         return storage
     except MixaqError:
@@ -231,6 +238,26 @@ def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
         raise MixaqError(f"storage: driver for {shown!r} is not installed ({exc.name or exc})") from None
     except Exception as exc:  # sqlalchemy/driver errors carry multi-line reports; keep the first line
         raise MixaqError(f"storage: cannot open {shown!r}: {redact_text(first_line(exc), url)}") from None
+
+
+@contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Errors while reading or writing a study (a damaged database, a lost server) as one line
+    naming the storage, never the library's traceback."""
+    try:
+        yield
+    except MixaqError:
+        raise
+    except Exception as exc:
+        import optuna
+
+        names = {c.__module__.split(".")[0] for c in type(exc).__mro__}
+        if not ({"sqlalchemy", "sqlite3", "psycopg2", "psycopg", "pymysql", "MySQLdb"} & names
+                or isinstance(exc, optuna.exceptions.StorageInternalError)):
+            raise
+        cause = exc.__cause__ or exc
+        raise MixaqError(f"storage {redact_url(url)!r} cannot be read or written "
+                         f"({redact_text(first_line(cause), url)})") from None
 
 
 def _journal_storage(url: str, shown: str, create: bool) -> Any:
