@@ -253,7 +253,7 @@ def storage_errors(url: str) -> Iterator[None]:
 
         names = {c.__module__.split(".")[0] for c in type(exc).__mro__}
         if not ({"sqlalchemy", "sqlite3", "psycopg2", "psycopg", "pymysql", "MySQLdb"} & names
-                or isinstance(exc, optuna.exceptions.StorageInternalError)):
+                or isinstance(exc, (optuna.exceptions.StorageInternalError, UnicodeDecodeError))):
             raise
         cause = exc.__cause__ or exc
         raise MixaqError(f"storage {redact_url(url)!r} cannot be read or written "
@@ -409,7 +409,7 @@ def _check_sqlite_schema(path: Path, shown: str) -> None:
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # damaged bytes can decode as bad text
         raise MixaqError(f"storage: {shown!r} is not an SQLite database ({first_line(exc)})") from None
     _schema_verdict(names, shown)
 
