@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from mixaq.models.detection._checkpoint import load_detector
-from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT
+from mixaq.models.evaluation._evaluate import DEFAULT_CHECKPOINT
 from mixaq.models.detection._import import _stds_from_meta
-from mixaq.models.detection._synth import write_synthetic
+from mixaq.models.data._synth import write_synthetic
 from mixaq.search.cli import main
 from mixaq.simulator import MixaqError
 

@@ -54,7 +54,7 @@ def test_ctrl_c_inside_a_trial_logs_no_traceback(capsys):
     inside quiet_optuna the user sees no traceback (the CLI then prints "interrupted")."""
     import optuna
 
-    from mixaq.search._sweep import quiet_optuna
+    from mixaq.search.study._sweep import quiet_optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with quiet_optuna():
@@ -69,7 +69,7 @@ def test_ctrl_c_inside_a_trial_logs_no_traceback(capsys):
 def test_a_full_disk_deep_inside_a_library_is_one_line(monkeypatch):
     """Optuna replaces the OSError of a full disk by `AssertionError: Should not reach.`; the cause
     chain still says ENOSPC, and that is what the user reads."""
-    import mixaq.search._cli_plot as plot
+    import mixaq.search.cli._plot as plot
 
     def run(args):
         try:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mixaq.models.detection._coco import resolve_data, to_rgb8
-from mixaq.models.detection._synth import write_synthetic
+from mixaq.models.data._coco import resolve_data, to_rgb8
+from mixaq.models.data._synth import write_synthetic
 from mixaq.simulator import MixaqError
 
 

@@ -85,7 +85,7 @@ def test_a_write_failing_halfway_leaves_the_earlier_outputs_intact(tmp_path, two
     assert _run(["plot", "--out", str(out), "--storage", two_studies, "--study", "a"])[0] == 0
     before = _digests(out)
     assert "pareto.png" in before and "trials.csv" in before
-    import mixaq.search._outputs as outputs
+    import mixaq.search.records._outputs as outputs
 
     real = outputs.render_plots
 

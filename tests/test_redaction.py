@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
-from mixaq.search._storage import redact_text, redact_url
+from mixaq.search.study._storage import redact_text, redact_url
 from mixaq.search.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ def test_no_password_in_any_printed_or_written_string(tmp_path, study_db, monkey
     plot), the "no such study" of --compare, and a successful --compare whose URLs name no database
     (its labels go into stdout, both CSVs and both SVGs). The successful case maps the server URLs
     onto a local SQLite study, so it runs without a server."""
-    import mixaq.search._storage as storage_mod
+    import mixaq.search.study._storage as storage_mod
 
     real = storage_mod.get_storage
     outputs = []
@@ -127,7 +127,7 @@ def test_a_space_name_never_becomes_a_path_outside_out(tmp_path):
     code, text = _run(["sweep", "--out", str(tmp_path / "run"), "--no-progress", "--hw-space", str(space)])
     assert code == 2 and "name must be" in text and text.count("\n") == 1, text
     assert not list(tmp_path.parent.glob("escaped_space*"))
-    from mixaq.simulator._paths import path_inside, safe_filename
+    from mixaq.core._paths import path_inside, safe_filename
 
     name = safe_filename("../../x/y")
     assert "/" not in name and not name.startswith("."), name
