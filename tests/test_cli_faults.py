@@ -80,3 +80,27 @@ def test_a_full_disk_deep_inside_a_library_is_one_line(monkeypatch):
     monkeypatch.setattr(plot, "run", run)
     code, err = _run(["plot", "--out", "x"])
     assert code == 2 and "the disk is full" in err and err.count("\n") == 1, err
+
+
+def test_a_file_named_like_a_preset_never_replaces_it(tmp_path, monkeypatch):
+    """The rule (docs/simulator.md): a bare name is a preset; a path needs a `/` or `.yaml`. A 50 MHz
+    spec saved as ./bitfusion, or a directory ./int8_systolic, changes nothing until named as a path."""
+    import yaml
+
+    from mixaq.simulator import load_spec
+
+    slow = load_spec("bitfusion").to_mapping() | {"frequency_mhz": 50.0}
+    monkeypatch.chdir(tmp_path)
+    Path("bitfusion").write_text(yaml.safe_dump(slow))
+    Path("int8_systolic").mkdir()
+    Path("swin_t").write_text("embed_dim: 8\ndepths: [2]\nnum_heads: [1]\n")
+    assert load_spec("bitfusion").frequency_mhz == 500.0
+    assert load_spec("int8_systolic").name == "int8_systolic"
+    assert load_spec("./bitfusion").frequency_mhz == 50.0
+    code, err = _run(["cost", "--spec", "bitfusion", "--arch", "swin_t", "--image", "224"])
+    assert code == 0, err
+    code, err = _run(["cost", "--spec", "nosuch"])
+    assert code == 2 and "not a file and not a preset" in err
+    Path("mine").write_text(yaml.safe_dump(slow))
+    code, err = _run(["cost", "--spec", "mine"])
+    assert code == 2 and "to use the file write ./mine" in err, err
