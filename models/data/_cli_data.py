@@ -93,7 +93,9 @@ def _run_stats(args: argparse.Namespace) -> int:
                             image_hw=(args.size, args.size), progress=not args.quiet)
     print(stats_markdown(table))
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        from mixaq.core._paths import atomic_write_text
+
+        atomic_write_text(args.csv, table.to_csv(index=False))  # a full disk never leaves half a table
         print(f"wrote {args.csv}")
     return 0
 
