@@ -39,10 +39,17 @@ def _all_secrets() -> list[str]:
     """Passwords of URLs used here and anywhere in the test suite / bad-input cases (grep of the sources)."""
     found = {s for v in URLS.values() for s in _secrets(v)}
     for path in [*REPO.glob("tests/*.py"), REPO / "benchmarks" / "bad_inputs.py"]:
-        for m in re.finditer(r"(?:postgresql|mysql)[a-z0-9+]*://[^:/@\s'\"]*:([^@\s'\"{}]+)@", path.read_text()):
-            if m.group(1) != "***":
-                found.add(m.group(1))
+        text = path.read_text()
+        for m in re.finditer(r"(?:postgresql|mysql)[a-z0-9+]*://[^:/@\s'\"]*:([^@\s'\"{}]+)@", text):
+            found.add(m.group(1))
+        for m in re.finditer(r"(?:postgresql|mysql)[a-z0-9+]*://\S*?[?&][a-z]*password=([^&\s'\"]+)", text):
+            found.add(m.group(1))
+    found.discard("***")
     return sorted(found)
+
+
+def test_the_grep_finds_the_passwords_of_the_bad_input_cases():
+    assert {"secret", "pw-nouser", "pw1", "pw-query", "pw-mysql", "pw-compare"} <= set(_all_secrets())
 
 
 @pytest.mark.parametrize("url", list(URLS))

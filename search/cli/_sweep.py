@@ -227,7 +227,7 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     import os
 
     from mixaq.search.space._accuracy import EvaluatorFactory
-    from mixaq.search.study._storage import default_storage_url, get_storage
+    from mixaq.search.study._storage import default_storage_url, get_storage, storage_errors
     from mixaq.search.study._sweep import run_sweep
 
     # Every argument is checked before anything is loaded, measured or written (milliseconds).
@@ -236,7 +236,8 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
         args.max_images = args.fidelity[-1]
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or default_storage_url(out)
-    _check_pick(args, get_storage(storage, options))
+    with storage_errors(storage):  # a damaged study database: one line naming it
+        _check_pick(args, get_storage(storage, options))
     data = args.coco_root if args.ann else args.data
     if data is None and args.checkpoint is None:
         from mixaq.models.detection import ensure_default_val
@@ -250,9 +251,10 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
                                loader_workers=args.loader_workers)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
-    result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
-                       progress=not args.no_progress, accuracy=accuracy, pick_trial=args.pick,
-                       storage_options=options)
+    with storage_errors(storage):
+        result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
+                           progress=not args.no_progress, accuracy=accuracy, pick_trial=args.pick,
+                           storage_options=options)
     return result
 
 
