@@ -86,6 +86,19 @@ _LISTED: tuple[Case | str, ...] = (
     _c("spec with a fractional array size", "cost", "--spec", f"{_SPEC}/rows_fraction.yaml", needs=("specs",)),
     _c("spec writing 500 MHz as 5e2 (accepted)", "cost", "--spec", f"{_SPEC}/exponent.yaml", "--image", "224",
        "--format", "csv", needs=("specs",)),
+    _c("spec with nested YAML aliases (a billion-laughs bomb)", "cost", "--spec", f"{_SPEC}/alias_bomb.yaml",
+       needs=("specs",)),
+    _c("spec with one anchor and alias", "cost", "--spec", f"{_SPEC}/alias_one.yaml", needs=("specs",)),
+    _c("spec giving rows twice", "cost", "--spec", f"{_SPEC}/duplicate_rows.yaml", needs=("specs",)),
+    _c("spec giving frequency_mhz twice", "cost", "--spec", f"{_SPEC}/duplicate_frequency.yaml", needs=("specs",)),
+    _c("spec with rows .inf", "cost", "--spec", f"{_SPEC}/rows_inf.yaml", needs=("specs",)),
+    _c("spec with cols .nan", "cost", "--spec", f"{_SPEC}/cols_nan.yaml", needs=("specs",)),
+    _c("spec with frequency_mhz 1e-320", "cost", "--spec", f"{_SPEC}/frequency_tiny.yaml", needs=("specs",)),
+    _c("spec with energy dram_byte 1e308", "cost", "--spec", f"{_SPEC}/energy_huge.yaml", needs=("specs",)),
+    _c("spec with a 10^9-row array", "cost", "--spec", f"{_SPEC}/rows_huge.yaml", needs=("specs",)),
+    _c("spec whose name is nested 5000 deep", "cost", "--spec", f"{_SPEC}/deep_name.yaml", needs=("specs",)),
+    _c("spec whose name is a 100 kB string", "cost", "--spec", f"{_SPEC}/long_name.yaml", needs=("specs",)),
+    _c("spec with a 1 MB string for a number", "cost", "--spec", f"{_SPEC}/long_value.yaml", needs=("specs",)),
     "`mixaq cost`: options and arch files",
     _c("unknown arch preset", "cost", "--arch", "swin_xl"),
     _c("arch file that does not exist", "cost", "--arch", "{D}/missing_arch.yaml"),
@@ -93,6 +106,11 @@ _LISTED: tuple[Case | str, ...] = (
     _c("arch file with an unknown field", "cost", "--arch", "{D}/arch/unknown.yaml", needs=("arch",)),
     _c("arch file with mismatched depths and heads", "cost", "--arch", "{D}/arch/lengths.yaml", needs=("arch",)),
     _c("arch whose dims do not split into heads", "cost", "--arch", "{D}/arch/heads.yaml", needs=("arch",)),
+    _c("arch with 20 million blocks in a stage", "cost", "--arch", "{D}/arch/deep.yaml", needs=("arch",)),
+    _c("arch with an embedding of 10^7", "cost", "--arch", "{D}/arch/wide.yaml", needs=("arch",)),
+    _c("arch file with an alias", "cost", "--arch", "{D}/arch/alias.yaml", needs=("arch",)),
+    _c("arch file giving depths twice", "cost", "--arch", "{D}/arch/duplicate.yaml", needs=("arch",)),
+    _c("image of 40000x40000", "cost", "--image", "40000x40000"),
     _c("image size that is not HxW", "cost", "--image", "800by1333"),
     _c("image with a zero side", "cost", "--image", "0x1333"),
     _c("high bits the spec cannot run", "cost", "--high-bits", "9"),
@@ -152,6 +170,34 @@ _LISTED: tuple[Case | str, ...] = (
     _c("--hw-space range with min > max", *_SWEEP, "--hw-space", f"{_SPEC}/space_range.yaml", needs=("specs",)),
     _c("--hw-space knob values that make an invalid spec", *_SWEEP, "--hw-space", f"{_SPEC}/space_invalid.yaml",
        needs=("specs",)),
+    _c("--hw-space whose name climbs out of --out", *_SWEEP, "--hw-space", f"{_SPEC}/space_escape.yaml",
+       needs=("specs",)),
+    _c("--hw-space name with a slash", *_SWEEP, "--hw-space", f"{_SPEC}/space_slash.yaml", needs=("specs",)),
+    _c("--hw-space range up to .inf", *_SWEEP, "--hw-space", f"{_SPEC}/space_inf.yaml", needs=("specs",)),
+    _c("--hw-space choice .nan", *_SWEEP, "--hw-space", f"{_SPEC}/space_nan.yaml", needs=("specs",)),
+    _c("--hw-space min_bits choices that are words", *_SWEEP, "--hw-space", f"{_SPEC}/space_words.yaml",
+       needs=("specs",)),
+    _c("--hw-space section choice with a word", *_SWEEP, "--hw-space", f"{_SPEC}/space_section.yaml", needs=("specs",)),
+    _c("--hw-space budget .nan", *_SWEEP, "--hw-space", f"{_SPEC}/space_budget_nan.yaml", needs=("specs",)),
+    _c("--hw-space of 10^21 points with sample: 10", *_SWEEP, "--hw-space", f"{_SPEC}/space_huge.yaml",
+       needs=("specs",)),
+    _c("--hw-space sample of 10^9", *_SWEEP, "--hw-space", f"{_SPEC}/space_sample.yaml", needs=("specs",)),
+    _c("--hw-space with a YAML alias", *_SWEEP, "--hw-space", f"{_SPEC}/space_alias.yaml", needs=("specs",)),
+    _c("--hw-space giving a knob twice", *_SWEEP, "--hw-space", f"{_SPEC}/space_duplicate.yaml", needs=("specs",)),
+    _c("--min-speedup nan", *_SWEEP, "--min-speedup", "nan"),
+    _c("--screen-tolerance nan", *_SWEEP, "--screen-tolerance", "nan"),
+    _c("--screen-tolerance inf", *_SWEEP, "--screen-tolerance", "inf"),
+    _c("--max-map-drop nan", *_SWEEP, "--max-map-drop", "nan"),
+    _c("--seed -1", *_SWEEP, "--seed", "-1"),
+    _c("--seed 2^32", *_SWEEP, "--seed", "4294967296"),
+    _c("PostgreSQL URL with a password and no user", *_SWEEP, "--storage", "postgresql://:pw-nouser@127.0.0.1:1/db"),
+    _c("PostgreSQL URL whose password holds '@'", *_SWEEP, "--storage", "postgresql://u:pw1@pw2@127.0.0.1:1/db"),
+    _c("PostgreSQL URL with the password in the query", *_SWEEP, "--storage",
+       "postgresql://u@127.0.0.1:1/db?user=u&password=pw-query"),
+    _c("MySQL URL with a password and no database", *_SWEEP, "--storage", "mysql+pymysql://u:pw-mysql@127.0.0.1:1"),
+    _c("--out holding another study's outputs", "sweep", "--out", "{D}/owned", "--no-progress", "--study", "other",
+       needs=("owned",)),
+    _c("--out that cannot be written", "sweep", "--out", "/proc/mixaq_run", "--no-progress"),
     _c("demo --out naming an existing file", "demo", "--out", "{D}/afile"),
     _c("demo --readme-image naming a directory", "demo", "--out", "{D}/demo", "--readme-image", "{D}/a_dir"),
     "`mixaq plot`: a reader, it never writes into the storage",
@@ -173,6 +219,16 @@ _LISTED: tuple[Case | str, ...] = (
     _c("--compare of a directory without study.db", *_PLOT, "--compare", "{D}/a_dir", "{D}/a_dir"),
     _c("--compare of a storage holding several studies, none named", *_PLOT, "--compare",
        "sqlite:///{D}/studies.db", "sqlite:///{D}/studies.db#two", needs=("studies",)),
+    _c("--compare of a server study, password in the URL", *_PLOT, "--compare",
+       "postgresql://u:pw-compare@127.0.0.1:1/db#nosuch", "sqlite:///{D}/studies.db#two", needs=("studies",)),
+    _c("--out holding another study's outputs", "plot", "--out", "{D}/owned", "--storage", "sqlite:///{D}/studies.db",
+       "--study", "empty", needs=("studies", "owned")),
+    _c("--out that cannot be written", "plot", "--out", "/proc/mixaq_plots", "--storage", "sqlite:///{D}/studies.db",
+       "--study", "two", needs=("studies",)),
+    _c("a study database with random bytes inside", *_PLOT, "--storage", "sqlite:///{D}/damaged.db",
+       needs=("damaged",)),
+    _c("a journal whose last line was cut mid-write, read as far as it is whole (accepted)", "plot", "--out",
+       "{D}/plots_cut", "--storage", "journal:{D}/cut.log", "--study", "two", needs=("damaged",)),
     "`mixaq data`, `train`, `qat`, `adapt`",
     _c("data synth --num-images 0", "data", "synth", "--out", "{D}/synth", "--num-images", "0"),
     _c("data synth --out naming an existing file", "data", "synth", "--out", "{D}/afile", "--num-images", "2"),
@@ -194,6 +250,9 @@ _LISTED: tuple[Case | str, ...] = (
     _c("qat --out naming a directory", "qat", "--out", "{D}/a_dir"),
     _c("qat config that does not exist", "qat", "--config", "{D}/missing.yaml", "--out", "{D}/q.pt"),
     _c("adapt --steps 0", "adapt", "--out", "{D}/a.pt", "--steps", "0"),
+    _c("data synth --seed -1", "data", "synth", "--out", "{D}/synth", "--seed", "-1"),
+    _c("data synth --size 200000", "data", "synth", "--out", "{D}/synth", "--size", "200000"),
+    _c("qat --resume of a garbage file", "qat", "--out", "{D}/ckpt/garbage_run.pt", "--resume", needs=("checkpoints",)),
     "`mixaq eval`: checkpoints",
     _c("checkpoint that does not exist", *_EVAL, "--checkpoint", "{D}/missing.pt"),
     _c("checkpoint of random bytes", *_EVAL, "--checkpoint", "{D}/ckpt/garbage.pt", needs=("checkpoints",)),
@@ -203,6 +262,15 @@ _LISTED: tuple[Case | str, ...] = (
     _c("a Swin backbone state dict as the detector", *_EVAL, "--checkpoint", "{D}/ckpt/swin.pth",
        needs=("checkpoints",)),
     _c("a torch file that is not a checkpoint", *_EVAL, "--checkpoint", "{D}/ckpt/other.pt", needs=("checkpoints",)),
+    _c("checkpoint config that is a string", *_EVAL, "--checkpoint", "{D}/ckpt/config_string.pt",
+       needs=("checkpoints",)),
+    _c("checkpoint categories that are a number", *_EVAL, "--checkpoint", "{D}/ckpt/categories_int.pt",
+       needs=("checkpoints",)),
+    _c("checkpoint extra that is a string", *_EVAL, "--checkpoint", "{D}/ckpt/extra_string.pt", needs=("checkpoints",)),
+    _c("checkpoint whose float weights are int64", *_EVAL, "--checkpoint", "{D}/ckpt/int_weights.pt",
+       needs=("checkpoints",)),
+    _c("checkpoint whose float weights are bool", *_EVAL, "--checkpoint", "{D}/ckpt/bool_weights.pt",
+       needs=("checkpoints",)),
     "`mixaq eval`: official / mmdet Swin (Cascade) Mask R-CNN files",
     _c("a COCO detector with no data given and no $MIXAQ_COCO", "eval", "--checkpoint", "{D}/rcnn/official.pth",
        needs=("rcnn",)),
@@ -232,6 +300,26 @@ _LISTED: tuple[Case | str, ...] = (
     _c("COCO with an empty annotation list", *_EVAL, "--data", "{D}/coco/no_annotations", needs=("coco",)),
     _c("COCO annotation of an unknown category", *_EVAL, "--data", "{D}/coco/unknown_category", needs=("coco",)),
     _c("COCO image file missing", *_EVAL, "--data", "{D}/coco/missing_image", needs=("coco",)),
+    _c("COCO file_name a number", *_EVAL, "--data", "{D}/coco/file_name_int", needs=("coco",)),
+    _c("COCO file_name null", *_EVAL, "--data", "{D}/coco/file_name_null", needs=("coco",)),
+    _c("COCO file_name climbing out of the image dir", *_EVAL, "--data", "{D}/coco/file_name_escape", needs=("coco",)),
+    _c("COCO image id a string", *_EVAL, "--data", "{D}/coco/image_id_str", needs=("coco",)),
+    _c("COCO image id near 2^60", *_EVAL, "--data", "{D}/coco/image_id_huge", needs=("coco",)),
+    _c("COCO category id a string", *_EVAL, "--data", "{D}/coco/category_id_str", needs=("coco",)),
+    _c("COCO iscrowd 'yes'", *_EVAL, "--data", "{D}/coco/iscrowd_yes", needs=("coco",)),
+    _c("COCO area missing", *_EVAL, "--data", "{D}/coco/area_missing", needs=("coco",)),
+    _c("COCO area 'big'", *_EVAL, "--data", "{D}/coco/area_word", needs=("coco",)),
+    _c("COCO width 'wide'", *_EVAL, "--data", "{D}/coco/width_word", needs=("coco",)),
+    _c("COCO JSON nested 200000 deep", *_EVAL, "--data", "{D}/coco/deep", needs=("coco",)),
+    _c("COCO image whose header claims 40000x40000", *_EVAL, "--data", "{D}/coco/huge_header", needs=("coco",)),
+    _c("COCO sizes declared 4096x4096 for 64-pixel images", *_EVAL, "--data", "{D}/coco/declared_large",
+       needs=("coco",)),
+    _c("COCO size declared 1x1 for a 64-pixel image", *_EVAL, "--data", "{D}/coco/declared_small", needs=("coco",)),
+    _c("COCO box outside the real image (no size declared)", *_EVAL, "--data", "{D}/coco/outside_real",
+       needs=("coco",)),
+    _c("COCO categories of the checkpoint in another id order", *_EVAL, "--data", "{D}/coco/reordered",
+       needs=("coco",)),
+    _c("COCO categories renamed", *_EVAL, "--data", "{D}/coco/renamed", needs=("coco",)),
     "`mixaq eval`: options",
     _c("--spec unknown (used only for the cost, at the end)", *_EVAL, "--spec", "nope"),
     _c("--high-bits 9", *_EVAL, "--high-bits", "9"),
@@ -243,6 +331,8 @@ _LISTED: tuple[Case | str, ...] = (
     _c("--calib-images -1", *_EVAL, "--calib-images", "-1"),
     _c("--batch-size 0", *_EVAL, "--batch-size", "0"),
     _c("--calib-images leaving no image to evaluate", *_EVAL, "--calib-images", "100000"),
+    _c("--save-detections into a device", *_EVAL, "--save-detections", "/dev/full"),
+    _c("--save-detections where nothing can be written", *_EVAL, "--save-detections", "/proc/mixaq_dets.json"),
 )
 
 # A string starts a section of the table; CASES are the rest, in order.
@@ -298,6 +388,40 @@ def _spec_files(d: Path) -> None:
     variant("exponent.yaml", lambda m: m.update(frequency_mhz=500.0))
     text = (out / "exponent.yaml").read_text()
     (out / "exponent.yaml").write_text(text.replace("frequency_mhz: 500.0", "frequency_mhz: 5e2"))
+    # YAML that is valid but refused: aliases, duplicate keys, values out of every sane range.
+    good = yaml.safe_dump(base, sort_keys=False)
+    lols = "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 8))
+    (out / "alias_bomb.yaml").write_text("l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + lols
+                                         + good.replace("name: bitfusion", "name: *l7"))
+    (out / "alias_one.yaml").write_text(good.replace("frequency_mhz: 500", "frequency_mhz: &f 500")
+                                        .replace("dram_bytes_per_cycle: ", "dram_bytes_per_cycle: *f #"))
+    (out / "duplicate_rows.yaml").write_text(good.replace("  rows: 32\n", "  rows: 32\n  rows: 96\n"))
+    (out / "duplicate_frequency.yaml").write_text(good + "frequency_mhz: 5\n")
+    variant("rows_inf.yaml", lambda m: m["array"].update(rows=float("inf")))
+    variant("cols_nan.yaml", lambda m: m["array"].update(cols=float("nan")))
+    variant("frequency_tiny.yaml", lambda m: m.update(frequency_mhz=1e-320))
+    variant("energy_huge.yaml", lambda m: m["energy_pj"].update(dram_byte=1e308))
+    variant("rows_huge.yaml", lambda m: m["array"].update(rows=10**9))
+    (out / "deep_name.yaml").write_text(good.replace("name: bitfusion", "name: " + "[" * 5000 + "]" * 5000))
+    variant("long_name.yaml", lambda m: m.update(name="x" * 100_000))
+    variant("long_value.yaml", lambda m: m.update(dram_bytes_per_cycle="9" * 1_000_000 + "x"))
+    spaces = {
+        "space_escape": {"name": "../../../escaped_space"}, "space_slash": {"name": "a/b"},
+        "space_inf": {"knobs": {"array.rows": {"min": 8, "max": float("inf"), "step": 8}}},
+        "space_nan": {"knobs": {"frequency_mhz": [float("nan"), 500]}},
+        "space_words": {"knobs": {"precision.min_bits": ["a", "b"]}},
+        "space_section": {"knobs": {"precision": [{"model": "bitfusion", "max_bits": "eight"}]}},
+        "space_budget_nan": {"budgets": {"area_mm2": float("nan")}},
+        "space_huge": {"knobs": {k: {"min": 1, "max": 1000, "step": 1} for k in
+                                 ("array.rows", "array.cols", "sram_kib.ifmap", "sram_kib.filter", "sram_kib.ofmap",
+                                  "frequency_mhz", "dram_bytes_per_cycle")}, "sample": 10},
+        "space_sample": {"sample": 10**9},
+    }
+    for name, extra in spaces.items():
+        data = {"base": "bitfusion", "knobs": {"array.rows": [8, 16]}, **extra}
+        (out / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    (out / "space_alias.yaml").write_text("base: bitfusion\nknobs:\n  array.rows: &r [8, 16]\n  array.cols: *r\n")
+    (out / "space_duplicate.yaml").write_text("base: bitfusion\nknobs:\n  array.rows: [8]\n  array.rows: [16]\n")
 
 
 def _arch_files(d: Path) -> None:
@@ -307,6 +431,10 @@ def _arch_files(d: Path) -> None:
     (out / "unknown.yaml").write_text("embed_dim: 32\ndepths: [2]\nnum_heads: [1]\nwindow: 7\n")
     (out / "lengths.yaml").write_text("embed_dim: 32\ndepths: [2, 2]\nnum_heads: [1]\n")
     (out / "heads.yaml").write_text("embed_dim: 30\ndepths: [2]\nnum_heads: [4]\n")
+    (out / "deep.yaml").write_text("embed_dim: 32\ndepths: [2, 2, 20000000, 2]\nnum_heads: [1, 2, 4, 8]\n")
+    (out / "wide.yaml").write_text("embed_dim: 10000000\ndepths: [2]\nnum_heads: [1]\n")
+    (out / "alias.yaml").write_text("embed_dim: 32\ndepths: &d [2, 2]\nnum_heads: *d\n")
+    (out / "duplicate.yaml").write_text("embed_dim: 32\ndepths: [2]\nnum_heads: [1]\ndepths: [2000]\n")
 
 
 def _files(d: Path) -> None:
@@ -325,6 +453,33 @@ def _studies(d: Path) -> None:
     settings = SweepSettings(space=SearchSpace(num_pairs=2), spec="bitfusion", population_size=4)
     run_sweep(settings, SyntheticAccuracy(), url, "empty", 0, progress=False)
     run_sweep(settings, SyntheticAccuracy(), url, "two", 2, progress=False)
+
+
+def _owned(d: Path) -> None:
+    """A directory holding study 'two's outputs (its stamp), as `mixaq plot --out` leaves it."""
+    from mixaq.search.records._outputs import OWNER_FILE, output_owner
+
+    (d / "owned").mkdir()
+    (d / "owned" / OWNER_FILE).write_text(json.dumps(output_owner(f"sqlite:///{d / 'studies.db'}", "two")))
+
+
+def _damaged(d: Path) -> None:
+    """A study database with random bytes in its pages, and a journal whose last record was cut."""
+    import random
+
+    from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
+
+    settings = SweepSettings(space=SearchSpace(num_pairs=2), spec="bitfusion", population_size=4)
+    run_sweep(settings, SyntheticAccuracy(), f"sqlite:///{d / 'damaged.db'}", "two", 3, progress=False)
+    data = bytearray((d / "damaged.db").read_bytes())
+    rng = random.Random(1)
+    for i in range(4096, len(data), 7):
+        data[i] = rng.randrange(256)
+    (d / "damaged.db").write_bytes(bytes(data))
+    run_sweep(settings, SyntheticAccuracy(), f"journal:{d / 'cut.log'}", "two", 3, progress=False)
+    text = (d / "cut.log").read_bytes()
+    last = text.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    (d / "cut.log").write_bytes(text + last[: len(last) // 2])
 
 
 def _configs(d: Path) -> None:
@@ -352,6 +507,16 @@ def _checkpoints(d: Path) -> None:
     torch.save(payload, out / "nan.pt")
     torch.save(build_swin("swin_nano", 64).state_dict(), out / "swin.pth")
     torch.save({"a": torch.zeros(2)}, out / "other.pt")
+    clean = torch.load(DEFAULT_CHECKPOINT, weights_only=True)
+    torch.save({**clean, "config": "swin_nano"}, out / "config_string.pt")
+    torch.save({**clean, "categories": 5}, out / "categories_int.pt")
+    torch.save({**clean, "extra": "notes"}, out / "extra_string.pt")
+    for name, dtype in (("int_weights", torch.int64), ("bool_weights", torch.bool)):
+        state = dict(clean["state_dict"])
+        key = [k for k, v in state.items() if v.is_floating_point()][5]
+        state[key] = state[key].to(dtype)
+        torch.save({**clean, "state_dict": state}, out / f"{name}.pt")
+    (out / "garbage_run.pt.resume").write_bytes(b"\x00\x01garbage" * 64)
 
 
 def _rcnn(d: Path) -> None:
@@ -402,11 +567,55 @@ def _coco(d: Path) -> None:
     variant("no_annotations", lambda m: m.__setitem__("annotations", []))
     variant("unknown_category", lambda m: first(m).__setitem__("category_id", 999))
     variant("missing_image", lambda m: m["images"][0].__setitem__("file_name", "gone.png"))
+    image = lambda m: m["images"][0]  # noqa: E731
+    variant("file_name_int", lambda m: image(m).update(file_name=123))
+    variant("file_name_null", lambda m: image(m).update(file_name=None))
+    variant("file_name_escape", lambda m: image(m).update(file_name="../../../../etc/hostname"))
+    variant("image_id_str", lambda m: image(m).update(id="img-a"))
+    variant("image_id_huge", lambda m: image(m).update(id=2**60 + 1))
+    variant("category_id_str", lambda m: m["categories"][0].update(id="circle-id"))
+    variant("iscrowd_yes", lambda m: first(m).update(iscrowd="yes"))
+    variant("area_missing", lambda m: first(m).pop("area"))
+    variant("area_word", lambda m: first(m).update(area="big"))
+    variant("width_word", lambda m: image(m).update(width="wide"))
+    variant("deep", lambda m: "[" * 200_000 + "]" * 200_000)
+    variant("declared_large", lambda m: [i.update(width=4096, height=4096) for i in m["images"]])
+    variant("declared_small", lambda m: m["images"][1].update(width=1, height=1))
+
+    def no_sizes_box_outside(m: dict) -> None:
+        for i in m["images"]:
+            i.pop("width"), i.pop("height")
+        first(m)["bbox"] = [3000.0, 3000.0, 10.0, 10.0]
+    variant("outside_real", no_sizes_box_outside)
+
+    def huge_header(m: dict) -> None:
+        import struct
+        import zlib
+
+        def chunk(kind: bytes, body: bytes) -> bytes:
+            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        name = m["images"][0]["file_name"]
+        (d / "coco" / "huge_header" / "images" / name).write_bytes(
+            b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0))
+            + chunk(b"IEND", b""))
+        for i in m["images"]:
+            i.pop("width"), i.pop("height")
+    variant("huge_header", huge_header)
+
+    def reorder(m: dict) -> None:
+        new_id = {c["id"]: len(m["categories"]) - k for k, c in enumerate(m["categories"])}
+        for c in m["categories"]:
+            c["id"] = new_id[c["id"]]
+        for a in m["annotations"]:
+            a["category_id"] = new_id[a["category_id"]]
+    variant("reordered", reorder)
+    variant("renamed", lambda m: [c.update(name=n) for c, n in zip(m["categories"],
+                                                                   ("dog", "cat", "cow", "owl", "emu"))])
 
 
 FIXTURES: dict[str, Callable[[Path], None]] = {
     "specs": _spec_files, "arch": _arch_files, "files": _files, "studies": _studies, "configs": _configs,
-    "checkpoints": _checkpoints, "coco": _coco, "rcnn": _rcnn,
+    "checkpoints": _checkpoints, "coco": _coco, "rcnn": _rcnn, "owned": _owned, "damaged": _damaged,
 }
 
 
@@ -455,6 +664,7 @@ class Scratch:
         from mixaq.simulator._spec import SPECS_DIR
 
         text = text.replace(str(self.root), "$D").replace(str(SPECS_DIR), "<specs>")
+        text = text.replace(str(Path(__file__).resolve().parent.parent), "<repo>")
         text = text.replace(str(Path.home()), "~")
         if self.port:
             text = text.replace(f":{self.port}", ":PORT").replace(f"port {self.port}", "port PORT")
@@ -492,7 +702,10 @@ Faults that are not a command line are covered by tests instead: two sweeps star
 one SQLite or PostgreSQL study (`tests/test_search_distributed.py`), kill -9 of a `--workers`
 parent, a server that accepts and never answers, a reader pointed at a file that is not a study,
 several processes creating one fresh storage (`tests/test_search_faults.py`), kill -9 and resume
-(`tests/test_search_resume.py`).
+(`tests/test_search_resume.py`), a journal cut mid-write, a disk filling up while outputs are written,
+random bytes inside study.db, `--out` holding another study's outputs (`tests/test_output_faults.py`),
+a closed pipe, Ctrl-C, a full disk inside Optuna (`tests/test_cli_faults.py`). No password of a
+storage URL appears in any message, table or plot (`tests/test_redaction.py`).
 """
 
 

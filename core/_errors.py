@@ -1,7 +1,7 @@
 """The one exception type users see: a one-line message naming the problem."""
 from __future__ import annotations
 
-__all__ = ["MixaqError", "first_line"]
+__all__ = ["MixaqError", "first_line", "short"]
 
 
 class MixaqError(ValueError):
@@ -29,3 +29,17 @@ def first_line(exc: BaseException | str, limit: int = 160) -> str:
         return line[:sentence + 1]
     cut = line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:([{")
     return (cut or line[:limit]) + " …"
+
+
+def short(value: object, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters (`…` marks the cut), for quoting a bad value in a
+    message: a value from a file can be megabytes (an expanded YAML alias, a nested list), and the
+    repr of a deeply nested one would itself recurse too deep."""
+    import reprlib
+
+    # reprlib stops at a depth and a width: never builds the whole text of a huge value.
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 3, 6, 6, 6, 6
+    r.maxstring = r.maxother = r.maxlong = limit
+    text = r.repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"

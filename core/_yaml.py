@@ -3,6 +3,11 @@
 PyYAML implements YAML 1.1, where `5e2` (no dot) is a string; YAML 1.2, JSON and every user expect
 a number, so the loader here resolves it as one. A directory, a non-UTF-8 file or a syntax error is
 a `MixaqError` naming the file (and the line).
+
+Three things YAML allows are refused, because in a spec, space, arch or config file they are only
+ever a mistake or an attack: aliases (`*name`; a kilobyte of nested aliases expands to gigabytes,
+the "billion laughs"), a key given twice in one mapping (YAML keeps the last one silently: a second
+`rows:` would change the array), and nesting deeper than 32 levels (Python recursion).
 """
 from __future__ import annotations
 
@@ -23,6 +28,16 @@ _FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]
 
 _LOADER: Any = None
 _PARSED: dict[tuple[str, int, int], Any] = {}
+_MAX_DEPTH = 32
+_MAX_BYTES = 4 << 20  # a spec is a few hundred bytes; 4 MiB is no config file
+
+
+class _Refused(Exception):
+    """A construct the loader refuses; `read_yaml` turns it into a MixaqError naming the line."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 def _loader() -> Any:
@@ -31,7 +46,35 @@ def _loader() -> Any:
         import yaml
 
         class Loader(yaml.SafeLoader):
-            pass
+            _depth = 0
+
+            def compose_node(self, parent: Any, index: Any) -> Any:
+                if self.check_event(yaml.AliasEvent):
+                    event = self.peek_event()
+                    raise _Refused(event.start_mark.line + 1, f"alias *{str(event.anchor)[:40]} "
+                                   "(YAML aliases and anchors are not accepted: write the value out)")
+                self._depth += 1
+                try:
+                    if self._depth > _MAX_DEPTH:
+                        raise _Refused(self.peek_event().start_mark.line + 1,
+                                       f"nested more than {_MAX_DEPTH} levels deep")
+                    return super().compose_node(parent, index)
+                finally:
+                    self._depth -= 1
+
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen: set[Any] = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:  # an unhashable key: SafeLoader reports it itself
+                        continue
+                    if duplicate:
+                        raise _Refused(key_node.start_mark.line + 1, f"key {str(key)[:40]!r} appears twice "
+                                       "in one mapping")
+                return super().construct_mapping(node, deep=deep)
 
         # Copy before adding: SafeLoader's own table stays untouched for everyone else.
         Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
@@ -60,6 +103,8 @@ def _parse(path: Path, what: str) -> Any:
     import yaml
 
     try:
+        if path.stat().st_size > _MAX_BYTES:
+            raise MixaqError(f"{what} {path}: {path.stat().st_size:,} bytes; a {what} is at most {_MAX_BYTES:,}")
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MixaqError(f"{what} {path}: not UTF-8 text (undecodable byte at offset {exc.start})") from None
@@ -67,6 +112,10 @@ def _parse(path: Path, what: str) -> Any:
         raise MixaqError(f"{what} {path}: cannot be read ({exc.strerror})") from None
     try:
         return yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
+    except _Refused as exc:
+        raise MixaqError(f"{what} {path}: line {exc.line}: {exc}") from None
+    except RecursionError:
+        raise MixaqError(f"{what} {path}: nested too deep") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}:" if mark is not None else ""

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mixaq.core._errors import MixaqError
+from mixaq.core._errors import MixaqError, short
 from mixaq.core._util import dataclass_from_mapping
 from mixaq.simulator._windows import WINDOW_SEMANTICS, WindowGeometry, window_geometry
 
@@ -19,7 +19,7 @@ _EPS = 1e-9
 
 def _require_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise MixaqError(f"arch: {name}: expected an integer, got {value!r}")
+        raise MixaqError(f"arch: {name}: expected an integer, got {short(value)}")
 
 
 @dataclass(frozen=True)
@@ -40,20 +40,28 @@ class SwinArch:
     def __post_init__(self) -> None:
         if self.window_semantics not in WINDOW_SEMANTICS:
             raise MixaqError(f"arch: window_semantics must be one of {', '.join(WINDOW_SEMANTICS)}, "
-                             f"got {self.window_semantics!r}")
+                             f"got {short(self.window_semantics)}")
         # Types first: an arch file with `embed_dim: big` must say so, not fail comparing str and int.
         for name in ("embed_dim", "window_size", "patch_size", "in_chans"):
             _require_int(name, getattr(self, name))
         for name in ("depths", "num_heads"):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
-                raise MixaqError(f"arch: {name}: expected a non-empty list of integers, got {value!r}")
+                raise MixaqError(f"arch: {name}: expected a non-empty list of integers, got {short(value)}")
             for v in value:
                 _require_int(name, v)
             object.__setattr__(self, name, tuple(int(v) for v in value))
         if isinstance(self.mlp_ratio, bool) or not isinstance(self.mlp_ratio, (int, float)) \
                 or not np.isfinite(self.mlp_ratio) or self.mlp_ratio <= 0:
-            raise MixaqError(f"arch: mlp_ratio: expected a positive number, got {self.mlp_ratio!r}")
+            raise MixaqError(f"arch: mlp_ratio: expected a positive number, got {short(self.mlp_ratio)}")
+        # Bounds before any work: every cost is a loop over stages and blocks, and an arch of 20
+        # million blocks or a 10^6-wide embedding would run for hours instead of failing.
+        for name, value, hi in (("embed_dim", self.embed_dim, 1 << 14), ("window_size", self.window_size, 256),
+                                ("patch_size", self.patch_size, 256), ("in_chans", self.in_chans, 64),
+                                ("mlp_ratio", self.mlp_ratio, 64), ("stages", len(self.depths), 8),
+                                ("depths", max(self.depths), 256), ("num_heads", max(self.num_heads), 1024)):
+            if value > hi:
+                raise MixaqError(f"arch: {name}: at most {hi} supported, got {short(value)}")
         if len(self.depths) != len(self.num_heads):
             raise MixaqError(f"arch: depths {self.depths} and num_heads {self.num_heads} differ in length")
         for name in ("embed_dim", "window_size", "patch_size", "in_chans"):

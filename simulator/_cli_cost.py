@@ -67,7 +67,9 @@ def _image(text: str) -> tuple[int, int]:
     except ValueError:
         raise MixaqError(f"--image: expected HxW such as 800x1333, got {text!r}") from None
     if len(sides) not in (1, 2) or min(sides) <= 0:
-        raise MixaqError(f"--image: expected HxW with positive sides, got {text!r}")
+        raise MixaqError(f"--image: expected HxW with positive sides, got {text[:40]!r}")
+    if max(sides) > 16384:
+        raise MixaqError(f"--image: sides up to 16384 pixels are supported, got {text[:40]!r}")
     return (sides[0], sides[-1])
 
 
@@ -79,8 +81,10 @@ def _arch(text: str):
 
     from mixaq.core._yaml import read_yaml
 
+    from mixaq.simulator._spec import names_a_file
+
     path = Path(text)
-    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+    if names_a_file(text) or path.suffix == ".json":  # a bare name is a preset, even if ./NAME exists
         data = read_yaml(path, "arch file")
         if not isinstance(data, dict):
             raise MixaqError(f"arch file {path}: expected a mapping of SwinArch fields")

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from mixaq.core._errors import MixaqError
+from mixaq.core._errors import MixaqError, short
 from mixaq.simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
 
 __all__ = ["ARRAY_ENERGY", "AcceleratorSpec", "DATAFLOWS", "DRAM_PORTS", "FEEDS", "FOLD_ORDERS", "MAPPER_OBJECTIVES",
-           "MAPPER_SEARCHES", "PSUM_POLICIES", "SPECS_DIR", "STALL_MODELS", "list_specs", "load_spec",
+           "MAPPER_SEARCHES", "PSUM_POLICIES", "SPECS_DIR", "STALL_MODELS", "list_specs", "load_spec", "names_a_file",
            "spec_from_mapping", "spec_keys"]
 
 # Preset specs live at the repository root next to the packages (`specs/<name>.yaml`).
@@ -93,6 +93,17 @@ _LOWERCASE = ("array.dataflow", "precision.model", "precision.serial", "mapper.o
 _SECTIONS = {key.split(".")[0] for key in _SCHEMA if "." in key}
 _FIELD_TO_KEY = {flat: key for key, (flat, _, _) in _SCHEMA.items()}
 _NUMERIC = tuple(flat for flat, kind, _ in _SCHEMA.values() if kind in (int, float))
+# Sane bounds (inclusive) of every numeric field: outside them no real accelerator exists and the
+# arithmetic breaks down (1e-320 MHz gives an infinite latency, a 1e308 pJ byte a NaN energy).
+_RANGES: dict[str, tuple[float, float]] = {
+    "frequency_mhz": (1e-3, 1e5), "rows": (1, 1 << 16), "cols": (1, 1 << 16), "min_bits": (1, 32),
+    "max_bits": (1, 32), "sram_ifmap_kib": (1 / 1024, 1 << 24), "sram_filter_kib": (1 / 1024, 1 << 24),
+    "sram_ofmap_kib": (1 / 1024, 1 << 24), "dram_bytes_per_cycle": (1e-6, 1 << 20), "vector_lanes": (1, 1 << 20),
+    "output_bits": (1, 64), "psum_bits": (1, 128), "mac_8x8_energy_pj": (0, 1e6), "sram_byte_energy_pj": (0, 1e6),
+    "dram_byte_energy_pj": (0, 1e6), "vector_op_energy_pj": (0, 1e6), "static_power_mw": (0, 1e9),
+    "area_pe_mm2": (0, 1e6), "area_sram_mm2_per_kib": (0, 1e6), "area_vector_lane_mm2": (0, 1e6),
+    "area_other_mm2": (0, 1e6),
+}
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,9 @@ class AcceleratorSpec:
     def __post_init__(self) -> None:
         if self.mapper_objective in _OBJECTIVE_ALIASES:  # dataclasses.replace / direct construction
             object.__setattr__(self, "mapper_objective", _OBJECTIVE_ALIASES[self.mapper_objective])
+        if len(self.name) > 200 or len(self.description) > 10_000:
+            self._fail("name" if len(self.name) > 200 else "description",
+                       f"too long ({max(len(self.name), len(self.description)):,} characters)")
         for name in _NUMERIC:
             value = getattr(self, name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -151,19 +165,23 @@ class AcceleratorSpec:
         for name in _NON_NEGATIVE:
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 self._fail(name, f"must be >= 0, got {getattr(self, name)}")
+        for name, (lo, hi) in _RANGES.items():
+            value = getattr(self, name)
+            if value is not None and not lo <= value <= hi:
+                self._fail(name, f"must lie in [{lo:g}, {hi:g}], got {value:g}")
         if self.dataflow not in DATAFLOWS:
-            self._fail("dataflow", f"unknown dataflow {self.dataflow!r} (choose from {', '.join(DATAFLOWS)})")
+            self._fail("dataflow", f"unknown dataflow {short(self.dataflow)} (choose from {', '.join(DATAFLOWS)})")
         if self.precision_model not in PRECISION_MODELS:
             self._fail("precision_model",
-                       f"unknown precision model {self.precision_model!r} (choose from {', '.join(PRECISION_MODELS)})")
+                       f"unknown precision model {short(self.precision_model)} (choose from {', '.join(PRECISION_MODELS)})")
         if self.serial_operands not in SERIAL_OPERANDS:
-            self._fail("serial_operands", f"must be one of {', '.join(SERIAL_OPERANDS)}, got {self.serial_operands!r}")
+            self._fail("serial_operands", f"must be one of {', '.join(SERIAL_OPERANDS)}, got {short(self.serial_operands)}")
         for name, choices in (("mapper_objective", MAPPER_OBJECTIVES), ("fold_order", FOLD_ORDERS),
                               ("dram_ports", DRAM_PORTS), ("psum_policy", PSUM_POLICIES), ("array_feed", FEEDS),
                               ("mapper_search", MAPPER_SEARCHES), ("stall_model", STALL_MODELS),
                               ("array_energy", ARRAY_ENERGY)):
             if getattr(self, name) not in choices:
-                self._fail(name, f"must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+                self._fail(name, f"must be one of {', '.join(choices)}, got {short(getattr(self, name))}")
         if self.min_bits > self.max_bits:
             self._fail("min_bits", f"{self.min_bits} exceeds max_bits {self.max_bits}")
         if self.max_bits > 32:
@@ -200,7 +218,7 @@ class AcceleratorSpec:
             if isinstance(value, float) and float(value).is_integer():
                 value = int(value)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise MixaqError(f"{what} must be an integer, got {value!r}")
+                raise MixaqError(f"{what} must be an integer, got {short(value)}")
             if not self.min_bits <= value <= self.max_bits:
                 raise MixaqError(f"{what}={value} is outside the range {self.min_bits}..{self.max_bits} "
                                  f"of accelerator {self.name!r} ({self.source})")
@@ -239,15 +257,17 @@ class AcceleratorSpec:
 def _coerce(value: Any, kind: type, key: str, source: str) -> Any:
     if kind is bool:
         if not isinstance(value, bool):
-            raise MixaqError(f"spec {source}: {key}: expected true or false, got {value!r}")
+            raise MixaqError(f"spec {source}: {key}: expected true or false, got {short(value)}")
         return value
     if kind is str:
         if not isinstance(value, str):
-            raise MixaqError(f"spec {source}: {key}: expected a string, got {value!r}")
+            raise MixaqError(f"spec {source}: {key}: expected a string, got {short(value)}")
         value = value.strip().lower() if key in _LOWERCASE else value
         return _OBJECTIVE_ALIASES.get(value, value) if key == "mapper.objective" else value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MixaqError(f"spec {source}: {key}: expected a number, got {value!r}")
+        raise MixaqError(f"spec {source}: {key}: expected a number, got {short(value)}")
+    if not math.isfinite(value):
+        raise MixaqError(f"spec {source}: {key}: must be a finite number, got {value}")
     if kind is int:
         if float(value) != int(value):
             raise MixaqError(f"spec {source}: {key}: expected an integer, got {value!r}")
@@ -262,7 +282,7 @@ def spec_from_mapping(data: Mapping[str, Any], source: str = "<dict>") -> Accele
     for top, value in data.items():
         if top in _SECTIONS:
             if not isinstance(value, Mapping):
-                raise MixaqError(f"spec {source}: {top}: expected a mapping, got {value!r}")
+                raise MixaqError(f"spec {source}: {top}: expected a mapping, got {short(value)}")
             for sub in value:
                 if f"{top}.{sub}" not in _SCHEMA:
                     known = sorted(k.split(".")[1] for k in _SCHEMA if k.startswith(top + "."))
@@ -287,6 +307,14 @@ def spec_keys() -> tuple[str, ...]:
     return tuple(_SCHEMA)
 
 
+def names_a_file(text: str) -> bool:
+    """The rule for every `--spec`, `--arch` and `--hw-space` value: it names a file when it holds a
+    `/` or ends in `.yaml`/`.yml`; otherwise it is the name of a preset (docs/simulator.md)."""
+    import os
+
+    return "/" in text or os.sep in text or text.lower().endswith((".yaml", ".yml"))
+
+
 def list_specs() -> list[str]:
     """Names of the preset specs shipped in `specs/`."""
     return sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
@@ -300,10 +328,14 @@ def load_spec(name_or_path: str | Path | Mapping[str, Any] | AcceleratorSpec) ->
         return spec_from_mapping(name_or_path)
     text = str(name_or_path)
     path = Path(text)
-    if not (path.suffix in (".yaml", ".yml") or path.exists()):
+    if not names_a_file(text):
+        # A bare name is a preset, always: a file or directory of that name in the working
+        # directory never replaces it (write ./NAME to mean the file).
         preset = SPECS_DIR / f"{text}.yaml"
-        if not preset.exists():
-            raise MixaqError(f"unknown spec {text!r}: not a file and not a preset (presets: {', '.join(list_specs())})")
+        if not preset.is_file():
+            hint = f"; to use the file write ./{text}" if path.exists() else ""
+            raise MixaqError(f"unknown spec {short(text)}: not a file and not a preset (presets: "
+                             f"{', '.join(list_specs())}){hint}")
         path = preset
     from mixaq.core._yaml import read_yaml  # only spec files need PyYAML: `import simulator` stays lean
 

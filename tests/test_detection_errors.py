@@ -80,9 +80,8 @@ def test_unreadable_image(dataset, tmp_path):
     bad = _corrupt(dataset, tmp_path, lambda d: None)
     victim = sorted((bad / "images").iterdir())[0]
     victim.write_bytes(b"not a png")
-    ds = resolve_data(bad)
-    with pytest.raises(MixaqError, match="cannot read image") as info:
-        ds[0]
+    with pytest.raises(MixaqError, match="cannot read image") as info:  # found while loading, before any work
+        resolve_data(bad)
     _one_line(info.value)
 
 

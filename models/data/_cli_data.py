@@ -39,6 +39,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="no progress bar (--quiet: the old name)")
 
 
+_MAX_SIZE = 4096  # px: a 200000-px side is 120 GB of pixels per image
+_MAX_IMAGES = 1_000_000
+
+
+def _check_seed_and_size(args: argparse.Namespace) -> None:
+    """numpy seeds are unsigned 32-bit; sizes are bounded: both before anything is written."""
+    from mixaq.core._errors import MixaqError
+
+    if not 0 <= args.seed < 2**32:
+        raise MixaqError(f"--seed must be an integer in 0..{2**32 - 1}, got {args.seed}")
+    if args.size > _MAX_SIZE:
+        raise MixaqError(f"--size must be <= {_MAX_SIZE} px, got {args.size}")
+    if args.num_images > _MAX_IMAGES:
+        raise MixaqError(f"--num-images must be <= {_MAX_IMAGES:,}, got {args.num_images}")
+
+
 def _run_synth(args: argparse.Namespace) -> int:
     from mixaq.models.data._synth import write_synthetic
     from mixaq.core._errors import MixaqError
@@ -46,6 +62,7 @@ def _run_synth(args: argparse.Namespace) -> int:
 
     if args.num_images < 1 or args.size < 32:
         raise MixaqError("--num-images must be >= 1 and --size >= 32")
+    _check_seed_and_size(args)
     check_out_dir(args.out)
     out = write_synthetic(args.out, args.num_images, args.seed, (args.size, args.size), generator=args.generator,
                           progress=not args.quiet)
@@ -59,6 +76,7 @@ def _run_stats(args: argparse.Namespace) -> int:
 
     if args.num_images < 1 or args.size < 32:
         raise MixaqError("--num-images must be >= 1 and --size >= 32")
+    _check_seed_and_size(args)
     if (args.coco_root is None) != (args.ann is None):
         raise MixaqError("give both --coco-root and --ann")
     if args.csv:
@@ -79,7 +97,9 @@ def _run_stats(args: argparse.Namespace) -> int:
                             image_hw=(args.size, args.size), progress=not args.quiet)
     print(stats_markdown(table))
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        from mixaq.core._paths import atomic_write_text
+
+        atomic_write_text(args.csv, table.to_csv(index=False))  # a full disk never leaves half a table
         print(f"wrote {args.csv}")
     return 0
 

@@ -9,6 +9,8 @@ import contextlib
 import hashlib
 import io
 import json
+import math
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -17,10 +19,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from mixaq.core._errors import MixaqError
+from mixaq.core._errors import MixaqError, first_line, short
 from mixaq.models.data._synth import _ANN_NAME, _IMG_DIR, renderer, synth_categories
 
-__all__ = ["CocoDetection", "SyntheticStream", "resolve_data", "collate", "image_to_tensor"]
+__all__ = ["CocoDetection", "SyntheticStream", "resolve_data", "collate", "image_to_tensor", "image_sha1",
+           "save_image_hashes", "to_rgb8"]
 
 
 def image_to_tensor(array: np.ndarray) -> torch.Tensor:
@@ -28,13 +31,33 @@ def image_to_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array, copy=True)).permute(2, 0, 1).float().div_(255.0)
 
 
+_MAX_ID = 2**31 - 1  # COCO ids are small integers; past int32 they lose precision in COCOeval's arrays
+_MAX_SIDE = 16384  # pixels per side of one image (a header claiming 40000x40000 is refused, not decoded)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _bad(path: Path, where: str, what: str, value: object) -> MixaqError:
+    return MixaqError(f"{path}: {where}: {what}, got {short(value)}")
+
+
 def _load_json(path: Path) -> dict:
+    """The instances file, every field the pipeline reads checked for type and range up front: a
+    wrong type is one line naming the entry, never a KeyError or TypeError after the evaluation."""
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MixaqError(f"{path}: not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    except RecursionError:
+        raise MixaqError(f"{path}: JSON nested too deep to be a COCO instances file") from None
     if not isinstance(data, dict):
         raise MixaqError(f"{path}: a COCO instances file must be a JSON object")
     for key in ("images", "annotations", "categories"):
@@ -43,16 +66,39 @@ def _load_json(path: Path) -> dict:
     for i, img in enumerate(data["images"]):
         if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
             raise MixaqError(f"{path}: images[{i}] needs 'id' and 'file_name'")
+        if not _is_int(img["id"]) or not 0 <= img["id"] <= _MAX_ID:
+            raise _bad(path, f"images[{i}].id", f"expected an integer in 0..{_MAX_ID}", img["id"])
+        name = img["file_name"]
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts \
+                or "\x00" in name:
+            raise _bad(path, f"images[{i}].file_name", "expected a relative file name inside the image directory",
+                       name)
+        for side in ("width", "height"):
+            if side in img and (not _is_int(img[side]) or not 1 <= img[side] <= _MAX_SIDE):
+                raise _bad(path, f"images[{i}].{side}", f"expected an integer in 1..{_MAX_SIDE}", img[side])
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or not {"image_id", "category_id", "bbox"} <= set(ann):
             raise MixaqError(f"{path}: annotations[{i}] needs 'image_id', 'category_id' and 'bbox'")
         box = ann["bbox"]
-        if not (isinstance(box, list) and len(box) == 4
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+        if not (isinstance(box, list) and len(box) == 4 and all(_is_num(v) for v in box)):
             raise MixaqError(f"{path}: annotations[{i}].bbox must be 4 numbers [x, y, w, h]")
+        for key in ("id", "image_id", "category_id"):
+            if (key in ann or key != "id") and (not _is_int(ann[key]) or not 0 <= ann[key] <= _MAX_ID):
+                raise _bad(path, f"annotations[{i}].{key}", f"expected an integer in 0..{_MAX_ID}", ann[key])
+        if ann.get("iscrowd", 0) not in (0, 1) or isinstance(ann.get("iscrowd", 0), float):
+            raise _bad(path, f"annotations[{i}].iscrowd", "expected 0 or 1", ann.get("iscrowd"))
+        if "area" not in ann:
+            raise MixaqError(f"{path}: annotations[{i}] has no 'area' (COCOeval needs it: the object's pixel "
+                             "area, w*h for a box-only annotation)")
+        if not _is_num(ann["area"]) or not math.isfinite(ann["area"]) or ann["area"] < 0:
+            raise _bad(path, f"annotations[{i}].area", "expected a finite number >= 0", ann["area"])
     for i, cat in enumerate(data["categories"]):
         if not isinstance(cat, dict) or "id" not in cat:
             raise MixaqError(f"{path}: categories[{i}] needs 'id'")
+        if not _is_int(cat["id"]) or not 0 <= cat["id"] <= _MAX_ID:
+            raise _bad(path, f"categories[{i}].id", f"expected an integer in 0..{_MAX_ID}", cat["id"])
+        if "name" in cat and not isinstance(cat["name"], str):
+            raise _bad(path, f"categories[{i}].name", "expected a string", cat["name"])
     if not data["categories"]:
         raise MixaqError(f"{path}: no categories")
     if not data["images"]:
@@ -60,8 +106,58 @@ def _load_json(path: Path) -> dict:
     if not data["annotations"]:
         raise MixaqError(f"{path}: no annotations (COCO AP is undefined without ground truth)")
     _check_ids(path, data)
-    _check_boxes(path, data)
     return data
+
+
+def to_rgb8(im: Image.Image, path: Path | str = "") -> np.ndarray:
+    """(H, W, 3) uint8 RGB of any image PIL opens. 16-bit greyscale (`I;16*`, and `I` as PNG decodes
+    it) is scaled by 1/256; PIL's own `convert("RGB")` would clip it, turning almost every pixel
+    white. Palette images go through RGBA so a transparent palette entry keeps its colour."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        grey = (np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "F":
+        raise MixaqError(f"cannot read image {path}: 32-bit float images are not supported (save as 8 or 16 bit)")
+    if mode in ("P", "PA"):
+        im = im.convert("RGBA")
+    return np.asarray(im.convert("RGB"))
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _hash_cache_file() -> Path:
+    return Path(os.environ.get("MIXAQ_CACHE", Path.home() / ".cache" / "mixaq")) / "image_sha1.json"
+
+
+def image_sha1(path: Path) -> str:
+    """sha1 of an image file's bytes, hashed once per (path, size, mtime): in memory, and in
+    $MIXAQ_CACHE/image_sha1.json across processes (a stale or unwritable cache is only slower)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _HASHES:
+        return _HASHES[key]
+    if not _HASHES:
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            for k, v in json.loads(_hash_cache_file().read_text()).items():
+                name, size, mtime = k.rsplit("|", 2)
+                _HASHES[(name, int(size), int(mtime))] = str(v)
+        if key in _HASHES:
+            return _HASHES[key]
+    with path.open("rb") as f:
+        _HASHES[key] = hashlib.file_digest(f, "sha1").hexdigest()
+    return _HASHES[key]
+
+
+def save_image_hashes() -> None:
+    """Write the in-memory image hashes to the cache file (atomically; errors ignored)."""
+    target = _hash_cache_file()
+    with contextlib.suppress(OSError):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        tmp.write_text(json.dumps({f"{n}|{s}|{m}": h for (n, s, m), h in _HASHES.items()}))
+        os.replace(tmp, target)
 
 
 def _check_ids(path: Path, data: dict) -> None:
@@ -136,10 +232,33 @@ class CocoDetection(Dataset):
             if ann["image_id"] not in self.coco.imgs:
                 raise MixaqError(f"{self.ann_file}: annotation {ann.get('id')} has unknown image_id {ann['image_id']}")
         if check_images:
-            for image_id in self.image_ids:
-                path = self.images_dir / self.coco.imgs[image_id]["file_name"]
-                if not path.is_file():
-                    raise FileNotFoundError(f"image {image_id} not found: {path}")
+            self._check_image_files(data)
+        _check_boxes(self.ann_file, data)
+
+    def _check_image_files(self, data: dict) -> None:
+        """Every image exists, is an image no larger than 16384 px a side, and has the size the
+        annotation file declares (a cheap header read, no decoding). Images without a declared size
+        get their real one, so the box check below always uses what is on disk."""
+        for image_id in self.image_ids:
+            img = self.coco.imgs[image_id]
+            path = self.images_dir / img["file_name"]
+            if not path.is_file():
+                raise FileNotFoundError(f"image {image_id} not found: {path}")
+            try:
+                with Image.open(path) as im:
+                    w, h = im.size
+            except Image.DecompressionBombError:
+                raise MixaqError(f"image {image_id} ({path}): its header claims more pixels than any real image "
+                                 f"(> {_MAX_SIDE} px a side)") from None
+            except (UnidentifiedImageError, OSError) as exc:
+                raise MixaqError(f"cannot read image {path}: {first_line(exc)}") from None
+            if max(w, h) > _MAX_SIDE:
+                raise MixaqError(f"image {image_id} ({path}) is {w}x{h}: at most {_MAX_SIDE} px a side")
+            declared = (img.get("width"), img.get("height"))
+            if declared != (None, None) and declared != (w, h):
+                raise MixaqError(f"{self.ann_file}: image {image_id} ({img['file_name']}) is {w}x{h} on disk but "
+                                 f"the annotation file says {declared[0]}x{declared[1]}")
+            img["width"], img["height"] = w, h
 
     @property
     def num_classes(self) -> int:
@@ -147,15 +266,19 @@ class CocoDetection(Dataset):
 
     def fingerprint(self, *id_groups: Sequence[int]) -> str:
         """sha1 (16 hex digits) of what these images are, by content: the annotation file's bytes, and
-        per group (e.g. evaluated, calibration) the sorted image ids and every image file's size.
-        Other boxes, another split or other image files give another fingerprint; paths do not matter."""
+        per group (e.g. evaluated, calibration) the sorted image ids and every image file's content
+        hash (`image_sha1`: hashed once, then cached by size and mtime). Other boxes, another split or
+        other pixels give another fingerprint; paths do not matter."""
         digest = hashlib.sha1()
         with self.ann_file.open("rb") as f:
             digest.update(hashlib.file_digest(f, "sha1").digest())
+        known = len(_HASHES)
         for group in id_groups:
             ids = sorted(int(i) for i in group)
-            sizes = [(self.images_dir / self.coco.imgs[i]["file_name"]).stat().st_size for i in ids]
-            digest.update(json.dumps([ids, sizes]).encode())
+            hashes = [image_sha1(self.images_dir / self.coco.imgs[i]["file_name"]) for i in ids]
+            digest.update(json.dumps([ids, hashes]).encode())
+        if len(_HASHES) != known:
+            save_image_hashes()
         return digest.hexdigest()[:16]
 
     def __len__(self) -> int:
@@ -176,7 +299,7 @@ class CocoDetection(Dataset):
             raise FileNotFoundError(f"image {image_id} not found: {path}")
         try:
             with Image.open(path) as im:
-                array = np.asarray(im.convert("RGB"))
+                array = to_rgb8(im, path)
         except (UnidentifiedImageError, OSError) as exc:
             raise MixaqError(f"cannot read image {path}: {exc}") from None
         return image_to_tensor(array)

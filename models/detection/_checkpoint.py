@@ -10,12 +10,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from mixaq.core._errors import MixaqError, first_line
+from mixaq.core._errors import MixaqError, first_line, short
 from mixaq.models.detection._detector import build_detector
 from mixaq.models.detection._registry import FCOS
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "check_finite",
-           "CHECKPOINT_FORMAT"]
+           "check_dtypes", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "mixaq-detector"
 _VERSION = 1
@@ -97,6 +97,7 @@ def load_checkpoint(path: str | Path, trainable: bool = False) -> dict[str, Any]
         for key in ("config", "categories", "state_dict"):
             if key not in payload:
                 raise MixaqError(f"{path}: checkpoint lacks {key!r}")
+        _check_fields(path, payload)
         head = payload["config"].get("head", FCOS) if isinstance(payload["config"], dict) else None
         if trainable and head not in TRAINABLE_FAMILIES:
             raise MixaqError(f"{path}: a {head} detector: mixaq trains {', '.join(TRAINABLE_FAMILIES)} only "
@@ -111,9 +112,39 @@ def load_checkpoint(path: str | Path, trainable: bool = False) -> dict[str, Any]
     raise MixaqError(f"{path}: not a mixaq detector checkpoint (no format={CHECKPOINT_FORMAT!r} marker)")
 
 
+def _check_fields(path: Path, payload: dict) -> None:
+    """The fields of our checkpoint format have the types `save_checkpoint` writes."""
+    if not isinstance(payload["config"], dict):
+        raise MixaqError(f"{path}: 'config' must be a mapping, got {short(payload['config'])}")
+    cats = payload["categories"]
+    if not isinstance(cats, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("id"), int) and not isinstance(c.get("id"), bool)
+            and isinstance(c.get("name"), str) for c in cats):
+        raise MixaqError(f"{path}: 'categories' must be a list of {{id: int, name: str}}, got {short(cats)}")
+    if not isinstance(payload.get("extra", {}), dict):
+        raise MixaqError(f"{path}: 'extra' must be a mapping, got {short(payload['extra'])}")
+    if not isinstance(payload["state_dict"], dict):
+        raise MixaqError(f"{path}: 'state_dict' is not a mapping of tensors")
+
+
+def check_dtypes(where: str | Path, state: dict, model: nn.Module) -> None:
+    """Every tensor has the kind (floating point or not) of the model's tensor it replaces: torch
+    would copy int64 or bool weights into float parameters without a word, and the model would
+    score 0."""
+    target = model.state_dict()
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise MixaqError(f"{where}: {short(key)} is not a tensor (got {type(value).__name__})")
+        want = target.get(key)
+        if want is not None and want.is_floating_point() != value.is_floating_point():
+            raise MixaqError(f"{where}: {key} holds {str(value.dtype).removeprefix('torch.')} values where the model "
+                             f"has {str(want.dtype).removeprefix('torch.')} weights; the file is corrupt")
+
+
 def _load_weights(model: nn.Module, state: Any, where: str, what: str) -> None:
     if not isinstance(state, dict):
         raise MixaqError(f"{where}: 'state_dict' is not a mapping of tensors")
+    check_dtypes(where, state, model)
     check_finite(where, state)
     try:
         model.load_state_dict(state)

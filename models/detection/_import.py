@@ -112,7 +112,10 @@ def _stds_from_meta(meta: Mapping[str, Any], stages: int) -> tuple[tuple[float, 
     text = next((meta[k] for k in ("config", "cfg") if isinstance(meta.get(k), str)), None)
     if text is None:
         return None
-    found = [tuple(float(v) for v in m.split(",")) for m in re.findall(r"target_stds\s*=\s*\[([^\]]*)\]", text)]
+    # mmdet 2.x writes `target_stds=[0.1, 0.1, 0.2, 0.2]`; mmengine pretty-prints one element per
+    # line with a trailing comma (and tuples as `( … )`): read the numbers, whatever the layout.
+    lists = re.findall(r"target_stds\s*=\s*[\[(]([^\])]*)[\])]", text)
+    found = [tuple(float(v) for v in re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", m)) for m in lists]
     found = [s for s in found if len(s) == 4 and s != (1.0, 1.0, 1.0, 1.0)]  # the RPN's unit stds
     return tuple(found) if len(found) == stages else None
 

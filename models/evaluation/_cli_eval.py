@@ -197,7 +197,9 @@ def run(args: argparse.Namespace) -> int:
     result = evaluator.evaluate(None if all_float and mix is None else quant, mix,
                                 keep_detections=args.save_detections is not None)
     if args.save_detections is not None:
-        Path(args.save_detections).write_text(json.dumps(list(result.detections)))
+        from mixaq.core._paths import atomic_write_text
+
+        atomic_write_text(args.save_detections, json.dumps(list(result.detections)))
     a = result.assignment
     out = {
         **result.stats(),

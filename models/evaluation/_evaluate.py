@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from mixaq.models._runtime import torch_threads
 from mixaq.simulator import SwinArch, WindowAssignment
-from mixaq.core._errors import MixaqError
+from mixaq.core._errors import MixaqError, short
 from mixaq.models.data._coco import CocoDetection, resolve_data
 from mixaq.models.evaluation._cocoeval import coco_stats, image_loader, predict
 from mixaq.models.evaluation._result import SEGM_METRICS, EvalResult
@@ -147,8 +147,7 @@ class Evaluator:
         if self.dataset.num_classes != self.config.num_classes:
             raise MixaqError(f"dataset has {self.dataset.num_classes} categories but the model predicts "
                              f"{self.config.num_classes} ({self.checkpoint})")
-        if "source_format" in self.extra:
-            self._check_class_names()
+        self._check_class_names()  # every checkpoint kind: ours carry names too
         if batch_size < 1 or calib_images < 0 or (max_images is not None and max_images < 1):
             raise MixaqError("batch_size and max_images must be >= 1, calib_images >= 0")
         ids = list(self.dataset.image_ids)
@@ -168,12 +167,20 @@ class Evaluator:
         """A foreign checkpoint's class i is the annotation file's i-th category (sorted ids): the
         names it carries must agree."""
         names = [c.get("name") for c in self.categories]
-        if not names:
+        if not names or any(n is None for n in names):
             return
+        norm = [str(n).strip().lower() for n in names]
+        theirs_norm = [str(n).strip().lower() for n in self.dataset.category_names]
+        if norm != theirs_norm and sorted(norm) == sorted(theirs_norm):
+            # Same classes, another id order: evaluating by index would score every class as another.
+            shown = ", ".join(f"{cid}={n}" for cid, n in zip(self.dataset.category_ids, self.dataset.category_names))
+            raise MixaqError(f"{self.checkpoint}: the annotation file has the checkpoint's classes in another id "
+                             f"order ({short(shown, 120)}; the checkpoint's: {short(', '.join(map(str, names)), 120)}); "
+                             "renumber the file's category ids to the checkpoint's order")
         for i, (mine, theirs, cid) in enumerate(zip(names, self.dataset.category_names, self.dataset.category_ids)):
             if str(mine).strip().lower() != str(theirs).strip().lower():
-                raise MixaqError(f"{self.checkpoint}: class {i} is {mine!r} but the annotation file's category "
-                                 f"{cid} (class {i} in sorted id order) is {theirs!r}")
+                raise MixaqError(f"{self.checkpoint}: class {i} is {short(mine)} but the annotation file's category "
+                                 f"{cid} (class {i} in sorted id order) is {short(theirs)}")
 
     def fingerprint(self) -> dict[str, object]:
         """What identifies model and data by content, not by path: the checkpoint file's sha1, and the

@@ -21,6 +21,7 @@ from mixaq.models._runtime import seeded, torch_threads
 from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loop
 from mixaq.models.qat._config import ADAPT_FIELDS, KINDS, FineTuneConfig, FineTuneRun
 from mixaq.simulator import MixaqError
+from mixaq.core._errors import first_line
 from mixaq.core._util import check_fields, json_ready
 
 __all__ = ["fine_tune", "resume_path"]
@@ -140,9 +141,18 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
     if resume:
         if not state_file.is_file():
             raise FileNotFoundError(f"nothing to resume: {state_file} does not exist")
-        resumed = torch.load(state_file, map_location="cpu", weights_only=True)
+        from mixaq.models.detection._checkpoint import _read_weights
+
+        resumed = _read_weights(state_file)  # garbage or a cut file: one line, not an unpickling traceback
         if not isinstance(resumed, dict) or resumed.get("format") != _RESUME_FORMAT or resumed.get("kind") != kind:
             raise MixaqError(f"{state_file}: not a resume file of a `{kind}` run")
+        kinds = {"run": dict, "config": dict, "categories": list, "quant": dict, "state": dict,
+                 "source_extra": dict, "step": int, "optimizer": dict}
+        bad = next((k for k, t in kinds.items() if not isinstance(resumed.get(k), t)
+                    or (t is dict and k == "run" and not isinstance(resumed[k].get("quant"), dict))), None)
+        if bad is not None:
+            raise MixaqError(f"{state_file}: resume file field {bad!r} is missing or not a {kinds[bad].__name__}; "
+                             "the file is damaged (start again without --resume)")
         stored = dict(resumed["run"])
         current = _run_dict(run, exclude=("max_minutes", "threads", "loader_workers"))
         # QuantConfig compares as a dataclass, so fields added to it later take their defaults
@@ -154,7 +164,10 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         categories = resumed["categories"]
         data = _dataset(run.data, config.image_hw, config_dir, "data")
         model = convert_swin(build_detector(config), quant_from_dict(resumed["quant"]))
-        model.load_state_dict(resumed["state"])
+        try:
+            model.load_state_dict(resumed["state"])
+        except RuntimeError as exc:
+            raise MixaqError(f"{state_file}: the saved weights do not fit the model ({first_line(exc)})") from None
         source_extra = resumed["source_extra"]
         start_step = int(resumed["step"])
     else:
@@ -172,7 +185,10 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
     model.to(dev).train()
     opt = _optimizer(model, cfg)
     if resumed is not None:
-        opt.load_state_dict(resumed["optimizer"])
+        try:
+            opt.load_state_dict(resumed["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise MixaqError(f"{state_file}: the saved optimizer state does not fit ({first_line(exc)})") from None
     history = {"source": str(source), "kind": kind, "run": _run_dict(run), "sampler": asdict(sampler) if sampler else None,
                "distill_weight": distill_weight}
     step_mix: dict[str, Any] = {"mix": None}  # the window mix of the step being taken (SAQA)

@@ -57,6 +57,20 @@ def _top_help() -> str:
     return "\n".join(lines)
 
 
+_MAX_MESSAGE = 600  # characters: a message quoting a huge value must not flood the terminal
+
+
+def _error(name: str, message: str) -> None:
+    """The one line every error ends as: secrets of any URL in it redacted, newlines folded, length
+    capped (the last defence: the messages themselves quote only short prefixes of bad values)."""
+    from mixaq.search.study._storage import redact_text
+
+    text = " ".join(redact_text(message).split())
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + " …"
+    print(f"mixaq {name}: error: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -75,15 +89,38 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except (MixaqError, FileNotFoundError) as exc:
         # Our validation raises these with a one-line message naming the problem.
-        print(f"mixaq {name}: error: {exc}", file=sys.stderr)
+        _error(name, str(exc))
         return 2
+    except BrokenPipeError:  # `mixaq cost | head`: the reader left; say nothing more, exit quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:  # a path our checks did not foresee (permissions, a file in the way): still one line
         where = " -> ".join(repr(str(f)) for f in (exc.filename, exc.filename2) if f is not None)
-        print(f"mixaq {name}: error: {exc.strerror or exc}{': ' + where if where else ''}", file=sys.stderr)
+        _error(name, f"{exc.strerror or exc}{': ' + where if where else ''}")
         return 2
     except KeyboardInterrupt:
         print(f"mixaq {name}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A full disk surfaces from deep inside a library (SQLite's "database or disk is full",
+        # Optuna's "Should not reach." assertion raised while handling the OSError): one line.
+        full = _disk_full(exc)
+        if full is None:
+            raise
+        _error(name, f"the disk is full ({full}); earlier results are intact, rerun to resume once there is space")
+        return 2
+
+
+def _disk_full(exc: BaseException) -> str | None:
+    seen = 0
+    while exc is not None and seen < 20:
+        text = str(exc)
+        if (isinstance(exc, OSError) and exc.errno == 28) or "disk is full" in text or "No space left" in text:
+            return text.splitlines()[0][:160] if text else "ENOSPC"
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 if __name__ == "__main__":

@@ -36,12 +36,18 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else _default_out()
     if args.readme_image and Path(args.readme_image).is_dir():
         raise MixaqError(f"--readme-image {args.readme_image!r} is a directory; name the PNG file to write")
+    if args.readme_image:
+        from mixaq.core._paths import check_out_file
+
+        check_out_file(args.readme_image, "--readme-image")  # writable, before the sweep runs
     result = execute(args, out)
     print_summary(result, out)
     if args.readme_image:
         dest = Path(args.readme_image)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "pareto.png", dest)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(out / "pareto.png", tmp)
+        tmp.replace(dest)  # atomic: the README image is the old one or the new one, never half of one
         print(f"copied the Pareto plot to {dest}")
     print(f"plots: {(out / 'pareto.png').resolve()} (and .svg, breakdown.*, speedup_bops_vs_cycles.*)")
     return 0

@@ -24,8 +24,8 @@ def run(args: argparse.Namespace) -> int:
     import optuna
     from optuna.trial import TrialState
 
-    from mixaq.search.records._outputs import check_out_dir, write_outputs
-    from mixaq.search.study._storage import get_storage, redact_url
+    from mixaq.search.records._outputs import check_out_dir, check_out_owner, output_owner, write_outputs
+    from mixaq.search.study._storage import get_storage, redact_url, storage_errors
     from mixaq.search.study._sweep import quiet_optuna
 
     if args.compare is not None:
@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     if args.pick is not None and args.pick < 0:
         raise MixaqError(f"--pick must be a trial number (>= 0), got {args.pick}")
     check_out_dir(args.out)
-    with quiet_optuna():
+    owner = output_owner(args.storage, args.study)
+    check_out_owner(args.out, owner)
+    with quiet_optuna(), storage_errors(args.storage):
         storage = get_storage(args.storage, create=False)
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         if args.study not in names:
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         study = optuna.load_study(study_name=args.study, storage=storage)
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             raise MixaqError(f"study {args.study!r} has no completed trials yet: nothing to plot")
-        paths = write_outputs(study, args.out, pick_trial=args.pick)
+        paths = write_outputs(study, args.out, pick_trial=args.pick, owner=owner)
     print(f"wrote {len(paths)} files to {Path(args.out).resolve()}:")
     for p in paths:
         print(f"  {p.name}")
@@ -58,19 +60,25 @@ def _compare(args: argparse.Namespace) -> int:
 
     if args.storage is not None:
         raise MixaqError("--compare names its studies itself; leave out --storage")
-    from mixaq.search.records._outputs import check_out_dir
+    from mixaq.search.records._outputs import check_out_dir, check_out_owner, staged_outputs
+    from mixaq.search.study._storage import redact_url, storage_errors
 
     check_out_dir(args.out)
+    owner = {"compare": [redact_url(r) for r in args.compare]}
+    check_out_owner(args.out, owner)
     labels = None if args.labels is None else [x.strip() for x in args.labels.split(",")]
-    with quiet_optuna():
+    with quiet_optuna(), storage_errors(" ".join(args.compare)):
         record = build_compare(args.compare, labels)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, df in compare_tables(record).items():
-        df.to_csv(out / name, index=False)
-        paths.append(out / name)
-    paths += render_compare(record, out)
+
+    def write(stage: Path) -> list[Path]:
+        paths = []
+        for name, df in compare_tables(record).items():
+            df.to_csv(stage / name, index=False)
+            paths.append(stage / name)
+        return paths + render_compare(record, stage)
+
+    paths = staged_outputs(out, owner, write)
     for label, rec in zip(record.labels, record.records):
         print(f"{label}: {len(rec.front)} front points, hypervolume "
               f"{rec.hypervolume['hypervolume'].iloc[-1] if len(rec.hypervolume) else 0.0:.6g}")

@@ -249,7 +249,7 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     import os
 
     from mixaq.search.space._accuracy import EvaluatorFactory
-    from mixaq.search.study._storage import default_storage_url, get_storage
+    from mixaq.search.study._storage import default_storage_url, get_storage, storage_errors
     from mixaq.search.study._sweep import run_sweep
 
     # Every argument is checked before anything is loaded, measured or written (milliseconds).
@@ -258,7 +258,8 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
         args.max_images = args.fidelity[-1]
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or default_storage_url(out)
-    _check_pick(args, get_storage(storage, options))
+    with storage_errors(storage):  # a damaged study database: one line naming it
+        _check_pick(args, get_storage(storage, options))
     data = args.coco_root if args.ann else args.data
     if data is None and args.checkpoint is None:
         from mixaq.models.detection import ensure_default_val
@@ -272,9 +273,10 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
                                loader_workers=args.loader_workers)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
-    result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
-                       progress=args.progress, accuracy=accuracy, pick_trial=args.pick,
-                       storage_options=options)
+    with storage_errors(storage):
+        result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
+                           progress=args.progress, accuracy=accuracy, pick_trial=args.pick,
+                           storage_options=options)
     return result
 
 
@@ -303,6 +305,10 @@ def check_arguments(args: argparse.Namespace, out: Path) -> Any:
         if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"{flag} {path} does not exist")
     check_out_dir(out)
+    from mixaq.search.records._outputs import check_out_owner, output_owner
+    from mixaq.search.study._storage import default_storage_url
+
+    check_out_owner(out, output_owner(args.storage or default_storage_url(out), args.study))
     spec = load_spec(args.spec)
     build_settings(args, num_pairs=1)  # the space and settings validate themselves (pairs: from the model)
     if args.fidelity is not None and args.max_images is not None and args.max_images != args.fidelity[-1]:

@@ -23,6 +23,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,7 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from mixaq.simulator import AcceleratorSpec, load_spec, spec_area, spec_from_mapping
-from mixaq.core._errors import MixaqError
+from mixaq.core._errors import MixaqError, short
 from mixaq.simulator._spec import SPECS_DIR, spec_keys
 
 __all__ = ["BUDGETS", "HardwareSpace", "dram_gbps", "knob_cell", "load_hw_space", "list_hw_spaces"]
@@ -41,8 +42,10 @@ BUDGETS: dict[str, str] = {"area_mm2": "area (mm², 45 nm)", "power_mw": "averag
                            "dram_gbps": "DRAM bandwidth (GB/s): dram_bytes_per_cycle x frequency x ports"}
 _TOP_KEYS = ("name", "description", "base", "knobs", "budgets", "sample")
 _MAX_GRID = 100_000  # enumerated points without `sample:`
-_MAX_CHOICES = 1000  # values one range may expand to
+_MAX_CHOICES = 1000  # values one range (or list) may give
+_MAX_POINTS = 10**18  # the whole grid, sampled or not
 SPACES_DIR = SPECS_DIR / "spaces"
+_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,79}")
 
 
 def list_hw_spaces() -> list[str]:
@@ -161,18 +164,45 @@ def dram_gbps(spec: AcceleratorSpec) -> float:
     return ports * spec.dram_bytes_per_cycle * spec.frequency_mhz / 1e3
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_choices(key: str, choices: tuple[Any, ...], where: str) -> None:
+    """Each choice of a spec key has the key's type (finite numbers, an integer where the spec wants
+    one): a bad choice is named here, not found by an arithmetic error while the space is used."""
+    from mixaq.simulator._spec import _SCHEMA, _coerce
+
+    if key not in _SCHEMA:  # a section: each choice is a mapping of its fields
+        for choice in choices:
+            if isinstance(choice, Mapping):
+                for sub, value in choice.items():
+                    _check_choices(f"{key}.{sub}", (value,), where)
+        return
+    kind = _SCHEMA[key][1]
+    for choice in choices:
+        try:
+            _coerce(choice, kind, key, "")
+        except MixaqError as exc:
+            raise MixaqError(f"{where}: knobs.{key}: {str(exc).split(f'{key}: ', 1)[-1]}") from None
+
+
 def _expand(key: str, value: Any, where: str) -> tuple[Any, ...]:
     if isinstance(value, list):
         if not value:
             raise MixaqError(f"{where}: knobs.{key}: no choices")
+        if len(value) > _MAX_CHOICES:
+            raise MixaqError(f"{where}: knobs.{key}: more than {_MAX_CHOICES} choices")
         return tuple(value)
     if isinstance(value, Mapping):
         unknown = set(value) - {"min", "max", "step", "factor"}
         if unknown or not {"min", "max"} <= set(value) or ("step" in value) == ("factor" in value):
-            raise MixaqError(f"{where}: knobs.{key}: a range is {{min, max, step}} or {{min, max, factor}}, got {dict(value)}")
+            raise MixaqError(f"{where}: knobs.{key}: a range is {{min, max, step}} or {{min, max, factor}}, "
+                             f"got {short(dict(value))}")
         lo, hi = value["min"], value["max"]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()) or lo > hi:
-            raise MixaqError(f"{where}: knobs.{key}: range bounds must be numbers with min <= max, got {dict(value)}")
+        if not all(_number(v) for v in value.values()) or lo > hi:
+            raise MixaqError(f"{where}: knobs.{key}: range bounds must be finite numbers with min <= max, "
+                             f"got {short(dict(value))}")
         if "step" in value:
             if value["step"] <= 0:
                 raise MixaqError(f"{where}: knobs.{key}: step must be > 0")
@@ -191,7 +221,7 @@ def _expand(key: str, value: Any, where: str) -> tuple[Any, ...]:
             raise MixaqError(f"{where}: knobs.{key}: the range has more than {_MAX_CHOICES} values")
         as_int = all(isinstance(value[k], int) for k in value)
         return tuple(int(round(x)) if as_int else round(float(x), 9) for x in seq)
-    raise MixaqError(f"{where}: knobs.{key}: expected a list of choices or a range mapping, got {value!r}")
+    raise MixaqError(f"{where}: knobs.{key}: expected a list of choices or a range mapping, got {short(value)}")
 
 
 def load_hw_space(name_or_path: str | Path | Mapping[str, Any]) -> HardwareSpace:
@@ -202,7 +232,9 @@ def load_hw_space(name_or_path: str | Path | Mapping[str, Any]) -> HardwareSpace
         data, where = dict(name_or_path), "<dict>"
     else:
         path = Path(name_or_path)
-        if not path.exists() and not str(name_or_path).endswith((".yaml", ".yml")):
+        from mixaq.simulator._spec import names_a_file
+
+        if not names_a_file(str(name_or_path)):  # a bare name is a shipped space, even if ./NAME exists
             shipped = SPACES_DIR / f"{name_or_path}.yaml"
             if not shipped.exists():
                 raise MixaqError(f"unknown hardware space {str(name_or_path)!r}: not a file and not a shipped space "
@@ -218,7 +250,7 @@ def load_hw_space(name_or_path: str | Path | Mapping[str, Any]) -> HardwareSpace
         data.setdefault("name", path.stem)
     unknown = set(data) - set(_TOP_KEYS)
     if unknown:
-        raise MixaqError(f"hardware space {where}: unknown key(s) {sorted(unknown)} (known: {', '.join(_TOP_KEYS)})")
+        raise MixaqError(f"hardware space {where}: unknown key(s) {short(sorted(map(str, unknown)))} (known: {', '.join(_TOP_KEYS)})")
     for key in ("base", "knobs"):
         if key not in data:
             raise MixaqError(f"hardware space {where}: missing {key!r}")
@@ -242,6 +274,7 @@ def load_hw_space(name_or_path: str | Path | Mapping[str, Any]) -> HardwareSpace
         if key in ("name", "description"):
             raise MixaqError(f"hardware space {where}: knobs.{key}: not a hardware knob")
         choices = _expand(key, value, f"hardware space {where}")
+        _check_choices(str(key), choices, f"hardware space {where}")
         if key in sections and not all(isinstance(c, Mapping) for c in choices):
             raise MixaqError(f"hardware space {where}: knobs.{key}: choices of a section are mappings "
                              f"(e.g. {{model: bitfusion, min_bits: 2, max_bits: 8}})")
@@ -252,13 +285,23 @@ def load_hw_space(name_or_path: str | Path | Mapping[str, Any]) -> HardwareSpace
     for key, value in budgets.items():
         if key not in BUDGETS:
             raise MixaqError(f"hardware space {where}: budgets.{key}: unknown (known: {', '.join(BUDGETS)})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise MixaqError(f"hardware space {where}: budgets.{key}: must be a positive number, got {value!r}")
+        if not _number(value) or value <= 0:
+            raise MixaqError(f"hardware space {where}: budgets.{key}: must be a positive finite number, "
+                             f"got {short(value)}")
     sample = data.get("sample")
-    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
-        raise MixaqError(f"hardware space {where}: sample must be a positive integer, got {sample!r}")
-    space = HardwareSpace(str(data["name"]), base.to_mapping(), tuple(knobs),
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or not 1 <= sample <= _MAX_GRID):
+        raise MixaqError(f"hardware space {where}: sample must be an integer in 1..{_MAX_GRID:,}, got {short(sample)}")
+    name = data["name"]
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        # The name becomes file names (specs/<name>-<i>.yaml under --out): a plain name only.
+        raise MixaqError(f"hardware space {where}: name must be 1-80 letters, digits or ._+- and not start with "
+                         f"a dot, got {short(name)}")
+    space = HardwareSpace(name, base.to_mapping(), tuple(knobs),
                           {k: float(v) for k, v in budgets.items()}, sample, where)
+    if space.size > _MAX_POINTS:
+        # Grid positions are int64 (numpy's unravel_index, the sampler's integers).
+        raise MixaqError(f"hardware space {where}: {space.size:.3g} points; at most {_MAX_POINTS:.0e} even with "
+                         "`sample:` (fewer knobs or choices)")
     if space.size > _MAX_GRID and sample is None:
         raise MixaqError(f"hardware space {where}: {space.size:,} points; add `sample: N` (N <= {_MAX_GRID:,})")
     return space

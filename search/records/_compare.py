@@ -44,7 +44,7 @@ def resolve_study_ref(ref: str) -> tuple[str, str | None]:
         return base, study or None
     path = Path(base)
     if not (path / "study.db").is_file():
-        raise MixaqError(f"--compare {ref!r}: not a storage URL and no study.db in that directory")
+        raise MixaqError(f"--compare {base!r}: not a storage URL and no study.db in that directory")
     return default_storage_url(path), study or None
 
 
@@ -54,6 +54,7 @@ def build_compare(refs: Sequence[str], labels: Sequence[str] | None = None) -> C
 
     from mixaq.search.study._storage import get_storage, redact_url
 
+    refs = [str(r) for r in refs]
     if len(refs) < 2:
         raise MixaqError(f"--compare needs at least two studies, got {len(refs)}")
     if labels is not None and len(labels) != len(refs):
@@ -62,27 +63,39 @@ def build_compare(refs: Sequence[str], labels: Sequence[str] | None = None) -> C
     names: list[str] = []
     for ref in refs:
         url, name = resolve_study_ref(ref)
+        shown = redact_url(ref)
         storage = get_storage(url, create=False)
         studies = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         if name is None:
             if len(studies) != 1:
-                raise MixaqError(f"--compare {ref!r}: {len(studies)} studies in {redact_url(url)!r} "
-                                 f"({', '.join(studies) or 'none'}); name one as {ref}#STUDY")
+                raise MixaqError(f"--compare {shown!r}: {len(studies)} studies in {redact_url(url)!r} "
+                                 f"({', '.join(studies) or 'none'}); name one as {shown}#STUDY")
             name = studies[0]
         elif name not in studies:
-            raise MixaqError(f"--compare {ref!r}: no study {name!r} (studies: {', '.join(studies) or 'none'})")
+            raise MixaqError(f"--compare {shown!r}: no study {name!r} (studies: {', '.join(studies) or 'none'})")
         records.append(build_record(optuna.load_study(study_name=name, storage=storage)))
         names.append(_default_label(ref, name, records[-1]))
     first = records[0].settings.objectives
     for ref, rec in zip(refs, records):
         if rec.settings.objectives != first:
-            raise MixaqError(f"--compare: {ref!r} optimizes {', '.join(rec.settings.objectives)}, "
+            raise MixaqError(f"--compare: {redact_url(ref)!r} optimizes {', '.join(rec.settings.objectives)}, "
                              f"the first study {', '.join(first)}; compare studies with the same --objectives")
     return CompareRecord(tuple(labels) if labels is not None else tuple(names), tuple(records))
 
 
 def _default_label(ref: str, name: str, rec: StudyRecord) -> str:
-    where = ref.partition("#")[0].rstrip("/").rsplit("/", 1)[-1]
+    """`<last path part or database>:<study> (<hardware>)`, never a URL's user-info (a URL without a
+    database name would otherwise end in `user:password@host:port`)."""
+    from mixaq.search.study._storage import redact_url
+
+    base = ref.partition("#")[0].rstrip("/")
+    scheme, sep, rest = base.partition("://")
+    if sep and scheme.lower() != "sqlite":
+        rest = rest.rsplit("@", 1)[-1].partition("?")[0]  # host[:port][/db]: user-info dropped
+        where = rest.rsplit("/", 1)[-1] if "/" in rest else rest
+    else:
+        where = base.rsplit("/", 1)[-1]
+    where = redact_url(where)
     space = rec.settings.to_dict().get("hw_space")
     hardware = f"space {space['name']}" if space else rec.settings.spec
     return f"{where}:{name} ({hardware})" if where != name else f"{name} ({hardware})"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -71,6 +72,15 @@ class SweepSettings:
             raise MixaqError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.population_size < 2:
             raise MixaqError(f"--population must be at least 2, got {self.population_size}")
+        # Seeds go to numpy and Optuna (unsigned 32-bit); numbers must be finite (NaN passes every `<`
+        # test, and the study stores it as null, which it cannot read back).
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise MixaqError(f"--seed must be an integer in 0..{2**32 - 1}, got {self.seed}")
+        for flag, value in (("--max-map-drop", self.max_map_drop), ("--min-speedup", self.min_speedup),
+                            ("--screen-tolerance", self.screen_tolerance)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise MixaqError(f"{flag} must be a finite number, got {value}")
         if self.max_map_drop is not None and not 0.0 <= self.max_map_drop <= 1.0:
             raise MixaqError(f"--max-map-drop is on COCOeval's 0-1 scale, got {self.max_map_drop}")
         if self.min_speedup is not None and self.min_speedup <= 0:

@@ -7,13 +7,14 @@ import re
 import sqlite3
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from mixaq.core._errors import MixaqError, first_line
 
-__all__ = ["StorageOptions", "get_storage", "redact_url", "default_storage_url", "open_study", "RetryDeadTrial",
+__all__ = ["StorageOptions", "get_storage", "redact_url", "redact_text", "storage_errors", "default_storage_url", "open_study", "RetryDeadTrial",
            "WORKER_ATTR"]
 
 # Trial user attr naming the process running it ("host|pid|start-token"); see search._worker.
@@ -78,9 +79,72 @@ class RetryDeadTrial:
         ))
 
 
+# Query parameters whose value is a secret (`?password=…`, `?sslpassword=…`, `?token=…`).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.IGNORECASE)
+# Anything that looks like a URL with an authority inside a longer text (an error message, a label).
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]*")
+
+
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by `***` (for messages and logs)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The URL with every secret replaced by `***`: the password of the user-info in any form
+    (`u:PW@`, `:PW@`, a password holding `@` or `/`: everything up to the last `@` before the query
+    is user-info) and the value of query parameters named like a password. The one redaction used
+    for every URL that is printed, written into a table or a plot, or put into an error message."""
+    if not isinstance(url, str):
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() == "sqlite":  # a file path: no user-info, and `@` may be in a name
+        return url
+    body, qmark, query = rest.partition("?")
+    frag = ""
+    if qmark:
+        query, hashmark, frag_text = query.partition("#")
+        frag = hashmark + frag_text
+    at = body.rfind("@")
+    if at >= 0:
+        user, colon, _ = body[:at].partition(":")
+        # A user-info without `:` may still be a secret (a token as the user name): keep only
+        # names that look like plain user names.
+        if colon:
+            body = f"{user}:***{body[at:]}"
+        elif not re.fullmatch(r"[A-Za-z0-9._-]{0,64}", user):
+            body = f"***{body[at:]}"
+    if qmark:
+        parts = []
+        for item in query.split("&"):
+            key, eq, _ = item.partition("=")
+            parts.append(f"{key}=***" if eq and _SECRET_PARAM.search(key) else item)
+        query = "&".join(parts)
+    return f"{scheme}://{body}{qmark}{query}{frag}"
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The secret pieces of a URL (password, each `@`-separated part of it, secret query values)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return []
+    body, _, query = rest.partition("?")
+    out = []
+    at = body.rfind("@")
+    if at >= 0 and ":" in body[:at]:
+        password = body[:at].partition(":")[2]
+        out += [password, *password.split("@")]
+    for item in query.partition("#")[0].split("&"):
+        key, eq, value = item.partition("=")
+        if eq and _SECRET_PARAM.search(key):
+            out.append(value)
+    return sorted({s for s in out if len(s) >= 3}, key=len, reverse=True)
+
+
+def redact_text(text: str, url: str | None = None) -> str:
+    """`text` with every URL inside it passed through `redact_url`, and (given the `url` a library
+    error is about) every secret piece of that URL masked wherever the library quoted it."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(text))
+    for secret in _url_secrets(url) if url else ():
+        text = text.replace(secret, "***")
+    return text
+
+
 
 
 def default_storage_url(run_dir: str | Path) -> str:
@@ -146,16 +210,26 @@ def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
             raise MixaqError(f"storage: directory {str(parent)!r} of {shown!r} does not exist")
         if Path(path_part).is_dir():
             raise MixaqError(f"storage: {path_part!r} is a directory, not a database file")
+        engine_kwargs = {"connect_args": {"timeout": options.sqlite_timeout_s}}
         if not create:
             _check_sqlite_schema(Path(path_part), shown)
-        engine_kwargs = {"connect_args": {"timeout": options.sqlite_timeout_s}}
+            # Readers open the file read-only: a damaged page or a lock problem can then never turn
+            # into a write (Optuna commits after every read) inside `mixaq plot`.
+            from urllib.parse import quote
+
+            url = f"sqlite:///file:{quote(str(Path(path_part).resolve()))}?mode=ro&uri=true"
+            engine_kwargs["connect_args"]["uri"] = True
     else:
+        userinfo = url.split("://", 1)[-1].partition("?")[0]
+        if userinfo.count("@") > 1:
+            # Drivers split user-info at the first `@`, we at the last: refuse rather than guess.
+            raise MixaqError(f"storage: the user-info of {shown!r} holds '@': percent-encode it as %40")
         engine_kwargs = {"pool_pre_ping": True, "connect_args": _server_timeouts(scheme, options)}
     try:
         if not create and scheme != "sqlite":
             _check_server_schema(_with_available_driver(url), engine_kwargs, shown)
         storage = _rdb_storage(_with_available_driver(url), engine_kwargs, options, create)
-        if scheme == "sqlite":
+        if scheme == "sqlite" and create:
             _fast_sqlite(storage.engine)
         return storage
     except MixaqError:
@@ -163,7 +237,27 @@ def _get_storage(url: str, options: StorageOptions, create: bool) -> Any:
     except ImportError as exc:
         raise MixaqError(f"storage: driver for {shown!r} is not installed ({exc.name or exc})") from None
     except Exception as exc:  # sqlalchemy/driver errors carry multi-line reports; keep the first line
-        raise MixaqError(f"storage: cannot open {shown!r}: {first_line(exc)}") from None
+        raise MixaqError(f"storage: cannot open {shown!r}: {redact_text(first_line(exc), url)}") from None
+
+
+@contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Errors while reading or writing a study (a damaged database, a lost server) as one line
+    naming the storage, never the library's traceback."""
+    try:
+        yield
+    except MixaqError:
+        raise
+    except Exception as exc:
+        import optuna
+
+        names = {c.__module__.split(".")[0] for c in type(exc).__mro__}
+        if not ({"sqlalchemy", "sqlite3", "psycopg2", "psycopg", "pymysql", "MySQLdb"} & names
+                or isinstance(exc, (optuna.exceptions.StorageInternalError, UnicodeDecodeError))):
+            raise
+        cause = exc.__cause__ or exc
+        raise MixaqError(f"storage {redact_url(url)!r} cannot be read or written "
+                         f"({redact_text(first_line(cause), url)})") from None
 
 
 def _journal_storage(url: str, shown: str, create: bool) -> Any:
@@ -177,6 +271,8 @@ def _journal_storage(url: str, shown: str, create: bool) -> Any:
     if path.is_file() and path.stat().st_size and not _looks_like_journal(path):
         # Optuna would skip the lines it cannot read and append to the file: refuse someone's notes.
         raise MixaqError(f"storage: {shown!r} is not an Optuna journal (its first line is not a journal record)")
+    if create and path.is_file() and path.stat().st_size:
+        _repair_journal(path, shown)
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     # Journal storages keep no heartbeats; dead same-host workers are still reaped by pid.
@@ -184,6 +280,50 @@ def _journal_storage(url: str, shown: str, create: bool) -> Any:
         return JournalStorage(JournalFileBackend(str(path)))
     except Exception as exc:  # a file that is not an Optuna journal fails while it is replayed
         raise MixaqError(f"storage: {shown!r} is not a readable Optuna journal ({first_line(exc)})") from None
+
+
+def _repair_journal(path: Path, shown: str) -> None:
+    """A writer never appends to a journal whose last line was cut (a crash mid-write): the next
+    record would be glued to the fragment and every later read would fail on that line. Under the
+    journal's own lock (so a live writer is never cut), a fragment that is a whole record gets its
+    newline; any other fragment is truncated away, with a warning naming how many bytes went."""
+    import json
+    import sys
+
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        size = path.stat().st_size
+        with open(path, "rb+") as fh:
+            tail_start = max(0, size - (1 << 20))
+            fh.seek(tail_start)
+            tail = fh.read()
+            if not tail or tail.endswith(b"\n"):
+                return
+            cut = tail.rfind(b"\n")
+            if cut < 0 and tail_start > 0:
+                raise MixaqError(f"storage: {shown!r}: its last line is cut and over 1 MiB long; not a journal we wrote")
+            fragment = tail[cut + 1:]
+            try:
+                whole = isinstance(json.loads(fragment), dict)
+            except ValueError:
+                whole = False
+            if whole:
+                fh.seek(0, 2)
+                fh.write(b"\n")
+                what = "had no final newline (added)"
+            else:
+                fh.truncate(tail_start + cut + 1)
+                what = f"ended in a record cut mid-write ({len(fragment)} bytes, removed)"
+            fh.flush()
+            import os
+
+            os.fsync(fh.fileno())
+    finally:
+        lock.release()
+    print(f"mixaq: warning: storage {shown!r} {what}; earlier records are intact", file=sys.stderr)
 
 
 def _looks_like_journal(path: Path) -> bool:
@@ -269,7 +409,7 @@ def _check_sqlite_schema(path: Path, shown: str) -> None:
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         finally:
             conn.close()
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # damaged bytes can decode as bad text
         raise MixaqError(f"storage: {shown!r} is not an SQLite database ({first_line(exc)})") from None
     _schema_verdict(names, shown)
 

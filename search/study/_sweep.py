@@ -69,14 +69,27 @@ def quiet_optuna() -> Iterator[None]:
     (also usable as a decorator): a library call leaves the caller's logging and warning filters alone."""
     import optuna
 
+    import logging
+
     before = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Ctrl-C inside a trial: Optuna logs "Trial n failed" with the KeyboardInterrupt's traceback
+    # before re-raising it; the user asked to stop and gets one line ("interrupted"), not a dump.
+    handlers = logging.getLogger("optuna").handlers
+    for h in handlers:
+        h.addFilter(_drop_interrupt_traceback)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
             yield
     finally:
+        for h in handlers:
+            h.removeFilter(_drop_interrupt_traceback)
         optuna.logging.set_verbosity(before)
+
+
+def _drop_interrupt_traceback(record: Any) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 
 def _open(storage_url: str, study_name: str, settings: SweepSettings | None, options: StorageOptions) -> Any:
@@ -175,10 +188,13 @@ def run_sweep(
         raise MixaqError(f"--n-trials must be >= 0, got {n_trials}")
     if workers < 1:
         raise MixaqError(f"--workers must be >= 1, got {workers}")
+    owner = None
     if out_dir is not None:
-        from mixaq.search.records._outputs import check_out_dir
+        from mixaq.search.records._outputs import check_out_dir, check_out_owner, output_owner
 
         check_out_dir(out_dir)
+        owner = output_owner(storage_url, study_name)
+        check_out_owner(out_dir, owner)  # another study's outputs there: refused before any trial
     # Every process (here, spawned workers, other machines) samples trial n with a seed derived from
     # (--seed, n): processes that start together never draw the same proposals (search.study._seeding).
     study = _open(storage_url, study_name, settings, storage_options)
@@ -205,7 +221,7 @@ def run_sweep(
         from mixaq.search.records._record import build_record
 
         record = build_record(study, pick_trial=pick_trial)
-        outputs = tuple(write_record(record, out_dir))
+        outputs = tuple(write_record(record, out_dir, owner))
     if record is not None:
         front = record.front
     else:
