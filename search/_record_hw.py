@@ -57,8 +57,10 @@ def hardware_record(study: Any, settings: SweepSettings, context: dict[str, Any]
     columns = list(dict.fromkeys([*POINT_COLUMNS, "ap", *(o.column for o in objectives)]))
     points = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
     if len(points):
-        hashes = {i: space.spec(i).content_hash() for i in points["hw_index"].unique()}
-        points["spec_hash"] = points["hw_index"].map(hashes)
+        specs = {i: space.spec(i) for i in points["hw_index"].unique()}
+        points["spec_hash"] = points["hw_index"].map({i: s.content_hash() for i, s in specs.items()})
+        # The precision family (bitfusion | bitserial | fixed): a marker shape on the figures.
+        points["precision_family"] = points["hw_index"].map({i: s.precision_model for i, s in specs.items()})
         knobs = pd.DataFrame([space.point_mapping(i)[1] for i in points["hw_index"]]).map(knob_cell)
         points = pd.concat([points.reset_index(drop=True), knobs.add_prefix("hw.")], axis=1)
         if f"speedup_{settings.cost}" in points:

@@ -252,7 +252,8 @@ class StudyHandle:
         (or, with `wait=False`, returns (None, False) at once). `n_images` / `bootstrap`: a
         lower-fidelity measurement (--fidelity), cached under its own key.
         """
-        subset = {} if n_images is None else {"n_images": n_images, "bootstrap": bootstrap}
+        subset = {**({} if n_images is None else {"n_images": n_images}),
+                  **({"bootstrap": bootstrap} if bootstrap and (n_images is not None or self._takes_bootstrap) else {})}
         while True:
             result = self.cached(key)
             if result is not None:
@@ -269,6 +270,18 @@ class StudyHandle:
             if not wait:
                 return None, False
             time.sleep(_CLAIM_POLL_S)
+
+    @property
+    def _takes_bootstrap(self) -> bool:
+        """Whether this AccuracyFn takes `bootstrap` (a full-set interval); a plain `point -> result`
+        one written before intervals is still served, without error bars."""
+        import inspect
+
+        try:
+            params = inspect.signature(self.accuracy).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        return any(p.name == "bootstrap" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
     def measure(self, point: DesignPoint, promote: Callable[[AccuracyResult], bool] | None = None, *,
                 wait: bool = True) -> tuple[dict[str, Any] | None, bool]:
@@ -291,6 +304,10 @@ class StudyHandle:
             if o.source == "accuracy" and o.column not in record:
                 record[o.column] = json_ready(getattr(result, o.column, math.nan))
         record.update(n_images=result.n_images, eval_seconds=json_ready(result.seconds), config_key=key, **costs)
+        lo, hi = (math.nan if v is None else float(v) for v in (result.ap_ci_low, result.ap_ci_high))  # None: cached NaN
+        if math.isfinite(lo) and math.isfinite(hi):
+            # 95 % bootstrap interval over the evaluated images: the error bars of the figures.
+            record.update(ap_ci_low=result.ap_ci_low, ap_ci_high=result.ap_ci_high)
         if self.settings.fidelity:
             fidelity_record(self, record, result, level, spent, lower)
         if result.assignment is not None and point.mode == "ratio":
