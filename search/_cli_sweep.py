@@ -194,6 +194,12 @@ def print_summary(result: Any, out: Path) -> None:
         print(shown[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e4 else f"{v:.4f}"))
         if len(shown) < len(result.front):
             print(f"... {len(result.front) - len(shown)} more front points in pareto.csv")
+    if "cost_command" in result.front and len(result.front):
+        row = result.front.iloc[0]
+        print(f"model: arch {row['arch']}, input {row['image_hw']} (trials.csv columns arch, image_hw); "
+              f"re-cost any front point from {out} with its pareto.csv cost_command, e.g. trial {int(row['number'])}:")
+        if row["cost_command"]:
+            print(f"  {row['cost_command']}")
     if result.nearest_infeasible is not None:
         print(result.nearest_infeasible["text"])
     if result.hardware is not None:
@@ -250,10 +256,24 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
                                loader_workers=args.loader_workers)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
+    _print_model(accuracy, args)
     result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
                        progress=not args.no_progress, accuracy=accuracy, pick_trial=args.pick,
                        storage_options=options)
     return result
+
+
+def _print_model(accuracy: Any, args: argparse.Namespace) -> None:
+    """One line before the trials: which model, input size and images the numbers will be about."""
+    from mixaq.search._recost import arch_label, image_label
+
+    context = {"arch": accuracy.arch.timm_kwargs(), "image_hw": list(accuracy.image_hw)}
+    n = (accuracy.fingerprint() or {}).get("eval_images")
+    arch = arch_label(context)
+    a = accuracy.arch
+    geometry = f"embed {a.embed_dim}, depths {','.join(map(str, a.depths))}, window {a.window_size}"
+    print(f"model: arch {arch if arch != 'arch.yaml' else 'custom'} ({geometry}), input {image_label(context)}"
+          + (f", {n} evaluation images" if n else "") + f"; spec {args.hw_space or args.spec}", flush=True)
 
 
 def check_arguments(args: argparse.Namespace, out: Path) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 from mixaq.search._plots import render_plots
 from mixaq.search._record import StudyRecord, build_record
+from mixaq.search._recost import ARCH_FILE, arch_label, write_arch
 
 from mixaq.simulator._paths import check_out_dir
 
@@ -26,6 +27,8 @@ def write_tables(record: StudyRecord, out_dir: str | Path) -> list[Path]:
         paths.append(path)
     if record.hw_space is not None:
         paths += write_front_specs(record, out / "specs")
+    if arch_label(record.context) == ARCH_FILE:  # pareto.csv's cost_command reads it
+        paths.append(write_arch(record.context, out))
     return paths
 
 

@@ -17,6 +17,7 @@ from mixaq.search._cost import CostModel
 from mixaq.search._analytics import hypervolume_table, nearest_infeasible
 from mixaq.search._objectives import hypervolume_reference, oriented
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
+from mixaq.search._recost import arch_label, cost_command, image_label
 from mixaq.search._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings
 from mixaq.search._space import DesignPoint
 from mixaq.search._study import is_feasible, on_front_eligible, trial_info
@@ -245,6 +246,8 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
     settings = SweepSettings.from_dict(study.user_attrs[SETTINGS_ATTR])
     context = study.user_attrs.get(CONTEXT_ATTR, {})
     trials = _trial_rows(study, settings)
+    # Model geometry and input size on every row: with them `mixaq cost` re-costs any point.
+    trials["arch"], trials["image_hw"] = arch_label(context), image_label(context)
     x_col = settings.x_column
     front = trials[trials["on_front"]].sort_values(x_col).reset_index(drop=True)
     front_all = trials[trials["on_front_unconstrained"]].sort_values(x_col).reset_index(drop=True)
@@ -282,6 +285,7 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
         chosen = pick_trial
     else:
         chosen = None if position is None else int(front.iloc[position]["number"])
+    front = _with_cost_commands(front, trials, settings, context)
     breakdown = _breakdown(settings, context, trials, chosen, study, chosen_spec)
     if reference is None:
         reference = _hv_reference(settings, context)
@@ -293,6 +297,22 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
                        ap_of("float"), chosen, breakdown, points.reset_index(drop=True), hv,
                        tuple(float(r) for r in reference), nearest, chosen_hw, hw_space,
                        pick_rule(front, settings, pick_trial) if chosen is not None else "")
+
+
+def _with_cost_commands(front: pd.DataFrame, trials: pd.DataFrame, settings: SweepSettings,
+                        context: dict[str, Any]) -> pd.DataFrame:
+    """The front with `arch`, `image_hw` and `cost_command` (the `mixaq cost` line that re-costs it)."""
+    front = front.copy()
+    front["arch"], front["image_hw"] = arch_label(context), image_label(context)
+    by_number = trials.set_index("number")
+    commands = []
+    for _, row in front.iterrows():
+        trial = by_number.loc[row["number"]].copy()
+        if "spec_name" in row:  # co-exploration: this front point's own hardware, not the trial's knee
+            trial["spec_name"] = row["spec_name"]
+        commands.append(cost_command(trial, settings, context))
+    front["cost_command"] = pd.Series(commands, index=front.index, dtype=object)
+    return front
 
 
 def _hv_reference(settings: SweepSettings, context: dict[str, Any]) -> np.ndarray:

@@ -97,16 +97,24 @@ def _open(storage_url: str, study_name: str, settings: SweepSettings | None, opt
 
 
 def _progress_text(study: Any) -> str:
+    """The front in the sweep's own objectives: its size and the best value of each objective on it."""
+    from mixaq.search._objectives import short_value
+    from mixaq.search._settings import SETTINGS_ATTR
+
     df = completed_frame(study)
     if df.empty:
         return "no completed trials yet"
     front = df[df["on_front"]]
     if front.empty:
         return f"{len(df)} done, none feasible yet"
-    best = front.loc[front["ap"].idxmax()]
-    fast = front.loc[front["speedup"].idxmax()]
-    return (f"front {len(front)} | best mAP {best['ap']:.3f} @ {best['speedup']:.2f}x | "
-            f"fastest {fast['speedup']:.2f}x @ mAP {fast['ap']:.3f}")
+    objectives = SweepSettings.from_dict(study.user_attrs[SETTINGS_ATTR]).objective_specs
+    parts = [f"front {len(front)}"]
+    for o in objectives:
+        values = pd.to_numeric(front[o.column], errors="coerce")
+        if values.notna().any():
+            best = values.max() if o.direction == "maximize" else values.min()
+            parts.append(f"best {short_value(o, float(best))}")
+    return " | ".join(parts)
 
 
 def _fill(handle: StudyHandle, options: StorageOptions, bar: Any = None, parent_pid: int | None = None) -> int:

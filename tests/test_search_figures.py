@@ -183,3 +183,35 @@ def test_front_matrix_has_a_legend_units_and_unclipped_ticks(coexplore):
                 for other in fig.axes:
                     if other is not a:
                         assert not e.overlaps(other.get_window_extent(renderer)), (t.get_text(), "hidden")
+
+
+def test_every_front_point_recosts_with_its_mixaq_cost_command(fixed, coexplore, tmp_path, monkeypatch, capsys):
+    """pareto.csv's cost_command (arch and input size from the study) gives the trial's own cycles."""
+    import json
+    import shlex
+
+    from mixaq.search._outputs import write_tables
+    from mixaq.search.cli import main
+
+    for rec, where in ((fixed, tmp_path / "fixed"), (coexplore, tmp_path / "co")):
+        write_tables(rec, where)
+        monkeypatch.chdir(where)
+        front = pd.read_csv(where / "pareto.csv")
+        trials = pd.read_csv(where / "trials.csv")
+        assert (trials["arch"] == "swin_nano").all() and (trials["image_hw"] == "64x64").all()
+        for _, row in front.head(3).iterrows():
+            capsys.readouterr()
+            assert main(shlex.split(row["cost_command"])[1:] + ["--format", "json"]) == 0
+            totals = json.loads(capsys.readouterr().out)["totals"]
+            assert totals["cycles"] == pytest.approx(row["cycles"], rel=1e-9), row["cost_command"]
+
+
+def test_progress_bar_reports_the_sweeps_own_objectives(tmp_path):
+    from mixaq.search._sweep import _progress_text
+
+    s = SweepSettings(space=SearchSpace(num_pairs=NANO.num_pairs, search_prune=True), spec="bitfusion",
+                      population_size=4, objectives=("map", "latency_ms", "area_mm2"), baseline_points=0)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    run_sweep(s, SyntheticAccuracy(), url, "p", 4, progress=False)
+    text = _progress_text(optuna.load_study(study_name="p", storage=get_storage(url)))
+    assert re.fullmatch(r"front \d+ \| best mAP 0\.\d{3} \| best latency \S+ ms \| best area \S+ mm²", text), text

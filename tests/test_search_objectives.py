@@ -59,7 +59,8 @@ def test_default_sweep_matches_the_code_before_objectives(tmp_path):
                       population_size=4, seed=3, cost="bops")
     run_sweep(s, SyntheticAccuracy(), f"sqlite:///{tmp_path / 's.db'}", "x", 20, out_dir=tmp_path, progress=False)
     trials = pd.read_csv(tmp_path / "trials.csv")
-    assert list(trials.columns) == golden["trials_columns"]
+    # Since: the model's arch and input size on every row (re-costing a point with `mixaq cost`).
+    assert list(trials.columns) == golden["trials_columns"] + ["arch", "image_hw"]
     got = [[int(r.number), r.state, r.outcome if isinstance(r.outcome, str) else None,
             None if pd.isna(r.ap) else float(r.ap), float(r.speedup)] for r in trials.itertuples()]
     assert got == golden["trials"]
