@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="overlay the fronts of several studies on one figure: run directories (with "
                              "study.db) or storage URLs, each optionally ending in #STUDY_NAME")
     parser.add_argument("--labels", default=None, help="comma-separated legend names for --compare")
+    parser.add_argument("--allow-mixed", action="store_true",
+                        help="--compare studies measured on different models, image sets or specs anyway "
+                             "(the figure says what differs)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.compare is not None:
         return _compare(args)
+    if args.allow_mixed:
+        raise MixaqError("--allow-mixed goes with --compare A B ...")
     if args.storage is None:
         raise MixaqError("give --storage URL (one study) or --compare A B ... (several)")
     if args.pick is not None and args.pick < 0:
@@ -63,7 +68,7 @@ def _compare(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     labels = None if args.labels is None else [x.strip() for x in args.labels.split(",")]
     with quiet_optuna():
-        record = build_compare(args.compare, labels)
+        record = build_compare(args.compare, labels, allow_mixed=args.allow_mixed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -71,6 +76,8 @@ def _compare(args: argparse.Namespace) -> int:
         df.to_csv(out / name, index=False)
         paths.append(out / name)
     paths += render_compare(record, out)
+    for what in record.mixed:
+        print(f"note: mixed studies (--allow-mixed), {what}")
     for label, rec in zip(record.labels, record.records):
         print(f"{label}: {len(rec.front)} front points, hypervolume "
               f"{rec.hypervolume['hypervolume'].iloc[-1] if len(rec.hypervolume) else 0.0:.6g}")

@@ -483,39 +483,83 @@ _COMPARE_STYLES = (("o", "tab:red"), ("s", "tab:blue"), ("^", "tab:green"), ("D"
 
 
 def render_compare(record, out_dir: str | Path) -> list[Path]:  # noqa: ANN001 (search._compare.CompareRecord)
-    """compare.png/svg: every study's front on one pair of axes, one legend; and
+    """compare.png/svg: every study's front and baselines on one pair of axes, one legend; and
     compare_hypervolume.png/svg when the studies share their hypervolume reference point."""
+    from mixaq.search._plot_view import Extra, zoom_view
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     first = record.records[0]
     x_col, y_col, x_label, y_label = _axes_columns(first)
-    fig, ax = _Figures.subplots(figsize=(7.5, 5.0))
+    fig, ax = _Figures.subplots(figsize=(7.5, 5.4))
     two_d = len(first.settings.objectives) == 2
+    core_x, core_y, extras, colours = [], [], [], {}
     for k, (label, rec) in enumerate(zip(record.labels, record.records)):
         marker, colour = _COMPARE_STYLES[k % len(_COMPARE_STYLES)]
         f = rec.front
         t = rec.trials[rec.trials["state"] == "COMPLETE"]
-        ax.scatter(t[x_col], t[y_col], s=8, color=colour, alpha=0.15)
-        ax.plot(f[x_col], f[y_col], ("-" if two_d else "") + marker, color=colour, ms=5, lw=1.3,
-                label=f"{label}: {len(f)} front points")
+        ax.scatter(t[x_col], t[y_col], s=8, color=colour, alpha=0.15, zorder=1, lw=0)
+        ax.plot(f[x_col], f[y_col], ("-" if two_d else "") + marker, color=colour, ms=5, lw=1.3, zorder=5,
+                label=f"{label}: {len(f)} front points" + (f", {rec.n_images} images" if rec.n_images else ""))
+        core_x += list(f[x_col].to_numpy(float))
+        core_y += list(f[y_col].to_numpy(float))
+        # Each study's own baselines, in its colour (hollow, under the fronts).
+        for _, row in rec.baselines.iterrows():
+            family = row["name"].split("@")[0]
+            x, y = row.get(x_col), row.get(y_col)
+            if family not in _BASELINE_STYLE or x is None or y is None or pd.isna(x) or pd.isna(y):
+                continue
+            shape = _BASELINE_STYLE[family][0]
+            filled = shape in ("x", "1", "+")
+            ax.scatter([x], [y], marker=shape, s=50, zorder=3, linewidths=1.1,
+                       **({"color": colour} if filled else {"facecolor": "none", "edgecolor": colour}))
+            extras.append(Extra(f"{label}: {row['name']}", float(x), float(y)))
+            colours[f"{label}: {row['name']}"] = colour
+    view = zoom_view(core_x, core_y, extras)
+    for o in view.outside:
+        dx, dy = {"below": (0, 1), "above": (0, -1), "left": (1, 0), "right": (-1, 0)}[o.side]
+        ax.annotate(f"{o.label}: {o.y:.3f} @ {o.x:.3g}{_short(first, x_col)}", xy=(o.at_x, o.at_y),
+                    xytext=(dx * 26, dy * 22), textcoords="offset points", fontsize=6, color=colours[o.label],
+                    ha="center" if dy else "left", arrowprops={"arrowstyle": "-|>", "color": colours[o.label]})
+    # One legend entry per baseline family, in gray: the colour says whose it is.
+    present = {e.label.split(": ", 1)[1].split("@")[0] for e in extras}
+    for family in (f for f in _BASELINE_STYLE if f in present):
+        shape, _, words = _BASELINE_STYLE[family]
+        ax.scatter([], [], marker=shape, s=50, color="gray", **({} if shape in ("x", "1", "+") else {"facecolor": "none"}),
+                   label=f"{words} (each study's, its colour)")
+    ax.set_xlim(*view.xlim)
+    ax.set_ylim(*view.ylim)
     if x_col == "speedup":
-        x_label = f"simulated {first.cost_kind} speedup over each study's uniform-high reference"
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    ax.set_title("fronts compared" + ("" if two_d else f" ({len(first.settings.objectives)}-objective fronts, "
-                                                     f"projected)"))
+        x_label = f"simulated {first.cost_kind} speedup (x) over each study's uniform-high reference"
+    ax.set_xlabel(x_label, fontsize=8)
+    ax.set_ylabel(y_label if len({r.n_images for r in record.records}) == 1 else
+                  y_label.replace(f", {first.n_images} images", ", images: see legend"), fontsize=8)
+    title = "fronts compared" + ("" if two_d else f" ({len(first.settings.objectives)}-objective fronts, projected)")
+    if record.mixed:
+        title += "\nMIXED (--allow-mixed): " + "; ".join(record.mixed)
+    ax.set_title(title, fontsize=8, color="tab:red" if record.mixed else "black")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     paths = _save(fig, out, "compare")
     if record.same_reference:
         fig, ax = _Figures.subplots(figsize=(6.0, 4.0))
+        from matplotlib.ticker import MaxNLocator
+
+        top = 0.0
         for k, (label, rec) in enumerate(zip(record.labels, record.records)):
             hv = rec.hypervolume
-            ax.step(hv["completed"], hv["hypervolume"], where="post", color=_COMPARE_STYLES[k % 8][1], label=label)
-        ref = ", ".join(f"{o.column}={r:.4g}" for o, r in zip(first.settings.objective_specs, first.hv_reference))
-        ax.set_xlabel("completed trials")
-        ax.set_ylabel("hypervolume of the feasible front")
-        ax.set_title(f"hypervolume (reference {ref})", fontsize=8)
+            if len(hv):
+                done = hv["completed"].to_numpy(int)
+                ax.step(np.append(done, done[-1] + 0.5), np.append(hv["hypervolume"], hv["hypervolume"].iloc[-1]),
+                        where="post", color=_COMPARE_STYLES[k % 8][1], label=label)
+                top = max(top, float(hv["hypervolume"].max()))
+        ax.set_ylim(0.0, top * 1.08 if top > 0 else 1.0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ref = ", ".join(f"{_ref_name(o)}={r:.4g}" for o, r in zip(first.settings.objective_specs, first.hv_reference))
+        ax.set_xlabel("completed trials (count)")
+        ax.set_ylabel(f"hypervolume of the feasible front ({_hv_unit(first)})", fontsize=8)
+        ax.set_title(f"hypervolume (reference point {ref})" + ("\nMIXED: " + "; ".join(record.mixed)
+                                                              if record.mixed else ""), fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         paths += _save(fig, out, "compare_hypervolume")

@@ -49,7 +49,8 @@ class SyntheticAccuracy:
         return get_arch(self.arch_name)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"synthetic": self.arch_name, "image_hw": list(self.image_hw), "seed": self.seed}
+        return {"synthetic": self.arch_name, "image_hw": list(self.image_hw), "seed": self.seed,
+                "eval_images": self.val_images}
 
     def __call__(self) -> "_SyntheticFn":
         # The frozen dataclass is the picklable factory handed to worker processes.

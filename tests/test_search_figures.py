@@ -215,3 +215,27 @@ def test_progress_bar_reports_the_sweeps_own_objectives(tmp_path):
     run_sweep(s, SyntheticAccuracy(), url, "p", 4, progress=False)
     text = _progress_text(optuna.load_study(study_name="p", storage=get_storage(url)))
     assert re.fullmatch(r"front \d+ \| best mAP 0\.\d{3} \| best latency \S+ ms \| best area \S+ mm²", text), text
+
+
+def test_compare_refuses_other_image_sets_unless_allowed_and_then_says_so(tmp_path, capsys):
+    from mixaq.search.cli import main
+
+    for name, images in (("a16", 16), ("b32", 32)):
+        (tmp_path / name).mkdir()
+        s = SweepSettings(space=SearchSpace(num_pairs=NANO.num_pairs, search_prune=True), spec="bitfusion",
+                          population_size=4, baseline_points=1, seed=1)
+        run_sweep(s, SyntheticAccuracy(val_images=images), f"sqlite:///{tmp_path / name / 'study.db'}", "x", 6,
+                  progress=False)
+    refs = [str(tmp_path / "a16"), str(tmp_path / "b32")]
+    capsys.readouterr()
+    assert main(["plot", "--compare", *refs, "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "(16 images)" in err and "(32 images)" in err and "--allow-mixed" in err
+    assert not (tmp_path / "cmp" / "compare.png").exists()
+    assert main(["plot", "--compare", *refs, "--out", str(tmp_path / "cmp"), "--allow-mixed"]) == 0
+    assert "note: mixed studies (--allow-mixed), image set:" in capsys.readouterr().out
+    svg = (tmp_path / "cmp" / "compare.svg").read_text()
+    assert "MIXED (--allow-mixed): image set:" in svg
+    # Each study's baselines are named in the legend; each study's image count too.
+    assert "uniform high (reference) (each study's, its colour)" in svg and "uniform low" in svg
+    assert "16 images" in svg and "32 images" in svg

@@ -191,8 +191,14 @@ def test_compare_overlays_studies_and_refuses_other_objectives(tmp_path, capsys)
         s = SweepSettings(space=SearchSpace(num_pairs=NANO.num_pairs), spec=spec, cost="cycles", population_size=4,
                           baseline_points=0)
         run_sweep(s, SyntheticAccuracy(), f"sqlite:///{tmp_path / spec / 'study.db'}", "x", 4, progress=False)
+    capsys.readouterr()
+    # Two specs are a mixed comparison: refused in one line, drawn with --allow-mixed.
     assert main(["plot", "--compare", str(tmp_path / "bitfusion"), str(tmp_path / "bitserial"),
-                 "--out", str(tmp_path / "cmp")]) == 0
+                 "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert "spec: bitfusion:x (bitfusion)=bitfusion, bitserial:x (bitserial)=bitserial" in err and err.count("\n") == 1
+    assert main(["plot", "--compare", str(tmp_path / "bitfusion"), str(tmp_path / "bitserial"),
+                 "--out", str(tmp_path / "cmp"), "--allow-mixed"]) == 0
     fronts = pd.read_csv(tmp_path / "cmp" / "compare_fronts.csv")
     assert fronts["study"].nunique() == 2 and (tmp_path / "cmp" / "compare.png").is_file()
     s = SweepSettings(space=SearchSpace(num_pairs=NANO.num_pairs), spec="bitfusion", population_size=4)
