@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="overlay the fronts of several studies on one figure: run directories (with "
                              "study.db) or storage URLs, each optionally ending in #STUDY_NAME")
     parser.add_argument("--labels", default=None, help="comma-separated legend names for --compare")
+    parser.add_argument("--hv-ref", default=None, metavar="OBJ=VALUE,...",
+                        help="hypervolume reference point per objective: a number or uniform_low/uniform_high "
+                             "(default: accuracy = the uniform-low baseline's, speedups 1, costs the reference's)")
     parser.add_argument("--allow-mixed", action="store_true",
                         help="--compare studies measured on different models, image sets or specs anyway "
                              "(the figure says what differs)")
@@ -40,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     if args.pick is not None and args.pick < 0:
         raise MixaqError(f"--pick must be a trial number (>= 0), got {args.pick}")
     check_out_dir(args.out)
+    from mixaq.search._hv_reference import parse_hv_ref
+
+    parse_hv_ref(args.hv_ref)  # a malformed value is one line before the study loads
     with quiet_optuna():
         storage = get_storage(args.storage, create=False)
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
@@ -49,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         study = optuna.load_study(study_name=args.study, storage=storage)
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             raise MixaqError(f"study {args.study!r} has no completed trials yet: nothing to plot")
-        paths = write_outputs(study, args.out, pick_trial=args.pick)
+        paths = write_outputs(study, args.out, pick_trial=args.pick, hv_ref=parse_hv_ref(args.hv_ref),
+                              progress=True)
     print(f"wrote {len(paths)} files to {Path(args.out).resolve()}:")
     for p in paths:
         print(f"  {p.name}")
@@ -66,9 +73,11 @@ def _compare(args: argparse.Namespace) -> int:
     from mixaq.search._outputs import check_out_dir
 
     check_out_dir(args.out)
+    from mixaq.search._hv_reference import parse_hv_ref
+
     labels = None if args.labels is None else [x.strip() for x in args.labels.split(",")]
     with quiet_optuna():
-        record = build_compare(args.compare, labels, allow_mixed=args.allow_mixed)
+        record = build_compare(args.compare, labels, allow_mixed=args.allow_mixed, hv_ref=parse_hv_ref(args.hv_ref))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

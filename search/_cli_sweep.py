@@ -11,6 +11,7 @@ from mixaq.models.detection._registry import FAMILY_NAMES
 from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.simulator._errors import MixaqError
 
+from mixaq.search._hv_reference import parse_hv_ref
 from mixaq.search._objectives import OBJECTIVES, parse_objectives
 from mixaq.search._settings import SAMPLERS
 
@@ -136,6 +137,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--pick", type=int, default=None,
                    help="completed trial whose per-layer breakdown is drawn (default: auto; see mixaq plot --pick)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--hv-ref", default=None, metavar="OBJ=VALUE,...",
+                   help="hypervolume reference point per objective, a number or uniform_low/uniform_high "
+                        "(default: accuracy = the uniform-low baseline's, speedups 1, costs the reference's)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -259,7 +263,7 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     _print_model(accuracy, args)
     result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
                        progress=not args.no_progress, accuracy=accuracy, pick_trial=args.pick,
-                       storage_options=options)
+                       storage_options=options, hv_ref=parse_hv_ref(args.hv_ref))
     return result
 
 
@@ -302,7 +306,8 @@ def check_arguments(args: argparse.Namespace, out: Path) -> Any:
             raise FileNotFoundError(f"{flag} {path} does not exist")
     check_out_dir(out)
     spec = load_spec(args.spec)
-    build_settings(args, num_pairs=1)  # the space and settings validate themselves (pairs: from the model)
+    settings = build_settings(args, num_pairs=1)  # the space and settings validate themselves (pairs: from the model)
+    check_hv_ref(args.hv_ref, settings)
     if args.fidelity is not None and args.max_images is not None and args.max_images != args.fidelity[-1]:
         raise MixaqError(f"--fidelity's last count ({args.fidelity[-1]}) is the evaluated set; "
                          f"--max-images {args.max_images} must equal it or be left out")
@@ -319,6 +324,14 @@ def check_arguments(args: argparse.Namespace, out: Path) -> Any:
         if choices is not None:
             spec.check_bits(flag, list(choices))
     return options
+
+
+def check_hv_ref(text: str | None, settings: Any) -> None:
+    """--hv-ref names only objectives the study optimizes (one line, before anything runs)."""
+    names = [o.name for o in settings.objective_specs]
+    unknown = [n for n in parse_hv_ref(text) if n not in names]
+    if unknown:
+        raise MixaqError(f"--hv-ref names {', '.join(unknown)}, which this sweep does not optimize ({', '.join(names)})")
 
 
 def _check_pick(args: argparse.Namespace, storage: Any) -> None:

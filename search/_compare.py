@@ -75,7 +75,7 @@ def mixed_identities(records: Sequence[StudyRecord], labels: Sequence[str]) -> l
 
 
 def build_compare(refs: Sequence[str], labels: Sequence[str] | None = None,
-                  allow_mixed: bool = False) -> CompareRecord:
+                  allow_mixed: bool = False, hv_ref: dict | None = None) -> CompareRecord:
     """Load each study (`resolve_study_ref`) and build its record; their objectives must agree, and
     their model, image set, calibration and spec too unless `allow_mixed` (then the record says what differs)."""
     import optuna
@@ -99,7 +99,7 @@ def build_compare(refs: Sequence[str], labels: Sequence[str] | None = None,
             name = studies[0]
         elif name not in studies:
             raise MixaqError(f"--compare {ref!r}: no study {name!r} (studies: {', '.join(studies) or 'none'})")
-        records.append(build_record(optuna.load_study(study_name=name, storage=storage)))
+        records.append(build_record(optuna.load_study(study_name=name, storage=storage), hv_ref=hv_ref))
         names.append(_default_label(ref, name, records[-1]))
     first = records[0].settings.objectives
     for ref, rec in zip(refs, records):

@@ -47,11 +47,12 @@ def write_front_specs(record: StudyRecord, out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_record(record: StudyRecord, out_dir: str | Path) -> list[Path]:
+def write_record(record: StudyRecord, out_dir: str | Path, progress: bool = False) -> list[Path]:
     """The tables and plots of a built record."""
-    return write_tables(record, out_dir) + render_plots(record, out_dir)
+    return write_tables(record, out_dir) + render_plots(record, out_dir, progress=progress)
 
 
-def write_outputs(study: Any, out_dir: str | Path, pick_trial: int | None = None) -> list[Path]:
+def write_outputs(study: Any, out_dir: str | Path, pick_trial: int | None = None,
+                  hv_ref: dict[str, Any] | None = None, progress: bool = False) -> list[Path]:
     """trials.csv, pareto.csv, baselines.csv, breakdown.csv, hypervolume.csv and the plots of `search._plots`."""
-    return write_record(build_record(study, pick_trial=pick_trial), out_dir)
+    return write_record(build_record(study, pick_trial=pick_trial, hv_ref=hv_ref), out_dir, progress=progress)

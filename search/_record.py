@@ -16,6 +16,7 @@ from mixaq.search._accuracy import SEGM_METRICS
 from mixaq.search._cost import CostModel
 from mixaq.search._analytics import hypervolume_table, nearest_infeasible
 from mixaq.search._objectives import hypervolume_reference, oriented
+from mixaq.search._hv_reference import resolve_hv_reference
 from mixaq.search._pareto import first_of_duplicates, pareto_mask
 from mixaq.search._recost import arch_label, cost_command, image_label
 from mixaq.search._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings
@@ -240,7 +241,9 @@ def _layer_labels(per_op: pd.DataFrame) -> pd.Series:
     return in_block.where(block >= 0, outside).rename("group")
 
 
-def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
+def build_record(study: Any, pick_trial: int | None = None, hv_ref: dict[str, Any] | None = None) -> StudyRecord:
+    """The study as tables (`StudyRecord`); `hv_ref` overrides the hypervolume reference point per
+    objective name (`search._hv_reference`)."""
     if SETTINGS_ATTR not in study.user_attrs:
         raise MixaqError(f"study {study.study_name!r} holds no mixaq settings (not created by mixaq sweep)")
     settings = SweepSettings.from_dict(study.user_attrs[SETTINGS_ATTR])
@@ -289,6 +292,8 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
     breakdown = _breakdown(settings, context, trials, chosen, study, chosen_spec)
     if reference is None:
         reference = _hv_reference(settings, context)
+    reference, hv_source = resolve_hv_reference(settings.objective_specs, reference, baselines, hv_ref,
+                                                settings.max_map_drop)
     hv = hypervolume_table(points, settings, reference)
     records = [trial_info(t) | {"number": t.number} for t in study.get_trials(deepcopy=False)
                if t.state.name == "COMPLETE"]
@@ -296,7 +301,7 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
     return StudyRecord(study.study_name, settings, context, trials, front, front_all, baselines, ap_of("uniform_high"),
                        ap_of("float"), chosen, breakdown, points.reset_index(drop=True), hv,
                        tuple(float(r) for r in reference), nearest, chosen_hw, hw_space,
-                       pick_rule(front, settings, pick_trial) if chosen is not None else "")
+                       pick_rule(front, settings, pick_trial) if chosen is not None else "", hv_source)
 
 
 def _with_cost_commands(front: pd.DataFrame, trials: pd.DataFrame, settings: SweepSettings,

@@ -167,13 +167,15 @@ def run_sweep(
     storage_options: StorageOptions = StorageOptions(),
     pick_trial: int | None = None,
     accuracy: AccuracyFn | None = None,
+    hv_ref: dict[str, Any] | None = None,
 ) -> SweepResult:
     """Fill study `study_name` in `storage_url` to `n_trials` COMPLETE trials and write outputs.
 
     Re-running the same call resumes: completed trials are kept, trials of dead workers are failed
     and retried, and only the missing trials run. Several processes (here via `workers`, or
     `mixaq sweep` on other machines) may fill one study at the same time. `accuracy` is an already
-    built `accuracy_factory()` for this process (spawned workers build their own).
+    built `accuracy_factory()` for this process (spawned workers build their own). `hv_ref`
+    overrides the hypervolume reference point (`search._hv_reference`).
     """
     from tqdm.auto import tqdm
 
@@ -210,8 +212,8 @@ def run_sweep(
         from mixaq.search._outputs import write_record
         from mixaq.search._record import build_record
 
-        record = build_record(study, pick_trial=pick_trial)
-        outputs = tuple(write_record(record, out_dir))
+        record = build_record(study, pick_trial=pick_trial, hv_ref=hv_ref)
+        outputs = tuple(write_record(record, out_dir, progress=progress))
     if record is not None:
         front = record.front
     else:

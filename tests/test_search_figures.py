@@ -239,3 +239,39 @@ def test_compare_refuses_other_image_sets_unless_allowed_and_then_says_so(tmp_pa
     # Each study's baselines are named in the legend; each study's image count too.
     assert "uniform high (reference) (each study's, its colour)" in svg and "uniform low" in svg
     assert "16 images" in svg and "32 images" in svg
+
+
+def test_hv_ref_is_settable_from_the_command_line_and_checked(fixed, tmp_path, capsys):
+    from mixaq.search._hv_reference import parse_hv_ref
+    from mixaq.search.cli import main
+
+    assert parse_hv_ref("map=0.3,speedup_cycles=uniform_low") == {"map": 0.3, "speedup_cycles": "uniform_low"}
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    s = SweepSettings(space=SearchSpace(num_pairs=NANO.num_pairs), spec="bitfusion", population_size=4,
+                      baseline_points=0)
+    run_sweep(s, SyntheticAccuracy(), url, "h", 4, progress=False)
+    capsys.readouterr()
+    assert main(["plot", "--storage", url, "--study", "h", "--out", str(tmp_path / "p"), "--hv-ref", "map=0.3"]) == 0
+    hv = pd.read_csv(tmp_path / "p" / "hypervolume.csv")
+    assert hv["ref_ap"].eq(0.3).all() and hv["ref_speedup_bops"].eq(1.0).all()
+    assert "map = 0.3 (--hv-ref)" in (tmp_path / "p" / "hypervolume.svg").read_text()
+    for bad, needle in (("map", "OBJECTIVE=VALUE"), ("map=low", "a number or uniform_low"),
+                        ("latency_ms=1", "does not optimize")):
+        capsys.readouterr()
+        assert main(["plot", "--storage", url, "--study", "h", "--out", str(tmp_path / "q"), "--hv-ref", bad]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1, err
+
+
+def test_hv_reference_default_without_a_floor_is_uniform_low():
+    from mixaq.search._hv_reference import resolve_hv_reference
+    from mixaq.search._objectives import objective_list
+
+    objectives = objective_list(["map", "speedup_bops"])
+    b = pd.DataFrame({"name": ["uniform_high", "uniform_low"], "ap": [0.547, 0.516]})
+    ref, words = resolve_hv_reference(objectives, np.array([0.0, 1.0]), b)
+    assert ref.tolist() == [0.516, 1.0] and words == "map = uniform low (0.516)"
+    ref, words = resolve_hv_reference(objectives, np.array([0.0, 1.0]), b, max_map_drop=0.03)
+    assert ref == pytest.approx([0.517, 1.0]) and words.startswith("map = floor (0.517")
+    ref, _ = resolve_hv_reference(objectives, np.array([0.0, 1.0]), b.iloc[:0])
+    assert ref.tolist() == [0.0, 1.0]

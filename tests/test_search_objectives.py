@@ -76,7 +76,7 @@ def test_three_objective_coexploration_front_equals_brute_force(tmp_path):
                       spec="bitfusion", population_size=4, seed=2, objectives=("map", "cycles", "area_mm2"),
                       hw_space=space.to_dict())
     url = f"sqlite:///{tmp_path / 's.db'}"
-    run_sweep(s, SyntheticAccuracy(), url, "co", 10, out_dir=tmp_path, progress=False)
+    run_sweep(s, SyntheticAccuracy(), url, "co", 10, out_dir=tmp_path, progress=False, hv_ref={"map": 0.0})
     study = optuna.load_study(study_name="co", storage=get_storage(url))
     rec = build_record(study)
     done = rec.trials[rec.trials["state"] == "COMPLETE"]
@@ -163,12 +163,22 @@ def test_hypervolume_is_monotone_over_trials_and_stated(tmp_path):
     hv = rec.hypervolume
     assert len(hv) == 10 and list(hv["completed"]) == list(range(1, 11))
     assert (np.diff(hv["hypervolume"].to_numpy()) >= 0).all() and hv["hypervolume"].iloc[-1] > 0
-    assert hv["ref_ap"].eq(0.0).all() and hv["ref_speedup_bops"].eq(1.0).all()
+    # Default reference with --max-map-drop: the mAP floor, speedup 1 (search/_hv_reference.py).
+    low = float(rec.baselines.loc[rec.baselines["name"] == "uniform_high", "ap"].iloc[0]) - 0.05
+    assert hv["ref_ap"].eq(low).all() and hv["ref_speedup_bops"].eq(1.0).all()
+    assert rec.hv_reference_source.startswith(f"map = floor ({low:.4g}")
     # The last value is the hypervolume of the final front, recomputed from the front table.
     front = rec.front
     objectives = objective_list(["map", "speedup_bops"])
     assert hv["hypervolume"].iloc[-1] == pytest.approx(hypervolume(front[["ap", "speedup_bops"]].to_numpy(),
-                                                                   objectives, np.array([0.0, 1.0])))
+                                                                   objectives, np.array([low, 1.0])))
+    # A reference of the user's: every value recomputed against it.
+    rec0 = build_record(optuna.load_study(study_name="h", storage=get_storage(url)), hv_ref={"map": 0.0})
+    assert rec0.hypervolume["ref_ap"].eq(0.0).all() and "map = 0 (--hv-ref)" in rec0.hv_reference_source
+    assert rec0.hypervolume["hypervolume"].iloc[-1] == pytest.approx(
+        hypervolume(front[["ap", "speedup_bops"]].to_numpy(), objectives, np.array([0.0, 1.0])))
+    assert (np.diff(rec0.hypervolume["hypervolume"].to_numpy()) >= 0).all()
+    assert rec0.hypervolume["hypervolume"].iloc[-1] > hv["hypervolume"].iloc[-1]
 
 
 def test_nearest_infeasible_is_named_when_nothing_is_feasible(tmp_path, capsys):
