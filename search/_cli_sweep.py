@@ -258,6 +258,8 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann,
                                observer=args.observer, detector=args.detector, device=args.device,
                                loader_workers=args.loader_workers)
+    if not args.no_progress:
+        print("loading the detector and its evaluation images ...", flush=True)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
     _print_model(accuracy, args)

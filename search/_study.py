@@ -342,20 +342,29 @@ class StudyHandle:
         self.study.set_user_attr(BASELINE_PREFIX + name, entry)
         return entry
 
-    def ensure_baselines(self, points: dict[str, tuple[DesignPoint, int | None]]) -> dict[str, dict[str, Any]]:
+    def ensure_baselines(self, points: dict[str, tuple[DesignPoint, int | None]],
+                         progress: bool = False) -> dict[str, dict[str, Any]]:
         """Every named baseline; first those no other process is measuring, then wait for the rest
-        (processes starting together share the work instead of queueing behind one another)."""
+        (processes starting together share the work instead of queueing behind one another).
+        `progress`: a bar over the baselines still to measure (each is a full mAP evaluation)."""
+        from mixaq.search._progress import phase
+
         out: dict[str, dict[str, Any]] = {}
-        for wait in (False, True):
-            for name, (point, of_trial) in points.items():
-                if name not in out:
-                    entry = self.ensure_baseline(name, point, of_trial, wait=wait)
-                    if entry is not None:
-                        out[name] = entry
+        todo = [n for n in points if BASELINE_PREFIX + n not in self.study.user_attrs]
+        with phase("baselines", total=len(todo), unit="baseline", enabled=progress and bool(todo)) as bar:
+            for wait in (False, True):
+                for name, (point, of_trial) in points.items():
+                    if name not in out:
+                        bar.set_postfix_str(name, refresh=True)
+                        entry = self.ensure_baseline(name, point, of_trial, wait=wait)
+                        if entry is not None:
+                            out[name] = entry
+                            if name in todo:
+                                bar.update(1)
         return out
 
-    def ensure_fixed_baselines(self) -> dict[str, dict[str, Any]]:
-        return self.ensure_baselines({name: (p, None) for name, p in self.baseline_points().items()})
+    def ensure_fixed_baselines(self, progress: bool = False) -> dict[str, dict[str, Any]]:
+        return self.ensure_baselines({name: (p, None) for name, p in self.baseline_points().items()}, progress)
 
     def reference_ap(self) -> float:
         """The uniform-high baseline's accuracy (`settings.accuracy_column`): the --max-map-drop reference."""
@@ -375,7 +384,7 @@ class StudyHandle:
                                  f"measure ({'no masks' if o.column == 'ap_segm' else 'missing'}); "
                                  "choose another --objectives")
 
-    def ensure_front_baselines(self) -> list[str]:
+    def ensure_front_baselines(self, progress: bool = False) -> list[str]:
         """Random-window, reversed-window and pruning-only at the ratios of up to `baseline_points`
         front points (spread along the front): what importance-based selection buys."""
         k = self.settings.baseline_points
@@ -399,7 +408,7 @@ class StudyHandle:
                 if p.strategy == point.strategy and name.startswith(("random", "reversed")):
                     continue
                 todo[name] = (p, n)
-        self.ensure_baselines(todo)
+        self.ensure_baselines(todo, progress)
         return list(todo)
 
     # -- the Optuna objective -------------------------------------------------------------------

@@ -192,7 +192,7 @@ def run_sweep(
     study = _open(storage_url, study_name, settings, storage_options)
     handle = StudyHandle.join(study, settings, accuracy_factory, accuracy, options=storage_options)
     handle.n_trials = n_trials
-    handle.ensure_fixed_baselines()
+    handle.ensure_fixed_baselines(progress)
     handle.check_accuracy_objectives()
     bar = tqdm(total=n_trials, desc=f"sweep {study_name}", unit="trial", disable=not progress, dynamic_ncols=True)
     ran = 0
@@ -204,7 +204,7 @@ def run_sweep(
                                storage_options, bar)
     finally:
         bar.close()
-    handle.ensure_front_baselines()
+    handle.ensure_front_baselines(progress)
     outputs: tuple[Path, ...] = ()
     record = None
     counts = trial_counts(study)
