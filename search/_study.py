@@ -160,6 +160,10 @@ class StudyHandle:
             study.set_user_attr(SETTINGS_ATTR, settings.to_dict())
         if have is None:
             study.set_user_attr(CONTEXT_ATTR, context)
+            for key, value in identity_attrs(settings, context).items():
+                study.set_user_attr(key, value)
+        if study.metric_names is None:  # Optuna's dashboard and visualization show these, not values_0
+            study.set_metric_names([o.name for o in settings.objective_specs])
         return handle
 
     @property
@@ -491,6 +495,29 @@ class StudyHandle:
         return dominance_verdict(measured_points(self.study, s.objective_specs, s.accuracy_column), point,
                                  np.asarray(costs["low_fraction"]), np.asarray(costs["pruned_fraction"]),
                                  values, s.objective_specs, s.screen_tolerance, floor)
+
+
+IDENTITY_PREFIX = "mixaq.identity."
+
+
+def identity_attrs(settings: SweepSettings, context: dict[str, Any]) -> dict[str, str]:
+    """What a study is about, as flat strings other tools (optuna-dashboard) show: the objectives,
+    the hardware, the model and the data (by content, as the fingerprint checks them)."""
+    from mixaq.search._recost import arch_label, image_label
+
+    fp = context.get("fingerprint") or {}
+    space = settings.hw_space
+    model = fp.get("checkpoint_sha1") or fp.get("synthetic") or "?"
+    data = fp.get("data_sha1") or (f"synthetic seed {fp['seed']}" if "seed" in fp else "?")
+    images = ", ".join(f"{fp[k]} {w}" for k, w in (("eval_images", "evaluation images"),
+                                                  ("calib_images", "calibration images")) if fp.get(k))
+    return {
+        IDENTITY_PREFIX + "objectives": ", ".join(f"{o.name} ({o.direction[:3]})" for o in settings.objective_specs),
+        IDENTITY_PREFIX + "spec": f"hardware space {space['name']}" if space else str(settings.spec),
+        IDENTITY_PREFIX + "model": f"{model} (arch {arch_label(context)}, input {image_label(context)}"
+                                   f"{', observer ' + fp['observer'] if fp.get('observer') else ''})",
+        IDENTITY_PREFIX + "data": data + (f" ({images})" if images else ""),
+    }
 
 
 def _differences(stored: dict[str, Any], here: dict[str, Any]) -> list[str]:
