@@ -17,7 +17,7 @@ import pytest
 from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
 from mixaq.search.cli import main
 
-MIXAQ = [sys.executable, "-m", "mixaq.search.cli"]
+MIXAQ = [sys.executable, "-c", "import sys; from mixaq.search.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
 def _study(tmp_path: Path, objectives=("map", "latency_ms", "area_mm2")) -> str:
@@ -87,7 +87,7 @@ def test_version_and_specs(capsys):
     assert capsys.readouterr().out == f"mixaq {version('mixaq')}\n"
     assert main(["specs"]) == 0
     out = capsys.readouterr().out.splitlines()
-    from mixaq.search._hw_space import list_hw_spaces
+    from mixaq.search.hardware._hw_space import list_hw_spaces
     from mixaq.simulator import list_specs
 
     for name in list_specs() + list_hw_spaces():

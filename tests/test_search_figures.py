@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
-from mixaq.search._hw_space import load_hw_space
-from mixaq.search._plot_view import Extra, zoom_view
-from mixaq.search._plots import figure, render_plots
-from mixaq.search._record import build_record
-from mixaq.search._storage import get_storage
+from mixaq.search.hardware._hw_space import load_hw_space
+from mixaq.search.records._plot_view import Extra, zoom_view
+from mixaq.search.records._plots import figure, render_plots
+from mixaq.search.records._record import build_record
+from mixaq.search.study._storage import get_storage
 from mixaq.simulator import get_arch
 
 NANO = get_arch("swin_nano")
@@ -190,7 +190,7 @@ def test_every_front_point_recosts_with_its_mixaq_cost_command(fixed, coexplore,
     import json
     import shlex
 
-    from mixaq.search._outputs import write_tables
+    from mixaq.search.records._outputs import write_tables
     from mixaq.search.cli import main
 
     for rec, where in ((fixed, tmp_path / "fixed"), (coexplore, tmp_path / "co")):
@@ -207,7 +207,7 @@ def test_every_front_point_recosts_with_its_mixaq_cost_command(fixed, coexplore,
 
 
 def test_progress_bar_reports_the_sweeps_own_objectives(tmp_path):
-    from mixaq.search._sweep import _progress_text
+    from mixaq.search.study._sweep import _progress_text
 
     s = SweepSettings(space=SearchSpace(num_pairs=NANO.num_pairs, search_prune=True), spec="bitfusion",
                       population_size=4, objectives=("map", "latency_ms", "area_mm2"), baseline_points=0)
@@ -242,7 +242,7 @@ def test_compare_refuses_other_image_sets_unless_allowed_and_then_says_so(tmp_pa
 
 
 def test_hv_ref_is_settable_from_the_command_line_and_checked(fixed, tmp_path, capsys):
-    from mixaq.search._hv_reference import parse_hv_ref
+    from mixaq.search.records._hv_reference import parse_hv_ref
     from mixaq.search.cli import main
 
     assert parse_hv_ref("map=0.3,speedup_cycles=uniform_low") == {"map": 0.3, "speedup_cycles": "uniform_low"}
@@ -264,8 +264,8 @@ def test_hv_ref_is_settable_from_the_command_line_and_checked(fixed, tmp_path, c
 
 
 def test_hv_reference_default_without_a_floor_is_uniform_low():
-    from mixaq.search._hv_reference import resolve_hv_reference
-    from mixaq.search._objectives import objective_list
+    from mixaq.search.records._hv_reference import resolve_hv_reference
+    from mixaq.search.space._objectives import objective_list
 
     objectives = objective_list(["map", "speedup_bops"])
     b = pd.DataFrame({"name": ["uniform_high", "uniform_low"], "ap": [0.547, 0.516]})
