@@ -22,7 +22,8 @@ def _sweep(out: Path, study: str, n_trials: int, fidelity: tuple[int, ...] | Non
 
     argv = ["sweep", "--out", str(out), "--study", study, "--n-trials", str(n_trials), "--max-images",
             str(max(fidelity) if fidelity else _TOP[0]), "--calib-images", "16", "--max-map-drop", "0.03",
-            "--population", "8", "--baseline-points", "0", "--no-progress", *extra]
+            "--population", "8", "--baseline-points", "0", "--no-progress",
+            "--hv-ref", "map=0", *extra]  # the reference its table and figure state
     if fidelity:
         argv += ["--fidelity", ",".join(map(str, fidelity))]
     code = mixaq(argv)

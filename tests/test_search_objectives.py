@@ -59,7 +59,8 @@ def test_default_sweep_matches_the_code_before_objectives(tmp_path):
                       population_size=4, seed=3, cost="bops")
     run_sweep(s, SyntheticAccuracy(), f"sqlite:///{tmp_path / 's.db'}", "x", 20, out_dir=tmp_path, progress=False)
     trials = pd.read_csv(tmp_path / "trials.csv")
-    assert list(trials.columns) == golden["trials_columns"]
+    # Since: the model's arch and input size on every row (re-costing a point with `mixaq cost`).
+    assert list(trials.columns) == golden["trials_columns"] + ["arch", "image_hw"]
     got = [[int(r.number), r.state, r.outcome if isinstance(r.outcome, str) else None,
             None if pd.isna(r.ap) else float(r.ap), float(r.speedup)] for r in trials.itertuples()]
     assert got == golden["trials"]
@@ -75,7 +76,7 @@ def test_three_objective_coexploration_front_equals_brute_force(tmp_path):
                       spec="bitfusion", population_size=4, seed=2, objectives=("map", "cycles", "area_mm2"),
                       hw_space=space.to_dict())
     url = f"sqlite:///{tmp_path / 's.db'}"
-    run_sweep(s, SyntheticAccuracy(), url, "co", 10, out_dir=tmp_path, progress=False)
+    run_sweep(s, SyntheticAccuracy(), url, "co", 10, out_dir=tmp_path, progress=False, hv_ref={"map": 0.0})
     study = optuna.load_study(study_name="co", storage=get_storage(url))
     rec = build_record(study)
     done = rec.trials[rec.trials["state"] == "COMPLETE"]
@@ -162,12 +163,22 @@ def test_hypervolume_is_monotone_over_trials_and_stated(tmp_path):
     hv = rec.hypervolume
     assert len(hv) == 10 and list(hv["completed"]) == list(range(1, 11))
     assert (np.diff(hv["hypervolume"].to_numpy()) >= 0).all() and hv["hypervolume"].iloc[-1] > 0
-    assert hv["ref_ap"].eq(0.0).all() and hv["ref_speedup_bops"].eq(1.0).all()
+    # Default reference with --max-map-drop: the mAP floor, speedup 1 (search/_hv_reference.py).
+    low = float(rec.baselines.loc[rec.baselines["name"] == "uniform_high", "ap"].iloc[0]) - 0.05
+    assert hv["ref_ap"].eq(low).all() and hv["ref_speedup_bops"].eq(1.0).all()
+    assert rec.hv_reference_source.startswith(f"map = floor ({low:.4g}")
     # The last value is the hypervolume of the final front, recomputed from the front table.
     front = rec.front
     objectives = objective_list(["map", "speedup_bops"])
     assert hv["hypervolume"].iloc[-1] == pytest.approx(hypervolume(front[["ap", "speedup_bops"]].to_numpy(),
-                                                                   objectives, np.array([0.0, 1.0])))
+                                                                   objectives, np.array([low, 1.0])))
+    # A reference of the user's: every value recomputed against it.
+    rec0 = build_record(optuna.load_study(study_name="h", storage=get_storage(url)), hv_ref={"map": 0.0})
+    assert rec0.hypervolume["ref_ap"].eq(0.0).all() and "map = 0 (--hv-ref)" in rec0.hv_reference_source
+    assert rec0.hypervolume["hypervolume"].iloc[-1] == pytest.approx(
+        hypervolume(front[["ap", "speedup_bops"]].to_numpy(), objectives, np.array([0.0, 1.0])))
+    assert (np.diff(rec0.hypervolume["hypervolume"].to_numpy()) >= 0).all()
+    assert rec0.hypervolume["hypervolume"].iloc[-1] > hv["hypervolume"].iloc[-1]
 
 
 def test_nearest_infeasible_is_named_when_nothing_is_feasible(tmp_path, capsys):
@@ -190,8 +201,14 @@ def test_compare_overlays_studies_and_refuses_other_objectives(tmp_path, capsys)
         s = SweepSettings(space=SearchSpace(num_pairs=NANO.num_pairs), spec=spec, cost="cycles", population_size=4,
                           baseline_points=0)
         run_sweep(s, SyntheticAccuracy(), f"sqlite:///{tmp_path / spec / 'study.db'}", "x", 4, progress=False)
+    capsys.readouterr()
+    # Two specs are a mixed comparison: refused in one line, drawn with --allow-mixed.
     assert main(["plot", "--compare", str(tmp_path / "bitfusion"), str(tmp_path / "bitserial"),
-                 "--out", str(tmp_path / "cmp")]) == 0
+                 "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert "spec: bitfusion:x (bitfusion)=bitfusion, bitserial:x (bitserial)=bitserial" in err and err.count("\n") == 1
+    assert main(["plot", "--compare", str(tmp_path / "bitfusion"), str(tmp_path / "bitserial"),
+                 "--out", str(tmp_path / "cmp"), "--allow-mixed"]) == 0
     fronts = pd.read_csv(tmp_path / "cmp" / "compare_fronts.csv")
     assert fronts["study"].nunique() == 2 and (tmp_path / "cmp" / "compare.png").is_file()
     s = SweepSettings(space=SearchSpace(num_pairs=NANO.num_pairs), spec="bitfusion", population_size=4)

@@ -1,4 +1,4 @@
-"""The `mixaq` command: a thin dispatcher (here, with the search commands `sweep|plot|demo` beside it).
+"""The `mixaq` command: a thin dispatcher (here, with the search commands `sweep|plot|demo|specs` beside it).
 
 Each subcommand lives with the package that owns its concern and is imported only when run,
 so `mixaq cost` never pays for torch. A command module exposes
@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("mixaq.search.cli._sweep", "Optuna search over precision configs: mAP vs simulated speedup"),
     "plot": ("mixaq.search.cli._plot", "redraw a study's Pareto plots from its storage"),
     "demo": ("mixaq.search.cli._demo", "the main job on the embedded default model, data and spec"),
+    "specs": ("mixaq.search.cli._specs", "list the shipped accelerator presets and hardware spaces"),
 }
 
 
@@ -53,7 +54,7 @@ def _top_help() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: mixaq <command> [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run `mixaq <command> --help` for a command's options."]
+    lines += ["", "Run `mixaq <command> --help` for a command's options; `mixaq --version` prints the version."]
     return "\n".join(lines)
 
 
@@ -74,8 +75,9 @@ def _error(name: str, message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(_top_help())
-        return 0
+        return _quiet_on_closed_pipe(lambda: print(_top_help()))
+    if argv[0] in ("-V", "--version"):
+        return _quiet_on_closed_pipe(lambda: print(f"mixaq {_version()}"))
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"mixaq: error: unknown command {name!r} (choose from {', '.join(COMMANDS)})", file=sys.stderr)
@@ -86,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except (MixaqError, FileNotFoundError) as exc:
         # Our validation raises these with a one-line message naming the problem.
         _error(name, str(exc))
@@ -121,6 +127,38 @@ def _disk_full(exc: BaseException) -> str | None:
             return text.splitlines()[0][:160] if text else "ENOSPC"
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mixaq")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _closed_pipe() -> int:
+    """The reader went away (`mixaq eval ... | head`): stop quietly with the status a shell gives a
+    process killed by SIGPIPE (141), and point stdout at /dev/null so the exit flush cannot complain."""
+    import os
+    import signal
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 128 + int(getattr(signal, "SIGPIPE", 13))
+
+
+def _quiet_on_closed_pipe(write) -> int:  # noqa: ANN001
+    try:
+        write()
+        sys.stdout.flush()
+        return 0
+    except BrokenPipeError:
+        return _closed_pipe()
 
 
 if __name__ == "__main__":

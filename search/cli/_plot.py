@@ -18,6 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="overlay the fronts of several studies on one figure: run directories (with "
                              "study.db) or storage URLs, each optionally ending in #STUDY_NAME")
     parser.add_argument("--labels", default=None, help="comma-separated legend names for --compare")
+    parser.add_argument("--hv-ref", default=None, metavar="OBJ=VALUE,...",
+                        help="hypervolume reference point per objective: a number or uniform_low/uniform_high "
+                             "(default: accuracy = the uniform-low baseline's, speedups 1, costs the reference's)")
+    parser.add_argument("--allow-mixed", action="store_true",
+                        help="--compare studies measured on different models, image sets or specs anyway "
+                             "(the figure says what differs)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.compare is not None:
         return _compare(args)
+    if args.allow_mixed:
+        raise MixaqError("--allow-mixed goes with --compare A B ...")
     if args.storage is None:
         raise MixaqError("give --storage URL (one study) or --compare A B ... (several)")
     if args.pick is not None and args.pick < 0:
@@ -37,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     owner = output_owner(args.storage, args.study)
     check_out_owner(args.out, owner)
+    from mixaq.search.records._hv_reference import parse_hv_ref
+
+    parse_hv_ref(args.hv_ref)  # a malformed value is one line before the study loads
     with quiet_optuna(), storage_errors(args.storage):
         storage = get_storage(args.storage, create=False)
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
@@ -46,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         study = optuna.load_study(study_name=args.study, storage=storage)
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             raise MixaqError(f"study {args.study!r} has no completed trials yet: nothing to plot")
-        paths = write_outputs(study, args.out, pick_trial=args.pick, owner=owner)
+        paths = write_outputs(study, args.out, pick_trial=args.pick, owner=owner, hv_ref=parse_hv_ref(args.hv_ref),
+                              progress=True)
     print(f"wrote {len(paths)} files to {Path(args.out).resolve()}:")
     for p in paths:
         print(f"  {p.name}")
@@ -66,9 +78,11 @@ def _compare(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     owner = {"compare": [redact_url(r) for r in args.compare]}
     check_out_owner(args.out, owner)
+    from mixaq.search.records._hv_reference import parse_hv_ref
+
     labels = None if args.labels is None else [x.strip() for x in args.labels.split(",")]
     with quiet_optuna(), storage_errors(" ".join(args.compare)):
-        record = build_compare(args.compare, labels)
+        record = build_compare(args.compare, labels, allow_mixed=args.allow_mixed, hv_ref=parse_hv_ref(args.hv_ref))
     out = Path(args.out)
 
     def write(stage: Path) -> list[Path]:
@@ -79,6 +93,8 @@ def _compare(args: argparse.Namespace) -> int:
         return paths + render_compare(record, stage)
 
     paths = staged_outputs(out, owner, write)
+    for what in record.mixed:
+        print(f"note: mixed studies (--allow-mixed), {what}")
     for label, rec in zip(record.labels, record.records):
         print(f"{label}: {len(rec.front)} front points, hypervolume "
               f"{rec.hypervolume['hypervolume'].iloc[-1] if len(rec.hypervolume) else 0.0:.6g}")

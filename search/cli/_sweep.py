@@ -11,6 +11,7 @@ from mixaq.models.detection._registry import FAMILY_NAMES
 from mixaq.simulator._cost import SPEEDUP_KINDS
 from mixaq.core._errors import MixaqError
 
+from mixaq.search.records._hv_reference import parse_hv_ref
 from mixaq.search.space._objectives import OBJECTIVES, parse_objectives
 from mixaq.search.space._settings import SAMPLERS
 from mixaq.models._config import MINMAX
@@ -140,6 +141,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--pick", type=int, default=None,
                    help="completed trial whose per-layer breakdown is drawn (default: auto; see mixaq plot --pick)")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
+    r.add_argument("--hv-ref", default=None, metavar="OBJ=VALUE,...",
+                   help="hypervolume reference point per objective, a number or uniform_low/uniform_high "
+                        "(default: accuracy = the uniform-low baseline's, speedups 1, costs the reference's)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -216,6 +220,12 @@ def print_summary(result: Any, out: Path) -> None:
         print(shown[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e4 else f"{v:.4f}"))
         if len(shown) < len(result.front):
             print(f"... {len(result.front) - len(shown)} more front points in pareto.csv")
+    if "cost_command" in result.front and len(result.front):
+        row = result.front.iloc[0]
+        print(f"model: arch {row['arch']}, input {row['image_hw']} (trials.csv columns arch, image_hw); "
+              f"re-cost any front point from {out} with its pareto.csv cost_command, e.g. trial {int(row['number'])}:")
+        if row["cost_command"]:
+            print(f"  {row['cost_command']}")
     if result.nearest_infeasible is not None:
         print(result.nearest_infeasible["text"])
     if result.hardware is not None:
@@ -271,13 +281,29 @@ def execute(args: argparse.Namespace, out: Path) -> Any:
     factory = EvaluatorFactory(args.checkpoint, data, args.max_images, args.calib_images, threads, args.ann,
                                observer=args.observer, detector=args.detector, device=args.device,
                                loader_workers=args.loader_workers)
+    if args.progress:
+        print("loading the detector and its evaluation images ...", flush=True)
     accuracy = factory()
     settings = build_settings(args, accuracy.arch.num_pairs)
     with storage_errors(storage):
+        _print_model(accuracy, args)
         result = run_sweep(settings, factory, storage, args.study, args.n_trials, workers=args.workers, out_dir=out,
                            progress=args.progress, accuracy=accuracy, pick_trial=args.pick,
-                           storage_options=options)
+                           storage_options=options, hv_ref=parse_hv_ref(args.hv_ref))
     return result
+
+
+def _print_model(accuracy: Any, args: argparse.Namespace) -> None:
+    """One line before the trials: which model, input size and images the numbers will be about."""
+    from mixaq.search.records._recost import arch_label, image_label
+
+    context = {"arch": accuracy.arch.timm_kwargs(), "image_hw": list(accuracy.image_hw)}
+    n = (accuracy.fingerprint() or {}).get("eval_images")
+    arch = arch_label(context)
+    a = accuracy.arch
+    geometry = f"embed {a.embed_dim}, depths {','.join(map(str, a.depths))}, window {a.window_size}"
+    print(f"model: arch {arch if arch != 'arch.yaml' else 'custom'} ({geometry}), input {image_label(context)}"
+          + (f", {n} evaluation images" if n else "") + f"; spec {args.hw_space or args.spec}", flush=True)
 
 
 def check_arguments(args: argparse.Namespace, out: Path) -> Any:
@@ -310,7 +336,8 @@ def check_arguments(args: argparse.Namespace, out: Path) -> Any:
 
     check_out_owner(out, output_owner(args.storage or default_storage_url(out), args.study))
     spec = load_spec(args.spec)
-    build_settings(args, num_pairs=1)  # the space and settings validate themselves (pairs: from the model)
+    settings = build_settings(args, num_pairs=1)  # the space and settings validate themselves (pairs: from the model)
+    check_hv_ref(args.hv_ref, settings)
     if args.fidelity is not None and args.max_images is not None and args.max_images != args.fidelity[-1]:
         raise MixaqError(f"--fidelity's last count ({args.fidelity[-1]}) is the evaluated set; "
                          f"--max-images {args.max_images} must equal it or be left out")
@@ -327,6 +354,14 @@ def check_arguments(args: argparse.Namespace, out: Path) -> Any:
         if choices is not None:
             spec.check_bits(flag, list(choices))
     return options
+
+
+def check_hv_ref(text: str | None, settings: Any) -> None:
+    """--hv-ref names only objectives the study optimizes (one line, before anything runs)."""
+    names = [o.name for o in settings.objective_specs]
+    unknown = [n for n in parse_hv_ref(text) if n not in names]
+    if unknown:
+        raise MixaqError(f"--hv-ref names {', '.join(unknown)}, which this sweep does not optimize ({', '.join(names)})")
 
 
 def _check_pick(args: argparse.Namespace, storage: Any) -> None:

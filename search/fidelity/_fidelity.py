@@ -72,7 +72,8 @@ def accuracy_at_fidelity(handle: FidelityContext, key: str, point: DesignPoint, 
             lower.append(result)
             if not promote(result):
                 return result, hit, spent, lower, n
-    result, cached = handle.measured(key, point, wait=wait)
+    # The full set too gets its bootstrap interval (error bars on the figures; the AP is unchanged).
+    result, cached = handle.measured(key, point, wait=wait, bootstrap=handle.settings.fidelity_bootstrap)
     if result is None:
         return None
     return result, hit and cached, spent + (0 if cached else (full or result.n_images)), lower, full

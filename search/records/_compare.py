@@ -11,13 +11,14 @@ from mixaq.core._errors import MixaqError
 
 from mixaq.search.records._record import StudyRecord, build_record
 
-__all__ = ["CompareRecord", "build_compare", "resolve_study_ref"]
+__all__ = ["CompareRecord", "build_compare", "identity", "mixed_identities", "resolve_study_ref"]
 
 
 @dataclass(frozen=True)
 class CompareRecord:
     labels: tuple[str, ...]
     records: tuple[StudyRecord, ...] = field(repr=False)
+    mixed: tuple[str, ...] = ()  # what differs between the studies (allowed with --allow-mixed), in words
 
     @property
     def fronts(self) -> pd.DataFrame:
@@ -48,8 +49,35 @@ def resolve_study_ref(ref: str) -> tuple[str, str | None]:
     return default_storage_url(path), study or None
 
 
-def build_compare(refs: Sequence[str], labels: Sequence[str] | None = None) -> CompareRecord:
-    """Load each study (`resolve_study_ref`) and build its record; their objectives must agree."""
+def identity(rec: StudyRecord) -> dict[str, str]:
+    """What a study's numbers are about, by content: model, image set (and count), calibration, hardware."""
+    fp = rec.context.get("fingerprint") or {}
+    space = rec.settings.to_dict().get("hw_space")
+    return {
+        "model": str(fp.get("checkpoint_sha1") or fp.get("synthetic") or "?"),
+        "image set": f"{fp.get('data_sha1') or fp.get('seed', '?')}" + (f" ({fp['eval_images']} images)"
+                                                                         if fp.get("eval_images") else ""),
+        "calibration": f"{fp.get('observer', 'minmax')}" + (f", {fp['calib_images']} images" if fp.get("calib_images")
+                                                           else ""),
+        "spec": f"space {space['name']}" if space else str(rec.settings.spec),
+    }
+
+
+def mixed_identities(records: Sequence[StudyRecord], labels: Sequence[str]) -> list[str]:
+    """One phrase per identity entry that differs: 'image set: a=1a2b (16 images), b=3c4d (32 images)'."""
+    ids = [identity(r) for r in records]
+    out = []
+    for key in ids[0]:
+        values = [i[key] for i in ids]
+        if len(set(values)) > 1:
+            out.append(f"{key}: " + ", ".join(f"{label}={v}" for label, v in zip(labels, values)))
+    return out
+
+
+def build_compare(refs: Sequence[str], labels: Sequence[str] | None = None,
+                  allow_mixed: bool = False, hv_ref: dict | None = None) -> CompareRecord:
+    """Load each study (`resolve_study_ref`) and build its record; their objectives must agree, and
+    their model, image set, calibration and spec too unless `allow_mixed` (then the record says what differs)."""
     import optuna
 
     from mixaq.search.study._storage import get_storage, redact_url
@@ -73,14 +101,19 @@ def build_compare(refs: Sequence[str], labels: Sequence[str] | None = None) -> C
             name = studies[0]
         elif name not in studies:
             raise MixaqError(f"--compare {shown!r}: no study {name!r} (studies: {', '.join(studies) or 'none'})")
-        records.append(build_record(optuna.load_study(study_name=name, storage=storage)))
+        records.append(build_record(optuna.load_study(study_name=name, storage=storage), hv_ref=hv_ref))
         names.append(_default_label(ref, name, records[-1]))
     first = records[0].settings.objectives
     for ref, rec in zip(refs, records):
         if rec.settings.objectives != first:
             raise MixaqError(f"--compare: {redact_url(ref)!r} optimizes {', '.join(rec.settings.objectives)}, "
                              f"the first study {', '.join(first)}; compare studies with the same --objectives")
-    return CompareRecord(tuple(labels) if labels is not None else tuple(names), tuple(records))
+    shown = tuple(labels) if labels is not None else tuple(names)
+    mixed = mixed_identities(records, shown)
+    if mixed and not allow_mixed:
+        raise MixaqError(f"--compare: the studies were not measured alike ({'; '.join(mixed)}), so their gap is "
+                         "not the method's; compare studies of one model, image set and spec, or pass --allow-mixed")
+    return CompareRecord(shown, tuple(records), tuple(mixed))
 
 
 def _default_label(ref: str, name: str, rec: StudyRecord) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from mixaq.search.records._plots import render_plots
 from mixaq.search.records._record import StudyRecord, build_record
+from mixaq.search.records._recost import ARCH_FILE, arch_label, write_arch
 
 from mixaq.core._errors import MixaqError
 from mixaq.core._paths import check_out_dir, path_inside
@@ -119,6 +120,8 @@ def write_tables(record: StudyRecord, out_dir: str | Path) -> list[Path]:
         paths.append(path)
     if record.hw_space is not None:
         paths += write_front_specs(record, out / "specs")
+    if arch_label(record.context) == ARCH_FILE:  # pareto.csv's cost_command reads it
+        paths.append(write_arch(record.context, out))
     return paths
 
 
@@ -137,12 +140,15 @@ def write_front_specs(record: StudyRecord, out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_record(record: StudyRecord, out_dir: str | Path, owner: dict[str, Any] | None = None) -> list[Path]:
+def write_record(record: StudyRecord, out_dir: str | Path, owner: dict[str, Any] | None = None,
+                 progress: bool = False) -> list[Path]:
     """The tables and plots of a built record, staged (`staged_outputs`): all of them or none."""
-    return staged_outputs(out_dir, owner, lambda stage: write_tables(record, stage) + render_plots(record, stage))
+    return staged_outputs(out_dir, owner, lambda stage: write_tables(record, stage)
+                          + render_plots(record, stage, progress=progress))
 
 
 def write_outputs(study: Any, out_dir: str | Path, pick_trial: int | None = None,
-                  owner: dict[str, Any] | None = None) -> list[Path]:
-    """trials.csv, pareto.csv, baselines.csv, breakdown.csv, hypervolume.csv and the plots of `search._plots`."""
-    return write_record(build_record(study, pick_trial=pick_trial), out_dir, owner)
+                  owner: dict[str, Any] | None = None, hv_ref: dict[str, Any] | None = None,
+                  progress: bool = False) -> list[Path]:
+    """trials.csv, pareto.csv, baselines.csv, breakdown.csv, hypervolume.csv and the plots of `search.records._plots`."""
+    return write_record(build_record(study, pick_trial=pick_trial, hv_ref=hv_ref), out_dir, owner, progress=progress)

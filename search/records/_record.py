@@ -16,12 +16,17 @@ from mixaq.search.space._accuracy import SEGM_METRICS
 from mixaq.search.space._cost import CostModel
 from mixaq.search.records._analytics import hypervolume_table, nearest_infeasible
 from mixaq.search.space._objectives import hypervolume_reference, oriented
+from mixaq.search.records._hv_reference import resolve_hv_reference
 from mixaq.search.space._pareto import first_of_duplicates, pareto_mask
+from mixaq.search.records._recost import arch_label, cost_command, image_label
 from mixaq.search.space._settings import BASELINE_PREFIX, CONTEXT_ATTR, SETTINGS_ATTR, SweepSettings
 from mixaq.search.space._space import DesignPoint
 from mixaq.search.space._trials import SPEEDUP_ALIAS, is_feasible, on_front_eligible, speedup_of, trial_info
 
-__all__ = ["StudyRecord", "build_record", "pick_front_point", "pick_position"]
+__all__ = ["BREAKDOWN_METRICS", "StudyRecord", "build_record", "pick_front_point", "pick_position"]
+
+# Per-layer metrics every breakdown carries (breakdown.csv `reference_<m>`, `chosen_<m>`; breakdown.png panels).
+BREAKDOWN_METRICS: tuple[str, ...] = ("bops", "cycles", "energy_pj")
 
 _TRIAL_COLUMNS = ("number", "state", "outcome", "ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
                   "speedup", *(f"speedup_{k}" for k in COST_COLUMNS), *COST_COLUMNS.values(), "macs",
@@ -51,6 +56,18 @@ class StudyRecord:
     nearest_infeasible: dict[str, Any] | None = None  # search.records._analytics.nearest_infeasible
     chosen_hw: int | None = None  # co-exploration: the chosen point's hardware (grid index)
     hw_space: Any = None  # co-exploration: search.hardware._hw_space.HardwareSpace
+    chosen_rule: str = ""  # why `chosen` was chosen (`pick_rule`), for legends
+    hv_reference_source: str = ""  # how the hypervolume reference was set (`search.records._hv_reference`)
+
+    @property
+    def n_images(self) -> int | None:
+        """Images every full-set mAP of the study was measured on (None: unknown, e.g. the analytic stand-in)."""
+        n = (self.context.get("fingerprint") or {}).get("eval_images")
+        if n:
+            return int(n)
+        counts = pd.to_numeric(self.trials.get("n_images", pd.Series(dtype=float)), errors="coerce")
+        counts = counts[counts > 0]
+        return int(counts.max()) if len(counts) else None
 
     @property
     def cost_kind(self) -> str:
@@ -94,11 +111,15 @@ def _trial_rows(study: Any, settings: SweepSettings) -> pd.DataFrame:
     # The front ignoring --max-map-drop/--min-speedup: what the constraints cut away.
     df["on_front_unconstrained"] = first_of_duplicates(pareto_mask(values, eligible), keys)
     # Mask AP columns only where the model has masks (a box-only study keeps its columns).
-    no_masks = [c for c in SEGM_METRICS if c in df and pd.to_numeric(df[c], errors="coerce").isna().all()]
+    no_masks = [c for c in (*SEGM_METRICS, "ap_ci_low", "ap_ci_high")
+                if c in df and pd.to_numeric(df[c], errors="coerce").isna().all()]
     extra = [c for c in df.columns if c not in _TRIAL_COLUMNS and c not in ("point", "constraints", "worker",
                                                                          "low_fraction", "pruned_fraction",
                                                                          "hw_front", *no_masks)]
     return df[[*_TRIAL_COLUMNS, *sorted(extra)]].sort_values("number").reset_index(drop=True)
+
+
+_INTERVAL = ("ap_ci_low", "ap_ci_high", "n_images")
 
 
 def _baseline_rows(study: Any, settings: SweepSettings) -> pd.DataFrame:
@@ -112,8 +133,11 @@ def _baseline_rows(study: Any, settings: SweepSettings) -> pd.DataFrame:
             continue
         rows.append({"name": v["name"], "label": v["label"], "ap": v.get("ap", math.nan), "ap50": v.get("ap50"),
                      SPEEDUP_ALIAS: speedup_of(v, kind, None), **{f"speedup_{k}": v.get(f"speedup_{k}") for k in COST_COLUMNS},
-                     "of_trial": v.get("of_trial"), **{c: v.get(c) for c in extra}})
+                     "of_trial": v.get("of_trial"), **{c: v.get(c) for c in extra},
+                     **{c: v.get(c, math.nan) for c in _INTERVAL}})
     cols = ["name", "label", "ap", "ap50", "speedup", *(f"speedup_{k}" for k in COST_COLUMNS), "of_trial", *extra]
+    if any(math.isfinite(float(r.get("ap_ci_low") if r.get("ap_ci_low") is not None else math.nan)) for r in rows):
+        cols += list(_INTERVAL)
     return pd.DataFrame(rows, columns=cols).astype({"speedup": float, "ap": float, **{c: float for c in extra}})
 
 
@@ -126,6 +150,23 @@ def pick_front_point(front: pd.DataFrame, settings: SweepSettings) -> int | None
 def _hw_index_of(trials: pd.DataFrame, number: int | None) -> int | None:
     hit = trials.loc[trials["number"] == number, "hw_index"] if "hw_index" in trials else pd.Series(dtype=float)
     return None if hit.empty or pd.isna(hit.iloc[0]) else int(hit.iloc[0])
+
+
+def pick_rule(front: pd.DataFrame, settings: SweepSettings, pick_trial: int | None = None) -> str:
+    """In words, the rule `pick_position` applied (or `--pick N`): what "chosen" means on a figure."""
+    if pick_trial is not None:
+        return f"--pick {pick_trial}"
+    if front.empty:
+        return ""
+    x = next((o for o in settings.objective_specs if o.column == settings.x_column
+              or (settings.x_column == "speedup" and o.column == f"speedup_{settings.cost}")), None)
+    best = "fastest" if x is None or x.column.startswith("speedup") else \
+        f"{'lowest' if x.direction == 'minimize' else 'highest'} {x.column}"
+    if settings.max_map_drop is not None:
+        return f"{best} feasible front point (--max-map-drop {settings.max_map_drop:g})"
+    if len(front) < 3:
+        return f"{best} front point (front of {len(front)})"
+    return "knee of the front (largest sum of objectives scaled to [0, 1])"
 
 
 def pick_position(front: pd.DataFrame, settings: SweepSettings) -> int | None:
@@ -155,7 +196,8 @@ def _breakdown(settings: SweepSettings, context: dict[str, Any], trials: pd.Data
                chosen: int | None, study: Any, spec: Any = None) -> pd.DataFrame:
     """Per-layer cost of the chosen trial vs the reference, on `spec` (default: the study's spec)."""
     if chosen is None:
-        return pd.DataFrame(columns=["group", "reference", "chosen"])
+        return pd.DataFrame(columns=["group", "reference", "chosen",
+                                     *(f"{w}_{c}" for w in ("reference", "chosen") for c in BREAKDOWN_METRICS)])
     arch = get_arch(context["arch"])
     cost = CostModel.load(settings.spec if spec is None else spec, arch, context["image_hw"],
                           settings.space.high_act_bits, settings.space.weight_bits)
@@ -169,13 +211,20 @@ def _breakdown(settings: SweepSettings, context: dict[str, Any], trials: pd.Data
     ref = cost.reference_breakdown()
     mine = cost.breakdown(assignment)
     column = COST_COLUMNS[settings.cost]
-    if column not in ref.columns:
-        raise MixaqError(f"simulator per-op table has no {column!r} column")
-    ref_g = ref.groupby(_layer_labels(ref), sort=False)[column].sum()
-    mine_g = mine.groupby(_layer_labels(mine), sort=False)[column].sum()
+    # The --cost metric as `reference`/`chosen`, and BOPs, cycles and energy side by side: BOPs
+    # count no importance scoring or norms, so only cycles and energy show what MixA-Q adds.
+    columns = list(dict.fromkeys([column, *BREAKDOWN_METRICS]))
+    for c in columns:
+        if c not in ref.columns:
+            raise MixaqError(f"simulator per-op table has no {c!r} column")
+    ref_g = ref.groupby(_layer_labels(ref), sort=False)[columns].sum()
+    mine_g = mine.groupby(_layer_labels(mine), sort=False)[columns].sum()
     # Outer join: MixA-Q adds ops the reference lacks (window importance, gather/scatter).
     order = list(ref_g.index) + [g for g in mine_g.index if g not in ref_g.index]
-    out = pd.DataFrame({"reference": ref_g.reindex(order), "chosen": mine_g.reindex(order)}).fillna(0.0)
+    ref_g, mine_g = ref_g.reindex(order).fillna(0.0), mine_g.reindex(order).fillna(0.0)
+    out = pd.DataFrame({"reference": ref_g[column], "chosen": mine_g[column],
+                        **{f"reference_{c}": ref_g[c] for c in BREAKDOWN_METRICS},
+                        **{f"chosen_{c}": mine_g[c] for c in BREAKDOWN_METRICS}})
     out.index.name = "group"
     return out.reset_index()
 
@@ -192,12 +241,16 @@ def _layer_labels(per_op: pd.DataFrame) -> pd.Series:
     return in_block.where(block >= 0, outside).rename("group")
 
 
-def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
+def build_record(study: Any, pick_trial: int | None = None, hv_ref: dict[str, Any] | None = None) -> StudyRecord:
+    """The study as tables (`StudyRecord`); `hv_ref` overrides the hypervolume reference point per
+    objective name (`search.records._hv_reference`)."""
     if SETTINGS_ATTR not in study.user_attrs:
         raise MixaqError(f"study {study.study_name!r} holds no mixaq settings (not created by mixaq sweep)")
     settings = SweepSettings.from_dict(study.user_attrs[SETTINGS_ATTR])
     context = study.user_attrs.get(CONTEXT_ATTR, {})
     trials = _trial_rows(study, settings)
+    # Model geometry and input size on every row: with them `mixaq cost` re-costs any point.
+    trials["arch"], trials["image_hw"] = arch_label(context), image_label(context)
     x_col = settings.x_column
     front = trials[trials["on_front"]].sort_values(x_col).reset_index(drop=True)
     front_all = trials[trials["on_front_unconstrained"]].sort_values(x_col).reset_index(drop=True)
@@ -235,16 +288,36 @@ def build_record(study: Any, pick_trial: int | None = None) -> StudyRecord:
         chosen = pick_trial
     else:
         chosen = None if position is None else int(front.iloc[position]["number"])
+    front = _with_cost_commands(front, trials, settings, context)
     breakdown = _breakdown(settings, context, trials, chosen, study, chosen_spec)
     if reference is None:
         reference = _hv_reference(settings, context)
+    reference, hv_source = resolve_hv_reference(settings.objective_specs, reference, baselines, hv_ref,
+                                                settings.max_map_drop)
     hv = hypervolume_table(points, settings, reference)
     records = [trial_info(t) | {"number": t.number} for t in study.get_trials(deepcopy=False)
                if t.state.name == "COMPLETE"]
     nearest = nearest_infeasible(records, settings, ap_of("uniform_high"))
     return StudyRecord(study.study_name, settings, context, trials, front, front_all, baselines, ap_of("uniform_high"),
                        ap_of("float"), chosen, breakdown, points.reset_index(drop=True), hv,
-                       tuple(float(r) for r in reference), nearest, chosen_hw, hw_space)
+                       tuple(float(r) for r in reference), nearest, chosen_hw, hw_space,
+                       pick_rule(front, settings, pick_trial) if chosen is not None else "", hv_source)
+
+
+def _with_cost_commands(front: pd.DataFrame, trials: pd.DataFrame, settings: SweepSettings,
+                        context: dict[str, Any]) -> pd.DataFrame:
+    """The front with `arch`, `image_hw` and `cost_command` (the `mixaq cost` line that re-costs it)."""
+    front = front.copy()
+    front["arch"], front["image_hw"] = arch_label(context), image_label(context)
+    by_number = trials.set_index("number")
+    commands = []
+    for _, row in front.iterrows():
+        trial = by_number.loc[row["number"]].copy()
+        if "spec_name" in row:  # co-exploration: this front point's own hardware, not the trial's knee
+            trial["spec_name"] = row["spec_name"]
+        commands.append(cost_command(trial, settings, context))
+    front["cost_command"] = pd.Series(commands, index=front.index, dtype=object)
+    return front
 
 
 def _hv_reference(settings: SweepSettings, context: dict[str, Any]) -> np.ndarray:

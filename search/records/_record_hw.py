@@ -50,14 +50,19 @@ def hardware_record(study: Any, settings: SweepSettings, context: dict[str, Any]
                    # --fidelity estimates (stopped below the full set) never make the front
                    "feasible": is_feasible(info) and info.get("fidelity_top", True) is not False,
                    "config_key": info.get("config_key"), "label": info.get("label"),
-                   **{c: info.get(c) for c in ("ap", *accuracy_cols)}}
+                   **{c: info.get(c) for c in ("ap", *accuracy_cols, "ap_ci_low", "ap_ci_high")}}
             row.update({c: v[i] for c, v in hw.items() if c != "hw_index"})
             rows.append(row)
     columns = list(dict.fromkeys([*POINT_COLUMNS, "ap", *(o.column for o in objectives)]))
     points = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+    for c in ("ap_ci_low", "ap_ci_high"):  # intervals only where measured (hw_points.csv keeps its columns)
+        if c in points and pd.to_numeric(points[c], errors="coerce").isna().all():
+            points = points.drop(columns=c)
     if len(points):
-        hashes = {i: space.spec(i).content_hash() for i in points["hw_index"].unique()}
-        points["spec_hash"] = points["hw_index"].map(hashes)
+        specs = {i: space.spec(i) for i in points["hw_index"].unique()}
+        points["spec_hash"] = points["hw_index"].map({i: s.content_hash() for i, s in specs.items()})
+        # The precision family (bitfusion | bitserial | fixed): a marker shape on the figures.
+        points["precision_family"] = points["hw_index"].map({i: s.precision_model for i, s in specs.items()})
         knobs = pd.DataFrame([space.point_mapping(i)[1] for i in points["hw_index"]]).map(knob_cell)
         points = pd.concat([points.reset_index(drop=True), knobs.add_prefix("hw.")], axis=1)
         if f"speedup_{settings.cost}" in points:

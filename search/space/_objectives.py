@@ -16,7 +16,7 @@ from mixaq.simulator._cost import COST_COLUMNS, SPEEDUP_KINDS
 from mixaq.core._errors import MixaqError
 
 __all__ = ["OBJECTIVES", "Objective", "default_objectives", "hypervolume_reference", "objective_list", "oriented",
-           "parse_objectives", "x_column"]
+           "parse_objectives", "short_value", "x_column"]
 
 # Where a value comes from: a measured accuracy metric, the simulator's cost of the assignment on a
 # spec, or the spec alone (area).
@@ -107,3 +107,17 @@ def hypervolume_reference(objectives: Sequence[Objective], reference_costs: Mapp
         else:
             ref.append(float(reference_costs[o.column]))
     return np.asarray(ref, dtype=np.float64)
+
+
+_SHORT = {"ap": ("mAP", "{:.3f}"), "ap_segm": ("mask mAP", "{:.3f}"), "bops": ("BOPs", "{:.3g}"),
+          "cycles": ("cycles", "{:.3g}"), "latency_ms": ("latency", "{:.3g} ms"), "energy_pj": ("energy", "{:.3g} pJ"),
+          "dram_bytes": ("DRAM", "{:.3g} B"), "area_mm2": ("area", "{:.3g} mm²")}
+
+
+def short_value(objective: Objective, value: float) -> str:
+    """`mAP 0.546`, `cycles speedup 1.52x`, `latency 0.31 ms`, `area 0.81 mm²`: a value with its name
+    and unit, for progress bars and one-line summaries."""
+    if objective.column.startswith("speedup_"):
+        return f"{objective.column.removeprefix('speedup_')} speedup {value:.2f}x"
+    name, fmt = _SHORT.get(objective.column, (objective.column, "{:.4g}"))
+    return f"{name} {fmt.format(value)}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,13 +43,15 @@ class SyntheticAccuracy:
     image_sd: float = 0.3
     shared: float = 0.8
     n_boot: int = 100
+    full_set_ci: bool = False  # give full-set results an interval too (figure tests; off: no CI columns)
 
     @property
     def arch(self) -> SwinArch:
         return get_arch(self.arch_name)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"synthetic": self.arch_name, "image_hw": list(self.image_hw), "seed": self.seed}
+        return {"synthetic": self.arch_name, "image_hw": list(self.image_hw), "seed": self.seed,
+                "eval_images": self.val_images}
 
     def __call__(self) -> "_SyntheticFn":
         # The frozen dataclass is the picklable factory handed to worker processes.
@@ -108,6 +110,12 @@ class _SyntheticFn:
         return self._model.fingerprint()
 
     def __call__(self, point: DesignPoint, n_images: int | None = None, bootstrap: int = 0) -> AccuracyResult:
-        if n_images is None and not bootstrap:  # the full set: subclasses may override evaluate(point)
-            return self._model.evaluate(point)
+        if n_images is None:  # the full set: subclasses may override evaluate(point)
+            result = self._model.evaluate(point)
+            if bootstrap and self._model.full_set_ci:
+                # A stand-in interval (the sampling sd of `val_images` images), for figure tests.
+                half = 1.96 * self._model.image_sd / np.sqrt(self._model.val_images)
+                result = replace(result, ap_ci_low=result.ap - half, ap_ci_high=result.ap + half,
+                                 n_images=self._model.val_images)
+            return result
         return self._model.evaluate(point, n_images, bootstrap)

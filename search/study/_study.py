@@ -133,6 +133,10 @@ class StudyHandle:
             study.set_user_attr(SETTINGS_ATTR, settings.to_dict())
         if have is None:
             study.set_user_attr(CONTEXT_ATTR, context)
+            for key, value in identity_attrs(settings, context).items():
+                study.set_user_attr(key, value)
+        if study.metric_names is None:  # Optuna's dashboard and visualization show these, not values_0
+            study.set_metric_names([o.name for o in settings.objective_specs])
         return handle
 
     @property
@@ -227,7 +231,8 @@ class StudyHandle:
         (or, with `wait=False`, returns (None, False) at once). `n_images` / `bootstrap`: a
         lower-fidelity measurement (--fidelity), cached under its own key.
         """
-        subset = {} if n_images is None else {"n_images": n_images, "bootstrap": bootstrap}
+        subset = {**({} if n_images is None else {"n_images": n_images}),
+                  **({"bootstrap": bootstrap} if bootstrap and (n_images is not None or self._takes_bootstrap) else {})}
         while True:
             result = self.cached(key)
             if result is not None:
@@ -244,6 +249,18 @@ class StudyHandle:
             if not wait:
                 return None, False
             time.sleep(_CLAIM_POLL_S)
+
+    @property
+    def _takes_bootstrap(self) -> bool:
+        """Whether this AccuracyFn takes `bootstrap` (a full-set interval); a plain `point -> result`
+        one written before intervals is still served, without error bars."""
+        import inspect
+
+        try:
+            params = inspect.signature(self.accuracy).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        return any(p.name == "bootstrap" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
     def measure(self, point: DesignPoint, promote: Callable[[AccuracyResult], bool] | None = None, *,
                 wait: bool = True, key_costs: tuple[str, dict[str, Any]] | None = None) -> tuple[dict[str, Any] | None, bool]:
@@ -267,6 +284,10 @@ class StudyHandle:
             if o.source == "accuracy" and o.column not in record:
                 record[o.column] = json_ready(getattr(result, o.column, math.nan))
         record.update(n_images=result.n_images, eval_seconds=json_ready(result.seconds), config_key=key, **costs)
+        lo, hi = (math.nan if v is None else float(v) for v in (result.ap_ci_low, result.ap_ci_high))  # None: cached NaN
+        if math.isfinite(lo) and math.isfinite(hi):
+            # 95 % bootstrap interval over the evaluated images: the error bars of the figures.
+            record.update(ap_ci_low=result.ap_ci_low, ap_ci_high=result.ap_ci_high)
         if self.settings.fidelity:
             fidelity_record(self, record, result, level, spent, lower)
         if result.assignment is not None and point.mode == "ratio":
@@ -301,20 +322,29 @@ class StudyHandle:
         self.study.set_user_attr(BASELINE_PREFIX + name, entry)
         return entry
 
-    def ensure_baselines(self, points: dict[str, tuple[DesignPoint, int | None]]) -> dict[str, dict[str, Any]]:
+    def ensure_baselines(self, points: dict[str, tuple[DesignPoint, int | None]],
+                         progress: bool = False) -> dict[str, dict[str, Any]]:
         """Every named baseline; first those no other process is measuring, then wait for the rest
-        (processes starting together share the work instead of queueing behind one another)."""
+        (processes starting together share the work instead of queueing behind one another).
+        `progress`: a bar over the baselines still to measure (each is a full mAP evaluation)."""
+        from mixaq.core._progress import phase
+
         out: dict[str, dict[str, Any]] = {}
-        for wait in (False, True):
-            for name, (point, of_trial) in points.items():
-                if name not in out:
-                    entry = self.ensure_baseline(name, point, of_trial, wait=wait)
-                    if entry is not None:
-                        out[name] = entry
+        todo = [n for n in points if BASELINE_PREFIX + n not in self.study.user_attrs]
+        with phase("baselines", total=len(todo), unit="baseline", enabled=progress and bool(todo)) as bar:
+            for wait in (False, True):
+                for name, (point, of_trial) in points.items():
+                    if name not in out:
+                        bar.set_postfix_str(name, refresh=True)
+                        entry = self.ensure_baseline(name, point, of_trial, wait=wait)
+                        if entry is not None:
+                            out[name] = entry
+                            if name in todo:
+                                bar.update(1)
         return out
 
-    def ensure_fixed_baselines(self) -> dict[str, dict[str, Any]]:
-        return self.ensure_baselines({name: (p, None) for name, p in self.baseline_points().items()})
+    def ensure_fixed_baselines(self, progress: bool = False) -> dict[str, dict[str, Any]]:
+        return self.ensure_baselines({name: (p, None) for name, p in self.baseline_points().items()}, progress)
 
     def reference_ap(self) -> float:
         """The uniform-high baseline's accuracy (`settings.accuracy_column`): the --max-map-drop reference."""
@@ -334,7 +364,7 @@ class StudyHandle:
                                  f"measure ({'no masks' if o.column == 'ap_segm' else 'missing'}); "
                                  "choose another --objectives")
 
-    def ensure_front_baselines(self) -> list[str]:
+    def ensure_front_baselines(self, progress: bool = False) -> list[str]:
         """Random-window, reversed-window and pruning-only at the ratios of up to `baseline_points`
         front points (spread along the front): what importance-based selection buys."""
         k = self.settings.baseline_points
@@ -358,7 +388,7 @@ class StudyHandle:
                 if p.strategy == point.strategy and name.startswith((RANDOM, REVERSED)):
                     continue
                 todo[name] = (p, n)
-        self.ensure_baselines(todo)
+        self.ensure_baselines(todo, progress)
         return list(todo)
 
     # -- the Optuna objective -------------------------------------------------------------------
@@ -441,6 +471,29 @@ class StudyHandle:
         return dominance_verdict(measured_points(self.study, s.objective_specs, s.accuracy_column), point,
                                  np.asarray(costs["low_fraction"]), np.asarray(costs["pruned_fraction"]),
                                  values, s.objective_specs, s.screen_tolerance, floor)
+
+
+IDENTITY_PREFIX = "mixaq.identity."
+
+
+def identity_attrs(settings: SweepSettings, context: dict[str, Any]) -> dict[str, str]:
+    """What a study is about, as flat strings other tools (optuna-dashboard) show: the objectives,
+    the hardware, the model and the data (by content, as the fingerprint checks them)."""
+    from mixaq.search.records._recost import arch_label, image_label
+
+    fp = context.get("fingerprint") or {}
+    space = settings.hw_space
+    model = fp.get("checkpoint_sha1") or fp.get("synthetic") or "?"
+    data = fp.get("data_sha1") or (f"synthetic seed {fp['seed']}" if "seed" in fp else "?")
+    images = ", ".join(f"{fp[k]} {w}" for k, w in (("eval_images", "evaluation images"),
+                                                  ("calib_images", "calibration images")) if fp.get(k))
+    return {
+        IDENTITY_PREFIX + "objectives": ", ".join(f"{o.name} ({o.direction[:3]})" for o in settings.objective_specs),
+        IDENTITY_PREFIX + "spec": f"hardware space {space['name']}" if space else str(settings.spec),
+        IDENTITY_PREFIX + "model": f"{model} (arch {arch_label(context)}, input {image_label(context)}"
+                                   f"{', observer ' + fp['observer'] if fp.get('observer') else ''})",
+        IDENTITY_PREFIX + "data": data + (f" ({images})" if images else ""),
+    }
 
 
 def _differences(stored: dict[str, Any], here: dict[str, Any]) -> list[str]:

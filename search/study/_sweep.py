@@ -111,16 +111,23 @@ def _open(storage_url: str, study_name: str, settings: SweepSettings | None, opt
 
 
 def _progress_text(study: Any, settings: SweepSettings) -> str:
+    """The front in the sweep's own objectives: its size and the best value of each objective on it."""
+    from mixaq.search.space._objectives import short_value
+
     df = completed_frame(study, settings)
     if df.empty:
         return "no completed trials yet"
     front = df[df["on_front"]]
     if front.empty:
         return f"{len(df)} done, none feasible yet"
-    best = front.loc[front["ap"].idxmax()]
-    fast = front.loc[front["speedup"].idxmax()]
-    return (f"front {len(front)} | best mAP {best['ap']:.3f} @ {best['speedup']:.2f}x | "
-            f"fastest {fast['speedup']:.2f}x @ mAP {fast['ap']:.3f}")
+    objectives = settings.objective_specs
+    parts = [f"front {len(front)}"]
+    for o in objectives:
+        values = pd.to_numeric(front[o.column], errors="coerce")
+        if values.notna().any():
+            best = values.max() if o.direction == "maximize" else values.min()
+            parts.append(f"best {short_value(o, float(best))}")
+    return " | ".join(parts)
 
 
 def _fill(handle: StudyHandle, options: StorageOptions, bar: Any = None, parent_pid: int | None = None) -> int:
@@ -174,13 +181,15 @@ def run_sweep(
     storage_options: StorageOptions = StorageOptions(),
     pick_trial: int | None = None,
     accuracy: AccuracyFn | None = None,
+    hv_ref: dict[str, Any] | None = None,
 ) -> SweepResult:
     """Fill study `study_name` in `storage_url` to `n_trials` COMPLETE trials and write outputs.
 
     Re-running the same call resumes: completed trials are kept, trials of dead workers are failed
     and retried, and only the missing trials run. Several processes (here via `workers`, or
     `mixaq sweep` on other machines) may fill one study at the same time. `accuracy` is an already
-    built `accuracy_factory()` for this process (spawned workers build their own).
+    built `accuracy_factory()` for this process (spawned workers build their own). `hv_ref`
+    overrides the hypervolume reference point (`search.records._hv_reference`).
     """
     from tqdm.auto import tqdm
 
@@ -200,7 +209,7 @@ def run_sweep(
     study = _open(storage_url, study_name, settings, storage_options)
     handle = StudyHandle.join(study, settings, accuracy_factory, accuracy, options=storage_options)
     handle.n_trials = n_trials
-    handle.ensure_fixed_baselines()
+    handle.ensure_fixed_baselines(progress)
     handle.check_accuracy_objectives()
     bar = tqdm(total=n_trials, desc=f"sweep {study_name}", unit="trial", disable=not progress, dynamic_ncols=True)
     ran = 0
@@ -212,7 +221,7 @@ def run_sweep(
                                storage_options, bar)
     finally:
         bar.close()
-    handle.ensure_front_baselines()
+    handle.ensure_front_baselines(progress)
     outputs: tuple[Path, ...] = ()
     record = None
     counts = trial_counts(study)
@@ -220,8 +229,8 @@ def run_sweep(
         from mixaq.search.records._outputs import write_record
         from mixaq.search.records._record import build_record
 
-        record = build_record(study, pick_trial=pick_trial)
-        outputs = tuple(write_record(record, out_dir, owner))
+        record = build_record(study, pick_trial=pick_trial, hv_ref=hv_ref)
+        outputs = tuple(write_record(record, out_dir, owner, progress=progress))
     if record is not None:
         front = record.front
     else:
