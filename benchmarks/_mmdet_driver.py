@@ -16,7 +16,7 @@ Usage: `.venv-mmdet/bin/python _mmdet_driver.py TASK.json`. The task says what t
   "deterministic_sampler": bool, "out": L.pt}`: the training losses of the config (`train_config`) on
   one padded batch B (images, img_hw, per-image gt boxes/labels/bitmaps and crowd boxes as ignored
   instances) with weights from the official-format C; saves every named loss and the gradients of
-  `grads` (mmdet 3.x names) of their sum. With `deterministic_sampler`, RandomSampler draws by
+  `grads` (mmdet 3.x names) of their sum, in `dtype` (float32 by default). With `deterministic_sampler`, RandomSampler draws by
   `_deterministic_choice` (mixaq's test uses the same rule).
 - `{"kind": "batch", "tasks": [...]}`: several of the above in one process, in order.
 
@@ -199,20 +199,22 @@ def run_loss(task: dict) -> None:
     ckpt = torch.load(task["official"], map_location="cpu", weights_only=True)
     state = _convert_official(ckpt["state_dict"])
     model.load_state_dict(state, strict=True)
+    dtype = getattr(torch, task.get("dtype", "float32"))
     model.train()
+    model.to(dtype)
     batch = torch.load(task["inputs"], map_location="cpu", weights_only=True)
-    images = batch["images"]
+    images = batch["images"].to(dtype)
     samples = []
     for hw, t in zip(batch["img_hw"], batch["targets"]):
         pad = tuple(int(-(-v // 32) * 32) for v in hw)
         ds = DetDataSample(metainfo=dict(img_shape=tuple(hw), pad_shape=pad, ori_shape=tuple(hw),
                                          batch_input_shape=tuple(images.shape[-2:]), scale_factor=(1.0, 1.0)))
         gt = InstanceData()
-        gt.bboxes, gt.labels = t["boxes"], t["labels"]
+        gt.bboxes, gt.labels = t["boxes"].to(dtype), t["labels"]
         gt.masks = BitmapMasks(t["masks"].numpy(), int(hw[0]), int(hw[1]))
         ds.gt_instances = gt
         ignored = InstanceData()
-        ignored.bboxes, ignored.labels = t["crowd"], torch.zeros(len(t["crowd"]), dtype=torch.long)
+        ignored.bboxes, ignored.labels = t["crowd"].to(dtype), torch.zeros(len(t["crowd"]), dtype=torch.long)
         ds.ignored_instances = ignored
         samples.append(ds)
     losses = model.loss(images, samples)

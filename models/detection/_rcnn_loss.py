@@ -244,7 +244,11 @@ def rcnn_losses(model, batch: TrainBatch, settings: RCNNTrainSettings | None = N
     """mmdet's `TwoStageDetector.loss` for a `MaskRCNN` (either family): named loss tensors."""
     config: RCNNConfig = model.config
     s = settings or RCNNTrainSettings.for_config(config)
-    x = batch.images.to(model.pixel_mean.device)
+    device = model.pixel_mean.device
+    x = batch.images.to(device)
+    if batch.targets and batch.targets[0].boxes.device != device:
+        batch = TrainBatch(x, batch.img_hw, tuple(TrainTarget(t.boxes.to(device), t.labels.to(device), t.masks.to(device))
+                                                  for t in batch.targets))
     feats = model.neck(model.backbone(x))
     losses, proposals = _rpn_losses(model, feats, batch, s, choose)
     roi_feats = feats[: len(config.out_indices)]
