@@ -12,11 +12,17 @@ Usage: `.venv-mmdet/bin/python _mmdet_driver.py TASK.json`. The task says what t
   Writes per image: boxes (xyxy), scores, labels and RLE masks.
 - `{"kind": "convert", "official": IN.pth, "out": OUT.pth}`: rewrites an official-release detector
   checkpoint (`backbone.layers.*`) into mmdet 3.x keys with mmdet's `swin_converter`.
+- `{"kind": "loss", "family": ..., "model": {...}, "official": C.pth, "inputs": B.pt, "grads": [names],
+  "deterministic_sampler": bool, "out": L.pt}`: the training losses of the config (`train_config`) on
+  one padded batch B (images, img_hw, per-image gt boxes/labels/bitmaps and crowd boxes as ignored
+  instances) with weights from the official-format C; saves every named loss and the gradients of
+  `grads` (mmdet 3.x names) of their sum, in `dtype` (float32 by default). With `deterministic_sampler`, RandomSampler draws by
+  `_deterministic_choice` (mixaq's test uses the same rule).
 - `{"kind": "batch", "tasks": [...]}`: several of the above in one process, in order.
 
 mmcv-lite has no compiled ops. The only two the Mask R-CNN test path calls are served from
 torchvision by a stand-in `mmcv._ext` module: `nms` -> `torchvision.ops.nms`, `roi_align_forward`
--> `torchvision.ops.roi_align(aligned=True|False, sampling_ratio as given)`; any other op raises.
+-> `torchvision.ops.roi_align(aligned=True|False, sampling_ratio as given)`; any other op raises; training also needs `roi_align_backward`, served by torchvision's own backward op.
 """
 from __future__ import annotations
 
@@ -55,6 +61,15 @@ class _StandInExt(types.ModuleType):
             raise NotImplementedError("stand-in roi_align supports pool_mode='avg' only")
         output.copy_(torchvision.ops.roi_align(input, rois, (aligned_height, aligned_width), spatial_scale,
                                                sampling_ratio, aligned))
+
+    @staticmethod
+    def roi_align_backward(grad_output, rois, argmax_y, argmax_x, grad_input, *, aligned_height,  # noqa: ANN001, ANN205
+                           aligned_width, spatial_scale, sampling_ratio, pool_mode, aligned):
+        if pool_mode != 1:
+            raise NotImplementedError("stand-in roi_align supports pool_mode='avg' only")
+        b, c, h, w = grad_input.shape
+        grad_input.copy_(torch.ops.torchvision._roi_align_backward(
+            grad_output, rois, spatial_scale, aligned_height, aligned_width, b, c, h, w, sampling_ratio, aligned))
 
 
 _EXT = _StandInExt("mmcv._ext")
@@ -126,6 +141,92 @@ def build_config(family: str, m: dict) -> Config:
     return cfg
 
 
+def train_config(family: str, m: dict) -> Config:
+    """`build_config` with the training settings: mmdet's Swin Mask R-CNN config as shipped; for the
+    cascade, the official release's (4conv1f BN heads with GIoU x 10 on decoded boxes, RPN smooth L1
+    beta 1/9, anchors inside the image, 2000 proposals, no low-quality R-CNN matches)."""
+    cfg = build_config(family, m)
+    if family == "cascade_mask_rcnn":
+        for head in cfg.model.roi_head.bbox_head:
+            head["reg_decoded_bbox"] = True
+            head["loss_bbox"] = dict(type="GIoULoss", loss_weight=10.0)
+        cfg.model.rpn_head.loss_bbox = dict(type="SmoothL1Loss", beta=1.0 / 9.0, loss_weight=1.0)
+        cfg.model.train_cfg.rpn.allowed_border = 0
+        cfg.model.train_cfg.rpn_proposal = dict(nms_pre=2000, max_per_img=2000, nms=dict(type="nms", iou_threshold=0.7),
+                                                min_bbox_size=0)
+        cfg.model.roi_head.stage_loss_weights = [1, 0.5, 0.25]
+        for stage, iou in zip(cfg.model.train_cfg.rcnn, (0.5, 0.6, 0.7)):
+            stage.assigner.update(pos_iou_thr=iou, neg_iou_thr=iou, min_pos_iou=iou, match_low_quality=False)
+    return cfg
+
+
+def _deterministic_choice(gallery: torch.Tensor, num: int, priors: torch.Tensor) -> torch.Tensor:
+    """A fixed pick of `num` of `gallery` by a key of each prior's coordinates, not its index (the
+    two implementations may order near-tied proposals differently); mixaq's oracle test uses the
+    same rule."""
+    b = priors[gallery].double()
+    key = (b[:, 0] * 0.618 + b[:, 1] * 0.382 + b[:, 2] * 0.271 + b[:, 3] * 0.829) % 17.3
+    return gallery[torch.argsort(key, stable=True)[:num]]
+
+
+def _use_deterministic_sampler() -> None:
+    from mmdet.models.task_modules.samplers import RandomSampler
+
+    seen: dict = {}
+    for name in ("_sample_pos", "_sample_neg"):
+        original = getattr(RandomSampler, name)
+
+        def wrapped(self, assign_result, num_expected, _original=original, **kwargs):  # noqa: ANN001, ANN202
+            seen["priors"] = kwargs["bboxes"]
+            return _original(self, assign_result, num_expected, **kwargs)
+
+        setattr(RandomSampler, name, wrapped)
+    RandomSampler.random_choice = lambda self, gallery, num: _deterministic_choice(gallery, num, seen["priors"])
+
+
+def run_loss(task: dict) -> None:
+    from mmdet.registry import MODELS
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmdet.utils import register_all_modules
+    from mmengine.structures import InstanceData
+
+    register_all_modules()
+    if task.get("deterministic_sampler"):
+        _use_deterministic_sampler()
+    cfg = train_config(task["family"], task["model"])
+    model = MODELS.build(cfg.model)
+    ckpt = torch.load(task["official"], map_location="cpu", weights_only=True)
+    state = _convert_official(ckpt["state_dict"])
+    model.load_state_dict(state, strict=True)
+    dtype = getattr(torch, task.get("dtype", "float32"))
+    model.train()
+    model.to(dtype)
+    batch = torch.load(task["inputs"], map_location="cpu", weights_only=True)
+    images = batch["images"].to(dtype)
+    samples = []
+    for hw, t in zip(batch["img_hw"], batch["targets"]):
+        pad = tuple(int(-(-v // 32) * 32) for v in hw)
+        ds = DetDataSample(metainfo=dict(img_shape=tuple(hw), pad_shape=pad, ori_shape=tuple(hw),
+                                         batch_input_shape=tuple(images.shape[-2:]), scale_factor=(1.0, 1.0)))
+        gt = InstanceData()
+        gt.bboxes, gt.labels = t["boxes"].to(dtype), t["labels"]
+        gt.masks = BitmapMasks(t["masks"].numpy(), int(hw[0]), int(hw[1]))
+        ds.gt_instances = gt
+        ignored = InstanceData()
+        ignored.bboxes, ignored.labels = t["crowd"].to(dtype), torch.zeros(len(t["crowd"]), dtype=torch.long)
+        ds.ignored_instances = ignored
+        samples.append(ds)
+    losses = model.loss(images, samples)
+    flat = {k: (sum(v) if isinstance(v, (list, tuple)) else v) for k, v in losses.items()}
+    total = sum(v.sum() for k, v in flat.items() if "loss" in k)
+    total.backward()
+    params = dict(model.named_parameters())
+    grads = {name: params[name].grad.detach().clone() for name in task["grads"]}
+    torch.save({"losses": {k: v.detach().reshape(()) for k, v in flat.items() if "loss" in k}, "grads": grads},
+               task["out"])
+
+
 def run_backbone(task: dict) -> None:
     from mmdet.models.backbones.swin import SwinTransformer, swin_converter
 
@@ -182,7 +283,7 @@ def run_batch(task: dict) -> None:
         KINDS[sub["kind"]](sub)
 
 
-KINDS = {"backbone": run_backbone, "detect": run_detect, "convert": run_convert, "batch": run_batch}
+KINDS = {"backbone": run_backbone, "detect": run_detect, "convert": run_convert, "loss": run_loss, "batch": run_batch}
 
 if __name__ == "__main__":
     torch.set_num_threads(int(json.loads(Path(sys.argv[1]).read_text()).get("threads", 1)))

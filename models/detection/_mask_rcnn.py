@@ -84,9 +84,12 @@ class RPNHead(nn.Module):
 
     @staticmethod
     def proposals(outs: Sequence[tuple[torch.Tensor, torch.Tensor]], anchors: Sequence[torch.Tensor],
-                  img_hw: tuple[int, int], config: RCNNConfig) -> torch.Tensor:
-        """(P, 4) proposals of one image: top `nms_pre` per level, decode, per-level NMS, top `max`."""
-        t = config.test
+                  img_hw: tuple[int, int], config: RCNNConfig, settings: object | None = None) -> torch.Tensor:
+        """(P, 4) proposals of one image: top `nms_pre` per level, decode, per-level NMS, top `max`.
+
+        `settings`: anything with the `rpn_*` fields of `TestSettings` (training's `rpn_proposal`);
+        the test settings by default."""
+        t = config.test if settings is None else settings
         preds, priors, scores, level_ids = [], [], [], []
         for level, ((cls, reg), anchor) in enumerate(zip(outs, anchors)):
             reg = reg[0].permute(1, 2, 0).reshape(-1, 4)

@@ -38,7 +38,37 @@ def resume_path(out: str | Path) -> Path:
 def _calibration_batches(data, n: int, batch_size: int, seed: int):  # noqa: ANN001, ANN202
     ids = np.random.default_rng([seed, 17]).choice(len(data), size=min(n, len(data)), replace=False)
     for start in range(0, len(ids), batch_size):
-        yield [data[int(i)][0] for i in ids[start:start + batch_size]]
+        images = [data[int(i)][0] for i in ids[start:start + batch_size]]
+        if images and images[0].dtype == torch.uint8:  # R-CNN data: resized BGR images, the test path's input
+            from mixaq.models.detection._preprocess import PreparedImage
+
+            images = [PreparedImage(im, (int(im.shape[1]), int(im.shape[2])), (1.0, 1.0)) for im in images]
+        yield images
+
+
+def _rcnn_dataset(spec: dict, config, base: Path | None, seed: int):  # noqa: ANN001, ANN202
+    """The train pipeline of the Mask R-CNN families on `data: {images, ann}` or `{dir}` (COCO with masks)."""
+    from mixaq.models.detection._rcnn_data import RCNNTrainData
+    from mixaq.models.detection._synth import _ANN_NAME, _IMG_DIR
+
+    def rel(p):  # noqa: ANN001, ANN202
+        p = Path(p)
+        return p if p.is_absolute() or base is None else base / p
+
+    if "dir" in spec:
+        images, ann = rel(spec["dir"]) / _IMG_DIR, rel(spec["dir"]) / _ANN_NAME
+    elif "images" in spec and "ann" in spec:
+        images, ann = rel(spec["images"]), rel(spec["ann"])
+    else:
+        raise MixaqError(f"data: a {config.head} trains on a COCO instances file with masks: give --data IMAGES_DIR "
+                         "--ann INSTANCES.json (or 'data: {images, ann}'); the synthetic streams have no masks")
+    scales = [tuple(s) for s in spec.get("scales", [])] or None
+    kwargs = {"scales": scales} if scales else {}
+    return RCNNTrainData(images, ann, seed=seed, **kwargs)
+
+
+def _is_rcnn(config) -> bool:  # noqa: ANN001
+    return getattr(config, "head", None) in ("mask_rcnn", "cascade_mask_rcnn")
 
 
 def _trainable(model: nn.Module, scope: str) -> set[str]:
@@ -160,9 +190,15 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         if not same_quant or stored != current:
             raise MixaqError(f"{state_file}: the run settings differ from the interrupted run's (only max_minutes, "
                              "threads and loader_workers may change on resume)")
-        config = DetectorConfig.from_dict(resumed["config"], where=f"{state_file}: config")
         categories = resumed["categories"]
-        data = _dataset(run.data, config.image_hw, config_dir, "data")
+        if resumed["config"].get("head") in ("mask_rcnn", "cascade_mask_rcnn"):
+            from mixaq.models.detection._rcnn_config import RCNNConfig
+
+            config = RCNNConfig.from_dict(resumed["config"], where=f"{state_file}: config")
+            data = _rcnn_dataset(run.data, config, config_dir, cfg.seed)
+        else:
+            config = DetectorConfig.from_dict(resumed["config"], where=f"{state_file}: config")
+            data = _dataset(run.data, config.image_hw, config_dir, "data")
         model = convert_swin(build_detector(config), quant_from_dict(resumed["quant"]))
         try:
             model.load_state_dict(resumed["state"])
@@ -171,13 +207,20 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         source_extra = resumed["source_extra"]
         start_step = int(resumed["step"])
     else:
-        config = DetectorConfig.from_dict(load_checkpoint(source, trainable=True)["config"], where=f"{source}: config")
-        data = _dataset(run.data, config.image_hw, config_dir, "data")
+        config = _source_config(source)
+        if _is_rcnn(config):
+            data = _rcnn_dataset(run.data, config, config_dir, cfg.seed)
+        else:
+            config = DetectorConfig.from_dict(load_checkpoint(source, trainable=True)["config"], where=f"{source}: config")
+            data = _dataset(run.data, config.image_hw, config_dir, "data")
         model, config, categories, source_extra = _initial_model(source, quant, data, cfg)
         source_extra = {k: v for k, v in source_extra.items() if k != QAT_KEY}
     if data.num_classes != config.num_classes:
         raise MixaqError(f"training data has {data.num_classes} categories but the model predicts {config.num_classes}")
 
+    rcnn = _is_rcnn(config)
+    if rcnn:
+        from mixaq.models.detection._rcnn_loss import rcnn_losses
     sampler, distill_weight = _sampler(run, config.swin_arch.num_pairs) if kind == "saqa" else (None, 0.0)
     trainable = _trainable(model, cfg.train_scope)
     for name, p in model.named_parameters():
@@ -197,7 +240,7 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         # `tap` (the distillation tap, or None) is bound below, where the loop runs inside it.
         step_mix["mix"] = sampler.mix(state.step) if sampler is not None else None
         set_mix(model, step_mix["mix"])
-        out = training_batch_losses(model, batch)
+        out = rcnn_losses(model, batch) if rcnn else training_batch_losses(model, batch)
         if tap is not None:
             out["distill"] = distill_weight * tap.pop_loss()
         return out
@@ -233,6 +276,12 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         tmp.replace(state_file)
 
     hooks = LoopHooks(losses=losses, after_step=mix_numbers, checkpoint=save, finish=finish)
+    if rcnn:
+        from functools import partial
+
+        from mixaq.models.detection._rcnn_data import collate_rcnn
+
+        collate = partial(collate_rcnn, mean=config.test.mean, std=config.test.std, divisor=config.test.pad_divisor)
     with contextlib.ExitStack() as stack:
         tap = stack.enter_context(DistillTap(model)) if distill_weight > 0 else None
         state = run_loop(model, opt, data, collate, cfg, hooks, log_path=log_path, desc=kind,
@@ -241,6 +290,22 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
                          rng_state=resumed["torch_rng"] if resumed is not None else None, progress=progress)
     return {"steps_done": state.step, "stopped_early": state.stopped_early, "seconds": round(state.seconds, 1),
             "checkpoint": str(out), "log": str(log_path), "resume_file": str(state_file) if state.stopped_early else None}
+
+
+def _source_config(source: Path):  # noqa: ANN202
+    """The config of `source`: a mixaq checkpoint's, or the one inferred from an official / mmdet file."""
+    from mixaq.models.detection._checkpoint import _read_weights
+    from mixaq.models.detection._import import is_foreign, read_foreign
+    from mixaq.models.detection._rcnn_config import RCNNConfig
+
+    payload = _read_weights(source)
+    if isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "format" in payload:
+        head = payload["config"].get("head")
+        return RCNNConfig.from_dict(payload["config"], where=f"{source}: config") if head in \
+            ("mask_rcnn", "cascade_mask_rcnn") else None
+    if is_foreign(payload):
+        return read_foreign(payload, str(source), None).config
+    return None
 
 
 def _run_dict(run: FineTuneRun, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
