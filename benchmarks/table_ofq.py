@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from mixaq.models import MixConfig, QuantConfig
-    from mixaq.models.detection._evaluate import Evaluator, ensure_default_val
+    from mixaq.models.evaluation._evaluate import Evaluator, ensure_default_val
     from mixaq.models.qat._table import matched_ratios
 
     torch.set_num_threads(max(1, args.threads))

@@ -16,7 +16,7 @@ from mixaq.models import QuantConfig, calibrating, convert_swin
 from mixaq.models._ofq import OscillationTracker, cga_frozen, qk_product, statsq_codes, statsq_quantize
 from mixaq.models._two_branch import converted_blocks
 from mixaq.models.detection._checkpoint import load_detector
-from mixaq.models.detection._train import load_run_config, train
+from mixaq.models.evaluation._train import load_run_config, train
 from mixaq.models.qat import fine_tune, load_finetune_config, load_quantized
 from mixaq.models.qat._config import apply_method
 from mixaq.models.qat._watch import WeightWatch
