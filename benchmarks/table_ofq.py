@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default="1.25,1.5", help="BOPs speedups over uniform W4A4 for the MixA-Q rows")
     parser.add_argument("--spec", default="bitfusion")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-start", action="store_true",
+                        help="skip the starting-point rows (float model; W4A4 with each method's quantizers, untrained)")
     parser.add_argument("--out", default=None, help="markdown file to write (default: print only)")
     args = parser.parse_args(argv)
 
@@ -65,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     targets = tuple(float(t) for t in args.targets.split(","))
     data = None
     rows = []
+    if not args.no_start:
+        # where both runs start: the float model, and W4A4 calibrated with each method's quantizers (step 0)
+        ev = Evaluator(None, ensure_default_val(), max_images=args.max_images, calib_images=args.calib_images)
+        data = ev.dataset
+        nothing = (float("nan"), float("nan"), 0, {})
+        rows.append(("float", "embedded default model", "–", ev.evaluate(None).stats()["ap"], *nothing))
+        for m, quant in (("lsq", QuantConfig(4, 4, 4, observer="mse", weight_observer="mse")),
+                         ("ofq", QuantConfig(4, 4, 4, observer="mse", weight_observer="statsq", qkr=True))):
+            rows.append((m, "W4A4 at step 0 (calibrated, untrained)", "–", ev.evaluate(quant).stats()["ap"], *nothing))
     for m in METHODS:
         for kind, quant, label in (("qat_w4a4", QuantConfig(4, 4, 4, observer="mse"), "QAT W4A4"),
                                    ("qat_w4a2", QuantConfig(2, 2, 4, observer="mse"), "QAT W4A2")):
@@ -94,15 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for m, label, low, ap, osc, switched, weights, q in rows:
         train = q.get("run", {}).get("train", {})
-        trained = f"{q.get('kind', '?').upper()} {q.get('steps_done', '?')} steps ×{train.get('batch_size', '?')}, " \
-                  f"{q.get('seconds', 0) / 60:.1f} min" + (" (stopped early)" if not q.get("finished", True) else "")
-        lines.append(f"| {m.upper()} | {label} | {low} | {100 * ap:.1f} | "
+        trained = "–" if not q else (
+            f"{q.get('kind', '?').upper()} {q.get('steps_done', '?')} steps ×{train.get('batch_size', '?')}, "
+            f"{q.get('seconds', 0) / 60:.1f} min" + (" (stopped early)" if not q.get("finished", True) else ""))
+        lines.append(f"| {m.upper() if m in METHODS else m} | {label} | {low} | {100 * ap:.1f} | "
                      f"{'–' if not np.isfinite(osc) else f'{osc:.0f}'} | "
                      f"{'–' if not np.isfinite(switched) else f'{switched:.0f}'} | {weights} | {trained} |")
     text = "\n".join([
         f"Produced on {dt.date.today().isoformat()} ({time.perf_counter() - start:.0f} s) by:", "", "```", command, "```", "",
         f"AP ×100 on the first {args.max_images} val images of the default split (COCOeval box AP); "
-        f"ratios matched on `{args.spec}` (every pair the same low ratio, no pruning).", "", *lines, ""])
+        f"ratios matched on `{args.spec}` (every pair the same low ratio, no pruning). "
+        "Oscillation: weights whose integer code changed against the direction of their previous change, per "
+        "step (run mean over all block linears); code changes: all weights whose code changed, per step.", "", *lines, ""])
     print(text)
     if args.out:
         Path(args.out).write_text(text)
