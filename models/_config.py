@@ -28,7 +28,9 @@ OBSERVERS: tuple[str, ...] = (MINMAX, PERCENTILE, MSE, *REPQ_OBSERVERS)
 # RepQ-ViT as published, which MixA-Q builds on. On the embedded default detector `repq_minmax` is
 # the one that measured at or above min-max in every row (docs/results_ptq_repq.md).
 PAPER_PTQ_OBSERVER = "repq"
-WEIGHT_OBSERVERS: tuple[str, ...] = ("minmax", "mse")
+# `statsq` is OFQ's statistical weight quantizer (`models/_ofq.py`): the step follows the weight
+# (2·mean|w| per row) every forward instead of being calibrated once or learned.
+WEIGHT_OBSERVERS: tuple[str, ...] = ("minmax", "mse", "statsq")
 MIX_MODES: tuple[str, ...] = ("ratio", "threshold")
 IMPORTANCE, RANDOM, REVERSED = "importance", "random", "reversed"
 STRATEGIES: tuple[str, ...] = (IMPORTANCE, RANDOM, REVERSED)
@@ -72,6 +74,10 @@ class QuantConfig:
     observers set one per-tensor range; repq also reparameterizes the post-LayerNorm tensors and
     puts the post-softmax attention on a log√2 grid. `"repq_minmax"` does the same but gives the
     remaining activations min-max ranges instead of RepQ-ViT's percentile search.
+
+    OFQ (`docs/qat.md`): `weight_observer="statsq"` quantizes the weights with StatsQ (never learned,
+    even with `learnable`, which then applies to the activation steps only); `qkr=True` runs the
+    attention query-key reparameterized (W_q,hᵀ W_k,h quantized as one weight; needs statsq).
     """
 
     @property
@@ -89,6 +95,7 @@ class QuantConfig:
     learnable: bool = False
     targets: tuple[str, ...] = ACT_TARGETS
     calibration: str = "shared"
+    qkr: bool = False
 
     def __post_init__(self) -> None:
         for name in ("high_act_bits", "low_act_bits", "weight_bits"):
@@ -102,6 +109,11 @@ class QuantConfig:
             raise MixaqError(
                 f"quant: weight_observer must be one of {', '.join(WEIGHT_OBSERVERS)}, got {self.weight_observer!r}"
             )
+        if not isinstance(self.qkr, bool):
+            raise MixaqError(f"quant: qkr must be true or false, got {self.qkr!r}")
+        if self.qkr and (self.weight_observer != "statsq" or self.observer in REPQ_OBSERVERS):
+            raise MixaqError("quant: qkr (OFQ's query-key reparameterization) needs weight_observer 'statsq' "
+                             "and a non-RepQ observer")
         if isinstance(self.percentile, bool) or not (
             isinstance(self.percentile, numbers.Real) and 50.0 < self.percentile <= 100.0
         ):

@@ -12,6 +12,7 @@ import math
 import torch
 import torch.nn as nn
 
+from mixaq.models._ofq import statsq_codes, statsq_quantize
 from mixaq.models._repq import log_sqrt2_quantize, log_sqrt2_search, uniform_search
 from mixaq.simulator import MixaqError
 from mixaq.models._config import MINMAX, MSE, PERCENTILE, REPQ
@@ -255,8 +256,27 @@ class FakeQuant(nn.Module):
         scale, zp = qparams_from_range(lo, hi, self.bits, self.symmetric)
         return scale[:, None], zp[:, None]
 
+    def weight_codes(self, w: torch.Tensor) -> torch.Tensor:
+        """Integer codes of weight `w` under this quantizer as it stands (the oscillation counter's input)."""
+        with torch.no_grad():
+            if self.observer == "statsq":
+                return statsq_codes(w, self.bits)
+            qmin, qmax = qrange(self.bits, self.symmetric)
+            if self.learnable and self._is_calibrated:
+                scale, zp = self.scale.clamp_min(_MIN_SCALE), self.zero_point.round()
+            else:
+                scale, zp = self._weight_qparams(w)
+            return (w / scale).round().clamp(qmin - zp, qmax - zp)
+
     def _quantize_weight(self, w: torch.Tensor) -> torch.Tensor:
         qmin, qmax = qrange(self.bits, self.symmetric)
+        if self.observer == "statsq":  # OFQ: the step follows the weight's statistics, never learned
+            if torch.is_grad_enabled() and w.requires_grad:
+                return statsq_quantize(w, self.bits)
+            key = (w.data_ptr(), w._version, w.device, w.dtype, self.bits, self.observer)
+            if self._weight_cache is None or self._weight_cache[0] != key:
+                self._weight_cache = (key, None, None, statsq_quantize(w.detach(), self.bits))
+            return self._weight_cache[3]
         if self.learnable:
             if not self._is_calibrated:
                 self._set_qparams(*self._weight_qparams(w))

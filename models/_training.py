@@ -5,7 +5,8 @@ the loss window and JSON-lines log, the progress bar, the wall-clock limit and t
 
 A run plugs in through `LoopHooks`: `losses` (a batch -> named losses; anything per step such as a
 fresh window mix goes here), `after_step` (e.g. an EMA update; numbers it returns are logged),
-`log` (extra fields of a periodic log record, e.g. validation), `checkpoint` (called on the
+`log` (extra fields of a periodic log record, e.g. validation), `before_optimizer` (after backward,
+before clipping and the step: e.g. OFQ's CGA zeroing frozen weights' gradients), `checkpoint` (called on the
 cadence and once at the end) and `finish` (after the last step, before the final checkpoint).
 Batches are moved to the model's device, so the loop itself is device-agnostic.
 """
@@ -93,13 +94,16 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float, quant_lr: f
 
 
 def optimizer_step(losses: Mapping[str, torch.Tensor], opt: torch.optim.Optimizer, params, grad_clip: float,
-                   diverged: str, hint: str) -> torch.Tensor:
-    """Sum the losses, refuse a non-finite one (one-line error), backward, clip, step; returns the loss."""
+                   diverged: str, hint: str, before_step: Callable[[], None] | None = None) -> torch.Tensor:
+    """Sum the losses, refuse a non-finite one (one-line error), backward, [before_step], clip, step;
+    returns the loss."""
     loss = sum(losses.values())
     if not torch.isfinite(loss):
         raise MixaqError(f"{diverged} (loss {loss.item()}); {hint}")
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    if before_step is not None:
+        before_step()
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(list(params), grad_clip)
     opt.step()
@@ -148,6 +152,7 @@ class LoopHooks:
     log: Callable[[LoopState], Mapping[str, Any]] = _nothing
     checkpoint: Callable[[LoopState, bool], None] = _no_checkpoint
     finish: Callable[[LoopState], Mapping[str, Any]] = _nothing
+    before_optimizer: Callable[[LoopState], None] | None = None
 
 
 def _write(log: Any, record: Mapping[str, Any]) -> None:
@@ -190,8 +195,9 @@ def run_loop(model: nn.Module, optimizer: torch.optim.Optimizer, data: torch.uti
                 for group in optimizer.param_groups:
                     group["lr"] = lr * group.get("lr_scale", 1.0)
                 losses = dict(hooks.losses(state, to_device(batch, device)))
+                before = None if hooks.before_optimizer is None else (lambda: hooks.before_optimizer(state))
                 loss = optimizer_step(losses, optimizer, trainable, cfg.grad_clip,
-                                      f"{diverged} at step {state.step}", hint)
+                                      f"{diverged} at step {state.step}", hint, before)
                 state.step += 1
                 numbers = hooks.after_step(state) or {}
                 for k, v in losses.items():

@@ -236,6 +236,50 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
         weight = weight_quant(fold.weight(linear.weight))
         return F.linear(quant(h, not torch.is_grad_enabled()), weight, fold.bias(branch, linear.bias, weight))
 
+    def _qk_weight(self) -> torch.Tensor:
+        """(nH, C, C) quantized per-head W_q,hᵀ W_k,h (OFQ's QKR; StatsQ over its nH·C rows).
+        Cached for inference while the qkv weight is unchanged."""
+        from mixaq.models._ofq import qk_product, statsq_quantize
+
+        w, heads = self.attn.qkv.weight, self.attn.num_heads
+        bits = self.weight_quant["qkv"].bits
+        grad = torch.is_grad_enabled() and w.requires_grad
+        key = ("qk", w.data_ptr(), w._version, w.device, w.dtype, bits)
+        if not grad and getattr(self, "_qk_cache", (None,))[0] == key:
+            return self._qk_cache[1]
+        product = qk_product(w if grad else w.detach(), heads)
+        qk = (product if bits is None else statsq_quantize(product, bits)).view(heads, w.shape[1], w.shape[1])
+        if not grad:
+            self._qk_cache = (key, qk)
+        return qk
+
+    def _qkr_scores(self, branch: str, xw: torch.Tensor, valid: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """OFQ's query-key reparameterized attention logits (n, nH, N, N) and values (n, nH, N, d).
+
+        Quantized input x̂ (target `qkv_in`), v = Q(W_v) x̂ + b_v, and per head
+        scores_ij = x̂_i · Q_k(Q(W_qk,h) x̂_j) · d^-1/2, where `Q_k` is the branch's `k` quantizer (the
+        `q` target has no tensor of its own here: the query side is x̂ itself). The query bias enters as
+        the per-key term x̂_j · (W_k,hᵀ b_q,h) (float; OFQ's code drops b_q and b_k when it splits qkv),
+        so the float reparameterized block computes timm's function; b_k cancels in the softmax.
+        """
+        attn, aq = self.attn, self.act_quant[branch]
+        ip = not torch.is_grad_enabled()
+        n, N, C = xw.shape
+        heads = attn.num_heads
+        h = (self.norm1 if branch == "high" else self.norm1_low)(xw)
+        if valid is not None:
+            h = (h.view(-1, valid.shape[0], N, C) * valid).view(n, N, C)
+        x = aq["qkv_in"](h, ip)
+        w, b = attn.qkv.weight, attn.qkv.bias
+        v = F.linear(x, self.weight_quant["qkv"](w)[2 * C:], None if b is None else b[2 * C:])
+        v = v.view(n, N, heads, -1).transpose(1, 2)  # (n, nH, N, d)
+        keys = torch.einsum("hdc,bnc->bhdn", self._qk_weight(), x)  # (n, nH, C, N): W_qk,h x̂_j
+        scores = torch.einsum("bic,bhcj->bhij", x, aq["k"](keys, ip)) * attn.scale
+        if b is not None:
+            u = torch.einsum("hdc,hd->hc", w[C:2 * C].view(heads, -1, C), b[:C].view(heads, -1))  # (nH, C)
+            scores = scores + (x @ (u.t() * attn.scale)).transpose(1, 2).unsqueeze(2)  # + x̂_j · u_h / √d, per key j
+        return scores, v
+
     def _branch(self, branch: str, xw: torch.Tensor, bias: torch.Tensor, extras: tuple) -> torch.Tensor:
         """LN -> W-MSA -> residual -> LN -> MLP -> residual on windows xw (n, N, C)."""
         mask, valid, keep1, keep2 = extras
@@ -245,9 +289,12 @@ class TwoBranchSwinBlock(SwinTransformerBlock):
 
         # Inference may quantize in place: every quantized tensor below is a fresh intermediate.
         ip = not torch.is_grad_enabled()
-        qkv = self._norm_linear(branch, "qkv_in", xw, valid)
-        q, k, v = qkv.reshape(n, N, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # (n, nH, N, d)
-        scores = aq["q"](q * attn.scale, ip) @ aq["k"](k, ip).transpose(-2, -1)  # (n, nH, N, N)
+        if self.quant_config is not None and self.quant_config.qkr:
+            scores, v = self._qkr_scores(branch, xw, valid)
+        else:
+            qkv = self._norm_linear(branch, "qkv_in", xw, valid)
+            q, k, v = qkv.reshape(n, N, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # (n, nH, N, d)
+            scores = aq["q"](q * attn.scale, ip) @ aq["k"](k, ip).transpose(-2, -1)  # (n, nH, N, N)
         scores = scores + bias
         if mask is not None:
             heads = attn.num_heads
@@ -385,8 +432,9 @@ def set_quant(module: nn.Module, quant: QuantConfig) -> nn.Module:
                     quant.learnable,
                     "log_sqrt2" if quant.repq and target == "attn" else "uniform",
                 )
+        statsq = quant.weight_observer == "statsq"  # OFQ: weight steps from statistics, never learned
         for fq in block.weight_quant.values():
-            fq.configure(quant.weight_bits, True, quant.weight_observer, quant.percentile, quant.learnable)
+            fq.configure(quant.weight_bits, True, quant.weight_observer, quant.percentile, quant.learnable and not statsq)
         _set_folds(block, quant)
         block.quant_config = quant
     return module

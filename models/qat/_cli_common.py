@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mixaq.core._util import json_ready
 from mixaq.models._device import DEVICE_HELP
-from mixaq.models.qat._config import TRAIN_SCOPES
+from mixaq.models.qat._config import METHODS, TRAIN_SCOPES
 
 __all__ = ["CONFIG_DIR", "add_common_arguments", "run_fine_tune"]
 
@@ -36,6 +36,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
     parser.add_argument("--threads", type=int, default=None, help="override train.threads")
     parser.add_argument("--weight-bits", type=_bits, default=None, help="override quant.weight_bits")
     parser.add_argument("--train-scope", choices=TRAIN_SCOPES, default=None, help="override train.train_scope")
+    parser.add_argument("--method", choices=METHODS, default=None,
+                        help="override train.method: lsq (learned steps, default) or ofq (StatsQ weights, "
+                             "query-key reparameterization, CGA over the last train.cga_fraction of the steps)")
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--progress", dest="quiet", action="store_false", help="progress bar (default)")
     parser.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar (--quiet: the old name)")
@@ -57,7 +60,7 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
     config_path = Path(args.config)
     run = load_finetune_config(config_path)
     train_over = {k: v for k, v in (("steps", args.steps), ("max_minutes", args.max_minutes), ("threads", args.threads),
-                                    ("train_scope", args.train_scope)) if v is not None}
+                                    ("train_scope", args.train_scope), ("method", args.method)) if v is not None}
     if train_over.get("steps", 1) < 1:
         raise MixaqError("--steps must be >= 1")
     quant_over = {k: v for k, v in {**quant_overrides, "weight_bits": args.weight_bits}.items() if v is not None}

@@ -10,9 +10,12 @@ from mixaq.models._config import QuantConfig
 from mixaq.core._errors import MixaqError
 from mixaq.core._util import check_fields, dataclass_from_mapping, read_config_sections
 
-__all__ = ["ADAPT_FIELDS", "FineTuneConfig", "FineTuneRun", "KINDS", "TRAIN_SCOPES", "load_finetune_config"]
+__all__ = ["ADAPT_FIELDS", "FineTuneConfig", "FineTuneRun", "KINDS", "METHODS", "TRAIN_SCOPES", "apply_method",
+           "load_finetune_config"]
 
 TRAIN_SCOPES: tuple[str, ...] = ("all", "blocks")
+# QAT methods: LSQ (learned steps everywhere) or OFQ (StatsQ weights, QKR attention, CGA late phase).
+METHODS: tuple[str, ...] = ("lsq", "ofq")
 KINDS: tuple[str, ...] = ("qat", "saqa")
 # The `adapt:` section: MixSampler fields and the distillation weight.
 ADAPT_FIELDS: tuple[str, ...] = ("max_ratio", "prune_probability", "max_prune_share", "distill_weight")
@@ -37,8 +40,18 @@ class FineTuneConfig:
     loader_workers: int = 0
     calib_images: int = 32  # training images that initialise the activation steps (PTQ observers)
     train_scope: str = "all"  # "all" parameters, or only the Swin "blocks" (weights, LNs, quantizers)
+    method: str = "lsq"  # "ofq": StatsQ weights + QKR (quant) and CGA over the last `cga_fraction` of the steps
+    # OFQ's scripts fine-tune 30 epochs with CGA after 300 (~9 %); their boundary range 0.005, constant.
+    cga_fraction: float = 0.1
+    cga_boundary_range: float = 0.005
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise MixaqError(f"train.method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if not 0.0 <= self.cga_fraction <= 1.0:
+            raise MixaqError(f"train.cga_fraction must lie in [0, 1], got {self.cga_fraction!r}")
+        if not 0.0 <= self.cga_boundary_range < 0.5:
+            raise MixaqError(f"train.cga_boundary_range must lie in [0, 0.5), got {self.cga_boundary_range!r}")
         if self.train_scope not in TRAIN_SCOPES:
             raise MixaqError(f"train.train_scope must be one of {', '.join(TRAIN_SCOPES)}, got {self.train_scope!r}")
         if self.steps < 1 or self.batch_size < 1 or self.calib_images < 1:
@@ -54,6 +67,18 @@ class FineTuneRun:
     quant: QuantConfig
     train: FineTuneConfig
     adapt: Mapping[str, Any] = field(default_factory=dict)
+
+
+def apply_method(run: FineTuneRun) -> FineTuneRun:
+    """The run with its quantization set for `train.method`: OFQ -> StatsQ weights and QKR; LSQ refuses
+    those two (they are OFQ's, and without CGA half of it)."""
+    from dataclasses import replace
+
+    if run.train.method == "ofq":
+        return replace(run, quant=replace(run.quant, weight_observer="statsq", qkr=True))
+    if run.quant.weight_observer == "statsq" or run.quant.qkr:
+        raise MixaqError("quant.weight_observer 'statsq' and quant.qkr are OFQ's: set train.method: ofq (or --method ofq)")
+    return run
 
 
 def load_finetune_config(path: str | Path) -> FineTuneRun:

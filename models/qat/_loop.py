@@ -19,7 +19,7 @@ import torch.nn as nn
 from mixaq.models._config import QuantConfig
 from mixaq.models._runtime import seeded, torch_threads
 from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loop
-from mixaq.models.qat._config import ADAPT_FIELDS, KINDS, FineTuneConfig, FineTuneRun
+from mixaq.models.qat._config import ADAPT_FIELDS, KINDS, FineTuneConfig, FineTuneRun, apply_method
 from mixaq.simulator import MixaqError
 from mixaq.core._errors import first_line
 from mixaq.core._util import check_fields, json_ready
@@ -112,6 +112,13 @@ def _initial_model(source: Path, quant: QuantConfig, data, cfg: FineTuneConfig):
             for images in _calibration_batches(data, cfg.calib_images, cfg.batch_size, cfg.seed):
                 m(images)
 
+    if QAT_KEY in extra:
+        stored = extra[QAT_KEY].get("quant", {})
+        was = "ofq" if stored.get("weight_observer") == "statsq" else "lsq"
+        now = "ofq" if quant.weight_observer == "statsq" else "lsq"
+        if was != now:
+            raise MixaqError(f"{source}: a checkpoint trained with {was.upper()}; this run's method is {now} "
+                             f"(train.method / --method {was})")
     convert_swin(model, quant)
     set_mix(model, None)
     if QAT_KEY in extra:
@@ -143,6 +150,7 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
     """
     if kind not in KINDS:
         raise MixaqError(f"kind must be one of {KINDS}, got {kind!r}")
+    run = apply_method(run)
     if kind == "qat" and run.quant.low_act_bits != run.quant.high_act_bits:
         # QAT trains the uniform model; its low branch is a copy of the high one (see _sync_low_to_high).
         run = replace(run, quant=replace(run.quant, low_act_bits=run.quant.high_act_bits))
@@ -162,6 +170,7 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
     from mixaq.models.evaluation._train import _dataset, training_batch_losses
     from mixaq.models.qat._distill import DistillTap
     from mixaq.models.qat._state import QAT_KEY, quant_from_dict, quant_to_dict, save_quantized_checkpoint
+    from mixaq.models.qat._watch import WeightWatch
 
     cfg, quant = run.train, run.quant
     log_path = Path(log_path) if log_path else out.with_suffix(".log.jsonl")
@@ -235,6 +244,10 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
     history = {"source": str(source), "kind": kind, "run": _run_dict(run), "sampler": asdict(sampler) if sampler else None,
                "distill_weight": distill_weight}
     step_mix: dict[str, Any] = {"mix": None}  # the window mix of the step being taken (SAQA)
+    cga_start = None
+    if cfg.method == "ofq" and cfg.cga_fraction > 0:
+        cga_start = cfg.steps - int(round(cfg.cga_fraction * cfg.steps))
+    watch = WeightWatch(model, cga_start, cfg.cga_boundary_range)
 
     def losses(state: LoopState, batch: Any) -> dict[str, torch.Tensor]:
         # `tap` (the distillation tap, or None) is bound below, where the loop runs inside it.
@@ -246,10 +259,12 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         return out
 
     def mix_numbers(state: LoopState) -> dict[str, float]:
+        numbers = watch.after_step(state.step)  # restores CGA-frozen weights, counts oscillations
         mix = step_mix["mix"]
         if mix is None:
-            return {}
-        return {"low_ratio_mean": float(np.mean(mix.low_ratios)), "prune_ratio_mean": float(np.mean(mix.prune_ratios))}
+            return numbers
+        return {**numbers, "low_ratio_mean": float(np.mean(mix.low_ratios)),
+                "prune_ratio_mean": float(np.mean(mix.prune_ratios))}
 
     def finish(state: LoopState) -> dict[str, Any]:
         set_mix(model, None)
@@ -258,7 +273,7 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
 
     def save(state: LoopState, final: bool) -> None:
         seconds = round(state.seconds, 1)
-        extra = {**source_extra, QAT_KEY: {**history, "steps_done": state.step,
+        extra = {**source_extra, QAT_KEY: {**history, "oscillation": watch.summary(), "steps_done": state.step,
                                            "finished": final and not state.stopped_early, "seconds": seconds}}
         if final and sampler is None and quant.low_act_bits == quant.high_act_bits:
             _sync_low_to_high(model)
@@ -275,7 +290,8 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         torch.save(payload, tmp)
         tmp.replace(state_file)
 
-    hooks = LoopHooks(losses=losses, after_step=mix_numbers, checkpoint=save, finish=finish)
+    hooks = LoopHooks(losses=losses, after_step=mix_numbers, checkpoint=save, finish=finish,
+                      before_optimizer=lambda state: watch.before_step(state.step))
     if rcnn:
         from functools import partial
 

@@ -96,6 +96,9 @@ def restore_quantized(model: nn.Module, trained: dict[str, Any], quant: QuantCon
     restores = any(match[k] and getattr(quant, f) is not None for k, f in
                    (("high", "high_act_bits"), ("low", "low_act_bits"), ("weight", "weight_bits")))
     effective = replace(quant, learnable=True) if restores else quant
+    if match["weight"] and (stored.weight_observer == "statsq" or stored.qkr):
+        # OFQ-trained weights: their quantizer (StatsQ) and attention form (QKR) belong to the model
+        effective = replace(effective, weight_observer=stored.weight_observer, qkr=stored.qkr)
     set_quant(model, effective)
     if any(bits is not None and not match[b] for b, bits in (("high", quant.high_act_bits), ("low", quant.low_act_bits))):
         calibrate(model)
