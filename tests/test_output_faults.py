@@ -89,7 +89,7 @@ def test_a_write_failing_halfway_leaves_the_earlier_outputs_intact(tmp_path, two
 
     real = outputs.render_plots
 
-    def full_disk(record, stage):  # the tables were written, then the disk filled up mid-plot
+    def full_disk(record, stage, **_):  # the tables were written, then the disk filled up mid-plot
         paths = real(record, stage)
         paths[1].write_bytes(paths[1].read_bytes()[:10])
         raise OSError(errno.ENOSPC, "No space left on device", str(paths[1]))

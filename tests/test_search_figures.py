@@ -213,7 +213,7 @@ def test_progress_bar_reports_the_sweeps_own_objectives(tmp_path):
                       population_size=4, objectives=("map", "latency_ms", "area_mm2"), baseline_points=0)
     url = f"sqlite:///{tmp_path / 's.db'}"
     run_sweep(s, SyntheticAccuracy(), url, "p", 4, progress=False)
-    text = _progress_text(optuna.load_study(study_name="p", storage=get_storage(url)))
+    text = _progress_text(optuna.load_study(study_name="p", storage=get_storage(url)), s)
     assert re.fullmatch(r"front \d+ \| best mAP 0\.\d{3} \| best latency \S+ ms \| best area \S+ mm²", text), text
 
 
