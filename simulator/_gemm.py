@@ -27,6 +27,7 @@ import numpy as np
 from mixaq.simulator._mapper import mapped
 from mixaq.simulator._precision import PRECISION_MODELS
 from mixaq.simulator._spec import AcceleratorSpec
+from mixaq.simulator._vector import vector_cost
 
 __all__ = ["DATAFLOW_ROLES", "GEMM_FIELDS", "VECTOR_FIELDS", "gemm_cost", "vector_cost"]
 
@@ -76,11 +77,6 @@ _ARRAY_OPS = SimpleNamespace(scalar=False, where=np.where, minimum=np.minimum, m
 _SCALAR_OPS = SimpleNamespace(scalar=True, where=lambda c, a, b: a if c else b,
                               minimum=lambda a, b: a if a <= b else b, maximum=lambda a, b: a if a >= b else b,
                               ceil=math.ceil, floor=math.floor)
-
-
-def _cdiv(a, b):
-    """ceil(a / b) for integer-valued floats; exact while a·b < 2**53 (float floor_divide is slow)."""
-    return np.ceil(a / b)
 
 
 def _f64(x) -> np.ndarray:
@@ -460,24 +456,3 @@ def _interpolate(lower: dict, upper: dict, frac, count) -> dict:
     (which interpolate but are per GEMM; utilization is recomputed by the caller)."""
     return {key: value + frac * (upper[key] - value) if key in _SCHEDULE_FIELDS
             else (value + frac * (upper[key] - value)) * count for key, value in lower.items()}
-
-
-def vector_cost(spec: AcceleratorSpec, rows, width, ops_per_element, count=1.0) -> dict[str, np.ndarray]:
-    """Elementwise/reduction work on the vector unit: ⌈rows·width·ops / lanes⌉ cycles per instance.
-
-    Vector ops read and write on-chip buffers next to the GEMM that produces or consumes their
-    data, so they add no DRAM traffic; their energy per element-op includes those accesses.
-    A fractional row count is interpolated as in `gemm_cost`.
-    """
-    rows, width, ops_per_element, count = map(_f64, (rows, width, ops_per_element, count))
-    rows_floor = np.floor(rows)
-    frac = rows - rows_floor
-    per_row = width * ops_per_element
-    lanes = spec.vector_lanes
-    cycles = _cdiv(rows_floor * per_row, lanes)
-    cycles = cycles + frac * (_cdiv((rows_floor + 1.0) * per_row, lanes) - cycles)
-    cycles = cycles * count
-    static = cycles * spec.static_power_mw * spec.cycle_ns
-    ops = rows * per_row * count
-    return {"vector_ops": ops, "cycles": cycles, "static_energy_pj": static,
-            "energy_pj": ops * spec.vector_op_energy_pj + static}

@@ -17,12 +17,13 @@ one numpy evaluation:
 - cycles: the first input tiles and the last output tile are exposed, everything between overlaps
   compute (`stall_model: pipelined`), or Bit Fusion's simulator's formula (`bitfusion`).
 
-Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer; this keeps ≈600
-tilings × 6 orders): each array-mapped dimension D whole, in 2, 3 and 4 balanced tiles, its largest power of two, and
-the powers of two 1, 4, ..., 4096, and the size that fills the buffer of the operand both array
-dimensions index (and its balanced split); the streamed dimension whole, its largest power of two, and for each
-tiling of the other two the sizes that fill the buffers (the largest, the balanced split with as
-many tiles, its power of two, and half of it). A tile smaller than a fold leaves array lines idle.
+Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer): each
+array-mapped dimension whole, in 2 to 6 balanced tiles, its largest power of two, the powers of two
+1, 4, ..., 4096, and the sizes that fill the buffer of the operand both array dimensions index;
+for each pair of those that fits, the streamed dimension whole, in 2 and 3, its largest power of
+two, and the sizes that fill the buffers given the other two tiles. Fill sizes are taken at fixed
+widths (the spec's widest, half and quarter), never at the GEMM's own bits, so narrower operands
+keep every schedule wider ones had. A tile smaller than a fold leaves array lines idle.
 """
 from __future__ import annotations
 
@@ -50,9 +51,9 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     tiles, the largest power of two below it, the sizes that fill the buffer of the operand both
     array dimensions index with the other one whole (`fill` (3, G), for operands at the spec's
     widest, half and quarter width: the candidates do not depend on the bits) and their balanced
-    splits, and 1, 4, 8, ..., 4096 (powers of
-    two are whole folds of power-of-two arrays at any Bit Fusion packing, and the same for every
-    array size; a tile smaller than a fold leaves lines idle when the buffers are small)."""
+    splits, and 1, 4, 8, ..., 4096 (powers of two are whole folds of power-of-two arrays at any Bit
+    Fusion packing, and the same for every array size; a tile smaller than a fold leaves lines idle
+    when the buffers are small)."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
@@ -358,6 +359,12 @@ def mapped(spec: Any, model: Any, m: np.ndarray, n, k, ba, bw) -> dict[str, np.n
         memo = _MEMO[fixed] = {}
     g = len(m)
     table = np.column_stack([m, n, k, ba, bw] + [np.broadcast_to(values[key], (g,)) for key in array_keys])
+    if g > 64:  # batches repeat GEMMs: look each distinct one up once (one lexsort, no Python per row)
+        from mixaq.simulator._cost import _unique_rows
+
+        table, inverse = _unique_rows(table)
+    else:
+        inverse = None
     keys = list(map(tuple, table.tolist()))
     rows = [memo.get(key) for key in keys]
     if None in rows:  # map each distinct missing GEMM once, all of them in one evaluation
@@ -376,6 +383,8 @@ def mapped(spec: Any, model: Any, m: np.ndarray, n, k, ba, bw) -> dict[str, np.n
                                 + [np.where(busy, pack, 1.0), passes, scale])
         memo.update(zip(todo, found.tolist()))
         rows = [memo[key] for key in keys]
-    stacked = np.array(rows, dtype=np.float64).reshape(g, -1)
+    stacked = np.array(rows, dtype=np.float64).reshape(len(keys), -1)
+    if inverse is not None:
+        stacked = stacked[inverse]
     names = TILE_RESULT_FIELDS + ("pack", "passes", "mac_scale")
     return {name: stacked[:, j] for j, name in enumerate(names)}

@@ -129,3 +129,19 @@ def test_directory_or_binary_file_as_spec_is_one_line(tmp_path, make, needle):
 def _write_bytes(path, data):
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize("section,key,value", [("array", "feed", "pipelined"), ("mapper", "search", "all"),
+                                               ("mapper", "objective", "speed"), ("memory", "stall_model", "x"),
+                                               ("energy_pj", "array", "per_unit"), ("memory", "output_readback", "yes")])
+def test_issue20_options_are_validated(section, key, value):
+    data = load_spec("bitfusion").to_mapping()
+    data[section][key] = value
+    with pytest.raises(MixaqError, match=f"{section}.{key}"):
+        spec_from_mapping(data)
+
+
+def test_traffic_objective_is_read_as_dram():
+    data = load_spec("bitfusion").to_mapping()
+    data["mapper"]["objective"] = "traffic"
+    assert spec_from_mapping(data).mapper_objective == "dram"
