@@ -154,7 +154,6 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
             keep = keep & (stat_tile <= c["cap_a"])
     keep = keep.reshape(-1, g)
     n_pairs = max(1, int(keep.sum(axis=0).max()))
-    if "inspect" in c: c["inspect"]["pairs"] = n_pairs
     pick = np.argsort(~keep, axis=0, kind="stable")[:n_pairs]
     column = np.arange(g)
     n_r, n_c = n_pairs, 1
@@ -291,9 +290,10 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         first_key, second_key = energy, total
     else:
         first_key, second_key = energy * total, total
-    if "inspect" in c:  # tests and benchmarks look at every candidate (`candidates`)
-        c["inspect"].update(total=total, dram=dram, ok=np.broadcast_to(ok, shape), compute=np.broadcast_to(compute, full),
-                            tm=np.broadcast_to(tm, full), tn=np.broadcast_to(tn, full), tk=np.broadcast_to(tk, full))
+    if "inspect" in c:  # a debugging hook: every candidate's numbers (the model never sets it)
+        c["inspect"].update(total=total, dram=dram, ok=np.broadcast_to(ok, shape), tm=np.broadcast_to(tm, full),
+                            tn=np.broadcast_to(tn, full), tk=np.broadcast_to(tk, full),
+                            compute=np.broadcast_to(compute, full), pairs=n_pairs)
     first_key = np.where(ok, first_key, np.inf).reshape(-1, g)
     second_key = second_key.reshape(-1, g)
     best = first_key.min(axis=0)
