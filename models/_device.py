@@ -7,7 +7,7 @@ from typing import Iterator
 
 from mixaq.core._errors import MixaqError
 
-__all__ = ["DEVICE_HELP", "check_device_name", "resolve_device", "strict_fp32"]
+__all__ = ["DEVICE_HELP", "check_device_name", "resolve_device", "strict_fp32", "worker_device_name"]
 
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (default auto: the first GPU if there is one, else cpu)"
 _PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -36,6 +36,17 @@ def resolve_device(name: str | None = "auto"):  # noqa: ANN201 (torch.device; to
     if index >= torch.cuda.device_count():
         raise MixaqError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) visible")
     return torch.device(f"cuda:{index}")
+
+
+def worker_device_name(name: str, worker_index: int | None) -> str:
+    """The device of sweep worker `worker_index`: with `auto` and GPUs, GPU i mod n (the one "auto"
+    rule for several workers; one process keeps `auto` and `resolve_device` picks the first GPU)."""
+    if name != "auto" or worker_index is None:
+        return name
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return f"cuda:{worker_index % n}" if n else "cpu"
 
 
 @contextlib.contextmanager

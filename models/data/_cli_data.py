@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from mixaq.models._cli_args import add_progress_flags
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -18,9 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--seed", type=int, default=0, help="dataset seed (the default val split uses 2)")
     synth.add_argument("--num-images", type=int, default=500)
     synth.add_argument("--size", type=int, default=256, help="square image side, px")
-    synth.add_argument("--progress", dest="quiet", action="store_false", help="progress bar (default)")
-    synth.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
-                       help="no progress bar (--quiet: the old name)")
+    add_progress_flags(synth)
 
     stats = sub.add_parser("stats", help="spectrum slope, inside/outside-box texture, smooth background, "
                                          "size shares (the docs/scenes.md table)")
@@ -34,9 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stats.add_argument("--num-images", type=int, default=200, help="images per source (the first N)")
     stats.add_argument("--size", type=int, default=256, help="square side of generated images, px")
     stats.add_argument("--csv", default=None, help="also write the table as CSV")
-    stats.add_argument("--progress", dest="quiet", action="store_false", help="progress bar (default)")
-    stats.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
-                       help="no progress bar (--quiet: the old name)")
+    add_progress_flags(stats)
 
 
 _MAX_SIZE = 4096  # px: a 200000-px side is 120 GB of pixels per image

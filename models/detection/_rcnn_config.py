@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from mixaq.simulator import SwinArch, get_arch
 from mixaq.core._errors import MixaqError
 from mixaq.models.detection._registry import CASCADE_MASK_RCNN, MASK_RCNN
+from mixaq.core._util import check_fields
 
 __all__ = ["RCNNConfig", "TestSettings", "CASCADE_STDS", "RCNN_STDS"]
 
@@ -128,10 +129,7 @@ class RCNNConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "model") -> "RCNNConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise MixaqError(f"{where}: unknown field(s) {sorted(unknown)} (known: {sorted(known)})")
+        check_fields(data, cls.__dataclass_fields__, where)
         try:
             return cls(**dict(data))
         except TypeError as exc:

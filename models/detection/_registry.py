@@ -1,4 +1,4 @@
-"""Detector families: the one registry of names, builders, weight importers, label mapping and metrics.
+"""Detector families: the one registry of names, builders, label mapping and metrics.
 
 Torch-free (builders and configs are dotted paths resolved on first use), so `--help` and argument
 choices can list the families without importing torch.
@@ -21,9 +21,8 @@ class DetectorFamily:
 
     `label_offset`: the model's label of dataset class i is i + offset (torchvision's R-CNN keeps 0
     for background). `inputs`: "tensor" (float RGB in [0, 1]; the model resizes) or "mmdet" (a
-    `PreparedImage` from mmdet's test pipeline, `_preprocess.py`). `importers`: foreign checkpoint
-    formats it loads besides ours ("official": Swin-Transformer-Object-Detection, "mmdet3": the
-    mmdet >= 2.16 / 3.x zoo).
+    `PreparedImage` from mmdet's test pipeline, `_preprocess.py`). Foreign checkpoint formats
+    (official releases, the mmdet zoo) are recognised by their content (`_import.py`).
     """
 
     name: str
@@ -33,7 +32,6 @@ class DetectorFamily:
     label_offset: int = 0
     masks: bool = False
     inputs: str = "tensor"
-    importers: tuple[str, ...] = ()
 
     @property
     def iou_types(self) -> tuple[str, ...]:
@@ -66,11 +64,10 @@ FAMILIES: dict[str, DetectorFamily] = {f.name: f for f in (
     DetectorFamily(FASTERRCNN, "timm Swin + FPN + torchvision Faster R-CNN", f"{_TV}:DetectorConfig",
                    f"{_TV}:build_torchvision", label_offset=1),
     DetectorFamily(MASK_RCNN, "official Swin + FPN + Mask R-CNN, as mmdetection computes it", _RCNN,
-                   "mixaq.models.detection._mask_rcnn:MaskRCNN", masks=True, inputs="mmdet",
-                   importers=("official", "mmdet3")),
+                   "mixaq.models.detection._mask_rcnn:MaskRCNN", masks=True, inputs="mmdet"),
     DetectorFamily(CASCADE_MASK_RCNN, "official Swin + FPN + Cascade Mask R-CNN (3 stages), as mmdetection "
                    "computes it", _RCNN, "mixaq.models.detection._cascade:build_cascade_mask_rcnn", masks=True,
-                   inputs="mmdet", importers=("official", "mmdet3")),
+                   inputs="mmdet"),
 )}
 FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
 RCNN_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if f.inputs == "mmdet")

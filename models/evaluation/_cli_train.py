@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from mixaq.core._util import json_ready
-from mixaq.models._device import DEVICE_HELP
+from mixaq.models._cli_args import add_training_run_flags
 
 __all__ = ["add_arguments", "run"]
 
@@ -19,12 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", default=None, help="JSON-lines training log (default: OUT with .log.jsonl)")
     parser.add_argument("--init-backbone", default=None,
                         help="timm-format Swin state dict (.pth/.safetensors) to start the backbone from")
-    parser.add_argument("--steps", type=int, default=None, help="override train.steps")
-    parser.add_argument("--max-minutes", type=float, default=None, help="override train.max_minutes (wall clock)")
-    parser.add_argument("--threads", type=int, default=None, help="override train.threads")
-    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
-    parser.add_argument("--progress", dest="quiet", action="store_false", help="progress bar (default)")
-    parser.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar (--quiet: the old name)")
+    add_training_run_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mixaq.core._util import json_ready
-from mixaq.models._device import DEVICE_HELP
+from mixaq.models._cli_args import add_training_run_flags
 from mixaq.models.qat._config import METHODS, TRAIN_SCOPES
 
 __all__ = ["CONFIG_DIR", "add_common_arguments", "run_fine_tune"]
@@ -31,17 +31,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run that was writing --out (from OUT.resume)")
     parser.add_argument("--log", default=None, help="JSON-lines log (default: OUT with .log.jsonl)")
-    parser.add_argument("--steps", type=int, default=None, help="override train.steps")
-    parser.add_argument("--max-minutes", type=float, default=None, help="override train.max_minutes (wall clock)")
-    parser.add_argument("--threads", type=int, default=None, help="override train.threads")
     parser.add_argument("--weight-bits", type=_bits, default=None, help="override quant.weight_bits")
     parser.add_argument("--train-scope", choices=TRAIN_SCOPES, default=None, help="override train.train_scope")
     parser.add_argument("--method", choices=METHODS, default=None,
                         help="override train.method: lsq (learned steps, default) or ofq (StatsQ weights, "
                              "query-key reparameterization, CGA over the last train.cga_fraction of the steps)")
-    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
-    parser.add_argument("--progress", dest="quiet", action="store_false", help="progress bar (default)")
-    parser.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar (--quiet: the old name)")
+    add_training_run_flags(parser)
 
 
 def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, adapt_overrides: dict) -> int:

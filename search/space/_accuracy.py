@@ -85,12 +85,9 @@ class EvaluatorFactory:
 
     def worker_device(self) -> str:
         """The device this evaluator runs on: with `auto` and GPUs, sweep worker i takes GPU i mod n."""
-        if self.device != "auto" or self.worker_index is None:
-            return self.device
-        import torch
+        from mixaq.models._device import worker_device_name
 
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        return f"cuda:{self.worker_index % n}" if n else "cpu"
+        return worker_device_name(self.device, self.worker_index)
 
     def for_worker(self, index: int) -> "EvaluatorFactory":
         from dataclasses import replace
