@@ -84,7 +84,7 @@ def make_checkpoint(family: str, out: Path, seed: int = 0, scale: tuple[int, int
 def make_images(out_dir: Path, image_hw=IMAGE_HW) -> list[Path]:  # noqa: ANN001
     from PIL import Image
 
-    from mixaq.models.detection._synth import render_sample
+    from mixaq.models.data._synth import render_sample
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -338,7 +338,7 @@ def _checkpoints(d: Path) -> None:
     import torch
 
     from mixaq.models import build_swin
-    from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT
+    from mixaq.models.evaluation._evaluate import DEFAULT_CHECKPOINT
 
     out = d / "ckpt"
     out.mkdir()
@@ -379,7 +379,7 @@ def _rcnn(d: Path) -> None:
 
 
 def _coco(d: Path) -> None:
-    from mixaq.models.detection._synth import write_synthetic
+    from mixaq.models.data._synth import write_synthetic
 
     clean = write_synthetic(d / "coco" / "clean", 4, seed=1, image_hw=(64, 64), progress=False)
 

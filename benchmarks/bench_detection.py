@@ -21,8 +21,8 @@ def _best_of(fn, repeats: int) -> float:  # noqa: ANN001
 
 def main(n_images: int = 64, threads: int = 2, repeats: int = 2) -> None:
     from mixaq.models import MixConfig, QuantConfig, set_mix
-    from mixaq.models.detection._cocoeval import predict
-    from mixaq.models.detection._evaluate import Evaluator
+    from mixaq.models.evaluation._cocoeval import predict
+    from mixaq.models.evaluation._evaluate import Evaluator
 
     torch.set_num_threads(threads)
     ev = Evaluator(max_images=n_images, batch_size=16)

@@ -16,7 +16,7 @@ __all__ = ["main"]
 def main() -> None:
     from mixaq.simulator import SpecGrid, estimate_batch, fractions_from_pair_ratios, get_arch
 
-    from mixaq.search._hw_space import load_hw_space
+    from mixaq.search.hardware._hw_space import load_hw_space
 
     arch, hw = get_arch("swin_micro"), (256, 256)
     space = load_hw_space("coexplore")

@@ -37,7 +37,7 @@ def _random_model(device):  # noqa: ANN001, ANN202
 
 def _samples(n: int):  # noqa: ANN202
     from mixaq.models.detection._preprocess import prepare_bgr
-    from mixaq.models.detection._synth import render_sample
+    from mixaq.models.data._synth import render_sample
 
     return [prepare_bgr(render_sample(11, i, (800, 1333)).image[:, :, ::-1], (1333, 800)) for i in range(n)]
 
@@ -86,7 +86,7 @@ def bench_random(n_images: int, repeats: int, device: str, threads: int | None) 
 
 def bench_checkpoint(args: argparse.Namespace) -> dict:
     from mixaq.models import MixConfig, QuantConfig
-    from mixaq.models.detection._evaluate import Evaluator
+    from mixaq.models.evaluation._evaluate import Evaluator
 
     ev = Evaluator(args.checkpoint, args.coco_root, ann=args.ann, max_images=args.images, calib_images=args.calib,
                    device=args.device, workers=args.workers, threads=args.threads, progress=True)

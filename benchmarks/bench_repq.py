@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args([] if argv is None else argv)
 
     from mixaq.models import QuantConfig
-    from mixaq.models.detection._evaluate import Evaluator
+    from mixaq.models.evaluation._evaluate import Evaluator
 
     if args.ablation:
         ev = Evaluator(max_images=args.max_images, threads=args.threads)

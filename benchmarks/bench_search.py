@@ -28,8 +28,8 @@ def _timed(fn) -> float:
 def bench_screen() -> None:
     from mixaq.simulator import WindowAssignment, estimate, get_arch
 
-    from mixaq.search._cost import CostModel
-    from mixaq.search._space import SearchSpace
+    from mixaq.search.space._cost import CostModel
+    from mixaq.search.space._space import SearchSpace
 
     arch = get_arch("swin_t")
     hw = (224, 224)
@@ -52,7 +52,7 @@ def bench_screen() -> None:
 
 
 def bench_pareto() -> None:
-    from mixaq.search._pareto import pareto_mask
+    from mixaq.search.space._pareto import pareto_mask
 
     rng = np.random.default_rng(0)
     # Random points (most are dominated early) and points on a trade-off curve (all on the front:
@@ -75,7 +75,7 @@ def bench_pareto() -> None:
 
 def bench_storage_and_screen() -> None:
     from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep, trial_counts
-    from mixaq.search._storage import get_storage
+    from mixaq.search.study._storage import get_storage
 
     settings = SweepSettings(space=SearchSpace(num_pairs=2, search_prune=True), spec="bitfusion",
                              population_size=8)
@@ -93,7 +93,7 @@ def bench_storage_and_screen() -> None:
 
         study = optuna.load_study(study_name="bench", storage=get_storage(f"sqlite:///{Path(tmp) / 's.db'}"))
         counts = trial_counts(study)
-        from mixaq.search._study import trial_info
+        from mixaq.search.study._study import trial_info
 
         outcomes = [trial_info(t).get("outcome") for t in study.get_trials()]
         screened = sum(o in ("rejected_dominated", "rejected_map_bound") for o in outcomes)
@@ -108,14 +108,14 @@ def bench_storage_and_screen() -> None:
 def bench_eval_vs_screen() -> None:
     """What one mAP evaluation costs relative to one simulator score (default model if present)."""
     try:
-        from mixaq.search._accuracy import EvaluatorFactory
-        from mixaq.search._space import DesignPoint
+        from mixaq.search.space._accuracy import EvaluatorFactory
+        from mixaq.search.space._space import DesignPoint
 
         acc = EvaluatorFactory(max_images=32, torch_threads=2)()
     except Exception as exc:  # the embedded default model may not be built in this checkout
         print(f"eval vs screen: skipped ({exc})")
         return
-    from mixaq.search._cost import CostModel
+    from mixaq.search.space._cost import CostModel
 
     cost = CostModel.load("bitfusion", acc.arch, acc.image_hw, 8, 4)
     point = DesignPoint(8, 4, 4, (0.5,) * acc.arch.num_pairs, (0.0,) * acc.arch.num_pairs)

@@ -11,7 +11,7 @@ import numpy as np
 
 
 def main(n_images: int = 64, rounds: int = 5, size: int = 256) -> None:
-    from mixaq.models.detection._synth import GENERATORS, renderer
+    from mixaq.models.data._synth import GENERATORS, renderer
 
     renders = {g: renderer(g) for g in GENERATORS}
     seconds: dict[str, list[float]] = {g: [] for g in GENERATORS}

@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from mixaq.models._importance_objects import importance_object_correlation
-    from mixaq.models.detection._evaluate import Evaluator
-    from mixaq.models.detection._image_stats import _box_mask
-    from mixaq.simulator._errors import MixaqError
+    from mixaq.models.evaluation._evaluate import Evaluator
+    from mixaq.models.data._image_stats import _box_mask
+    from mixaq.core._errors import MixaqError
 
     start = time.perf_counter()
     ev = Evaluator(args.checkpoint, args.data, max_images=args.images, threads=args.threads)

@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="directory for table.md, table.csv and the sweep")
     args = parser.parse_args(argv)
 
-    from mixaq.models.detection._evaluate import Evaluator
-    from mixaq.models.detection._table import ptq_table, ratio_for_speedup, table_markdown
+    from mixaq.models.evaluation._evaluate import Evaluator
+    from mixaq.models.evaluation._table import ptq_table, ratio_for_speedup, table_markdown
 
     start = time.perf_counter()
     out = Path(args.out)

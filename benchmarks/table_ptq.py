@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", default=None, help="also write every row as CSV")
     args = parser.parse_args(argv)
 
-    from mixaq.models.detection._evaluate import Evaluator
+    from mixaq.models.evaluation._evaluate import Evaluator
     from mixaq.models._config import OBSERVERS
-    from mixaq.models.detection._table import ptq_table, side_by_side, table_markdown
+    from mixaq.models.evaluation._table import ptq_table, side_by_side, table_markdown
 
     start = time.perf_counter()
     ev = Evaluator(args.checkpoint, args.data, max_images=args.max_images, calib_images=args.calib_images,

@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from mixaq.models.detection._checkpoint import load_checkpoint
-    from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT, ensure_default_val, val_generator
-    from mixaq.models.detection._coco import resolve_data
+    from mixaq.models.evaluation._evaluate import DEFAULT_CHECKPOINT, ensure_default_val, val_generator
+    from mixaq.models.data._coco import resolve_data
     from mixaq.models.qat._table import TableCheckpoints, qat_markdown, qat_table
 
     torch.set_num_threads(max(1, args.threads))

@@ -1,11 +1,11 @@
 """Everything torch: fake-quantized two-branch Swin, window importance, detection.
 
-Public names load on first use (`simulator._util.lazy_exports`), so `import mixaq.models` and the
+Public names load on first use (`core._util.lazy_exports`), so `import mixaq.models` and the
 `mixaq` commands' `--help` never import torch or timm.
 """
 from __future__ import annotations
 
-from mixaq.simulator._util import lazy_exports
+from mixaq.core._util import lazy_exports
 
 # public name -> private module that defines it
 _EXPORTS: dict[str, str] = {

@@ -5,7 +5,7 @@ import contextlib
 import re
 from typing import Iterator
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 
 __all__ = ["DEVICE_HELP", "check_device_name", "resolve_device", "strict_fp32"]
 

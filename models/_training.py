@@ -1,4 +1,4 @@
-"""The one training loop. `mixaq train` (`detection._train.train`) and `mixaq qat|adapt`
+"""The one training loop. `mixaq train` (`evaluation._train.train`) and `mixaq qat|adapt`
 (`qat._loop.fine_tune`) configure it with hooks; it owns what every run shares: the seeded stream
 sampler, warmup + cosine learning rate, optimizer parameter groups, the finite-loss optimizer step,
 the loss window and JSON-lines log, the progress bar, the wall-clock limit and the checkpoint cadence.
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 
 __all__ = ["LoopConfig", "LoopHooks", "LoopState", "StreamSampler", "lr_at", "make_optimizer", "optimizer_step",
            "run_loop", "to_device"]

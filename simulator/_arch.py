@@ -7,8 +7,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mixaq.simulator._errors import MixaqError
-from mixaq.simulator._util import dataclass_from_mapping
+from mixaq.core._errors import MixaqError
+from mixaq.core._util import dataclass_from_mapping
 from mixaq.simulator._windows import WINDOW_SEMANTICS, WindowGeometry, window_geometry
 
 __all__ = ["SwinArch", "SWIN_ARCHS", "get_arch", "window_counts", "WindowAssignment"]

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _ratios(text: str | None, scalar: float, flag: str, scalar_flag: str):
     import math
 
-    from mixaq.simulator._errors import MixaqError
+    from mixaq.core._errors import MixaqError
 
     if text is None:
         values, flag, shown = [scalar], scalar_flag, scalar
@@ -54,7 +54,7 @@ def _ratios(text: str | None, scalar: float, flag: str, scalar_flag: str):
 
 
 def _image(text: str) -> tuple[int, int]:
-    from mixaq.simulator._errors import MixaqError
+    from mixaq.core._errors import MixaqError
 
     parts = text.lower().replace("×", "x").split("x")
     try:
@@ -70,9 +70,9 @@ def _arch(text: str):
     from pathlib import Path
 
     from mixaq.simulator._arch import get_arch
-    from mixaq.simulator._errors import MixaqError
+    from mixaq.core._errors import MixaqError
 
-    from mixaq.simulator._yaml import read_yaml
+    from mixaq.core._yaml import read_yaml
 
     path = Path(text)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
@@ -89,7 +89,7 @@ def _arch(text: str):
 def run(args: argparse.Namespace) -> int:
     from mixaq.simulator._arch import WindowAssignment
     from mixaq.simulator._area import spec_area
-    from mixaq.simulator._cli_format import render_csv, render_json, render_table
+    from mixaq.core._cli_format import render_csv, render_json, render_table
     from mixaq.simulator._cost import estimate, reference_cost
     from mixaq.simulator._spec import load_spec
 

@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixaq.simulator._cli_format import format_number, render_json
-    from mixaq.simulator._errors import MixaqError
+    from mixaq.core._cli_format import format_number, render_json
+    from mixaq.core._errors import MixaqError
     from mixaq.simulator._gemm import gemm_cost
     from mixaq.simulator._spec import FOLD_ORDERS, load_spec
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from mixaq.simulator._arch import SwinArch, WindowAssignment, get_arch, window_counts
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 from mixaq.simulator._gemm import gemm_cost, vector_cost
 from mixaq.simulator._spec import AcceleratorSpec, load_spec
 from mixaq.simulator._workload import Workload, build_workload, share_matrix

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 from mixaq.simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
 
 __all__ = ["AcceleratorSpec", "DATAFLOWS", "DRAM_PORTS", "FOLD_ORDERS", "MAPPER_OBJECTIVES", "PSUM_POLICIES",
@@ -278,7 +278,7 @@ def load_spec(name_or_path: str | Path | Mapping[str, Any] | AcceleratorSpec) ->
         if not preset.exists():
             raise MixaqError(f"unknown spec {text!r}: not a file and not a preset (presets: {', '.join(list_specs())})")
         path = preset
-    from mixaq.simulator._yaml import read_yaml  # only spec files need PyYAML: `import simulator` stays lean
+    from mixaq.core._yaml import read_yaml  # only spec files need PyYAML: `import simulator` stays lean
 
     data = read_yaml(path, "spec file")
     return spec_from_mapping(data if data is not None else {}, source=str(path))

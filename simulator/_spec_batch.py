@@ -18,7 +18,7 @@ import numpy as np
 from mixaq.simulator._arch import SwinArch, get_arch
 from mixaq.simulator._cost import (_GEMM_SUMS, _PAIR_SLICE, _VECTOR_SUMS, TOTAL_FIELDS, _as_image_hw, _bits_vector,
                                    _check_assignment_bits, _pairs, _totals)
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 from mixaq.simulator._gemm import gemm_cost, vector_cost
 from mixaq.simulator._spec import AcceleratorSpec, load_spec
 from mixaq.simulator._workload import build_workload, share_matrix

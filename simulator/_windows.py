@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 
 __all__ = ["WINDOW_SEMANTICS", "WindowGeometry", "block_window", "window_geometry"]
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from mixaq.simulator._arch import SwinArch
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 
 __all__ = ["OPS_PER_ELEMENT", "OpTable", "RowGroup", "Workload", "build_workload", "share_matrix"]
 

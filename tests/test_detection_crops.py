@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mixaq.models.detection._crops import ObjectCrops, _coverage, collate_crops
-from mixaq.models.detection._synth import SYNTH_CLASSES, renderer
+from mixaq.models.data._crops import ObjectCrops, _coverage, collate_crops
+from mixaq.models.data._synth import SYNTH_CLASSES, renderer
 
 
 def test_crops_are_deterministic_and_labelled_like_the_image():

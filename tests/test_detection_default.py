@@ -8,8 +8,8 @@ import torch
 import yaml
 
 from mixaq.models.detection._checkpoint import load_detector
-from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT, DEFAULT_VAL, Evaluator, val_generator
-from mixaq.models.detection._synth import write_synthetic
+from mixaq.models.evaluation._evaluate import DEFAULT_CHECKPOINT, DEFAULT_VAL, Evaluator, val_generator
+from mixaq.models.data._synth import write_synthetic
 
 DEFAULT_DIR = DEFAULT_CHECKPOINT.parent
 # the default until issue 15, kept for the old-vs-new measurements (docs/scenes.md); not in the wheel

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mixaq.models.detection._checkpoint import load_checkpoint, load_detector, save_checkpoint
-from mixaq.models.detection._coco import resolve_data
+from mixaq.models.data._coco import resolve_data
 from mixaq.models.detection._detector import DetectorConfig, build_detector
-from mixaq.models.detection._synth import write_synthetic
-from mixaq.models.detection._train import load_run_config
+from mixaq.models.data._synth import write_synthetic
+from mixaq.models.evaluation._train import load_run_config
 from mixaq.search.cli import main
 from mixaq.simulator import MixaqError
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mixaq.models import convert_swin, get_record, reset_record, set_mix, MixConfig
-from mixaq.models.detection._coco import SyntheticStream, collate
+from mixaq.models.data._coco import SyntheticStream, collate
 from mixaq.models.detection._detector import HEADS, DetectorConfig, build_detector
 
 

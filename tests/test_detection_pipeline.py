@@ -12,9 +12,9 @@ import torch
 from mixaq.models import MixConfig, QuantConfig
 from mixaq.models.detection import Evaluator
 from mixaq.models.detection._checkpoint import load_backbone_weights, load_detector
-from mixaq.models.detection._cocoeval import predict
-from mixaq.models.detection._synth import write_synthetic
-from mixaq.models.detection._train import load_run_config, train
+from mixaq.models.evaluation._cocoeval import predict
+from mixaq.models.data._synth import write_synthetic
+from mixaq.models.evaluation._train import load_run_config, train
 from mixaq.search.cli import main
 from mixaq.simulator import MixaqError, WindowAssignment
 

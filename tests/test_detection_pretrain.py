@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 from mixaq.models.detection._checkpoint import load_backbone_weights, load_detector
 from mixaq.models.detection._detector import build_detector
-from mixaq.models.detection._train import load_run_config, train
+from mixaq.models.evaluation._train import load_run_config, train
 
 TINY = Path(__file__).resolve().parents[1] / "models" / "detection" / "configs" / "tiny.yaml"
 PRETRAIN = """

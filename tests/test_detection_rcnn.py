@@ -262,7 +262,7 @@ class _MaskedSynthetic:
 
 def test_sweep_carries_mask_ap_and_can_maximise_it(tmp_path):
     from mixaq.search import SearchSpace, SweepSettings, build_record, run_sweep
-    from mixaq.search._storage import get_storage
+    from mixaq.search.study._storage import get_storage
     from mixaq.simulator import get_arch
 
     import optuna
@@ -310,7 +310,7 @@ def test_paper_table_command_on_a_random_model(files, tmp_path):
 def test_ratio_for_speedup_hits_the_target_on_the_simulator(target):
     from mixaq import simulator
     from mixaq.models.detection._rcnn_config import RCNNConfig
-    from mixaq.models.detection._table import ratio_for_speedup
+    from mixaq.models.evaluation._table import ratio_for_speedup
     from mixaq.simulator import WindowAssignment
 
     config = RCNNConfig()  # Swin-T at 800x1344, official windows

@@ -10,14 +10,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixaq.simulator._errors import MixaqError
-from mixaq.models.detection._coco import SyntheticStream, resolve_data
-from mixaq.models.detection._evaluate import DEFAULT_VAL, default_val_dir, val_generator
-from mixaq.models.detection._image_stats import dataset_stats, image_stats, spectrum_slope
-from mixaq.models.detection._scenes import render_scene
-from mixaq.models.detection._stats_table import BARS, measure_sources
-from mixaq.models.detection._synth import GENERATORS, SYNTH_CLASSES, render_sample, renderer, synth_categories, write_synthetic
-from mixaq.models.detection._train import load_run_config
+from mixaq.core._errors import MixaqError
+from mixaq.models.data._coco import SyntheticStream, resolve_data
+from mixaq.models.evaluation._evaluate import DEFAULT_VAL, default_val_dir, val_generator
+from mixaq.models.data._image_stats import dataset_stats, image_stats, spectrum_slope
+from mixaq.models.data._scenes import render_scene
+from mixaq.models.data._stats_table import BARS, measure_sources
+from mixaq.models.data._synth import GENERATORS, SYNTH_CLASSES, render_sample, renderer, synth_categories, write_synthetic
+from mixaq.models.evaluation._train import load_run_config
 from mixaq.search.cli import main
 
 

@@ -8,8 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixaq.models.detection._coco import CocoDetection, SyntheticStream, resolve_data
-from mixaq.models.detection._synth import SYNTH_CLASSES, render_sample, write_synthetic
+from mixaq.models.data._coco import CocoDetection, SyntheticStream, resolve_data
+from mixaq.models.data._synth import SYNTH_CLASSES, render_sample, write_synthetic
 from mixaq.search.cli import main
 
 

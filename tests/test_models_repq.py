@@ -310,7 +310,7 @@ def test_matches_repq_vit_code(bits):
 def test_eval_flags_build_a_repq_config():
     import argparse
 
-    from mixaq.models.detection._cli_eval import add_arguments, build_configs
+    from mixaq.models.evaluation._cli_eval import add_arguments, build_configs
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -14,13 +14,13 @@ import torch
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_optuna_study_storage_and_trial_id(tmp_path, kind):
-    """search/_liveness.reap_dead_trials: `study._storage` is the study's storage and
+    """search/study/_liveness.reap_dead_trials: `study._storage` is the study's storage and
     `FrozenTrial._trial_id` its id there; failing a RUNNING trial returns True, failing it again
     raises `UpdateFinishedTrialError`."""
     import optuna
     from optuna.trial import TrialState
 
-    from mixaq.search._storage import get_storage
+    from mixaq.search.study._storage import get_storage
 
     url = f"sqlite:///{tmp_path / 's.db'}" if kind == "sqlite" else f"journal:{tmp_path / 's.log'}"
     storage = get_storage(url)
@@ -58,7 +58,7 @@ def test_timm_window_attention_relative_position_bias():
 
 
 def test_process_pool_keeps_its_processes():
-    """search/_sweep._run_workers terminates the workers through `ProcessPoolExecutor._processes`."""
+    """search/study/_sweep._run_workers terminates the workers through `ProcessPoolExecutor._processes`."""
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
         pid = pool.submit(os.getpid).result(timeout=120)
         procs = list(pool._processes.values())
@@ -66,7 +66,7 @@ def test_process_pool_keeps_its_processes():
 
 
 def test_optuna_compute_hypervolume():
-    """search/_hypervolume.py: `optuna._hypervolume.compute_hypervolume(loss_vals, reference_point)`
+    """search/space/_hypervolume.py: `optuna._hypervolume.compute_hypervolume(loss_vals, reference_point)`
     is the exact dominated volume of minimized points below the reference, and refuses points
     beyond it (we drop those first)."""
     import numpy as np

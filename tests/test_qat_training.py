@@ -14,9 +14,9 @@ from mixaq.models import MixConfig, QuantConfig, calibrating, convert_swin, set_
 from mixaq.models._two_branch import converted_blocks
 from mixaq.models.detection import Evaluator
 from mixaq.models.detection._checkpoint import load_detector
-from mixaq.models.detection._coco import collate
-from mixaq.models.detection._synth import write_synthetic
-from mixaq.models.detection._train import SyntheticStream, load_run_config, train
+from mixaq.models.data._coco import collate
+from mixaq.models.data._synth import write_synthetic
+from mixaq.models.evaluation._train import SyntheticStream, load_run_config, train
 from mixaq.models.qat import fine_tune, load_finetune_config, load_quantized, resume_path
 from mixaq.models.qat._loop import _initial_model, _optimizer, _sampler
 from mixaq.search.cli import main

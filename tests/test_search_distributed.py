@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from mixaq.search import get_storage
-from mixaq.search._study import trial_info
+from mixaq.search.study._study import trial_info
 
 REPO = Path(__file__).resolve().parent.parent
 N_TRIALS = 12
@@ -135,7 +135,7 @@ def test_trial_seeds_make_a_fresh_study_reproducible_and_trials_distinct(tmp_pat
     """Seeds come from (--seed, trial number): the same command on a fresh study proposes the same
     trials; another --seed proposes others."""
     from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
-    from mixaq.search._seeding import trial_seed
+    from mixaq.search.study._seeding import trial_seed
 
     assert len({trial_seed(0, n) for n in range(1000)}) == 1000
     assert trial_seed(0, 5) != trial_seed(1, 5)

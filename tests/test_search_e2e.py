@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from mixaq.models import MixConfig, QuantConfig
 from mixaq.models.detection import Evaluator, load_run_config, train, write_synthetic
 from mixaq.search import DesignPoint, get_storage
-from mixaq.search._study import trial_info
+from mixaq.search.study._study import trial_info
 from mixaq.search.cli import main
 from mixaq.simulator import WindowAssignment, estimate
 

@@ -19,9 +19,9 @@ import pytest
 from optuna.trial import TrialState
 
 from mixaq.search import SearchSpace, StorageOptions, SweepSettings, SyntheticAccuracy, get_storage, run_sweep
-from mixaq.search._claim import CLAIM_PREFIX, ClaimBook
-from mixaq.search._liveness import _start_token
-from mixaq.search._study import trial_info
+from mixaq.search.study._claim import CLAIM_PREFIX, ClaimBook
+from mixaq.search.study._liveness import _start_token
+from mixaq.search.study._study import trial_info
 from mixaq.search.cli import main
 from mixaq.simulator import MixaqError
 
@@ -39,7 +39,7 @@ OPEN_SCRIPT = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
     from mixaq.search import get_storage
-    from mixaq.search._storage import open_study
+    from mixaq.search.study._storage import open_study
     url, barrier, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     Path(barrier, str(os.getpid())).touch()
     while len(os.listdir(barrier)) < n:
@@ -129,7 +129,7 @@ def test_kill_9_of_the_workers_parent_leaves_no_orphan_and_resume_completes(tmp_
 WATCHDOG_SCRIPT = textwrap.dedent("""
     import subprocess, sys, time
     child = subprocess.Popen([sys.executable, "-c",
-        "import os, sys, time; from mixaq.search._liveness import die_with_parent; "
+        "import os, sys, time; from mixaq.search.study._liveness import die_with_parent; "
         "die_with_parent(int(sys.argv[1]), use_pdeathsig=False); print(os.getpid(), flush=True); time.sleep(120)",
         str(__import__("os").getpid())], stdout=subprocess.PIPE, text=True)
     print(child.stdout.readline().strip(), flush=True)
@@ -273,7 +273,7 @@ def test_exactly_one_of_many_racing_claims_wins(tmp_path, kind):
     storages by a file lock. Eight racers, each with its own storage object, one winner per key."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mixaq.search._claim import insert_if_absent
+    from mixaq.search.study._claim import insert_if_absent
 
     url = f"sqlite:///{tmp_path / 'r.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'r.log'}"
     optuna.create_study(storage=get_storage(url), study_name="r", directions=["maximize", "maximize"])

@@ -10,10 +10,10 @@ import numpy as np
 import optuna
 import pytest
 
-from mixaq.models.detection._bootstrap import bootstrap_ap, weighted_ap
+from mixaq.models.evaluation._bootstrap import bootstrap_ap, weighted_ap
 from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
-from mixaq.search._record import build_record
-from mixaq.search._storage import get_storage
+from mixaq.search.records._record import build_record
+from mixaq.search.study._storage import get_storage
 from mixaq.simulator import MixaqError, get_arch
 
 NANO = get_arch("swin_nano")
@@ -99,7 +99,7 @@ def test_fidelity_stops_hopeless_proposals_early_and_keeps_them_off_the_front(tm
     assert (low["fidelity"] == 24).all() and low["ap_ci_high_at_24"].notna().all()
     # A stopped proposal reports the paired full-set estimate: uniform-high's full mAP plus its
     # difference to uniform-high on the same 24 images; it is never on the front.
-    from mixaq.search._accuracy import AccuracyResult
+    from mixaq.search.space._accuracy import AccuracyResult
 
     ref_full = study.user_attrs["mixaq.baseline.uniform_high"]
     ref_sub = AccuracyResult.from_dict(study.user_attrs[f"mixaq.map.{ref_full['config_key']}@24"])

@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
-from mixaq.search._hw_space import load_hw_space
-from mixaq.search._hypervolume import hypervolume
-from mixaq.search._objectives import objective_list, oriented
-from mixaq.search._record import build_record
-from mixaq.search._storage import get_storage
+from mixaq.search.hardware._hw_space import load_hw_space
+from mixaq.search.space._hypervolume import hypervolume
+from mixaq.search.space._objectives import objective_list, oriented
+from mixaq.search.records._record import build_record
+from mixaq.search.study._storage import get_storage
 from mixaq.search.cli import main
 from mixaq.simulator import MixaqError, estimate_specs, get_arch
 
@@ -178,7 +178,7 @@ def test_nearest_infeasible_is_named_when_nothing_is_feasible(tmp_path, capsys):
     assert r.front.empty and r.nearest_infeasible is not None
     text = r.nearest_infeasible["text"]
     assert f"trial {r.nearest_infeasible['number']}" in text and "--max-map-drop 0 by" in text and "\n" not in text
-    from mixaq.search._cli_sweep import print_summary
+    from mixaq.search.cli._sweep import print_summary
 
     print_summary(r, tmp_path)
     assert text in capsys.readouterr().out
@@ -235,7 +235,7 @@ def test_bad_hardware_space_is_a_one_line_error(mutate, message):
     mutate(data)
     with pytest.raises(MixaqError, match=message) as err:
         space = load_hw_space(data)
-        from mixaq.search._hardware import HardwareGrid
+        from mixaq.search.hardware._hardware import HardwareGrid
 
         HardwareGrid(space, 0, NANO, (64, 64), 8, 4)
     assert "\n" not in str(err.value)

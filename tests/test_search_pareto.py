@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mixaq.search._pareto import front_order, pareto_mask
+from mixaq.search.space._pareto import front_order, pareto_mask
 
 
 def brute_force(values: np.ndarray, feasible: np.ndarray) -> np.ndarray:
@@ -69,7 +69,7 @@ def test_front_order_sorts_by_requested_objective():
 
 
 def test_a_configuration_met_twice_is_one_front_point():
-    from mixaq.search._pareto import first_of_duplicates
+    from mixaq.search.space._pareto import first_of_duplicates
 
     values = np.array([[0.5, 2.0], [0.9, 1.0], [0.5, 2.0], [0.1, 0.1]])
     keys = np.array(["a", "b", "a", "c"], dtype=object)

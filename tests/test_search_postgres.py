@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, get_storage, run_sweep
-from mixaq.search._study import trial_info
+from mixaq.search.study._study import trial_info
 from mixaq.search.cli import main
 
 pytestmark = [

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from mixaq.search import (DesignPoint, SearchSpace, StorageOptions, SweepSettings, SyntheticAccuracy, config_key,
                     get_storage, pareto_mask, run_sweep)
-from mixaq.search._study import completed_frame, trial_info
+from mixaq.search.study._study import completed_frame, trial_info
 from mixaq.simulator import MixaqError, WindowAssignment, get_arch
 
 NANO = get_arch("swin_nano")
@@ -209,8 +209,8 @@ def test_rejected_settings_leave_the_study_free_for_a_corrected_command(tmp_path
 
 
 def test_dominance_verdict_on_a_hand_made_neighbourhood():
-    from mixaq.search._objectives import objective_list
-    from mixaq.search._screen import REJECTED_DOMINATED, REJECTED_MAP, dominance_verdict
+    from mixaq.search.space._objectives import objective_list
+    from mixaq.search.fidelity._screen import REJECTED_DOMINATED, REJECTED_MAP, dominance_verdict
 
     blocks = 4
 

@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, get_storage, run_sweep
-from mixaq.search._study import trial_info
+from mixaq.search.study._study import trial_info
 
 REPO = Path(__file__).resolve().parent.parent
 N_TRIALS = 12

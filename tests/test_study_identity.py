@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mixaq.models.detection._coco import resolve_data
-from mixaq.models.detection._train import load_run_config, train
-from mixaq.models.detection._synth import write_synthetic
+from mixaq.models.data._coco import resolve_data
+from mixaq.models.evaluation._train import load_run_config, train
+from mixaq.models.data._synth import write_synthetic
 from mixaq.search import EvaluatorFactory, SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
-from mixaq.search._cli_sweep import add_arguments, build_settings
+from mixaq.search.cli._sweep import add_arguments, build_settings
 from mixaq.search.cli import main
 from mixaq.simulator import MixaqError
 

@@ -98,7 +98,7 @@ def test_non_finite_loss_is_one_line(tmp_path):
 def test_train_restores_threads_and_generators_and_cleans_up_on_error(tmp_path, monkeypatch):
     import tempfile
 
-    from mixaq.models.detection import _train
+    from mixaq.models.evaluation import _train
 
     run = _train.load_run_config(DET_TINY)
     run = replace(run, train=replace(run.train, steps=2, threads=1),
@@ -128,8 +128,8 @@ def test_evaluator_and_sweep_leave_process_state_alone(tmp_path):
     import optuna
 
     from mixaq.models.detection import Evaluator
-    from mixaq.models.detection._synth import write_synthetic
-    from mixaq.models.detection._train import load_run_config, train
+    from mixaq.models.data._synth import write_synthetic
+    from mixaq.models.evaluation._train import load_run_config, train
     from mixaq.search import SearchSpace, SweepSettings, SyntheticAccuracy, run_sweep
 
     train(load_run_config(DET_TINY), tmp_path / "m.pt", progress=False)

@@ -18,7 +18,7 @@ from mixaq.search.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 # repository folder -> import name (pyproject's package-dir)
-FOLDERS = {"simulator": "mixaq/simulator", "models": "mixaq/models", "search": "mixaq/search", "specs": "mixaq/specs"}
+FOLDERS = {"core": "mixaq/core", "simulator": "mixaq/simulator", "models": "mixaq/models", "search": "mixaq/search", "specs": "mixaq/specs"}
 COST_ARGS = ["cost", "--spec", "bitfusion", "--arch", "swin_t", "--image", "224x224"]
 
 

@@ -1,32 +1,33 @@
-"""Detection on COCO-format data: synthetic shapes, Swin+FPN detectors, CPU training, fake-quant mAP,
-and official / mmdet Swin (Cascade) Mask R-CNN checkpoints computed as mmdetection computes them.
+"""Detector families: Swin+FPN and official / mmdet Swin (Cascade) Mask R-CNN computed as mmdetection
+computes them, their configs, checkpoint import and our checkpoints, preprocessing (what a detector *is*).
 
-Public names load on first use (`simulator._util.lazy_exports`): pycocotools, torchvision and the
-detector only when needed.
+Data (`models.data`) and evaluation/training (`models.evaluation`) are their own packages; their public
+names stay importable from here too. Public names load on first use (`core._util.lazy_exports`):
+pycocotools, torchvision and the detector only when needed.
 """
 from __future__ import annotations
 
-from mixaq.simulator._util import lazy_exports
+from mixaq.core._util import lazy_exports
 
 # public name -> private module that defines it
 _EXPORTS: dict[str, str] = {
-    "CocoDetection": "._coco",
-    "SyntheticStream": "._coco",
+    "CocoDetection": "mixaq.models.data._coco",
+    "SyntheticStream": "mixaq.models.data._coco",
     "DetectorConfig": "._detector",
     "build_detector": "._detector",
-    "DEFAULT_VAL": "._evaluate",
-    "EvalResult": "._evaluate",
-    "Evaluator": "._evaluate",
-    "ensure_default_val": "._evaluate",
+    "DEFAULT_VAL": "mixaq.models.evaluation._evaluate",
+    "EvalResult": "mixaq.models.evaluation._evaluate",
+    "Evaluator": "mixaq.models.evaluation._evaluate",
+    "ensure_default_val": "mixaq.models.evaluation._evaluate",
     "load_backbone_weights": "._checkpoint",
     "load_detector": "._checkpoint",
     "save_checkpoint": "._checkpoint",
-    "GENERATORS": "._synth",
-    "SYNTH_CLASSES": "._synth",
-    "render_sample": "._synth",
-    "write_synthetic": "._synth",
-    "train": "._train",
-    "load_run_config": "._train",
+    "GENERATORS": "mixaq.models.data._synth",
+    "SYNTH_CLASSES": "mixaq.models.data._synth",
+    "render_sample": "mixaq.models.data._synth",
+    "write_synthetic": "mixaq.models.data._synth",
+    "train": "mixaq.models.evaluation._train",
+    "load_run_config": "mixaq.models.evaluation._train",
     "FAMILIES": "._registry",
     "get_family": "._registry",
     "RCNNConfig": "._rcnn_config",

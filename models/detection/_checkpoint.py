@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from mixaq.simulator._errors import MixaqError, first_line
+from mixaq.core._errors import MixaqError, first_line
 from mixaq.models.detection._detector import build_detector
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_detector", "load_backbone_weights", "check_finite",

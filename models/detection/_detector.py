@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 
 from mixaq.simulator import SwinArch, get_arch
-from mixaq.simulator._errors import MixaqError
-from mixaq.simulator._util import dataclass_from_mapping
+from mixaq.core._errors import MixaqError
+from mixaq.core._util import dataclass_from_mapping
 
 __all__ = ["DetectorConfig", "SwinFPN", "build_detector", "build_torchvision", "HEADS"]
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import torch
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 from mixaq.models.detection._official import backbone_from_mmdet3, check_relative_position_index, infer_backbone_arch
 from mixaq.models.detection._rcnn_config import CASCADE_STDS, RCNN_STDS, RCNNConfig
 from mixaq.models.detection._registry import RCNN_FAMILIES

@@ -25,7 +25,7 @@ from timm.models.swin_transformer import PatchMerging, SwinTransformerBlock, get
 
 from mixaq.models._windows import partition_windows, reverse_windows
 from mixaq.simulator import SwinArch
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 from mixaq.simulator._windows import WindowGeometry
 
 __all__ = ["OfficialSwinBlock", "OfficialSwin", "OFFICIAL", "backbone_from_mmdet3", "infer_backbone_arch",

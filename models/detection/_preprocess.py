@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 
 __all__ = ["PreparedImage", "read_bgr", "rescale_size", "prepare_bgr", "normalize_pad"]
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
 from mixaq.simulator import SwinArch, get_arch
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 
 __all__ = ["RCNNConfig", "TestSettings", "CASCADE_STDS", "RCNN_STDS"]
 

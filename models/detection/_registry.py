@@ -9,7 +9,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 
 __all__ = ["DetectorFamily", "FAMILIES", "FAMILY_NAMES", "RCNN_FAMILIES", "TRAINABLE_FAMILIES", "get_family"]
 

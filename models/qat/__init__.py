@@ -1,11 +1,11 @@
 """Quantization-aware training (`mixaq qat`) and sparsity-aware quantization adaptation (`mixaq adapt`).
 
-Public names load on first use (`simulator._util.lazy_exports`), so `import mixaq.models.qat` (the
+Public names load on first use (`core._util.lazy_exports`), so `import mixaq.models.qat` (the
 evaluator's checkpoint hook) stays cheap.
 """
 from __future__ import annotations
 
-from mixaq.simulator._util import lazy_exports
+from mixaq.core._util import lazy_exports
 
 # public name -> private module that defines it
 _EXPORTS: dict[str, str] = {

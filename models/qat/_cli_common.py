@@ -39,13 +39,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
 
 
 def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, adapt_overrides: dict) -> int:
-    from mixaq.simulator._errors import MixaqError
-    from mixaq.models.detection._evaluate import DEFAULT_CHECKPOINT
+    from mixaq.core._errors import MixaqError
+    from mixaq.models.evaluation._evaluate import DEFAULT_CHECKPOINT
     from mixaq.models.qat._config import load_finetune_config
     from mixaq.models.qat._loop import fine_tune
 
     from mixaq.models._device import check_device_name
-    from mixaq.simulator._paths import check_out_file
+    from mixaq.core._paths import check_out_file
 
     check_device_name(args.device)
     check_out_file(args.out)

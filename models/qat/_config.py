@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mixaq.models._config import QuantConfig
-from mixaq.simulator._errors import MixaqError
-from mixaq.simulator._util import check_fields, dataclass_from_mapping, read_config_sections
+from mixaq.core._errors import MixaqError
+from mixaq.core._util import check_fields, dataclass_from_mapping, read_config_sections
 
 __all__ = ["ADAPT_FIELDS", "FineTuneConfig", "FineTuneRun", "KINDS", "TRAIN_SCOPES", "load_finetune_config"]
 

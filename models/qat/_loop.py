@@ -21,7 +21,7 @@ from mixaq.models._runtime import seeded, torch_threads
 from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loop
 from mixaq.models.qat._config import ADAPT_FIELDS, KINDS, FineTuneConfig, FineTuneRun
 from mixaq.simulator import MixaqError
-from mixaq.simulator._util import check_fields, json_ready
+from mixaq.core._util import check_fields, json_ready
 
 __all__ = ["fine_tune", "resume_path"]
 
@@ -156,9 +156,9 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
                log_path: str | Path | None, progress: bool, dev: torch.device) -> dict[str, Any]:
     from mixaq.models._two_branch import convert_swin, set_mix
     from mixaq.models.detection._checkpoint import load_checkpoint
-    from mixaq.models.detection._coco import collate
+    from mixaq.models.data._coco import collate
     from mixaq.models.detection._detector import DetectorConfig, build_detector
-    from mixaq.models.detection._train import _dataset, training_batch_losses
+    from mixaq.models.evaluation._train import _dataset, training_batch_losses
     from mixaq.models.qat._distill import DistillTap
     from mixaq.models.qat._state import QAT_KEY, quant_from_dict, quant_to_dict, save_quantized_checkpoint
 

@@ -73,7 +73,7 @@ def qat_table(ckpts: TableCheckpoints, data=None, *, spec: str = "bitfusion", ta
     from tqdm import tqdm
 
     from mixaq.models import MixConfig, QuantConfig
-    from mixaq.models.detection._evaluate import Evaluator
+    from mixaq.models.evaluation._evaluate import Evaluator
 
     spec_obj = simulator.load_spec(spec)
     evaluators: dict[Path, Evaluator] = {}
