@@ -113,7 +113,7 @@ def test_coco_without_masks_is_one_line(tmp_path):
 
 def test_qat_then_adapt_on_mask_rcnn(tmp_path):
     """A short QAT run: the loss falls, the checkpoint evaluates; SAQA from it; resume continues."""
-    from mixaq.models.detection._evaluate import Evaluator
+    from mixaq.models.evaluation._evaluate import Evaluator
     from mixaq.models.qat._config import load_finetune_config
     from mixaq.models.qat._loop import fine_tune
 

@@ -222,8 +222,9 @@ class MaskRCNN(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(t.std, dtype=torch.float32).view(-1, 1, 1), persistent=False)
         self._base_anchors = [base_anchors(s, config.anchor_scales, config.anchor_ratios) for s in config.strides()]
 
-    def anchors(self, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        return [grid_anchors(base, tuple(f.shape[-2:]), s, f.device)
+    def anchors(self, feats: Sequence[torch.Tensor], dtype: torch.dtype | None = None) -> list[torch.Tensor]:
+        """Per-level anchors in `dtype` (default: the features')."""
+        return [grid_anchors(base, tuple(f.shape[-2:]), s, f.device, dtype or f.dtype)
                 for base, f, s in zip(self._base_anchors, feats, self.config.strides())]
 
     def forward_one(self, sample: PreparedImage) -> dict[str, torch.Tensor]:

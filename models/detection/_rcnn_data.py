@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mixaq.simulator._errors import MixaqError
+from mixaq.core._errors import MixaqError
 from mixaq.models.detection._preprocess import read_bgr, rescale_size
 from mixaq.models.detection._rcnn_loss import TrainBatch, TrainTarget, pad_batch
 

@@ -146,7 +146,9 @@ def _giou(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-7) -> torch.
 def _rpn_losses(model, feats, batch: TrainBatch, s: RCNNTrainSettings, choose: Choose):  # noqa: ANN001, ANN202
     """Sigmoid CE on objectness + L1 (or smooth L1) on deltas (stds 1) over the sampled anchors."""
     outs = model.rpn_head(feats)
-    anchors = torch.cat(model.anchors(feats))  # (sum H*W*A, 4), one set for the padded batch
+    # (sum H*W*A, 4), one set for the padded batch; float32 whatever the features' dtype, as mmdet's
+    # targets are (its proposals use the features' dtype)
+    anchors = torch.cat(model.anchors(feats, torch.float32))
     num_anchors = len(model.config.anchor_scales) * len(model.config.anchor_ratios)
     strides = model.config.strides()
     B = batch.images.shape[0]

@@ -36,9 +36,11 @@ def base_anchors(stride: int, scales: Sequence[float], ratios: Sequence[float]) 
     return torch.stack([x_center - 0.5 * ws, y_center - 0.5 * hs, x_center + 0.5 * ws, y_center + 0.5 * hs], dim=-1)
 
 
-def grid_anchors(base: torch.Tensor, feat_hw: tuple[int, int], stride: int, device: torch.device) -> torch.Tensor:
-    """(H*W*A, 4) anchors of one level, location-major (row-major), A per location."""
-    base = base.to(device)
+def grid_anchors(base: torch.Tensor, feat_hw: tuple[int, int], stride: int, device: torch.device,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(H*W*A, 4) anchors of one level, location-major (row-major), A per location, in `dtype`
+    (the features'; mmdet casts its float32 base anchors to it before adding the shifts)."""
+    base = base.to(device).to(dtype)
     feat_h, feat_w = feat_hw
     shift_x = torch.arange(0, feat_w, device=device).to(base.dtype) * stride
     shift_y = torch.arange(0, feat_h, device=device).to(base.dtype) * stride

@@ -17,7 +17,7 @@ import torch
 from torchvision.ops import roi_align
 
 __all__ = ["AssignerSettings", "SamplerSettings", "Sample", "box_iou", "assign_max_iou", "random_choice", "sample",
-           "encode_deltas", "decode_deltas", "mask_targets"]
+           "encode_deltas", "mask_targets"]
 
 Choose = Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]  # (gallery, num, priors) -> picked
 
@@ -147,14 +147,6 @@ def encode_deltas(proposals: torch.Tensor, gt: torch.Tensor, stds: Sequence[floa
     deltas = torch.stack([(gx - px) / pw, (gy - py) / ph, torch.log(gw / pw), torch.log(gh / ph)], dim=-1)
     means = deltas.new_tensor([0.0, 0.0, 0.0, 0.0]).unsqueeze(0)
     return deltas.sub_(means).div_(deltas.new_tensor(list(stds)).unsqueeze(0))
-
-
-def decode_deltas(rois: torch.Tensor, deltas: torch.Tensor, stds: Sequence[float],
-                  max_shape: tuple[int, int] | None) -> torch.Tensor:
-    """`delta2bbox` for (N, 4) deltas (re-exported so training code imports one module)."""
-    from mixaq.models.detection._rcnn_ops import delta2bbox
-
-    return delta2bbox(rois, deltas, stds, max_shape)
 
 
 def mask_targets(pos_proposals: torch.Tensor, gt_index: torch.Tensor, gt_masks: torch.Tensor,

@@ -27,6 +27,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
                         help="detector checkpoint to start from (default: the embedded default model)")
     parser.add_argument("--config", default=str(CONFIG_DIR / default_config),
                         help=f"YAML with data/quant/train[/adapt] sections (default: models/qat/configs/{default_config})")
+    parser.add_argument("--data", default=None,
+                        help="training images directory (with --ann: replaces the config's data section; COCO with "
+                             "masks for the Mask R-CNN families)")
+    parser.add_argument("--ann", default=None, help="COCO instances json of --data")
     parser.add_argument("--out", required=True, help="checkpoint to write (rewritten every train.checkpoint_every steps)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run that was writing --out (from OUT.resume)")
@@ -58,6 +62,10 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
                                     ("train_scope", args.train_scope), ("method", args.method)) if v is not None}
     if train_over.get("steps", 1) < 1:
         raise MixaqError("--steps must be >= 1")
+    if (args.data is None) != (args.ann is None):
+        raise MixaqError("--data and --ann go together (an images directory and its COCO instances json)")
+    if args.data is not None:
+        run = replace(run, data={"images": str(Path(args.data).resolve()), "ann": str(Path(args.ann).resolve())})
     quant_over = {k: v for k, v in {**quant_overrides, "weight_bits": args.weight_bits}.items() if v is not None}
     try:
         run = replace(run, train=replace(run.train, **train_over), quant=replace(run.quant, **quant_over),

@@ -49,7 +49,7 @@ def _calibration_batches(data, n: int, batch_size: int, seed: int):  # noqa: ANN
 def _rcnn_dataset(spec: dict, config, base: Path | None, seed: int):  # noqa: ANN001, ANN202
     """The train pipeline of the Mask R-CNN families on `data: {images, ann}` or `{dir}` (COCO with masks)."""
     from mixaq.models.detection._rcnn_data import RCNNTrainData
-    from mixaq.models.detection._synth import _ANN_NAME, _IMG_DIR
+    from mixaq.models.data._synth import _ANN_NAME, _IMG_DIR
 
     def rel(p):  # noqa: ANN001, ANN202
         p = Path(p)
