@@ -34,7 +34,7 @@ class WeightWatch:
             qkr = block.quant_config is not None and block.quant_config.qkr
             for layer in (("qk", "v") if qkr else ("qkv",)) + ("proj", "fc1", "fc2"):
                 self.layers.append((f"b{block.mixaq_index}.{layer}", block, layer))
-        self._saved: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (param, rows, mask, values)
+        self._saved: list[tuple[torch.Tensor, slice, torch.Tensor, torch.Tensor]] = []  # (param, rows, mask, values)
         self._frozen_share = 0.0
 
     @staticmethod
