@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mixaq.models.evaluation._evaluate import Evaluator
-    from mixaq.models.evaluation._table import ptq_table, ratio_for_speedup, table_markdown
+    from benchmarks._ptq_table import ptq_table, ratio_for_speedup, table_markdown
 
     start = time.perf_counter()
     out = Path(args.out)

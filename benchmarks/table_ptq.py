@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from mixaq.models.evaluation._evaluate import Evaluator
     from mixaq.models._config import OBSERVERS
-    from mixaq.models.evaluation._table import ptq_table, side_by_side, table_markdown
+    from benchmarks._ptq_table import ptq_table, side_by_side, table_markdown
 
     start = time.perf_counter()
     ev = Evaluator(args.checkpoint, args.data, max_images=args.max_images, calib_images=args.calib_images,

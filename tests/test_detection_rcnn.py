@@ -295,7 +295,7 @@ def test_paper_table_command_on_a_random_model(files, tmp_path):
 
     root, ann, ckpts = files
     code = table_paper.main(["--checkpoint", str(ckpts["mask_rcnn"]), "--coco-root", str(root / "images"),
-                             "--ann", str(ann), "--device", "cpu", "--loader-workers", "0", "--calib", "1",
+                             "--ann", str(ann), "--device", "cpu", "--workers", "0", "--calib", "1",
                              "--observer", "minmax", "--test-scale", "256,160", "--out", str(tmp_path)])
     assert code == 0
     df = pd.read_csv(tmp_path / "table.csv")
@@ -310,7 +310,7 @@ def test_paper_table_command_on_a_random_model(files, tmp_path):
 def test_ratio_for_speedup_hits_the_target_on_the_simulator(target):
     from mixaq import simulator
     from mixaq.models.detection._rcnn_config import RCNNConfig
-    from mixaq.models.evaluation._table import ratio_for_speedup
+    from benchmarks._ptq_table import ratio_for_speedup
     from mixaq.simulator import WindowAssignment
 
     config = RCNNConfig()  # Swin-T at 800x1344, official windows

@@ -1,4 +1,4 @@
-"""The PTQ results table: float, uniform W4A8 / W4A6 / W4A4, and MixA-Q W4A8/A4 at several low-bit
+"""The PTQ results table (a benchmark's, not the library's: `benchmarks.table_ptq`, `table_paper`): float, uniform W4A8 / W4A6 / W4A4, and MixA-Q W4A8/A4 at several low-bit
 ratios with importance vs random vs reversed window selection -- measured mAP and simulated BOPs
 speedup; `side_by_side` puts the tables of several PTQ observers next to each other."""
 from __future__ import annotations
