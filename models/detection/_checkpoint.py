@@ -101,11 +101,11 @@ def load_checkpoint(path: str | Path, trainable: bool = False) -> dict[str, Any]
         head = payload["config"].get("head", FCOS) if isinstance(payload["config"], dict) else None
         if trainable and head not in TRAINABLE_FAMILIES:
             raise MixaqError(f"{path}: a {head} detector: mixaq trains {', '.join(TRAINABLE_FAMILIES)} only "
-                             "(the Mask R-CNN families have no training losses here; eval and sweep take them)")
+                             "here (`mixaq qat` and `adapt` take the Mask R-CNN families; eval and sweep take every family)")
         return payload
     if is_foreign(payload):
-        raise MixaqError(f"{path}: an official / mmdet detector file: `mixaq eval` and `sweep` take it; training "
-                         f"(train, qat, adapt) needs one of mixaq's {', '.join(TRAINABLE_FAMILIES)} checkpoints")
+        raise MixaqError(f"{path}: an official / mmdet detector file: `mixaq eval`, `sweep`, `qat` and `adapt` take "
+                         f"it; `mixaq train` needs one of mixaq's {', '.join(TRAINABLE_FAMILIES)} checkpoints")
     if _is_swin_state_dict(payload) or (isinstance(payload, dict) and _is_swin_state_dict(payload.get("model"))):
         raise MixaqError(f"{path}: a Swin backbone state dict, not a detector checkpoint "
                          "(train a detector from it with `mixaq train --init-backbone`)")
