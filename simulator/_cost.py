@@ -10,6 +10,7 @@ import numpy as np
 
 from mixaq.simulator._arch import SwinArch, WindowAssignment, get_arch, window_counts
 from mixaq.core._errors import MixaqError
+from mixaq.simulator._mapper import unique_rows
 from mixaq.simulator._gemm import gemm_cost, vector_cost
 from mixaq.simulator._spec import AcceleratorSpec, load_spec
 from mixaq.simulator._workload import Workload, build_workload, share_matrix
@@ -107,21 +108,6 @@ class _Evaluation:
     totals: dict  # (A,) per-assignment totals
 
 
-def _unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of a (A, c) float table and each row's index among them.
-
-    One lexsort over the columns; several times faster than `np.unique(axis=0)`, which sorts
-    rows as structured records. The distinct rows come out in lexicographic order as there."""
-    order = np.lexsort(key.T[::-1])
-    ordered = key[order]
-    starts = np.empty(len(key), dtype=bool)
-    starts[0] = True
-    np.any(ordered[1:] != ordered[:-1], axis=1, out=starts[1:])
-    inverse = np.empty(len(key), dtype=np.int64)
-    inverse[order] = np.cumsum(starts) - 1
-    return ordered[starts], inverse
-
-
 def _pairs(wl: Workload, shares: np.ndarray, high, low, weight):
     """Distinct (shares, bits) keys per row group, and every (row, key) pair to evaluate."""
     n_assign = shares.shape[0]
@@ -134,7 +120,7 @@ def _pairs(wl: Workload, shares: np.ndarray, high, low, weight):
         if n_assign == 1:
             uniq, inverse = key, np.zeros(1, dtype=np.int64)
         else:
-            uniq, inverse = _unique_rows(key)
+            uniq, inverse = unique_rows(key)
         n_keys = len(uniq)
         segment_of[:, gi] = offset + inverse.reshape(-1)
         for unit, rows, pos in (("gemm", grp.gemm_rows, grp.gemm_key_pos), ("vector", grp.vector_rows, grp.vector_key_pos)):

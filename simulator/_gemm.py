@@ -350,7 +350,7 @@ def _gemm_tiles(spec: AcceleratorSpec, p: _Plan, m, n, k, ba, bw) -> dict[str, n
     m, n, k, ba, bw = np.broadcast_arrays(m, n, k, ba, bw)
     shape = m.shape
     flat = [np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in (m, n, k, ba, bw)]
-    r = {key: v.reshape(shape) for key, v in mapped(spec, PRECISION_MODELS[spec.precision_model], *flat).items()}
+    r = {key: v.reshape(shape) for key, v in mapped(spec, PRECISION_MODELS[spec.precision_model], DATAFLOW_ROLES[spec.dataflow], *flat).items()}
     stream = "mnk"[p.stream_dim]
     return _fields(p, m, n, k, ba, bw, r["compute"], r["total"], r["read"], r["write"], r["sram"], r["tiles"],
                    r["tile_" + stream], np.full(shape, _NONE), r["pack"], r["passes"], r["mac_scale"],

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from mixaq.models.detection._rcnn_config import RCNNConfig
+from mixaq.models.detection._registry import MASK_RCNN
 from mixaq.models.detection._rcnn_ops import bbox2roi, delta2bbox, multilevel_roi_align
 from mixaq.models.detection._rcnn_targets import (
     AssignerSettings,
@@ -68,7 +69,7 @@ class RCNNTrainSettings:
 
     @classmethod
     def for_config(cls, config: RCNNConfig) -> "RCNNTrainSettings":
-        if config.head == "mask_rcnn":
+        if config.head == MASK_RCNN:
             return cls()
         # The official release's cascade config (mmdet 2.x): rpn_proposal max_per_img 2000.
         ious, weights = (0.5, 0.6, 0.7), (1.0, 0.5, 0.25)

@@ -71,8 +71,8 @@ FAMILIES: dict[str, DetectorFamily] = {f.name: f for f in (
 )}
 FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
 RCNN_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if f.inputs == "mmdet")
-# Families with training losses in mixaq (torchvision's): `mixaq train`, `qat` and `adapt` take these;
-# the mmdet-equal R-CNN families are inference-only (PTQ eval and sweep).
+# Families `mixaq train` builds from scratch (torchvision's losses). `qat` and `adapt` also take the
+# R-CNN families, whose training losses equal mmdetection's (`_rcnn_loss.py`).
 TRAINABLE_FAMILIES: tuple[str, ...] = tuple(n for n, f in FAMILIES.items() if f.inputs == "tensor")
 
 

@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from mixaq.models._config import QuantConfig
 from mixaq.models._runtime import seeded, torch_threads
+from mixaq.models.detection._registry import RCNN_FAMILIES
 from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loop
 from mixaq.models.qat._config import ADAPT_FIELDS, KINDS, FineTuneConfig, FineTuneRun, apply_method
 from mixaq.simulator import MixaqError
@@ -68,7 +69,7 @@ def _rcnn_dataset(spec: dict, config, base: Path | None, seed: int):  # noqa: AN
 
 
 def _is_rcnn(config) -> bool:  # noqa: ANN001
-    return getattr(config, "head", None) in ("mask_rcnn", "cascade_mask_rcnn")
+    return getattr(config, "head", None) in RCNN_FAMILIES
 
 
 def _trainable(model: nn.Module, scope: str) -> set[str]:
@@ -200,7 +201,7 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
             raise MixaqError(f"{state_file}: the run settings differ from the interrupted run's (only max_minutes, "
                              "threads and loader_workers may change on resume)")
         categories = resumed["categories"]
-        if resumed["config"].get("head") in ("mask_rcnn", "cascade_mask_rcnn"):
+        if resumed["config"].get("head") in RCNN_FAMILIES:
             from mixaq.models.detection._rcnn_config import RCNNConfig
 
             config = RCNNConfig.from_dict(resumed["config"], where=f"{state_file}: config")
@@ -318,7 +319,7 @@ def _source_config(source: Path):  # noqa: ANN202
     if isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "format" in payload:
         head = payload["config"].get("head")
         return RCNNConfig.from_dict(payload["config"], where=f"{source}: config") if head in \
-            ("mask_rcnn", "cascade_mask_rcnn") else None
+            RCNN_FAMILIES else None
     if is_foreign(payload):
         return read_foreign(payload, str(source), None).config
     return None
