@@ -151,7 +151,6 @@ def cost_summary(spec_name: str, arch, image_hw, assignment) -> dict:  # noqa: A
 def _check_before_loading(args: argparse.Namespace, quant) -> None:  # noqa: ANN001
     """Options that would otherwise fail only after the model, the data and the whole evaluation
     (the cost on `--spec` is computed last): checked before anything loads."""
-    from pathlib import Path
 
     from mixaq import simulator
     from mixaq.core._errors import MixaqError

@@ -97,11 +97,6 @@ def main(argv: list[str] | None = None) -> int:
         # Our validation raises these with a one-line message naming the problem.
         _error(name, str(exc))
         return 2
-    except BrokenPipeError:  # `mixaq cost | head`: the reader left; say nothing more, exit quietly
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
     except OSError as exc:  # a path our checks did not foresee (permissions, a file in the way): still one line
         where = " -> ".join(repr(str(f)) for f in (exc.filename, exc.filename2) if f is not None)
         _error(name, f"{exc.strerror or exc}{': ' + where if where else ''}")

@@ -186,7 +186,7 @@ def _pareto(rec: StudyRecord, plt) -> object:
         ax.plot(f[x_col], f[y_col], "-", color="tab:red", lw=1.5, zorder=5)
         for family, g in _families(f):
             ax.scatter(g[x_col], g[y_col], s=26, color="tab:red", marker=_FAMILY_MARKERS.get(family, "o"), zorder=6,
-                       label=f"feasible Pareto front" + (f", {family}" if family else "") + f" ({len(g)})")
+                       label="feasible Pareto front" + (f", {family}" if family else "") + f" ({len(g)})")
     elif len(f):
         # 3+ objectives: the front's points coloured by the first objective off these axes.
         third = next(o for o in rec.settings.objective_specs if o.column not in (x_col, y_col)
