@@ -228,7 +228,7 @@ _LISTED: tuple[Case | str, ...] = (
     _c("a study database with random bytes inside", *_PLOT, "--storage", "sqlite:///{D}/damaged.db",
        needs=("damaged",)),
     _c("a journal whose last line was cut mid-write, read as far as it is whole (accepted)", "plot", "--out",
-       "{D}/plots_cut", "--storage", "journal:{D}/cut.log", "--study", "two", needs=("damaged",)),
+       "{D}/plots_cut", "--storage", "journal:{D}/cut.log", "--study", "two", "--no-progress", needs=("damaged",)),
     "`mixaq data`, `train`, `qat`, `adapt`",
     _c("data synth --num-images 0", "data", "synth", "--out", "{D}/synth", "--num-images", "0"),
     _c("data synth --out naming an existing file", "data", "synth", "--out", "{D}/afile", "--num-images", "2"),
@@ -395,7 +395,9 @@ def _spec_files(d: Path) -> None:
                                          + good.replace("name: bitfusion", "name: *l7"))
     (out / "alias_one.yaml").write_text(good.replace("frequency_mhz: 500", "frequency_mhz: &f 500")
                                         .replace("dram_bytes_per_cycle: ", "dram_bytes_per_cycle: *f #"))
-    (out / "duplicate_rows.yaml").write_text(good.replace("  rows: 32\n", "  rows: 32\n  rows: 96\n"))
+    doubled = re.sub(r"^(\s+rows: \d+\n)", r"\1  rows: 96\n", good, count=1, flags=re.M)
+    assert doubled != good, "the preset's YAML has no `rows:` line to give twice"
+    (out / "duplicate_rows.yaml").write_text(doubled)
     (out / "duplicate_frequency.yaml").write_text(good + "frequency_mhz: 5\n")
     variant("rows_inf.yaml", lambda m: m["array"].update(rows=float("inf")))
     variant("cols_nan.yaml", lambda m: m["array"].update(cols=float("nan")))

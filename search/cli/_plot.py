@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hv-ref", default=None, metavar="OBJ=VALUE,...",
                         help="hypervolume reference point per objective: a number or uniform_low/uniform_high "
                              "(default: accuracy = the uniform-low baseline's, speedups 1, costs the reference's)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                        help="a progress bar while the figures render")
     parser.add_argument("--allow-mixed", action="store_true",
                         help="--compare studies measured on different models, image sets or specs anyway "
                              "(the figure says what differs)")
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             raise MixaqError(f"study {args.study!r} has no completed trials yet: nothing to plot")
         paths = write_outputs(study, args.out, pick_trial=args.pick, owner=owner, hv_ref=parse_hv_ref(args.hv_ref),
-                              progress=True)
+                              progress=args.progress)
     print(f"wrote {len(paths)} files to {Path(args.out).resolve()}:")
     for p in paths:
         print(f"  {p.name}")
