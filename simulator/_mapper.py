@@ -164,7 +164,17 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     others = [tile[i] if i != sd else 1.0 for i in range(3)]
     padded_n = np.ceil(others[1] / pad_of[1]) * pad_of[1]
     padded_k = np.ceil(others[2] / pad_of[2]) * pad_of[2]
-    acc_width = c["psum_bytes"] if (sd == 2 or c["x2_is_psum"] or c["readback"]) else c["out_bytes"]
+    # The output tile binds only as the feasibility test below binds it: at psum width while it
+    # accumulates across K tiles or K folds, at output width when read back, not at all when it
+    # streams out. A streamed K (os) accumulates across its own tiles: psum width.
+    if sd == 2:
+        acc_width, out_binds = c["psum_bytes"], True
+    else:
+        k_tiles = np.ceil(k / others[2])
+        k_folds = np.ceil(np.ceil(others[2] / pack) / rows)
+        accumulates = (k_tiles > 1.0) | ((k_folds > 1.0) & c["x2_is_psum"])
+        acc_width = np.where(accumulates, c["psum_bytes"], c["out_bytes"])
+        out_binds = accumulates | c["readback"]
     cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
     fills = []
     for width in (wide, wide / 2.0, wide / 4.0):
@@ -173,7 +183,8 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         fill = np.inf
         for name, own in _OPERAND_DIMS.items():
             if sd in own:
-                fill = np.minimum(fill, np.floor(cap[name] / per_unit[name]))
+                own_fill = np.floor(cap[name] / per_unit[name])
+                fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
         fills.append(np.broadcast_to(fill, (n_r, n_c, 1, g))[:, :, 0, :])
     fill = np.stack(fills, axis=-2)  # (R, C, 3, G)
     tile[sd] = _stream_sizes(dims[sd], fill)  # (R, C, S, G)
