@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mixaq eval {' '.join(flags)} failed (exit {status})", file=sys.stderr)
             return status
         results[name] = json.loads(buffer.getvalue())
+        if not args.checkpoint:  # the absolute path of whoever ran it means nothing to a reader
+            results[name]["checkpoint"] = "embedded default (models/detection/default/model.pt)"
         print(f"{name}: AP {results[name]['ap']:.4f}", flush=True)
     text = json.dumps(results, indent=1) + "\n"
     if args.out:
