@@ -117,13 +117,18 @@ def map_tiles(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np
 
 
 def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np.ndarray]:
+    tm, tn, tk = _candidates(c, m, n, k, ba, bw, pack)
+    cost = _evaluate(c, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk)
+    return _choose(c, cost, m, n, k, tm, tn, tk)
+
+
+def _candidates(c: dict, m, n, k, ba, bw, pack) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate tilings of G GEMMs: tm, tn, tk as (T, G) arrays (the module docstring)."""
     g = len(m)
     rows, cols = c["rows"], c["cols"]
     ones = np.ones_like(m)
     dims = (m, n, k)
-    role = c["roles"]  # (row dim, col dim, stream dim) indices into (m, n, k)
-    array_of = {role[0]: rows, role[1]: cols, role[2]: np.inf}
-    div_of = (ones, ones, pack)  # K is consumed `pack` elements per unit and cycle
+    role = c["roles"]
     pad_of = (ones, cols * ones if c["pad"] else ones, rows * pack if c["pad"] else ones)
     bytes_a, bytes_b = ba / 8.0, bw / 8.0
     # Array-mapped dims on axes 0 and 1 (shape (R, 1, 1, G) and (1, C, 1, G)), the stream on axis 2.
@@ -188,7 +193,23 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         fills.append(np.broadcast_to(fill, (n_r, n_c, 1, g))[:, :, 0, :])
     fill = np.stack(fills, axis=-2)  # (R, C, 3, G)
     tile[sd] = _stream_sizes(dims[sd], fill)  # (R, C, S, G)
-    tm, tn, tk = tile
+    full = (n_r, n_c, _N_STREAM, g)
+    return tuple(np.broadcast_to(t, full).reshape(-1, g) for t in tile)
+
+
+def _evaluate(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -> dict[str, np.ndarray]:
+    """Every candidate tiling's cost (tm, tn, tk broadcastable to (T, G)): compute, feasible,
+    sram_array as (T, G); total, dram, energy, read, write per loop order as (6, T, G)."""
+    rows, cols = c["rows"], c["cols"]
+    ones = np.ones_like(m)
+    dims = (m, n, k)
+    role = c["roles"]
+    array_of = {role[0]: rows, role[1]: cols, role[2]: np.inf}
+    div_of = (ones, ones, pack)
+    pad_of = (ones, cols * ones if c["pad"] else ones, rows * pack if c["pad"] else ones)
+    bytes_a, bytes_b = ba / 8.0, bw / 8.0
+    cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
+    tile = (tm, tn, tk)
     stats = [_per_dim(tile[d], dims[d], div_of[d], array_of[d], pad_of[d]) for d in range(3)]
     q = [s_[0] for s_ in stats]
     r_q, r_len, r_folds, r_used, _ = stats[role[0]]
@@ -285,12 +306,20 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         else:
             energy = 0.0
         results.append((total, dram, energy, read, write))
-    full = (n_r, n_c, _N_STREAM, g)
-    n_tilings = n_r * n_c * _N_STREAM
-    shape = (len(LOOP_ORDERS), n_tilings, g)
-    stack = lambda i: np.stack([np.broadcast_to(r[i], full) for r in results]).reshape(shape)  # noqa: E731
-    total, dram, energy = stack(0), stack(1), stack(2)
-    ok = np.broadcast_to(feasible, full).reshape(1, n_tilings, g)
+    shape = np.broadcast_shapes(np.shape(tm), np.shape(tn), np.shape(tk), np.shape(m))
+    per_order = lambda i: np.stack([np.broadcast_to(r[i], shape) for r in results])  # noqa: E731
+    return {"compute": np.broadcast_to(compute, shape), "feasible": np.broadcast_to(feasible, shape),
+            "sram_array": np.broadcast_to(sram_array, shape), "total": per_order(0), "dram": per_order(1),
+            "energy": per_order(2), "read": per_order(3), "write": per_order(4)}
+
+
+def _choose(c: dict, cost: dict, m, n, k, tm, tn, tk) -> dict[str, np.ndarray]:
+    """The best candidate of each GEMM under the objective (ties: the second key, then the first)."""
+    g = len(m)
+    column = np.arange(g)
+    total, dram, energy = cost["total"], cost["dram"], cost["energy"]
+    n_tilings = total.shape[1]
+    ok = cost["feasible"][None]
     ok = ok | ~ok.any(axis=1, keepdims=True)  # nothing fits: stream from DRAM anyway (costed as is)
     objective = c["objective"]
     if objective == "latency":
@@ -302,9 +331,8 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     else:
         first_key, second_key = energy * total, total
     if "inspect" in c:  # a debugging hook: every candidate's numbers (the model never sets it)
-        c["inspect"].update(total=total, dram=dram, ok=np.broadcast_to(ok, shape), tm=np.broadcast_to(tm, full),
-                            tn=np.broadcast_to(tn, full), tk=np.broadcast_to(tk, full),
-                            compute=np.broadcast_to(compute, full), pairs=n_pairs)
+        c["inspect"].update(total=total, dram=dram, ok=np.broadcast_to(ok, total.shape), tm=tm, tn=tn, tk=tk,
+                            compute=cost["compute"])
     first_key = np.where(ok, first_key, np.inf).reshape(-1, g)
     second_key = second_key.reshape(-1, g)
     best = first_key.min(axis=0)
@@ -312,16 +340,13 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     order_i, tiling = np.divmod(pick, n_tilings)
     chosen = {
         "total": total.reshape(-1, g)[pick, column],
-        "read": stack(3).reshape(-1, g)[pick, column],
-        "write": stack(4).reshape(-1, g)[pick, column],
-        "compute": np.broadcast_to(compute, full).reshape(-1, g)[tiling, column],
-        "tile_m": np.broadcast_to(tm, full).reshape(-1, g)[tiling, column],
-        "tile_n": np.broadcast_to(tn, full).reshape(-1, g)[tiling, column],
-        "tile_k": np.broadcast_to(tk, full).reshape(-1, g)[tiling, column],
+        "read": cost["read"].reshape(-1, g)[pick, column],
+        "write": cost["write"].reshape(-1, g)[pick, column],
+        "compute": cost["compute"][tiling, column],
+        "tile_m": tm[tiling, column], "tile_n": tn[tiling, column], "tile_k": tk[tiling, column],
         "loop_order": order_i.astype(np.float64),
     }
-    chosen["sram"] = np.broadcast_to(sram_array, full).reshape(-1, g)[tiling, column] + (
-        chosen["read"] + chosen["write"])
+    chosen["sram"] = cost["sram_array"][tiling, column] + chosen["read"] + chosen["write"]
     chosen["tiles"] = (np.ceil(m / chosen["tile_m"]) * np.ceil(n / chosen["tile_n"]) * np.ceil(k / chosen["tile_k"]))
     return chosen
 
