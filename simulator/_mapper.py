@@ -18,12 +18,19 @@ one numpy evaluation:
   compute (`stall_model: pipelined`), or Bit Fusion's simulator's formula (`bitfusion`).
 
 Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer): each
-array-mapped dimension whole, in 2 to 6 balanced tiles, its largest power of two, the powers of two
-1, 4, ..., 4096, and the sizes that fill the buffer of the operand both array dimensions index;
-for each pair of those that fits, the streamed dimension whole, in 2 and 3, its largest power of
-two, and the sizes that fill the buffers given the other two tiles. Fill sizes are taken at fixed
-widths (the spec's widest, half and quarter), never at the GEMM's own bits, so narrower operands
-keep every schedule wider ones had. A tile smaller than a fold leaves array lines idle.
+array-mapped dimension whole and in 2 to 16 balanced tiles, in 2 to 8 tiles of whole folds (and the
+smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest power of two, the powers
+of two 1, 4, ..., 4096, and the sizes that fill the buffer of the operand both array dimensions index
+with the other one whole; for each pair of those that fits, the streamed dimension whole, in 2 and
+3, its largest power of two, 1, 4, 16, 64, and the sizes that fill the buffers given the other two
+tiles (with their balanced splits). Fill sizes are taken at fixed widths (the spec's widest, half and
+quarter), never at the GEMM's own bits, so narrower operands keep every schedule wider ones had. A
+tile smaller than a fold leaves array lines idle.
+
+The search is exact over these candidates and prunes what cannot win (branch and bound): tilings
+that do not fit (when any does); then, under `latency`, every tiling whose lower bound (compute
+cycles plus its first and last transfers, valid under every loop order) exceeds the best total of
+the few tilings with the least bound.
 """
 from __future__ import annotations
 
@@ -32,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LOOP_ORDERS", "TILE_RESULT_FIELDS", "map_tiles", "mapped", "spec_values", "unique_rows"]
+__all__ = ["LOOP_ORDERS", "TILE_RESULT_FIELDS", "cost_tilings", "map_tiles", "mapped", "spec_values", "unique_rows"]
 
 # Loop orders over the tile loops, outermost first (index = the `loop_order` result field).
 LOOP_ORDERS = tuple("".join(p) for p in itertools.permutations("mnk"))
@@ -41,14 +48,20 @@ _OPERAND_DIMS = {"a": (0, 2), "b": (2, 1), "c": (0, 1)}
 TILE_RESULT_FIELDS = ("compute", "total", "read", "write", "sram", "tile_m", "tile_n", "tile_k", "loop_order",
                       "tiles")
 _POWERS = (1.0,) + tuple(2.0 ** j for j in range(2, 13))  # 1, 4, 8, ..., 4096 (absolute: nested across arrays)
-_N_ARRAY = 13 + len(_POWERS)  # candidate sizes of each array-mapped dimension
-_N_STREAM = 10  # candidate sizes of the streamed dimension, per tiling of the other two
+_BALANCED = tuple(float(q) for q in range(1, 17))  # an array-mapped dimension in 1 to 16 equal tiles
+_FOLD_MULTIPLES = tuple(float(j) for j in range(1, 9))  # 1 to 8 whole folds of the array
+_FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tiles of whole folds
+_N_ARRAY = 7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES)  # candidate sizes of each array-mapped dimension
+_STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
+_N_STREAM = 12 + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
+_PROBES = 8  # tilings per GEMM fully costed first, to bound the optimum (branch and bound)
 _CHUNK_CANDIDATES = 1 << 20  # candidate × GEMM elements per evaluation slice (memory bound)
 
 
-def _array_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """(25, G) candidate tiles of a dimension the array folds over: whole and in 2 to 6 balanced
-    tiles, the largest power of two below it, the sizes that fill the buffer of the operand both
+def _array_sizes(d: np.ndarray, fill: np.ndarray, lines) -> np.ndarray:
+    """(T, G) candidate tiles of a dimension the array folds over (`lines` of the array): whole and in
+    2 to 16 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
+    and folds, 1 to 8 whole folds, the largest power of two below it, the sizes that fill the buffer of the operand both
     array dimensions index with the other one whole (`fill` (3, G), for operands at the spec's
     widest, half and quarter width: the candidates do not depend on the bits) and their balanced
     splits, and 1, 4, 8, ..., 4096 (powers of two are whole folds of power-of-two arrays at any Bit
@@ -57,24 +70,34 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
-    rows = [np.ceil(d / q) for q in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)] + [np.exp2(np.maximum(e - 1.0, 0.0))]
+    rows = [np.ceil(d / q) for q in _BALANCED] + [np.exp2(np.maximum(e - 1.0, 0.0))]
     rows += [fill[i] for i in range(3)] + [balanced[i] for i in range(3)]
-    rows += [np.full_like(d, p) for p in _POWERS]
+    rows += [np.full_like(d, p) for p in _POWERS] + [lines * j + 0.0 * d for j in _FOLD_MULTIPLES]
+    # In q tiles of whole folds (the last takes the rest), and the smallest tile that needs as many
+    # tiles and folds (the last one's folds then fuller): tiles that use the array fully while
+    # leaving the most room in the buffers.
+    for q in _FOLD_TILES:
+        per = np.ceil(np.ceil(d / q) / lines)
+        whole = per * lines
+        last_folds = np.ceil(np.maximum(d - (q - 1.0) * whole, 1.0) / lines)
+        rows += [whole, np.maximum(np.ceil(d / q), np.ceil((d - last_folds * lines) / max(q - 1.0, 1.0)))]
     return np.minimum(np.stack(np.broadcast_arrays(*rows)), d)
 
 
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """(..., 10, G) candidate tiles of the streamed dimension: whole, in 2 and 3 balanced tiles, the
-    largest power of two below it, and from `fill` (..., 3, G) (the stream tile that fills the buffers
-    given the other two tiles, for operands at the spec's widest, half and quarter width) the
-    largest such tile and its balanced split; for the widest also its power of two and half."""
+    """(..., S, G) candidate tiles of the streamed dimension: whole, in 2 and 3 balanced tiles, the
+    largest power of two below it, 1, 4, 16, 64 (small tiles expose less at the start and end), and
+    from `fill` (..., 3, G) (the stream tile that fills the buffers given the other two tiles, for
+    operands at the spec's widest, half and quarter width) each such tile and its balanced split; for
+    the widest also its power of two and half."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
     zero = 0.0 * fill[..., 0, :]
     rows = [d + zero, np.ceil(d / 2.0) + zero, np.ceil(d / 3.0) + zero, np.exp2(np.maximum(e - 1.0, 0.0)) + zero,
             np.exp2(np.floor(np.log2(fill[..., 0, :]))), np.ceil(fill[..., 0, :] / 2.0)]
-    rows += [fill[..., i, :] for i in range(3)] + [balanced[..., i, :] for i in range(1)]
+    rows += [fill[..., i, :] for i in range(3)] + [balanced[..., i, :] for i in range(3)]
+    rows += [np.full_like(rows[0], p) for p in _STREAM_POWERS]
     return np.minimum(np.stack(rows, axis=-2), d)
 
 
@@ -118,8 +141,77 @@ def map_tiles(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np
 
 def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np.ndarray]:
     tm, tn, tk = _candidates(c, m, n, k, ba, bw, pack)
-    cost = _evaluate(c, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk)
-    return _choose(c, cost, m, n, k, tm, tn, tk)
+    n_tilings, g = tm.shape
+    # Cost only what can win: the first of equal tilings of a GEMM (the choice breaks ties by
+    # candidate index, so the first is the one it would keep), and only tilings that fit when any
+    # does (otherwise all of them: nothing fits, stream from DRAM anyway). Exact: same choice.
+    gid = np.repeat(np.arange(g), n_tilings)
+    tiling = np.tile(np.arange(n_tilings), g)
+    tm, tn, tk = tm.T.ravel(), tn.T.ravel(), tk.T.ravel()
+    order = np.lexsort((tiling, tk, tn, tm, gid))
+    first = np.ones(len(order), dtype=bool)
+    same = (tm[order[1:]] == tm[order[:-1]]) & (tn[order[1:]] == tn[order[:-1]]) & (tk[order[1:]] == tk[order[:-1]])
+    first[1:] = ~(same & (gid[order[1:]] == gid[order[:-1]]))
+    distinct = np.empty_like(first)
+    distinct[order] = first
+    col = _columns(c, gid, m, n, k, ba, bw, pack)
+    fits = _fits(col, tm, tn, tk)
+    any_fit = np.zeros(g, dtype=bool)
+    np.logical_or.at(any_fit, gid, fits)
+    keep = distinct & (fits | ~any_fit[gid])
+    gid, tiling, tm, tn, tk = gid[keep], tiling[keep], tm[keep], tn[keep], tk[keep]
+    col = _subset(col, keep)
+    terms = _tile_terms(col, col["m"], col["n"], col["k"], col["ba"], col["bw"], col["pack"], passes[gid],
+                        mac_scale[gid], tm, tn, tk)
+    if c["objective"] == "latency":
+        # Branch and bound, exact: cost every loop order of the few tilings with the least lower
+        # bound of each GEMM; their best total bounds the GEMM's optimum, and a tiling whose lower
+        # bound exceeds it cannot win (nor tie).
+        bound = np.where(fits[keep] | ~any_fit[gid], terms["lower"], np.inf)
+        counts = np.bincount(gid, minlength=g)
+        by_bound = np.lexsort((bound, gid))
+        rank = np.empty(len(gid), dtype=np.int64)
+        rank[by_bound] = np.arange(len(gid)) - np.repeat(np.cumsum(counts) - counts, counts)
+        probe = rank < _PROBES
+        probed = _orders(col, _subset(terms, probe))["total"].min(axis=0)
+        best = np.full(g, np.inf)
+        np.minimum.at(best, gid[probe], np.where(np.isfinite(bound[probe]), probed, np.inf))
+        live = bound <= best[gid]
+        gid, tiling, tm, tn, tk = gid[live], tiling[live], tm[live], tn[live], tk[live]
+        col, terms = _subset(col, live), _subset(terms, live)
+    cost = _orders(col, terms)
+    return _choose(col, cost, gid, tiling, n_tilings, g, m, n, k, tm, tn, tk)
+
+
+def _subset(values: dict, sel: np.ndarray) -> dict:
+    """Per-candidate arrays (also inside the re-fetch walk) restricted to `sel`; scalars as they are."""
+    def cut(v):
+        if isinstance(v, np.ndarray) and v.ndim:
+            return v[sel]
+        if isinstance(v, dict):
+            return {key: cut(x) for key, x in v.items()}
+        if isinstance(v, tuple):
+            return tuple(cut(x) for x in v)
+        return v
+    return {key: cut(v) for key, v in values.items()}
+
+
+def _columns(c: dict, gid: np.ndarray, m, n, k, ba, bw, pack) -> dict:
+    """The spec values and GEMM numbers of each candidate (per-GEMM arrays gathered by `gid`)."""
+    col = {key: (v[gid] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
+    col.update(m=m[gid], n=n[gid], k=k[gid], ba=ba[gid], bw=bw[gid], pack=pack[gid])
+    return col
+
+
+def _fits(c: dict, tm, tn, tk) -> np.ndarray:
+    """Whether each tile fits half its SRAMs (the test `_evaluate` applies)."""
+    pack = c["pack"]
+    k_pad = c["rows"] * pack if c["pad"] else 1.0
+    n_pad = c["cols"] if c["pad"] else 1.0
+    need_acc = (np.ceil(c["k"] / tk) > 1.0) | ((np.ceil(np.ceil(tk / pack) / c["rows"]) > 1.0) & c["x2_is_psum"])
+    c_tile = tm * np.ceil(tn / n_pad) * n_pad * np.where(need_acc, c["psum_bytes"], c["out_bytes"])
+    fits = (tm * tk * (c["ba"] / 8.0) <= c["cap_a"]) & (np.ceil(tk / k_pad) * k_pad * tn * (c["bw"] / 8.0) <= c["cap_b"])
+    return fits & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
 
 
 def _candidates(c: dict, m, n, k, ba, bw, pack) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,7 +236,7 @@ def _candidates(c: dict, m, n, k, ba, bw, pack) -> tuple[np.ndarray, np.ndarray,
     widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
     fill0 = np.stack([np.floor(room / (whole_padded[role[1]] * w)) for w in widths] * (4 - len(widths)))[:3]
     fill1 = np.stack([np.floor(room / (whole_padded[role[0]] * w)) for w in widths] * (4 - len(widths)))[:3]
-    sizes0, sizes1 = _array_sizes(dims[role[0]], fill0), _array_sizes(dims[role[1]], fill1)
+    sizes0, sizes1 = _array_sizes(dims[role[0]], fill0, rows), _array_sizes(dims[role[1]], fill1, cols)
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer; every GEMM keeps as many as the
     # one with the most (padded with pairs the feasibility test below rejects).
@@ -200,6 +292,15 @@ def _candidates(c: dict, m, n, k, ba, bw, pack) -> tuple[np.ndarray, np.ndarray,
 def _evaluate(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -> dict[str, np.ndarray]:
     """Every candidate tiling's cost (tm, tn, tk broadcastable to (T, G)): compute, feasible,
     sram_array as (T, G); total, dram, energy, read, write per loop order as (6, T, G)."""
+    terms = _tile_terms(c, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in terms.values() if isinstance(v, np.ndarray)))
+    terms = {key: (np.broadcast_to(v, shape) if isinstance(v, np.ndarray) else v) for key, v in terms.items()}
+    return _orders(c, terms)
+
+
+def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -> dict:
+    """What does not depend on the loop order: compute cycles, tile footprints, totals, re-fetch
+    factors, SRAM and MAC energy, and `lower`, a lower bound of the cycles under any loop order."""
     rows, cols = c["rows"], c["cols"]
     ones = np.ones_like(m)
     dims = (m, n, k)
@@ -241,7 +342,6 @@ def _evaluate(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -> 
     out_total = mn_out * c["out_bytes"]
     last = tm * n_pad_tile * c["out_bytes"]
     foot0 = {"a": a_tile, "b": b_tile, "c": c_tile}
-    bandwidth = c["bandwidth"]
     # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read and
     # write), the stationary operand once per stream tile) plus outputs, independent of the order.
     x2_f = 2.0 * mn_out * c["psum_bytes"] if c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
@@ -266,6 +366,26 @@ def _evaluate(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -> 
         outer = np.where(whole <= room, 1.0, q[e])
         top = {d: np.where(whole <= room, whole, np.where(grown[d] <= room, grown[d], tile)) for d in own}
         walk[name] = (e, own, mid, outer, top)
+    bandwidth = c["bandwidth"]
+    if c["stall_model"] == "bitfusion":  # the kept footprints are at least the tiles
+        initial = a_tile + b_tile + (c_tile if c["readback"] else 0.0)
+        lower = compute + np.ceil(initial / bandwidth) + np.ceil(c_tile / bandwidth)
+    elif c["per_port"]:
+        lower = compute + (np.maximum(np.maximum(a_tile, b_tile), c_tile if c["readback"] else 0.0) + last) / bandwidth
+    else:
+        lower = compute + (a_tile + b_tile + (c_tile if c["readback"] else 0.0) + last) / bandwidth
+    return dict(compute=compute, feasible=feasible, sram_array=sram_array, mac_energy=mac_energy, a_tile=a_tile,
+                b_tile=b_tile, c_tile=c_tile, last=last, a_total=a_total, b_total=b_total, out_total=out_total,
+                mn_out=mn_out, walk=walk, lower=lower)
+
+
+def _orders(c: dict, terms: dict) -> dict[str, np.ndarray]:
+    """Total, DRAM bytes, energy, reads and writes of each tiling under each loop order, (6, T)."""
+    compute, sram_array, mac_energy = terms["compute"], terms["sram_array"], terms["mac_energy"]
+    a_tile, b_tile, c_tile, last = terms["a_tile"], terms["b_tile"], terms["c_tile"], terms["last"]
+    a_total, b_total, out_total, mn_out, walk = (terms[key] for key in ("a_total", "b_total", "out_total", "mn_out",
+                                                                         "walk"))
+    bandwidth = c["bandwidth"]
     need_top = c["stall_model"] == "bitfusion"
     results = []
     for order in LOOP_ORDERS:
@@ -306,21 +426,21 @@ def _evaluate(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -> 
         else:
             energy = 0.0
         results.append((total, dram, energy, read, write))
-    shape = np.broadcast_shapes(np.shape(tm), np.shape(tn), np.shape(tk), np.shape(m))
+    shape = np.shape(compute)
     per_order = lambda i: np.stack([np.broadcast_to(r[i], shape) for r in results])  # noqa: E731
-    return {"compute": np.broadcast_to(compute, shape), "feasible": np.broadcast_to(feasible, shape),
-            "sram_array": np.broadcast_to(sram_array, shape), "total": per_order(0), "dram": per_order(1),
-            "energy": per_order(2), "read": per_order(3), "write": per_order(4)}
+    return {"compute": compute, "feasible": terms["feasible"], "sram_array": sram_array, "total": per_order(0),
+            "dram": per_order(1), "energy": per_order(2), "read": per_order(3), "write": per_order(4)}
 
 
-def _choose(c: dict, cost: dict, m, n, k, tm, tn, tk) -> dict[str, np.ndarray]:
-    """The best candidate of each GEMM under the objective (ties: the second key, then the first)."""
-    g = len(m)
-    column = np.arange(g)
+def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, tm, tn, tk) -> dict[str, np.ndarray]:
+    """The best candidate of each GEMM under the objective: the least first key, then the least
+    second key, then the lowest (loop order, tiling) index. Candidates come grouped by GEMM (`gid`
+    ascending, `tiling` ascending within a GEMM)."""
+    fits = cost["feasible"]
+    any_fit = np.zeros(g, dtype=bool)
+    np.logical_or.at(any_fit, gid, fits)
+    ok = fits | ~any_fit[gid]  # nothing fits: stream from DRAM anyway (costed as is)
     total, dram, energy = cost["total"], cost["dram"], cost["energy"]
-    n_tilings = total.shape[1]
-    ok = cost["feasible"][None]
-    ok = ok | ~ok.any(axis=1, keepdims=True)  # nothing fits: stream from DRAM anyway (costed as is)
     objective = c["objective"]
     if objective == "latency":
         first_key, second_key = total, dram
@@ -330,23 +450,24 @@ def _choose(c: dict, cost: dict, m, n, k, tm, tn, tk) -> dict[str, np.ndarray]:
         first_key, second_key = energy, total
     else:
         first_key, second_key = energy * total, total
-    if "inspect" in c:  # a debugging hook: every candidate's numbers (the model never sets it)
-        c["inspect"].update(total=total, dram=dram, ok=np.broadcast_to(ok, total.shape), tm=tm, tn=tn, tk=tk,
-                            compute=cost["compute"])
-    first_key = np.where(ok, first_key, np.inf).reshape(-1, g)
-    second_key = second_key.reshape(-1, g)
-    best = first_key.min(axis=0)
-    pick = np.argmin(np.where(first_key <= best, second_key, np.inf), axis=0)
-    order_i, tiling = np.divmod(pick, n_tilings)
+    first_key = np.where(ok, first_key, np.inf)
+    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+
+    def least(values):  # (6, N) -> each GEMM's least value (G,)
+        return np.minimum.reduceat(values.min(axis=0), starts)
+
+    tied = first_key == least(first_key)[gid]
+    tied &= second_key == least(np.where(tied, second_key, np.inf))[gid]
+    index = np.arange(len(LOOP_ORDERS))[:, None] * n_tilings + tiling
+    pick = least(np.where(tied, index, len(LOOP_ORDERS) * n_tilings))
+    order_i, chosen_tiling = np.divmod(pick, n_tilings)
+    at = np.searchsorted(gid * n_tilings + tiling, np.arange(g) * n_tilings + chosen_tiling)
     chosen = {
-        "total": total.reshape(-1, g)[pick, column],
-        "read": cost["read"].reshape(-1, g)[pick, column],
-        "write": cost["write"].reshape(-1, g)[pick, column],
-        "compute": cost["compute"][tiling, column],
-        "tile_m": tm[tiling, column], "tile_n": tn[tiling, column], "tile_k": tk[tiling, column],
+        "total": total[order_i, at], "read": cost["read"][order_i, at], "write": cost["write"][order_i, at],
+        "compute": cost["compute"][at], "tile_m": tm[at], "tile_n": tn[at], "tile_k": tk[at],
         "loop_order": order_i.astype(np.float64),
     }
-    chosen["sram"] = cost["sram_array"][tiling, column] + chosen["read"] + chosen["write"]
+    chosen["sram"] = cost["sram_array"][at] + chosen["read"] + chosen["write"]
     chosen["tiles"] = (np.ceil(m / chosen["tile_m"]) * np.ceil(n / chosen["tile_n"]) * np.ceil(k / chosen["tile_k"]))
     return chosen
 
@@ -420,6 +541,32 @@ def mapped(spec: Any, model: Any, roles: Any, m: np.ndarray, n, k, ba, bw) -> di
         stacked = stacked[inverse]
     names = TILE_RESULT_FIELDS + ("pack", "passes", "mac_scale")
     return {name: stacked[:, j] for j, name in enumerate(names)}
+
+
+def cost_tilings(spec: Any, model: Any, roles: Any, m: float, n: float, k: float, ba: float, bw: float,
+                 tm: np.ndarray, tn: np.ndarray, tk: np.ndarray) -> dict[str, float]:
+    """The best of the given tilings (1-D arrays) of one GEMM that fit its buffers, under every loop
+    order, chosen as the mapper chooses (objective, ties); total = inf when none fits. An outside
+    search over any tiling set to hold the mapper's candidates against (`tests/test_sim_mapper.py`)."""
+    c = spec_values(spec, roles)
+    one = lambda x: np.array([float(x)])  # noqa: E731
+    pack = np.broadcast_to(model.reduction_pack(one(ba), one(bw), spec.min_bits, spec.max_bits), (1,)).astype(float)
+    passes = np.broadcast_to(model.serial_passes(one(ba), one(bw), spec.serial_operands), (1,)).astype(float)
+    scale = np.broadcast_to(model.mac_energy_scale(one(ba), one(bw), spec.min_bits, spec.max_bits,
+                                                   spec.serial_operands, pack), (1,)).astype(float)
+    tm, tn, tk = (np.minimum(np.asarray(t, dtype=float), d) for t, d in ((tm, m), (tn, n), (tk, k)))
+    gid = np.zeros(len(tm), dtype=np.int64)
+    col = _columns(c, gid, one(m), one(n), one(k), one(ba), one(bw), pack)
+    fits = _fits(col, tm, tn, tk)
+    if not fits.any():
+        return {key: (np.inf if key == "total" else np.nan) for key in TILE_RESULT_FIELDS}
+    tm, tn, tk, gid = tm[fits], tn[fits], tk[fits], gid[fits]
+    col = _subset(col, fits)
+    terms = _tile_terms(col, col["m"], col["n"], col["k"], col["ba"], col["bw"], col["pack"], passes[gid],
+                        scale[gid], tm, tn, tk)
+    chosen = _choose(col, _orders(col, terms), gid, np.arange(len(tm)), len(tm), 1, one(m), one(n), one(k),
+                     tm, tn, tk)
+    return {key: float(v[0]) for key, v in chosen.items()}
 
 
 def unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
