@@ -54,7 +54,8 @@ _FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tile
 _N_ARRAY = 7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES)  # candidate sizes of each array-mapped dimension
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
 _N_STREAM = 12 + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
-_PROBES = 8  # tilings per GEMM fully costed first, to bound the optimum (branch and bound)
+_PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
+_PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
 _CHUNK_CANDIDATES = 1 << 20  # candidate × GEMM elements per evaluation slice (memory bound)
 
 
@@ -110,16 +111,19 @@ def _distinct(sizes: np.ndarray) -> np.ndarray:
 
 def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any):
     """Per-dimension sums over the tiles along it: count Q, mapped length L (Σ ⌈t/div⌉), folds F
-    (Σ ⌈⌈t/div⌉/array⌉), used array lines U (Σ min(array, ⌈t/div⌉)), padded length P (Σ ⌈t/pad⌉·pad)."""
+    (Σ ⌈⌈t/div⌉/array⌉), used array lines U (Σ min(array, ⌈t/div⌉)), padded length P (Σ ⌈t/pad⌉·pad;
+    d itself when pad is None). Folds and lines are None when array is None (a streamed dimension).
+    A last partial tile adds its own terms (all zero when the tiles divide d)."""
     full = np.floor(d / t)
     rem = d - full * t
-    has = rem > 0
-    q = full + has
+    q = full + (rem > 0)
     ft, fr = np.ceil(t / div), np.ceil(rem / div)
-    length = full * ft + np.where(has, fr, 0.0)
-    folds = full * np.ceil(ft / array) + np.where(has, np.ceil(fr / array), 0.0)
-    used = full * np.minimum(array, ft) + np.where(has, np.minimum(array, fr), 0.0)
-    padded = full * np.ceil(t / pad) * pad + np.where(has, np.ceil(rem / pad) * pad, 0.0)
+    length = full * ft + fr
+    folds = used = None
+    if array is not None:
+        folds = full * np.ceil(ft / array) + np.ceil(fr / array)
+        used = full * np.minimum(array, ft) + np.minimum(array, fr)
+    padded = d if pad is None else full * np.ceil(t / pad) * pad + np.ceil(rem / pad) * pad
     return q, length, folds, used, padded
 
 
@@ -140,47 +144,109 @@ def map_tiles(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np
 
 
 def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np.ndarray]:
-    tm, tn, tk = _candidates(c, m, n, k, ba, bw, pack)
-    n_tilings, g = tm.shape
-    # Cost only what can win: the first of equal tilings of a GEMM (the choice breaks ties by
-    # candidate index, so the first is the one it would keep), and only tilings that fit when any
-    # does (otherwise all of them: nothing fits, stream from DRAM anyway). Exact: same choice.
-    gid = np.repeat(np.arange(g), n_tilings)
-    tiling = np.tile(np.arange(n_tilings), g)
-    tm, tn, tk = tm.T.ravel(), tn.T.ravel(), tk.T.ravel()
-    order = np.lexsort((tiling, tk, tn, tm, gid))
-    first = np.ones(len(order), dtype=bool)
-    same = (tm[order[1:]] == tm[order[:-1]]) & (tn[order[1:]] == tn[order[:-1]]) & (tk[order[1:]] == tk[order[:-1]])
-    first[1:] = ~(same & (gid[order[1:]] == gid[order[:-1]]))
-    distinct = np.empty_like(first)
-    distinct[order] = first
-    col = _columns(c, gid, m, n, k, ba, bw, pack)
-    fits = _fits(col, tm, tn, tk)
+    g = len(m)
+    # Every GEMM's pairs of array tiles (flat, grouped by GEMM, in candidate order), then for each
+    # pair its stream tiles: candidate index = pair rank × S + stream row (ties go to the lowest).
+    pair_gid, pair_rank, t0, t1, n_pairs = _pairs(c, (m, n, k), ba, bw, pack)
+    n_tilings = n_pairs * _N_STREAM
+    pc = _columns(c, pair_gid, m, n, k, ba, bw, pack)
+    pc["passes"], pc["mac_scale"] = (passes[0], mac_scale[0]) if g == 1 else (passes[pair_gid], mac_scale[pair_gid])
+    pairs = (pair_gid, pair_rank, t0, t1)
+    best = None
+    if c["objective"] == "latency":
+        # Branch and bound, exact. A pair's compute cycles under any stream tiling are at least its
+        # folds × the whole stream: cost every tiling of the few pairs with the least such bound in
+        # each GEMM; the best total that fits bounds the GEMM's optimum, and pairs and tilings whose
+        # lower bound exceeds it can neither win nor tie.
+        bound = _pair_bound(pc, t0, t1, _array_stats(pc, t0, t1))
+        found = _cost(pc, pairs, _lowest(bound, pair_gid, g, _PROBE_PAIRS), g, None)
+        best = np.full(g, np.inf)
+        np.minimum.at(best, found[0], np.where(found[5]["feasible"], found[5]["total"].min(axis=0), np.inf))
+        live = bound <= best[pair_gid]
+    else:
+        live = np.ones(len(pair_gid), dtype=bool)
+    gid, tiling, tm, tn, tk, cost, cols = _cost(pc, pairs, live, g, best)
+    return _choose(cols, cost, gid, tiling, n_tilings, g, m, n, k, tm, tn, tk)
+
+
+def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarray:
+    """Mask of each group's `count` least values (groups: equal `gid`, ascending)."""
+    counts = np.bincount(gid, minlength=g)
+    ranked = np.lexsort((values, gid))
+    rank = np.empty(len(gid), dtype=np.int64)
+    rank[ranked] = np.arange(len(gid)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rank < count
+
+
+def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best):
+    """The selected pairs expanded with their stream tiles, costed where they can win: tilings that fit
+    (all of a GEMM's when none does) and, given `best` (a bound of each GEMM's optimum), whose lower
+    bound does not exceed it. Returns gid, tiling index, tm, tn, tk, per-order cost, columns."""
+    pair_gid, pair_rank, t0, t1 = (x[sel] for x in pairs)
+    pc = _subset(pc, sel)
+    streams = _stream_tiles(pc, t0, t1)  # (S, P)
+    s_count, p_count = streams.shape
+    role = pc["roles"]
+    tiles = [None, None, None]
+    tiles[role[0]], tiles[role[1]] = np.repeat(t0, s_count), np.repeat(t1, s_count)
+    tiles[role[2]] = streams.T.ravel()
+    tm, tn, tk = tiles
+    expand = np.repeat(np.arange(p_count), s_count)
+    gid = pair_gid[expand]
+    tiling = pair_rank[expand] * _N_STREAM + np.tile(np.arange(s_count), p_count)
+    cols = _subset(pc, expand)
+    array_stats = tuple(tuple(x[expand] if isinstance(x, np.ndarray) and x.ndim else x for x in stats)
+                        for stats in _array_stats(pc, t0, t1))
+    terms = _tile_terms(cols, cols["m"], cols["n"], cols["k"], cols["ba"], cols["bw"], cols["pack"], cols["passes"],
+                        tm, tn, tk, array_stats)
+    fits = terms["feasible"]
     any_fit = np.zeros(g, dtype=bool)
     np.logical_or.at(any_fit, gid, fits)
-    keep = distinct & (fits | ~any_fit[gid])
+    keep = fits | ~any_fit[gid]
+    if best is not None:
+        # The same bound once more at the tiling level, tightened by the tilings with the least one.
+        keep &= terms["lower"] <= best[gid]
+        probe = _lowest(np.where(keep & fits, terms["lower"], np.inf), gid, g, _PROBES) & keep & fits
+        probed = _orders(_subset(cols, probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
+        best = best.copy()
+        np.minimum.at(best, gid[probe], probed)
+        keep &= terms["lower"] <= best[gid]
     gid, tiling, tm, tn, tk = gid[keep], tiling[keep], tm[keep], tn[keep], tk[keep]
-    col = _subset(col, keep)
-    terms = _tile_terms(col, col["m"], col["n"], col["k"], col["ba"], col["bw"], col["pack"], passes[gid],
-                        mac_scale[gid], tm, tn, tk)
-    if c["objective"] == "latency":
-        # Branch and bound, exact: cost every loop order of the few tilings with the least lower
-        # bound of each GEMM; their best total bounds the GEMM's optimum, and a tiling whose lower
-        # bound exceeds it cannot win (nor tie).
-        bound = np.where(fits[keep] | ~any_fit[gid], terms["lower"], np.inf)
-        counts = np.bincount(gid, minlength=g)
-        by_bound = np.lexsort((bound, gid))
-        rank = np.empty(len(gid), dtype=np.int64)
-        rank[by_bound] = np.arange(len(gid)) - np.repeat(np.cumsum(counts) - counts, counts)
-        probe = rank < _PROBES
-        probed = _orders(col, _subset(terms, probe))["total"].min(axis=0)
-        best = np.full(g, np.inf)
-        np.minimum.at(best, gid[probe], np.where(np.isfinite(bound[probe]), probed, np.inf))
-        live = bound <= best[gid]
-        gid, tiling, tm, tn, tk = gid[live], tiling[live], tm[live], tn[live], tk[live]
-        col, terms = _subset(col, live), _subset(terms, live)
-    cost = _orders(col, terms)
-    return _choose(col, cost, gid, tiling, n_tilings, g, m, n, k, tm, tn, tk)
+    cols, terms = _subset(cols, keep), _subset(terms, keep)
+    return gid, tiling, tm, tn, tk, _orders(cols, terms), cols
+
+
+def _pad_of(c: dict, d: int):
+    """What a dimension's tiles are padded to in DRAM bytes (`pad_to_array`: N to the columns, K to
+    rows × pack), None when not padded."""
+    if not c["pad"] or d == 0:
+        return None
+    return c["cols"] if d == 1 else c["rows"] * c["pack"]
+
+
+def _array_stats(c: dict, t0, t1) -> tuple:
+    """`_per_dim` sums of the dimensions on the array's rows (tiles t0) and columns (t1)."""
+    role = c["roles"]
+    dims = (c["m"], c["n"], c["k"])
+    div = (1.0, 1.0, c["pack"])
+    return (_per_dim(t0, dims[role[0]], div[role[0]], c["rows"], _pad_of(c, role[0])),
+            _per_dim(t1, dims[role[1]], div[role[1]], c["cols"], _pad_of(c, role[1])))
+
+
+def _pair_bound(c: dict, t0, t1, array_stats) -> np.ndarray:
+    """A lower bound of the compute cycles of an array-tile pair under any stream tiling: the
+    fill/drain terms grow with the stream tile count (≥ 1), the stream sums to the whole dimension
+    (⌈K/pack⌉ at least when K streams)."""
+    role = c["roles"]
+    dims = (c["m"], c["n"], c["k"])
+    div = (1.0, 1.0, c["pack"])
+    (r_q, r_len, r_folds, r_used, _), (c_q, c_len, c_folds, c_used, _) = array_stats
+    stream = c["passes"] * np.ceil(dims[role[2]] / div[role[2]])
+    if c["feed"] == "systolic":
+        return r_folds * c_folds * (stream - 2.0) + c["skew_rows"] * c_folds * r_len + r_folds * c_len
+    if c["feed"] == "buffered":
+        return r_folds * c_folds * stream + c["skew_rows"] * r_used * c_q + c_used * r_q - 2.0 * r_q * c_q
+    return r_folds * c_folds * stream
 
 
 def _subset(values: dict, sel: np.ndarray) -> dict:
@@ -197,34 +263,26 @@ def _subset(values: dict, sel: np.ndarray) -> dict:
 
 
 def _columns(c: dict, gid: np.ndarray, m, n, k, ba, bw, pack) -> dict:
-    """The spec values and GEMM numbers of each candidate (per-GEMM arrays gathered by `gid`)."""
+    """The spec values and GEMM numbers of each candidate (per-GEMM arrays gathered by `gid`; one
+    GEMM's stay scalars, which broadcast for free)."""
+    if len(m) == 1:
+        col = {key: (v[0] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
+        col.update(m=m[0], n=n[0], k=k[0], ba=ba[0], bw=bw[0], pack=pack[0])
+        return col
     col = {key: (v[gid] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
     col.update(m=m[gid], n=n[gid], k=k[gid], ba=ba[gid], bw=bw[gid], pack=pack[gid])
     return col
 
 
-def _fits(c: dict, tm, tn, tk) -> np.ndarray:
-    """Whether each tile fits half its SRAMs (the test `_evaluate` applies)."""
-    pack = c["pack"]
-    k_pad = c["rows"] * pack if c["pad"] else 1.0
-    n_pad = c["cols"] if c["pad"] else 1.0
-    need_acc = (np.ceil(c["k"] / tk) > 1.0) | ((np.ceil(np.ceil(tk / pack) / c["rows"]) > 1.0) & c["x2_is_psum"])
-    c_tile = tm * np.ceil(tn / n_pad) * n_pad * np.where(need_acc, c["psum_bytes"], c["out_bytes"])
-    fits = (tm * tk * (c["ba"] / 8.0) <= c["cap_a"]) & (np.ceil(tk / k_pad) * k_pad * tn * (c["bw"] / 8.0) <= c["cap_b"])
-    return fits & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
-
-
-def _candidates(c: dict, m, n, k, ba, bw, pack) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The candidate tilings of G GEMMs: tm, tn, tk as (T, G) arrays (the module docstring)."""
-    g = len(m)
+def _pairs(c: dict, dims: tuple, ba, bw, pack):
+    """Every GEMM's candidate pairs of array tiles that fit the stationary operand's buffer, flat and
+    grouped by GEMM: (gid, rank among the GEMM's pairs, row tile, column tile, pairs per GEMM at most)."""
+    g = len(dims[0])
     rows, cols = c["rows"], c["cols"]
-    ones = np.ones_like(m)
-    dims = (m, n, k)
+    ones = np.ones_like(dims[0])
     role = c["roles"]
     pad_of = (ones, cols * ones if c["pad"] else ones, rows * pack if c["pad"] else ones)
     bytes_a, bytes_b = ba / 8.0, bw / 8.0
-    # Array-mapped dims on axes 0 and 1 (shape (R, 1, 1, G) and (1, C, 1, G)), the stream on axis 2.
-    tile = [None, None, None]
     # The operand indexed by both array dims (ws: B, os: C, is: A) fills its buffer at this size of
     # one of them when the other is whole.
     # Fill sizes are taken at the spec's widest operands (and, for the stream, half and a quarter of
@@ -250,12 +308,23 @@ def _candidates(c: dict, m, n, k, ba, bw, pack) -> tuple[np.ndarray, np.ndarray,
             stat_tile = sizes0[:, None, :] * sizes1[None, :, :] * bytes_a
             keep = keep & (stat_tile <= c["cap_a"])
     keep = keep.reshape(-1, g)
-    n_pairs = max(1, int(keep.sum(axis=0).max()))
-    pick = np.argsort(~keep, axis=0, kind="stable")[:n_pairs]
-    column = np.arange(g)
-    n_r, n_c = n_pairs, 1
-    tile[role[0]] = sizes0[pick // len(sizes1), column][:, None, None, :]
-    tile[role[1]] = sizes1[pick % len(sizes1), column][:, None, None, :]
+    pair_idx, pair_gid = np.nonzero(keep.T)[::-1]
+    counts = np.bincount(pair_gid, minlength=g)
+    pair_rank = np.arange(len(pair_gid)) - np.repeat(np.cumsum(counts) - counts, counts)
+    t0 = sizes0[pair_idx // sizes1.shape[0], pair_gid]
+    t1 = sizes1[pair_idx % sizes1.shape[0], pair_gid]
+    return pair_gid, pair_rank, t0, t1, sizes0.shape[0] * sizes1.shape[0]
+
+
+def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
+    """(S, P) stream tiles of each array-tile pair (per-pair values in `c`, `_columns`)."""
+    rows, pack, k = c["rows"], c["pack"], c["k"]
+    role = c["roles"]
+    dims = (c["m"], c["n"], c["k"])
+    pad_of = (1.0, c["cols"] if c["pad"] else 1.0, rows * pack if c["pad"] else 1.0)
+    wide = c["max_bits"] / 8.0
+    tile = [None, None, None]
+    tile[role[0]], tile[role[1]] = t0, t1
     # The stream tile that fills the buffers: every operand's tile is linear in it.
     sd = role[2]
     others = [tile[i] if i != sd else 1.0 for i in range(3)]
@@ -282,36 +351,25 @@ def _candidates(c: dict, m, n, k, ba, bw, pack) -> tuple[np.ndarray, np.ndarray,
             if sd in own:
                 own_fill = np.floor(cap[name] / per_unit[name])
                 fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
-        fills.append(np.broadcast_to(fill, (n_r, n_c, 1, g))[:, :, 0, :])
-    fill = np.stack(fills, axis=-2)  # (R, C, 3, G)
-    tile[sd] = _stream_sizes(dims[sd], fill)  # (R, C, S, G)
-    full = (n_r, n_c, _N_STREAM, g)
-    return tuple(np.broadcast_to(t, full).reshape(-1, g) for t in tile)
+        fills.append(np.broadcast_to(fill, np.shape(t0)))
+    return _stream_sizes(dims[sd], np.stack(fills))
 
 
-def _evaluate(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -> dict[str, np.ndarray]:
-    """Every candidate tiling's cost (tm, tn, tk broadcastable to (T, G)): compute, feasible,
-    sram_array as (T, G); total, dram, energy, read, write per loop order as (6, T, G)."""
-    terms = _tile_terms(c, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk)
-    shape = np.broadcast_shapes(*(np.shape(v) for v in terms.values() if isinstance(v, np.ndarray)))
-    terms = {key: (np.broadcast_to(v, shape) if isinstance(v, np.ndarray) else v) for key, v in terms.items()}
-    return _orders(c, terms)
-
-
-def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -> dict:
-    """What does not depend on the loop order: compute cycles, tile footprints, totals, re-fetch
-    factors, SRAM and MAC energy, and `lower`, a lower bound of the cycles under any loop order."""
+def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=None) -> dict:
+    """What does not depend on the loop order and bounds a tiling: compute cycles, tile footprints,
+    whether they fit, tile counts, and `lower`, a lower bound of the cycles under any loop order.
+    `array_stats`: the two array-mapped dimensions' `_per_dim` sums when already known."""
     rows, cols = c["rows"], c["cols"]
-    ones = np.ones_like(m)
     dims = (m, n, k)
     role = c["roles"]
-    array_of = {role[0]: rows, role[1]: cols, role[2]: np.inf}
-    div_of = (ones, ones, pack)
-    pad_of = (ones, cols * ones if c["pad"] else ones, rows * pack if c["pad"] else ones)
+    stats = [None, None, None]
+    if array_stats is None:
+        array_stats = _array_stats(c, (tm, tn, tk)[role[0]], (tm, tn, tk)[role[1]])
+    stats[role[0]], stats[role[1]] = array_stats
+    stats[role[2]] = _per_dim((tm, tn, tk)[role[2]], dims[role[2]], pack if role[2] == 2 else 1.0, None,
+                              _pad_of(c, role[2]))
+    pad_of = (1.0, cols if c["pad"] else 1.0, rows * pack if c["pad"] else 1.0)
     bytes_a, bytes_b = ba / 8.0, bw / 8.0
-    cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
-    tile = (tm, tn, tk)
-    stats = [_per_dim(tile[d], dims[d], div_of[d], array_of[d], pad_of[d]) for d in range(3)]
     q = [s_[0] for s_ in stats]
     r_q, r_len, r_folds, r_used, _ = stats[role[0]]
     c_q, c_len, c_folds, c_used, _ = stats[role[1]]
@@ -328,7 +386,6 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -
     # Bytes. Tiles at their full size (a tile must fit whole); totals from the per-dim sums.
     k_pad_tile = np.ceil(tk / pad_of[2]) * pad_of[2]
     n_pad_tile = np.ceil(tn / pad_of[1]) * pad_of[1]
-    k_pad_total, n_pad_total = stats[2][4], stats[1][4]
     a_tile = tm * tk * bytes_a
     b_tile = k_pad_tile * tn * bytes_b
     k_folds_in_tile = np.ceil(np.ceil(tk / pack) / rows)
@@ -337,25 +394,47 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -
     c_tile = tm * n_pad_tile * c_width
     feasible = (a_tile <= c["cap_a"]) & (b_tile <= c["cap_b"])
     feasible = feasible & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
-    a_total, b_total = m * k * bytes_a, k_pad_total * n * bytes_b
-    mn_out = m * n_pad_total
-    out_total = mn_out * c["out_bytes"]
     last = tm * n_pad_tile * c["out_bytes"]
-    foot0 = {"a": a_tile, "b": b_tile, "c": c_tile}
-    # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read and
-    # write), the stationary operand once per stream tile) plus outputs, independent of the order.
-    x2_f = 2.0 * mn_out * c["psum_bytes"] if c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
-    x1_total = a_total if c["x1"] == "a" else b_total
-    stat_total = 0.0 if not c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
-    sram_array = x1_total * c_folds + x2_f * r_folds + stat_total * t_q + out_total
-    if c["array_energy"] == "per_cycle":
-        mac_energy = compute * rows * cols * c["mac_pj"]
+    bandwidth = c["bandwidth"]
+    if c["stall_model"] == "bitfusion":  # the kept footprints are at least the tiles
+        initial = a_tile + b_tile + (c_tile if c["readback"] else 0.0)
+        lower = compute + np.ceil(initial / bandwidth) + np.ceil(c_tile / bandwidth)
+    elif c["per_port"]:
+        lower = compute + (np.maximum(np.maximum(a_tile, b_tile), c_tile if c["readback"] else 0.0) + last) / bandwidth
     else:
-        mac_energy = m * n * k * c["mac_pj"] * mac_scale
+        lower = compute + (a_tile + b_tile + (c_tile if c["readback"] else 0.0) + last) / bandwidth
+    return dict(compute=compute, feasible=feasible, a_tile=a_tile, b_tile=b_tile, c_tile=c_tile, last=last,
+                q=tuple(q), r_folds=r_folds, c_folds=c_folds, t_q=t_q, k_pad_total=stats[2][4],
+                n_pad_total=stats[1][4], lower=lower)
+
+
+def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndarray]:
+    """Total, DRAM bytes, energy, reads and writes of each tiling (`_tile_terms`; per-candidate
+    values in `c`) under each loop order, (6, T); with `only_total` just the totals."""
+    compute, q = terms["compute"], terms["q"]
+    a_tile, b_tile, c_tile, last = terms["a_tile"], terms["b_tile"], terms["c_tile"], terms["last"]
+    m, n, k = c["m"], c["n"], c["k"]
+    a_total, b_total = m * k * (c["ba"] / 8.0), terms["k_pad_total"] * n * (c["bw"] / 8.0)
+    mn_out = m * terms["n_pad_total"]
+    out_total = mn_out * c["out_bytes"]
+    cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
+    energy_needed = c["objective"] in ("energy", "edp") or not only_total
+    if energy_needed:
+        # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read
+        # and write), the stationary operand once per stream tile) plus outputs, order-independent.
+        x2_f = 2.0 * mn_out * c["psum_bytes"] if c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
+        x1_total = a_total if c["x1"] == "a" else b_total
+        stat_total = 0.0 if not c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
+        sram_array = x1_total * terms["c_folds"] + x2_f * terms["r_folds"] + stat_total * terms["t_q"] + out_total
+        if c["array_energy"] == "per_cycle":
+            mac_energy = compute * c["rows"] * c["cols"] * c["mac_pj"]
+        else:
+            mac_energy = m * n * k * c["mac_pj"] * c["mac_scale"]
     # An operand's re-fetch factor depends only on where its non-indexing loop e sits: innermost,
     # never (the tile stays); in the middle, when its tile grown by the inner loop does not fit;
     # outermost, when all of it does not fit. Its largest kept footprint (Bit Fusion's exposed
     # transfer) depends only on the order of its own two loops.
+    foot0 = {"a": a_tile, "b": b_tile, "c": c_tile}
     walk = {}
     for name, own in _OPERAND_DIMS.items():
         e = 3 - own[0] - own[1]
@@ -367,69 +446,71 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, mac_scale, tm, tn, tk) -
         top = {d: np.where(whole <= room, whole, np.where(grown[d] <= room, grown[d], tile)) for d in own}
         walk[name] = (e, own, mid, outer, top)
     bandwidth = c["bandwidth"]
-    if c["stall_model"] == "bitfusion":  # the kept footprints are at least the tiles
-        initial = a_tile + b_tile + (c_tile if c["readback"] else 0.0)
-        lower = compute + np.ceil(initial / bandwidth) + np.ceil(c_tile / bandwidth)
-    elif c["per_port"]:
-        lower = compute + (np.maximum(np.maximum(a_tile, b_tile), c_tile if c["readback"] else 0.0) + last) / bandwidth
-    else:
-        lower = compute + (a_tile + b_tile + (c_tile if c["readback"] else 0.0) + last) / bandwidth
-    return dict(compute=compute, feasible=feasible, sram_array=sram_array, mac_energy=mac_energy, a_tile=a_tile,
-                b_tile=b_tile, c_tile=c_tile, last=last, a_total=a_total, b_total=b_total, out_total=out_total,
-                mn_out=mn_out, walk=walk, lower=lower)
-
-
-def _orders(c: dict, terms: dict) -> dict[str, np.ndarray]:
-    """Total, DRAM bytes, energy, reads and writes of each tiling under each loop order, (6, T)."""
-    compute, sram_array, mac_energy = terms["compute"], terms["sram_array"], terms["mac_energy"]
-    a_tile, b_tile, c_tile, last = terms["a_tile"], terms["b_tile"], terms["c_tile"], terms["last"]
-    a_total, b_total, out_total, mn_out, walk = (terms[key] for key in ("a_total", "b_total", "out_total", "mn_out",
-                                                                         "walk"))
-    bandwidth = c["bandwidth"]
     need_top = c["stall_model"] == "bitfusion"
-    results = []
-    for order in LOOP_ORDERS:
-        pos = [order.index(letter) for letter in "mnk"]  # 0 = outermost
-        factor, maxfoot = {}, {}
-        for name, (e, own, mid, outer, top) in walk.items():
-            inner = own[0] if pos[own[0]] > pos[own[1]] else own[1]
-            factor[name] = 1.0 if pos[e] == 2 else (mid[inner] if pos[e] == 1 else outer)
-            maxfoot[name] = top[inner] if need_top else 0.0
-        read_a, read_b = a_total * factor["a"], b_total * factor["b"]
-        rounds = factor["c"]
-        if c["readback"]:  # every output tile is read before accumulating and written after
-            c_write = c_read = rounds * out_total
-        else:
-            spill = (rounds - 1.0) * mn_out * c["psum_bytes"]
-            c_write = out_total + spill
-            c_read = 0.0 * spill if c["write_every_fold"] else spill
-        read = read_a + read_b + c_read
-        write = c_write
-        dram = read + write
-        if need_top:
-            initial = maxfoot["a"] + maxfoot["b"] + (maxfoot["c"] if c["readback"] else 0.0)
-            final = maxfoot["c"]
-            middle = np.ceil((dram - initial - final) / bandwidth)
-            total = compute + np.maximum(0.0, middle - compute) + np.ceil(initial / bandwidth) + np.ceil(final / bandwidth)
-        else:
-            c_first = c_tile if c["readback"] else 0.0
-            if c["per_port"]:
-                first = np.maximum(np.maximum(a_tile, b_tile), c_first)
-                middle = np.maximum(np.maximum(read_a - a_tile, read_b - b_tile), c_read + c_write - last - c_first)
-            else:
-                first = a_tile + b_tile + c_first
-                middle = dram - first - last
-            total = (first + last) / bandwidth + np.maximum(compute, middle / bandwidth)
-        if c["objective"] in ("energy", "edp"):
-            sram = sram_array + dram
-            energy = mac_energy + sram * c["sram_pj"] + dram * c["dram_pj"] + total * c["static_pj"]
-        else:
-            energy = 0.0
-        results.append((total, dram, energy, read, write))
     shape = np.shape(compute)
-    per_order = lambda i: np.stack([np.broadcast_to(r[i], shape) for r in results])  # noqa: E731
-    return {"compute": compute, "feasible": terms["feasible"], "sram_array": sram_array, "total": per_order(0),
-            "dram": per_order(1), "energy": per_order(2), "read": per_order(3), "write": per_order(4)}
+    # All six orders at once: each operand's factor (and kept footprint) is one of a few per-tiling
+    # values, picked per order by a fixed table (`_ORDER_PICK`).
+    factor, maxfoot = {}, {}
+    for name, (e, own, mid, outer, top) in walk.items():
+        options = np.stack(np.broadcast_arrays(np.ones(shape), mid[own[0]], mid[own[1]], outer))
+        factor[name] = options[_ORDER_PICK[name][0]]
+        if need_top:
+            maxfoot[name] = np.stack(np.broadcast_arrays(top[own[0]], top[own[1]]))[_ORDER_PICK[name][1]]
+    read_a, read_b = a_total * factor["a"], b_total * factor["b"]
+    rounds = factor["c"]
+    if c["readback"]:  # every output tile is read before accumulating and written after
+        c_write = c_read = rounds * out_total
+    else:
+        spill = (rounds - 1.0) * mn_out * c["psum_bytes"]
+        c_write = out_total + spill
+        c_read = 0.0 * spill if c["write_every_fold"] else spill
+    read = read_a + read_b + c_read
+    write = c_write
+    dram = read + write
+    if need_top:
+        initial = maxfoot["a"] + maxfoot["b"] + (maxfoot["c"] if c["readback"] else 0.0)
+        final = maxfoot["c"]
+        middle = np.ceil((dram - initial - final) / bandwidth)
+        total = compute + np.maximum(0.0, middle - compute) + np.ceil(initial / bandwidth) + np.ceil(final / bandwidth)
+    else:
+        c_first = c_tile if c["readback"] else 0.0
+        if c["per_port"]:
+            first = np.maximum(np.maximum(a_tile, b_tile), c_first)
+            middle = np.maximum(np.maximum(read_a - a_tile, read_b - b_tile), c_read + c_write - last - c_first)
+        else:
+            first = a_tile + b_tile + c_first
+            middle = dram - first - last
+        total = (first + last) / bandwidth + np.maximum(compute, middle / bandwidth)
+    if only_total:
+        return {"total": total}
+    if c["objective"] in ("energy", "edp"):  # only these objectives need it per candidate
+        sram = sram_array + dram
+        energy = mac_energy + sram * c["sram_pj"] + dram * c["dram_pj"] + total * c["static_pj"]
+    else:
+        energy = np.zeros_like(total)
+    return {"compute": compute, "feasible": terms["feasible"], "sram_array": np.broadcast_to(sram_array, shape),
+            "total": total, "dram": dram, "energy": energy, "read": read, "write": write}
+
+
+def _order_pick() -> dict:
+    """Per operand, which of (1, mid for its first own dim inner, mid for its second, outer) each loop
+    order picks as its re-fetch factor, and which own dim's kept footprint: an operand is re-fetched
+    across its non-indexing loop e never when e is innermost, per the inner of its own two loops
+    when e is in the middle, and when all of it does not fit when e is outermost."""
+    pick = {}
+    for name, own in _OPERAND_DIMS.items():
+        e = 3 - own[0] - own[1]
+        rows, tops = [], []
+        for order in LOOP_ORDERS:
+            pos = [order.index(letter) for letter in "mnk"]  # 0 = outermost
+            first_inner = pos[own[0]] > pos[own[1]]
+            rows.append(0 if pos[e] == 2 else ((1 if first_inner else 2) if pos[e] == 1 else 3))
+            tops.append(0 if first_inner else 1)
+        pick[name] = (np.array(rows), np.array(tops))
+    return pick
+
+
+_ORDER_PICK = _order_pick()
 
 
 def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, tm, tn, tk) -> dict[str, np.ndarray]:
@@ -557,13 +638,13 @@ def cost_tilings(spec: Any, model: Any, roles: Any, m: float, n: float, k: float
     tm, tn, tk = (np.minimum(np.asarray(t, dtype=float), d) for t, d in ((tm, m), (tn, n), (tk, k)))
     gid = np.zeros(len(tm), dtype=np.int64)
     col = _columns(c, gid, one(m), one(n), one(k), one(ba), one(bw), pack)
-    fits = _fits(col, tm, tn, tk)
+    col["passes"], col["mac_scale"] = passes[0], scale[0]
+    terms = _tile_terms(col, col["m"], col["n"], col["k"], col["ba"], col["bw"], col["pack"], col["passes"], tm, tn, tk)
+    fits = terms["feasible"]
     if not fits.any():
         return {key: (np.inf if key == "total" else np.nan) for key in TILE_RESULT_FIELDS}
+    col, terms = _subset(col, fits), _subset(terms, fits)
     tm, tn, tk, gid = tm[fits], tn[fits], tk[fits], gid[fits]
-    col = _subset(col, fits)
-    terms = _tile_terms(col, col["m"], col["n"], col["k"], col["ba"], col["bw"], col["pack"], passes[gid],
-                        scale[gid], tm, tn, tk)
     chosen = _choose(col, _orders(col, terms), gid, np.arange(len(tm)), len(tm), 1, one(m), one(n), one(k),
                      tm, tn, tk)
     return {key: float(v[0]) for key, v in chosen.items()}
