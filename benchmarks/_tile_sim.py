@@ -1,5 +1,8 @@
 """An event-driven tile simulation of one GEMM: a test oracle for `simulator/_gemm.py`.
 
+Two replays: `simulate_gemm` walks a fold-level schedule (`mapper.search: folds`) fold by fold (below);
+`simulate_tiles` walks the tile mapper's tiling and loop order tile by tile (its docstring).
+
 Written separately from the closed forms (it shares nothing with `_gemm.py` but the spec): it walks
 the folds of a given schedule one by one, keeps each operand's tiles in an LRU buffer of half its
 SRAM (the other half takes the prefetch: double buffering), sends every miss, partial-sum spill and
