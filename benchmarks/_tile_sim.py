@@ -1,5 +1,8 @@
 """An event-driven tile simulation of one GEMM: a test oracle for `simulator/_gemm.py`.
 
+Two replays: `simulate_gemm` walks a fold-level schedule (`mapper.search: folds`) fold by fold (below);
+`simulate_tiles` walks the tile mapper's tiling and loop order tile by tile (its docstring).
+
 Written separately from the closed forms (it shares nothing with `_gemm.py` but the spec): it walks
 the folds of a given schedule one by one, keeps each operand's tiles in an LRU buffer of half its
 SRAM (the other half takes the prefetch: double buffering), sends every miss, partial-sum spill and
@@ -32,7 +35,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
-__all__ = ["TileSimResult", "simulate_gemm"]
+__all__ = ["TileSimResult", "simulate_gemm", "simulate_tiles"]
 
 
 @dataclass(frozen=True)
@@ -294,3 +297,220 @@ def _timeline(folds, reads, writes, ports, total_read, total_write) -> TileSimRe
     compute = float(sum(fold[-1] for fold in folds))
     return TileSimResult(cycles=state["finish"], compute_cycles=compute, dram_read_bytes=total_read,
                          dram_write_bytes=total_write, folds=n_folds)
+
+
+# ---- the tile mapper's schedules ------------------------------------------------------------------
+
+_ROLES = {"os": ("m", "n", "k"), "ws": ("k", "n", "m"), "is": ("k", "m", "n")}  # array rows, columns, stream
+
+
+def _passes(spec, ba: int, bw: int) -> int:
+    if spec.precision_model == "bitserial":
+        return ba * bw if spec.serial_operands == "both" else ba
+    return 1
+
+
+def _tile_compute(spec, tm, tn, tk, pack: int, passes: int):
+    """Compute cycles of tiles of sizes (tm, tn, tk) (numpy arrays), from the folds the array runs in
+    each: the tile's mapped lengths R (rows) and C (columns) fold into ⌈R/rows⌉ × ⌈C/cols⌉ folds that
+    each stream the third dimension (passes times); K is consumed `pack` elements per unit. Fill and
+    drain (`array.feed`): systolic, every fold skew·r + c − 2 with that fold's own rows r and columns c;
+    buffered, once per tile over the lines the tile uses; ideal, never."""
+    import numpy as np
+
+    length = {"m": tm, "n": tn, "k": np.ceil(tk / pack)}
+    row_dim, col_dim, stream_dim = _ROLES[spec.dataflow]
+    r_len, c_len, s_len = length[row_dim], length[col_dim], length[stream_dim]
+    r_folds, c_folds = np.ceil(r_len / spec.rows), np.ceil(c_len / spec.cols)
+    skew = 1 if spec.dataflow == "os" else 2
+    work = r_folds * c_folds * s_len * passes
+    if spec.array_feed == "systolic":
+        # Σ over the folds of skew·r + c − 2: each row fold's r appears once per column fold.
+        fill = skew * r_len * c_folds + c_len * r_folds - 2 * r_folds * c_folds
+    elif spec.array_feed == "buffered":
+        fill = skew * np.minimum(r_len, spec.rows) + np.minimum(c_len, spec.cols) - 2
+    else:
+        fill = 0 * work
+    return work + fill
+
+
+def simulate_tiles(spec, m: int, n: int, k: int, act_bits: int, weight_bits: int, *, tile_m: int, tile_n: int,
+                   tile_k: int, loop_order: str, pack: int, prefetch: str = "half") -> TileSimResult:
+    """Simulate one (M×K)·(K×N) GEMM cut into tile_m × tile_n × tile_k tiles walked in `loop_order`
+    (outermost first, e.g. "nmk"), tile by tile: an event per tile, not per cycle.
+
+    Residency: each operand's tiles live in an LRU buffer of half its SRAM (A: ifmap, B: filter,
+    C: ofmap; the other half takes the prefetch). A missing input tile is read from DRAM. An output
+    tile that accumulates over several K tiles, or over several K folds inside a tile (ws/is), is kept
+    in the ofmap buffer at psum width; when the LRU evicts it before its last K tile it is written
+    out at psum width and read back when next needed (`write_every_fold`: never read back, as
+    SCALE-Sim). After its last K tile an output leaves at output width. Time: the tiles run one after
+    another; a tile starts once its missing inputs (and read-back partial sums) have arrived. Prefetch
+    (`prefetch`): "half" requests each operand's missing tiles in order as long as the tiles requested
+    and not yet consumed fit the other half of its SRAM (what double buffering allows); "tile" requests
+    an operand's next missing tile only when the tile consuming its previous one starts (one tile ahead,
+    as `simulate_gemm` does per fold). Writes go out when their tile ends; FIFO DRAM ports as in
+    `simulate_gemm`. Bit Fusion's simulator's counting options (`pad_to_array`, `output_readback`,
+    `stall_model: bitfusion`) are not simulated."""
+    import numpy as np
+
+    if spec.pad_to_array or spec.output_readback or spec.stall_model != "pipelined":
+        raise ValueError("simulate_tiles covers the default counting (no pad_to_array, output_readback or "
+                         "stall_model: bitfusion)")
+    passes = _passes(spec, act_bits, weight_bits)
+    dims = {"m": m, "n": n, "k": k}
+    tile = {"m": tile_m, "n": tile_n, "k": tile_k}
+    count = {d: -(-dims[d] // tile[d]) for d in "mnk"}
+    # Every tile's indices in walk order (vectorized): the last letter of the loop order varies fastest.
+    grids = np.indices([count[d] for d in loop_order]).reshape(3, -1)
+    index = {d: grids[loop_order.index(d)] for d in "mnk"}
+    size = {d: np.minimum(tile[d], dims[d] - index[d] * tile[d]) for d in "mnk"}
+    duration = _tile_compute(spec, size["m"], size["n"], size["k"], pack, passes)
+    a_bytes = size["m"] * size["k"] * act_bits / 8
+    b_bytes = size["k"] * size["n"] * weight_bits / 8
+    last_k = index["k"] == count["k"] - 1
+    k_folds = np.ceil(np.ceil(size["k"] / pack) / spec.rows)
+    accumulates = (count["k"] > 1) | ((k_folds > 1) & (spec.dataflow != "os"))
+    psum_bytes = size["m"] * size["n"] * spec.psum_bits / 8
+    out_bytes = size["m"] * size["n"] * spec.output_bits / 8
+    half = 512.0
+    buffers = {"a": _Buffer(spec.sram_ifmap_kib * half), "b": _Buffer(spec.sram_filter_kib * half),
+               "c": _Buffer(spec.sram_ofmap_kib * half)}
+    port_of = {"a": "ifmap", "b": "filter", "c": "ofmap"}
+    ports = ({name: _Port(spec.dram_bytes_per_cycle) for name in ("ifmap", "filter", "ofmap")}
+             if spec.dram_ports == "per_operand" else dict.fromkeys(("ifmap", "filter", "ofmap"), _Port(spec.dram_bytes_per_cycle)))
+    write_back = spec.psum_policy != "write_every_fold"
+    reads, writes, folds = [], [], []
+    spilled_by = {}
+    total_read = total_write = 0.0
+    im, in_, ik = index["m"].tolist(), index["n"].tolist(), index["k"].tolist()
+    for t in range(len(duration)):
+        tile_reads, tile_writes = [], []
+        for name, key, nbytes in (("a", (im[t], ik[t]), a_bytes[t]), ("b", (ik[t], in_[t]), b_bytes[t])):
+            buf = buffers[name]
+            if not buf.touch(key):
+                tile_reads.append((name, port_of[name], float(nbytes), True, None))
+                buf.insert(key, float(nbytes))
+        out_key = (im[t], in_[t])
+        if accumulates[t]:
+            buf = buffers["c"]
+            if not buf.touch(out_key):
+                if ik[t] > 0 and write_back:  # its partial sums went out: read them back
+                    tile_reads.append(("c", "ofmap", float(psum_bytes[t]), True, spilled_by[out_key]))
+                for old, old_size in buf.insert(out_key, float(psum_bytes[t])):
+                    tile_writes.append(("ofmap", old_size))  # an evicted partial tile spills
+                    spilled_by[old] = t
+            if last_k[t]:
+                buf.drop(out_key)
+                tile_writes.append(("ofmap", float(out_bytes[t])))
+            elif psum_bytes[t] > buf.capacity:  # cannot stay at all: out after this tile
+                tile_writes.append(("ofmap", float(psum_bytes[t])))
+                spilled_by[out_key] = t
+        else:  # one K tile and one K fold: the output streams out
+            tile_writes.append(("ofmap", float(out_bytes[t])))
+        reads.append(tile_reads)
+        writes.append(tile_writes)
+        folds.append((float(duration[t]),))
+        total_read += sum(r[2] for r in tile_reads)
+        total_write += sum(size_ for _, size_ in tile_writes)
+    if prefetch == "tile":
+        return _timeline(folds, reads, writes, ports, total_read, total_write)
+    caps = {name: buf.capacity for name, buf in buffers.items()}
+    return _window_timeline([f[0] for f in folds], reads, writes, ports, caps, total_read, total_write)
+
+
+def _window_timeline(durations, reads, writes, ports, caps, total_read, total_write) -> TileSimResult:
+    """Tiles run in order, each once all its reads have arrived. Each buffer requests its reads in
+    order while the bytes requested and not yet consumed (by a started tile) fit `caps[buffer]` (one
+    request at a time when a single one is larger); a partial-sum read-back also waits until the
+    write that spilled it has landed. Ports serve requests in issue order; writes are issued when
+    their tile ends."""
+    n_tiles = len(durations)
+    events: list = []
+    order = itertools.count()
+    push = lambda time, kind, item: heapq.heappush(events, (time, next(order), kind, item))  # noqa: E731
+    pending = {name: collections.deque() for name in caps}  # buffer -> request ids not yet issued
+    requests = []  # (tile, buffer, port, bytes, write it waits for or None)
+    for t, tile_reads in enumerate(reads):
+        for buffer, port, size, _, after in tile_reads:
+            pending[buffer].append(len(requests))
+            requests.append((t, buffer, port, size, after))
+    outstanding = dict.fromkeys(caps, 0.0)
+    left = [len(r) for r in reads]  # reads of each tile still to arrive
+    writes_left = [len(w) for w in writes]
+    written = [False] * n_tiles
+    queues = {port: collections.deque() for port in set(ports.values())}
+    busy = dict.fromkeys(queues, False)
+    state = dict(next=0, running=False, finish=0.0)
+
+    def serve(port, now: float) -> None:
+        if not busy[port] and queues[port]:
+            item, size = queues[port].popleft()
+            busy[port] = True
+            push(now + size / port.bandwidth, "done", (port, item))
+
+    def ready(buffer: str) -> bool:
+        queue = pending[buffer]
+        if not queue:
+            return False
+        _, _, _, size, after = requests[queue[0]]
+        if after is not None and not written[after]:
+            return False
+        return outstanding[buffer] == 0 or outstanding[buffer] + size <= caps[buffer]
+
+    def issue(now: float) -> None:
+        """Issue every request the windows allow, the earliest tile's first (ports are FIFO)."""
+        while True:
+            heads = [pending[b][0] for b in pending if ready(b)]
+            if not heads:
+                return
+            r = min(heads)  # request ids grow with the tile
+            t, buffer, port_name, size, _ = requests[r]
+            pending[buffer].popleft()
+            outstanding[buffer] += size
+            port = ports[port_name]
+            queues[port].append((("read", r), size))
+            serve(port, now)
+
+    def try_start(now: float) -> None:
+        t = state["next"]
+        if t < n_tiles and not state["running"] and left[t] == 0:
+            state["next"], state["running"] = t + 1, True
+            for buffer, _, size, _, _ in reads[t]:
+                outstanding[buffer] -= size
+            issue(now)
+            push(now + durations[t], "end", t)
+
+    def wrote(t: int, now: float) -> None:
+        written[t] = True
+        issue(now)
+
+    issue(0.0)
+    try_start(0.0)
+    while events:
+        now, _, kind, item = heapq.heappop(events)
+        state["finish"] = max(state["finish"], now)
+        if kind == "done":
+            port, (what, index) = item
+            busy[port] = False
+            serve(port, now)
+            if what == "read":
+                t = requests[index][0]
+                left[t] -= 1
+                if left[t] == 0:
+                    try_start(now)
+            else:
+                writes_left[index] -= 1
+                if writes_left[index] == 0:
+                    wrote(index, now)
+        else:  # a tile ends: its writes go out, the next tile may start
+            state["running"] = False
+            for port_name, size in writes[item]:
+                port = ports[port_name]
+                queues[port].append((("write", item), size))
+                serve(port, now)
+            if not writes[item]:
+                wrote(item, now)
+            try_start(now)
+    return TileSimResult(cycles=state["finish"], compute_cycles=float(sum(durations)), dram_read_bytes=total_read,
+                         dram_write_bytes=total_write, folds=n_tiles)

@@ -96,7 +96,10 @@ def _check_assignment_bits(spec: AcceleratorSpec, high, low, weight, any_low: np
 
 _GEMM_SUMS = ("macs", "bops", "compute_cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes", "sram_bytes",
               "mac_energy_pj", "sram_energy_pj", "dram_energy_pj", "static_energy_pj", "energy_pj")
-_VECTOR_SUMS = ("cycles", "energy_pj", "static_energy_pj")
+# The vector unit's columns summed per assignment (`_vector.vector_cost`): lane cycles, DRAM stalls, traffic
+# and the energy split.
+_VECTOR_SUMS = ("vector_cycles", "stall_cycles", "sram_bytes", "dram_read_bytes", "dram_write_bytes", "op_energy_pj",
+                "sram_energy_pj", "dram_energy_pj", "static_energy_pj", "energy_pj")
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ def _evaluate(spec: AcceleratorSpec, wl: Workload, low_fraction, pruned_fraction
     by_count = v.share_scales_count[vrows]
     vm = np.where(by_count, v.m[vrows], v.m[vrows] * vshare)
     vcount = np.where(by_count, v.count[vrows] * vshare, v.count[vrows])
-    vec = vector_cost(spec, vm, v.n[vrows], v.k[vrows], vcount)
+    vec = vector_cost(spec, vm, v.n[vrows], v.k[vrows], vcount, v.read_width[vrows], v.write_width[vrows])
     vec.update(m=vm, count=vcount)
     seg_sum.update({f"v_{f}": np.bincount(vseg, weights=vec[f], minlength=n_segments) for f in _VECTOR_SUMS})
     # (A, groups) gather then a fixed-order sum: a given assignment gets bit-identical totals
@@ -174,18 +177,23 @@ def _evaluate(spec: AcceleratorSpec, wl: Workload, low_fraction, pruned_fraction
 
 def _totals(per: Mapping[str, np.ndarray], cycle_ns: Any) -> dict[str, np.ndarray]:
     """Per-assignment totals from the summed `g_<GEMM field>` and `v_<vector field>` columns."""
-    compute, stall, vcyc = per["g_compute_cycles"], per["g_stall_cycles"], per["v_cycles"]
+    # Stalls: the array's waits for DRAM and the vector unit's (a bandwidth-bound vector op).
+    compute, stall, vcyc = per["g_compute_cycles"], per["g_stall_cycles"] + per["v_stall_cycles"], per["v_vector_cycles"]
     cycles = compute + stall + vcyc
-    read, write = per["g_dram_read_bytes"], per["g_dram_write_bytes"]
+    read = per["g_dram_read_bytes"] + per["v_dram_read_bytes"]
+    write = per["g_dram_write_bytes"] + per["v_dram_write_bytes"]
     return {
         "macs": per["g_macs"], "bops": per["g_bops"], "compute_cycles": compute, "vector_cycles": vcyc,
         "stall_cycles": stall, "cycles": cycles, "latency_ms": cycles * cycle_ns * 1e-6,
         "energy_pj": per["g_energy_pj"] + per["v_energy_pj"], "mac_energy_pj": per["g_mac_energy_pj"],
-        "sram_energy_pj": per["g_sram_energy_pj"], "dram_energy_pj": per["g_dram_energy_pj"],
-        "vector_energy_pj": per["v_energy_pj"] - per["v_static_energy_pj"],
+        # The vector unit's SRAM and DRAM traffic is charged with the array's; vector_energy_pj is
+        # its element operations only.
+        "sram_energy_pj": per["g_sram_energy_pj"] + per["v_sram_energy_pj"],
+        "dram_energy_pj": per["g_dram_energy_pj"] + per["v_dram_energy_pj"],
+        "vector_energy_pj": per["v_op_energy_pj"],
         "static_energy_pj": per["g_static_energy_pj"] + per["v_static_energy_pj"],
         "dram_read_bytes": read, "dram_write_bytes": write, "dram_bytes": read + write,
-        "sram_bytes": per["g_sram_bytes"],
+        "sram_bytes": per["g_sram_bytes"] + per["v_sram_bytes"],
     }
 
 
@@ -317,22 +325,22 @@ def _table(spec: AcceleratorSpec, wl: Workload, ev: _Evaluation) -> dict[str, np
         # Array and vector-unit cycles in their own columns (as in `CostTotals`), so every row has
         # cycles = compute + vector + stall and a column's total is the sum of its rows.
         "compute_cycles": np.concatenate([gemm["compute_cycles"], zero_v]),
-        "vector_cycles": np.concatenate([np.zeros(ng), vec["cycles"]]),
-        "stall_cycles": np.concatenate([gemm["stall_cycles"], zero_v]),
+        "vector_cycles": np.concatenate([np.zeros(ng), vec["vector_cycles"]]),
+        "stall_cycles": np.concatenate([gemm["stall_cycles"], vec["stall_cycles"]]),
         "cycles": np.concatenate([gemm["cycles"], vec["cycles"]]),
         "utilization": np.concatenate([gemm["utilization"], nan_v]),
         "stream_chunks": np.concatenate([gemm["stream_chunks"], nan_v]),
         "vector_ops": np.concatenate([np.zeros(ng), vec["vector_ops"]]),
-        "sram_bytes": np.concatenate([gemm["sram_bytes"], zero_v]),
-        "dram_read_bytes": np.concatenate([gemm["dram_read_bytes"], zero_v]),
-        "dram_write_bytes": np.concatenate([gemm["dram_write_bytes"], zero_v]),
+        "sram_bytes": np.concatenate([gemm["sram_bytes"], vec["sram_bytes"]]),
+        "dram_read_bytes": np.concatenate([gemm["dram_read_bytes"], vec["dram_read_bytes"]]),
+        "dram_write_bytes": np.concatenate([gemm["dram_write_bytes"], vec["dram_write_bytes"]]),
         "energy_pj": np.concatenate([gemm["energy_pj"], vec["energy_pj"]]),
         # The energy split: array MACs, SRAM, DRAM, static (both units), vector-unit ops.
         "mac_energy_pj": np.concatenate([gemm["mac_energy_pj"], zero_v]),
-        "sram_energy_pj": np.concatenate([gemm["sram_energy_pj"], zero_v]),
-        "dram_energy_pj": np.concatenate([gemm["dram_energy_pj"], zero_v]),
+        "sram_energy_pj": np.concatenate([gemm["sram_energy_pj"], vec["sram_energy_pj"]]),
+        "dram_energy_pj": np.concatenate([gemm["dram_energy_pj"], vec["dram_energy_pj"]]),
         "static_energy_pj": np.concatenate([gemm["static_energy_pj"], vec["static_energy_pj"]]),
-        "vector_energy_pj": np.concatenate([np.zeros(ng), vec["energy_pj"] - vec["static_energy_pj"]]),
+        "vector_energy_pj": np.concatenate([np.zeros(ng), vec["op_energy_pj"]]),
         "peak_macs_per_cycle": np.concatenate([gemm["peak_macs_per_cycle"], nan_v]),
     }
     cols["latency_ms"] = cols["cycles"] * spec.cycle_ns * 1e-6

@@ -59,7 +59,9 @@ GEMM_FIELDS = (
 )  # stream_chunk: chunk length; fold_order: 0 row folds outermost, 1 column folds (SCALE-Sim's);
 # tile_*: the tile mapper's tile sizes, loop_order its index into `_mapper.LOOP_ORDERS`, tiles their count
 # (fold_order is -1 under the tile mapper, loop_order -1 under `mapper.search: folds`).
-VECTOR_FIELDS = ("vector_ops", "cycles", "energy_pj", "static_energy_pj")
+VECTOR_FIELDS = ("vector_ops", "vector_cycles", "stall_cycles", "cycles", "sram_bytes", "dram_read_bytes",
+                 "dram_write_bytes", "op_energy_pj", "sram_energy_pj", "dram_energy_pj", "static_energy_pj",
+                 "energy_pj")  # `_vector.vector_cost`
 # Per-GEMM descriptors of the chosen schedule: not scaled by `count` (utilization is recomputed).
 _SCHEDULE_FIELDS = frozenset(("peak_macs_per_cycle", "stream_chunks", "stream_chunk", "fold_order", "pack",
                               "utilization", "tile_m", "tile_n", "tile_k", "loop_order", "tiles"))

@@ -18,12 +18,19 @@ one numpy evaluation:
   compute (`stall_model: pipelined`), or Bit Fusion's simulator's formula (`bitfusion`).
 
 Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer): each
-array-mapped dimension whole, in 2 to 6 balanced tiles, its largest power of two, the powers of two
-1, 4, ..., 4096, and the sizes that fill the buffer of the operand both array dimensions index;
-for each pair of those that fits, the streamed dimension whole, in 2 and 3, its largest power of
-two, and the sizes that fill the buffers given the other two tiles. Fill sizes are taken at fixed
-widths (the spec's widest, half and quarter), never at the GEMM's own bits, so narrower operands
-keep every schedule wider ones had. A tile smaller than a fold leaves array lines idle.
+array-mapped dimension whole and in 2 to 16 balanced tiles, in 2 to 8 tiles of whole folds (and the
+smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest power of two, the powers
+of two 1, 4, ..., 4096, and the sizes that fill the buffer of the operand both array dimensions index
+with the other one whole; for each pair of those that fits, the streamed dimension whole, in 2 and
+3, its largest power of two, 1, 4, 16, 64, and the sizes that fill the buffers given the other two
+tiles (with their balanced splits). Fill sizes are taken at fixed widths (the spec's widest, half and
+quarter), never at the GEMM's own bits, so narrower operands keep every schedule wider ones had. A
+tile smaller than a fold leaves array lines idle.
+
+The search is exact over these candidates and prunes what cannot win (branch and bound): tilings
+that do not fit (when any does); then, under `latency`, every tiling whose lower bound (compute
+cycles plus its first and last transfers, valid under every loop order) exceeds the best total of
+the few tilings with the least bound.
 """
 from __future__ import annotations
 
@@ -32,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LOOP_ORDERS", "TILE_RESULT_FIELDS", "map_tiles", "mapped", "spec_values", "unique_rows"]
+__all__ = ["LOOP_ORDERS", "TILE_RESULT_FIELDS", "cost_tilings", "map_tiles", "mapped", "spec_values", "unique_rows"]
 
 # Loop orders over the tile loops, outermost first (index = the `loop_order` result field).
 LOOP_ORDERS = tuple("".join(p) for p in itertools.permutations("mnk"))
@@ -41,14 +48,21 @@ _OPERAND_DIMS = {"a": (0, 2), "b": (2, 1), "c": (0, 1)}
 TILE_RESULT_FIELDS = ("compute", "total", "read", "write", "sram", "tile_m", "tile_n", "tile_k", "loop_order",
                       "tiles")
 _POWERS = (1.0,) + tuple(2.0 ** j for j in range(2, 13))  # 1, 4, 8, ..., 4096 (absolute: nested across arrays)
-_N_ARRAY = 13 + len(_POWERS)  # candidate sizes of each array-mapped dimension
-_N_STREAM = 10  # candidate sizes of the streamed dimension, per tiling of the other two
+_BALANCED = tuple(float(q) for q in range(1, 17))  # an array-mapped dimension in 1 to 16 equal tiles
+_FOLD_MULTIPLES = tuple(float(j) for j in range(1, 9))  # 1 to 8 whole folds of the array
+_FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tiles of whole folds
+_N_ARRAY = 7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES)  # candidate sizes of each array-mapped dimension
+_STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
+_N_STREAM = 12 + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
+_PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
+_PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
 _CHUNK_CANDIDATES = 1 << 20  # candidate × GEMM elements per evaluation slice (memory bound)
 
 
-def _array_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """(25, G) candidate tiles of a dimension the array folds over: whole and in 2 to 6 balanced
-    tiles, the largest power of two below it, the sizes that fill the buffer of the operand both
+def _array_sizes(d: np.ndarray, fill: np.ndarray, lines) -> np.ndarray:
+    """(T, G) candidate tiles of a dimension the array folds over (`lines` of the array): whole and in
+    2 to 16 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
+    and folds, 1 to 8 whole folds, the largest power of two below it, the sizes that fill the buffer of the operand both
     array dimensions index with the other one whole (`fill` (3, G), for operands at the spec's
     widest, half and quarter width: the candidates do not depend on the bits) and their balanced
     splits, and 1, 4, 8, ..., 4096 (powers of two are whole folds of power-of-two arrays at any Bit
@@ -57,24 +71,34 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
-    rows = [np.ceil(d / q) for q in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)] + [np.exp2(np.maximum(e - 1.0, 0.0))]
+    rows = [np.ceil(d / q) for q in _BALANCED] + [np.exp2(np.maximum(e - 1.0, 0.0))]
     rows += [fill[i] for i in range(3)] + [balanced[i] for i in range(3)]
-    rows += [np.full_like(d, p) for p in _POWERS]
+    rows += [np.full_like(d, p) for p in _POWERS] + [lines * j + 0.0 * d for j in _FOLD_MULTIPLES]
+    # In q tiles of whole folds (the last takes the rest), and the smallest tile that needs as many
+    # tiles and folds (the last one's folds then fuller): tiles that use the array fully while
+    # leaving the most room in the buffers.
+    for q in _FOLD_TILES:
+        per = np.ceil(np.ceil(d / q) / lines)
+        whole = per * lines
+        last_folds = np.ceil(np.maximum(d - (q - 1.0) * whole, 1.0) / lines)
+        rows += [whole, np.maximum(np.ceil(d / q), np.ceil((d - last_folds * lines) / max(q - 1.0, 1.0)))]
     return np.minimum(np.stack(np.broadcast_arrays(*rows)), d)
 
 
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """(..., 10, G) candidate tiles of the streamed dimension: whole, in 2 and 3 balanced tiles, the
-    largest power of two below it, and from `fill` (..., 3, G) (the stream tile that fills the buffers
-    given the other two tiles, for operands at the spec's widest, half and quarter width) the
-    largest such tile and its balanced split; for the widest also its power of two and half."""
+    """(..., S, G) candidate tiles of the streamed dimension: whole, in 2 and 3 balanced tiles, the
+    largest power of two below it, 1, 4, 16, 64 (small tiles expose less at the start and end), and
+    from `fill` (..., 3, G) (the stream tile that fills the buffers given the other two tiles, for
+    operands at the spec's widest, half and quarter width) each such tile and its balanced split; for
+    the widest also its power of two and half."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
     zero = 0.0 * fill[..., 0, :]
     rows = [d + zero, np.ceil(d / 2.0) + zero, np.ceil(d / 3.0) + zero, np.exp2(np.maximum(e - 1.0, 0.0)) + zero,
             np.exp2(np.floor(np.log2(fill[..., 0, :]))), np.ceil(fill[..., 0, :] / 2.0)]
-    rows += [fill[..., i, :] for i in range(3)] + [balanced[..., i, :] for i in range(1)]
+    rows += [fill[..., i, :] for i in range(3)] + [balanced[..., i, :] for i in range(3)]
+    rows += [np.full_like(rows[0], p) for p in _STREAM_POWERS]
     return np.minimum(np.stack(rows, axis=-2), d)
 
 
@@ -87,16 +111,19 @@ def _distinct(sizes: np.ndarray) -> np.ndarray:
 
 def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any):
     """Per-dimension sums over the tiles along it: count Q, mapped length L (Σ ⌈t/div⌉), folds F
-    (Σ ⌈⌈t/div⌉/array⌉), used array lines U (Σ min(array, ⌈t/div⌉)), padded length P (Σ ⌈t/pad⌉·pad)."""
+    (Σ ⌈⌈t/div⌉/array⌉), used array lines U (Σ min(array, ⌈t/div⌉)), padded length P (Σ ⌈t/pad⌉·pad;
+    d itself when pad is None). Folds and lines are None when array is None (a streamed dimension).
+    A last partial tile adds its own terms (all zero when the tiles divide d)."""
     full = np.floor(d / t)
     rem = d - full * t
-    has = rem > 0
-    q = full + has
+    q = full + (rem > 0)
     ft, fr = np.ceil(t / div), np.ceil(rem / div)
-    length = full * ft + np.where(has, fr, 0.0)
-    folds = full * np.ceil(ft / array) + np.where(has, np.ceil(fr / array), 0.0)
-    used = full * np.minimum(array, ft) + np.where(has, np.minimum(array, fr), 0.0)
-    padded = full * np.ceil(t / pad) * pad + np.where(has, np.ceil(rem / pad) * pad, 0.0)
+    length = full * ft + fr
+    folds = used = None
+    if array is not None:
+        folds = full * np.ceil(ft / array) + np.ceil(fr / array)
+        used = full * np.minimum(array, ft) + np.minimum(array, fr)
+    padded = d if pad is None else full * np.ceil(t / pad) * pad + np.ceil(rem / pad) * pad
     return q, length, folds, used, padded
 
 
@@ -118,16 +145,144 @@ def map_tiles(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np
 
 def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np.ndarray]:
     g = len(m)
+    # Every GEMM's pairs of array tiles (flat, grouped by GEMM, in candidate order), then for each
+    # pair its stream tiles: candidate index = pair rank × S + stream row (ties go to the lowest).
+    pair_gid, pair_rank, t0, t1, n_pairs = _pairs(c, (m, n, k), ba, bw, pack)
+    n_tilings = n_pairs * _N_STREAM
+    pc = _columns(c, pair_gid, m, n, k, ba, bw, pack)
+    pc["passes"], pc["mac_scale"] = (passes[0], mac_scale[0]) if g == 1 else (passes[pair_gid], mac_scale[pair_gid])
+    pairs = (pair_gid, pair_rank, t0, t1)
+    best = None
+    if c["objective"] == "latency":
+        # Branch and bound, exact. A pair's compute cycles under any stream tiling are at least its
+        # folds × the whole stream: cost every tiling of the few pairs with the least such bound in
+        # each GEMM; the best total that fits bounds the GEMM's optimum, and pairs and tilings whose
+        # lower bound exceeds it can neither win nor tie.
+        bound = _pair_bound(pc, t0, t1, _array_stats(pc, t0, t1))
+        found = _cost(pc, pairs, _lowest(bound, pair_gid, g, _PROBE_PAIRS), g, None)
+        best = np.full(g, np.inf)
+        np.minimum.at(best, found[0], np.where(found[5]["feasible"], found[5]["total"].min(axis=0), np.inf))
+        live = bound <= best[pair_gid]
+    else:
+        live = np.ones(len(pair_gid), dtype=bool)
+    gid, tiling, tm, tn, tk, cost, cols = _cost(pc, pairs, live, g, best)
+    return _choose(cols, cost, gid, tiling, n_tilings, g, m, n, k, tm, tn, tk)
+
+
+def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarray:
+    """Mask of each group's `count` least values (groups: equal `gid`, ascending)."""
+    counts = np.bincount(gid, minlength=g)
+    ranked = np.lexsort((values, gid))
+    rank = np.empty(len(gid), dtype=np.int64)
+    rank[ranked] = np.arange(len(gid)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rank < count
+
+
+def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best):
+    """The selected pairs expanded with their stream tiles, costed where they can win: tilings that fit
+    (all of a GEMM's when none does) and, given `best` (a bound of each GEMM's optimum), whose lower
+    bound does not exceed it. Returns gid, tiling index, tm, tn, tk, per-order cost, columns."""
+    pair_gid, pair_rank, t0, t1 = (x[sel] for x in pairs)
+    pc = _subset(pc, sel)
+    streams = _stream_tiles(pc, t0, t1)  # (S, P)
+    s_count, p_count = streams.shape
+    role = pc["roles"]
+    tiles = [None, None, None]
+    tiles[role[0]], tiles[role[1]] = np.repeat(t0, s_count), np.repeat(t1, s_count)
+    tiles[role[2]] = streams.T.ravel()
+    tm, tn, tk = tiles
+    expand = np.repeat(np.arange(p_count), s_count)
+    gid = pair_gid[expand]
+    tiling = pair_rank[expand] * _N_STREAM + np.tile(np.arange(s_count), p_count)
+    cols = _subset(pc, expand)
+    array_stats = tuple(tuple(x[expand] if isinstance(x, np.ndarray) and x.ndim else x for x in stats)
+                        for stats in _array_stats(pc, t0, t1))
+    terms = _tile_terms(cols, cols["m"], cols["n"], cols["k"], cols["ba"], cols["bw"], cols["pack"], cols["passes"],
+                        tm, tn, tk, array_stats)
+    fits = terms["feasible"]
+    any_fit = np.zeros(g, dtype=bool)
+    np.logical_or.at(any_fit, gid, fits)
+    keep = fits | ~any_fit[gid]
+    if best is not None:
+        # The same bound once more at the tiling level, tightened by the tilings with the least one.
+        keep &= terms["lower"] <= best[gid]
+        probe = _lowest(np.where(keep & fits, terms["lower"], np.inf), gid, g, _PROBES) & keep & fits
+        probed = _orders(_subset(cols, probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
+        best = best.copy()
+        np.minimum.at(best, gid[probe], probed)
+        keep &= terms["lower"] <= best[gid]
+    gid, tiling, tm, tn, tk = gid[keep], tiling[keep], tm[keep], tn[keep], tk[keep]
+    cols, terms = _subset(cols, keep), _subset(terms, keep)
+    return gid, tiling, tm, tn, tk, _orders(cols, terms), cols
+
+
+def _pad_of(c: dict, d: int):
+    """What a dimension's tiles are padded to in DRAM bytes (`pad_to_array`: N to the columns, K to
+    rows × pack), None when not padded."""
+    if not c["pad"] or d == 0:
+        return None
+    return c["cols"] if d == 1 else c["rows"] * c["pack"]
+
+
+def _array_stats(c: dict, t0, t1) -> tuple:
+    """`_per_dim` sums of the dimensions on the array's rows (tiles t0) and columns (t1)."""
+    role = c["roles"]
+    dims = (c["m"], c["n"], c["k"])
+    div = (1.0, 1.0, c["pack"])
+    return (_per_dim(t0, dims[role[0]], div[role[0]], c["rows"], _pad_of(c, role[0])),
+            _per_dim(t1, dims[role[1]], div[role[1]], c["cols"], _pad_of(c, role[1])))
+
+
+def _pair_bound(c: dict, t0, t1, array_stats) -> np.ndarray:
+    """A lower bound of the compute cycles of an array-tile pair under any stream tiling: the
+    fill/drain terms grow with the stream tile count (≥ 1), the stream sums to the whole dimension
+    (⌈K/pack⌉ at least when K streams)."""
+    role = c["roles"]
+    dims = (c["m"], c["n"], c["k"])
+    div = (1.0, 1.0, c["pack"])
+    (r_q, r_len, r_folds, r_used, _), (c_q, c_len, c_folds, c_used, _) = array_stats
+    stream = c["passes"] * np.ceil(dims[role[2]] / div[role[2]])
+    if c["feed"] == "systolic":
+        return r_folds * c_folds * (stream - 2.0) + c["skew_rows"] * c_folds * r_len + r_folds * c_len
+    if c["feed"] == "buffered":
+        return r_folds * c_folds * stream + c["skew_rows"] * r_used * c_q + c_used * r_q - 2.0 * r_q * c_q
+    return r_folds * c_folds * stream
+
+
+def _subset(values: dict, sel: np.ndarray) -> dict:
+    """Per-candidate arrays (also inside the re-fetch walk) restricted to `sel`; scalars as they are."""
+    def cut(v):
+        if isinstance(v, np.ndarray) and v.ndim:
+            return v[sel]
+        if isinstance(v, dict):
+            return {key: cut(x) for key, x in v.items()}
+        if isinstance(v, tuple):
+            return tuple(cut(x) for x in v)
+        return v
+    return {key: cut(v) for key, v in values.items()}
+
+
+def _columns(c: dict, gid: np.ndarray, m, n, k, ba, bw, pack) -> dict:
+    """The spec values and GEMM numbers of each candidate (per-GEMM arrays gathered by `gid`; one
+    GEMM's stay scalars, which broadcast for free)."""
+    if len(m) == 1:
+        col = {key: (v[0] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
+        col.update(m=m[0], n=n[0], k=k[0], ba=ba[0], bw=bw[0], pack=pack[0])
+        return col
+    col = {key: (v[gid] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
+    col.update(m=m[gid], n=n[gid], k=k[gid], ba=ba[gid], bw=bw[gid], pack=pack[gid])
+    return col
+
+
+def _pairs(c: dict, dims: tuple, ba, bw, pack):
+    """Every GEMM's candidate pairs of array tiles that fit the stationary operand's buffer, flat and
+    grouped by GEMM: (gid, rank among the GEMM's pairs, row tile, column tile, pairs per GEMM at most)."""
+    g = len(dims[0])
     rows, cols = c["rows"], c["cols"]
-    ones = np.ones_like(m)
-    dims = (m, n, k)
-    role = c["roles"]  # (row dim, col dim, stream dim) indices into (m, n, k)
-    array_of = {role[0]: rows, role[1]: cols, role[2]: np.inf}
-    div_of = (ones, ones, pack)  # K is consumed `pack` elements per unit and cycle
+    ones = np.ones_like(dims[0])
+    role = c["roles"]
     pad_of = (ones, cols * ones if c["pad"] else ones, rows * pack if c["pad"] else ones)
     bytes_a, bytes_b = ba / 8.0, bw / 8.0
-    # Array-mapped dims on axes 0 and 1 (shape (R, 1, 1, G) and (1, C, 1, G)), the stream on axis 2.
-    tile = [None, None, None]
     # The operand indexed by both array dims (ws: B, os: C, is: A) fills its buffer at this size of
     # one of them when the other is whole.
     # Fill sizes are taken at the spec's widest operands (and, for the stream, half and a quarter of
@@ -139,7 +294,7 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
     fill0 = np.stack([np.floor(room / (whole_padded[role[1]] * w)) for w in widths] * (4 - len(widths)))[:3]
     fill1 = np.stack([np.floor(room / (whole_padded[role[0]] * w)) for w in widths] * (4 - len(widths)))[:3]
-    sizes0, sizes1 = _array_sizes(dims[role[0]], fill0), _array_sizes(dims[role[1]], fill1)
+    sizes0, sizes1 = _array_sizes(dims[role[0]], fill0, rows), _array_sizes(dims[role[1]], fill1, cols)
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer; every GEMM keeps as many as the
     # one with the most (padded with pairs the feasibility test below rejects).
@@ -153,12 +308,23 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
             stat_tile = sizes0[:, None, :] * sizes1[None, :, :] * bytes_a
             keep = keep & (stat_tile <= c["cap_a"])
     keep = keep.reshape(-1, g)
-    n_pairs = max(1, int(keep.sum(axis=0).max()))
-    pick = np.argsort(~keep, axis=0, kind="stable")[:n_pairs]
-    column = np.arange(g)
-    n_r, n_c = n_pairs, 1
-    tile[role[0]] = sizes0[pick // len(sizes1), column][:, None, None, :]
-    tile[role[1]] = sizes1[pick % len(sizes1), column][:, None, None, :]
+    pair_idx, pair_gid = np.nonzero(keep.T)[::-1]
+    counts = np.bincount(pair_gid, minlength=g)
+    pair_rank = np.arange(len(pair_gid)) - np.repeat(np.cumsum(counts) - counts, counts)
+    t0 = sizes0[pair_idx // sizes1.shape[0], pair_gid]
+    t1 = sizes1[pair_idx % sizes1.shape[0], pair_gid]
+    return pair_gid, pair_rank, t0, t1, sizes0.shape[0] * sizes1.shape[0]
+
+
+def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
+    """(S, P) stream tiles of each array-tile pair (per-pair values in `c`, `_columns`)."""
+    rows, pack, k = c["rows"], c["pack"], c["k"]
+    role = c["roles"]
+    dims = (c["m"], c["n"], c["k"])
+    pad_of = (1.0, c["cols"] if c["pad"] else 1.0, rows * pack if c["pad"] else 1.0)
+    wide = c["max_bits"] / 8.0
+    tile = [None, None, None]
+    tile[role[0]], tile[role[1]] = t0, t1
     # The stream tile that fills the buffers: every operand's tile is linear in it.
     sd = role[2]
     others = [tile[i] if i != sd else 1.0 for i in range(3)]
@@ -185,11 +351,25 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
             if sd in own:
                 own_fill = np.floor(cap[name] / per_unit[name])
                 fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
-        fills.append(np.broadcast_to(fill, (n_r, n_c, 1, g))[:, :, 0, :])
-    fill = np.stack(fills, axis=-2)  # (R, C, 3, G)
-    tile[sd] = _stream_sizes(dims[sd], fill)  # (R, C, S, G)
-    tm, tn, tk = tile
-    stats = [_per_dim(tile[d], dims[d], div_of[d], array_of[d], pad_of[d]) for d in range(3)]
+        fills.append(np.broadcast_to(fill, np.shape(t0)))
+    return _stream_sizes(dims[sd], np.stack(fills))
+
+
+def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=None) -> dict:
+    """What does not depend on the loop order and bounds a tiling: compute cycles, tile footprints,
+    whether they fit, tile counts, and `lower`, a lower bound of the cycles under any loop order.
+    `array_stats`: the two array-mapped dimensions' `_per_dim` sums when already known."""
+    rows, cols = c["rows"], c["cols"]
+    dims = (m, n, k)
+    role = c["roles"]
+    stats = [None, None, None]
+    if array_stats is None:
+        array_stats = _array_stats(c, (tm, tn, tk)[role[0]], (tm, tn, tk)[role[1]])
+    stats[role[0]], stats[role[1]] = array_stats
+    stats[role[2]] = _per_dim((tm, tn, tk)[role[2]], dims[role[2]], pack if role[2] == 2 else 1.0, None,
+                              _pad_of(c, role[2]))
+    pad_of = (1.0, cols if c["pad"] else 1.0, rows * pack if c["pad"] else 1.0)
+    bytes_a, bytes_b = ba / 8.0, bw / 8.0
     q = [s_[0] for s_ in stats]
     r_q, r_len, r_folds, r_used, _ = stats[role[0]]
     c_q, c_len, c_folds, c_used, _ = stats[role[1]]
@@ -206,7 +386,6 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     # Bytes. Tiles at their full size (a tile must fit whole); totals from the per-dim sums.
     k_pad_tile = np.ceil(tk / pad_of[2]) * pad_of[2]
     n_pad_tile = np.ceil(tn / pad_of[1]) * pad_of[1]
-    k_pad_total, n_pad_total = stats[2][4], stats[1][4]
     a_tile = tm * tk * bytes_a
     b_tile = k_pad_tile * tn * bytes_b
     k_folds_in_tile = np.ceil(np.ceil(tk / pack) / rows)
@@ -215,26 +394,47 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     c_tile = tm * n_pad_tile * c_width
     feasible = (a_tile <= c["cap_a"]) & (b_tile <= c["cap_b"])
     feasible = feasible & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
-    a_total, b_total = m * k * bytes_a, k_pad_total * n * bytes_b
-    mn_out = m * n_pad_total
-    out_total = mn_out * c["out_bytes"]
     last = tm * n_pad_tile * c["out_bytes"]
-    foot0 = {"a": a_tile, "b": b_tile, "c": c_tile}
     bandwidth = c["bandwidth"]
-    # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read and
-    # write), the stationary operand once per stream tile) plus outputs, independent of the order.
-    x2_f = 2.0 * mn_out * c["psum_bytes"] if c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
-    x1_total = a_total if c["x1"] == "a" else b_total
-    stat_total = 0.0 if not c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
-    sram_array = x1_total * c_folds + x2_f * r_folds + stat_total * t_q + out_total
-    if c["array_energy"] == "per_cycle":
-        mac_energy = compute * rows * cols * c["mac_pj"]
+    if c["stall_model"] == "bitfusion":  # the kept footprints are at least the tiles
+        initial = a_tile + b_tile + (c_tile if c["readback"] else 0.0)
+        lower = compute + np.ceil(initial / bandwidth) + np.ceil(c_tile / bandwidth)
+    elif c["per_port"]:
+        lower = compute + (np.maximum(np.maximum(a_tile, b_tile), c_tile if c["readback"] else 0.0) + last) / bandwidth
     else:
-        mac_energy = m * n * k * c["mac_pj"] * mac_scale
+        lower = compute + (a_tile + b_tile + (c_tile if c["readback"] else 0.0) + last) / bandwidth
+    return dict(compute=compute, feasible=feasible, a_tile=a_tile, b_tile=b_tile, c_tile=c_tile, last=last,
+                q=tuple(q), r_folds=r_folds, c_folds=c_folds, t_q=t_q, k_pad_total=stats[2][4],
+                n_pad_total=stats[1][4], lower=lower)
+
+
+def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndarray]:
+    """Total, DRAM bytes, energy, reads and writes of each tiling (`_tile_terms`; per-candidate
+    values in `c`) under each loop order, (6, T); with `only_total` just the totals."""
+    compute, q = terms["compute"], terms["q"]
+    a_tile, b_tile, c_tile, last = terms["a_tile"], terms["b_tile"], terms["c_tile"], terms["last"]
+    m, n, k = c["m"], c["n"], c["k"]
+    a_total, b_total = m * k * (c["ba"] / 8.0), terms["k_pad_total"] * n * (c["bw"] / 8.0)
+    mn_out = m * terms["n_pad_total"]
+    out_total = mn_out * c["out_bytes"]
+    cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
+    energy_needed = c["objective"] in ("energy", "edp") or not only_total
+    if energy_needed:
+        # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read
+        # and write), the stationary operand once per stream tile) plus outputs, order-independent.
+        x2_f = 2.0 * mn_out * c["psum_bytes"] if c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
+        x1_total = a_total if c["x1"] == "a" else b_total
+        stat_total = 0.0 if not c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
+        sram_array = x1_total * terms["c_folds"] + x2_f * terms["r_folds"] + stat_total * terms["t_q"] + out_total
+        if c["array_energy"] == "per_cycle":
+            mac_energy = compute * c["rows"] * c["cols"] * c["mac_pj"]
+        else:
+            mac_energy = m * n * k * c["mac_pj"] * c["mac_scale"]
     # An operand's re-fetch factor depends only on where its non-indexing loop e sits: innermost,
     # never (the tile stays); in the middle, when its tile grown by the inner loop does not fit;
     # outermost, when all of it does not fit. Its largest kept footprint (Bit Fusion's exposed
     # transfer) depends only on the order of its own two loops.
+    foot0 = {"a": a_tile, "b": b_tile, "c": c_tile}
     walk = {}
     for name, own in _OPERAND_DIMS.items():
         e = 3 - own[0] - own[1]
@@ -245,53 +445,83 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         outer = np.where(whole <= room, 1.0, q[e])
         top = {d: np.where(whole <= room, whole, np.where(grown[d] <= room, grown[d], tile)) for d in own}
         walk[name] = (e, own, mid, outer, top)
+    bandwidth = c["bandwidth"]
     need_top = c["stall_model"] == "bitfusion"
-    results = []
-    for order in LOOP_ORDERS:
-        pos = [order.index(letter) for letter in "mnk"]  # 0 = outermost
-        factor, maxfoot = {}, {}
-        for name, (e, own, mid, outer, top) in walk.items():
-            inner = own[0] if pos[own[0]] > pos[own[1]] else own[1]
-            factor[name] = 1.0 if pos[e] == 2 else (mid[inner] if pos[e] == 1 else outer)
-            maxfoot[name] = top[inner] if need_top else 0.0
-        read_a, read_b = a_total * factor["a"], b_total * factor["b"]
-        rounds = factor["c"]
-        if c["readback"]:  # every output tile is read before accumulating and written after
-            c_write = c_read = rounds * out_total
-        else:
-            spill = (rounds - 1.0) * mn_out * c["psum_bytes"]
-            c_write = out_total + spill
-            c_read = 0.0 * spill if c["write_every_fold"] else spill
-        read = read_a + read_b + c_read
-        write = c_write
-        dram = read + write
+    shape = np.shape(compute)
+    # All six orders at once: each operand's factor (and kept footprint) is one of a few per-tiling
+    # values, picked per order by a fixed table (`_ORDER_PICK`).
+    factor, maxfoot = {}, {}
+    for name, (e, own, mid, outer, top) in walk.items():
+        options = np.stack(np.broadcast_arrays(np.ones(shape), mid[own[0]], mid[own[1]], outer))
+        factor[name] = options[_ORDER_PICK[name][0]]
         if need_top:
-            initial = maxfoot["a"] + maxfoot["b"] + (maxfoot["c"] if c["readback"] else 0.0)
-            final = maxfoot["c"]
-            middle = np.ceil((dram - initial - final) / bandwidth)
-            total = compute + np.maximum(0.0, middle - compute) + np.ceil(initial / bandwidth) + np.ceil(final / bandwidth)
+            maxfoot[name] = np.stack(np.broadcast_arrays(top[own[0]], top[own[1]]))[_ORDER_PICK[name][1]]
+    read_a, read_b = a_total * factor["a"], b_total * factor["b"]
+    rounds = factor["c"]
+    if c["readback"]:  # every output tile is read before accumulating and written after
+        c_write = c_read = rounds * out_total
+    else:
+        spill = (rounds - 1.0) * mn_out * c["psum_bytes"]
+        c_write = out_total + spill
+        c_read = 0.0 * spill if c["write_every_fold"] else spill
+    read = read_a + read_b + c_read
+    write = c_write
+    dram = read + write
+    if need_top:
+        initial = maxfoot["a"] + maxfoot["b"] + (maxfoot["c"] if c["readback"] else 0.0)
+        final = maxfoot["c"]
+        middle = np.ceil((dram - initial - final) / bandwidth)
+        total = compute + np.maximum(0.0, middle - compute) + np.ceil(initial / bandwidth) + np.ceil(final / bandwidth)
+    else:
+        c_first = c_tile if c["readback"] else 0.0
+        if c["per_port"]:
+            first = np.maximum(np.maximum(a_tile, b_tile), c_first)
+            middle = np.maximum(np.maximum(read_a - a_tile, read_b - b_tile), c_read + c_write - last - c_first)
         else:
-            c_first = c_tile if c["readback"] else 0.0
-            if c["per_port"]:
-                first = np.maximum(np.maximum(a_tile, b_tile), c_first)
-                middle = np.maximum(np.maximum(read_a - a_tile, read_b - b_tile), c_read + c_write - last - c_first)
-            else:
-                first = a_tile + b_tile + c_first
-                middle = dram - first - last
-            total = (first + last) / bandwidth + np.maximum(compute, middle / bandwidth)
-        if c["objective"] in ("energy", "edp"):
-            sram = sram_array + dram
-            energy = mac_energy + sram * c["sram_pj"] + dram * c["dram_pj"] + total * c["static_pj"]
-        else:
-            energy = 0.0
-        results.append((total, dram, energy, read, write))
-    full = (n_r, n_c, _N_STREAM, g)
-    n_tilings = n_r * n_c * _N_STREAM
-    shape = (len(LOOP_ORDERS), n_tilings, g)
-    stack = lambda i: np.stack([np.broadcast_to(r[i], full) for r in results]).reshape(shape)  # noqa: E731
-    total, dram, energy = stack(0), stack(1), stack(2)
-    ok = np.broadcast_to(feasible, full).reshape(1, n_tilings, g)
-    ok = ok | ~ok.any(axis=1, keepdims=True)  # nothing fits: stream from DRAM anyway (costed as is)
+            first = a_tile + b_tile + c_first
+            middle = dram - first - last
+        total = (first + last) / bandwidth + np.maximum(compute, middle / bandwidth)
+    if only_total:
+        return {"total": total}
+    if c["objective"] in ("energy", "edp"):  # only these objectives need it per candidate
+        sram = sram_array + dram
+        energy = mac_energy + sram * c["sram_pj"] + dram * c["dram_pj"] + total * c["static_pj"]
+    else:
+        energy = np.zeros_like(total)
+    return {"compute": compute, "feasible": terms["feasible"], "sram_array": np.broadcast_to(sram_array, shape),
+            "total": total, "dram": dram, "energy": energy, "read": read, "write": write}
+
+
+def _order_pick() -> dict:
+    """Per operand, which of (1, mid for its first own dim inner, mid for its second, outer) each loop
+    order picks as its re-fetch factor, and which own dim's kept footprint: an operand is re-fetched
+    across its non-indexing loop e never when e is innermost, per the inner of its own two loops
+    when e is in the middle, and when all of it does not fit when e is outermost."""
+    pick = {}
+    for name, own in _OPERAND_DIMS.items():
+        e = 3 - own[0] - own[1]
+        rows, tops = [], []
+        for order in LOOP_ORDERS:
+            pos = [order.index(letter) for letter in "mnk"]  # 0 = outermost
+            first_inner = pos[own[0]] > pos[own[1]]
+            rows.append(0 if pos[e] == 2 else ((1 if first_inner else 2) if pos[e] == 1 else 3))
+            tops.append(0 if first_inner else 1)
+        pick[name] = (np.array(rows), np.array(tops))
+    return pick
+
+
+_ORDER_PICK = _order_pick()
+
+
+def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, tm, tn, tk) -> dict[str, np.ndarray]:
+    """The best candidate of each GEMM under the objective: the least first key, then the least
+    second key, then the lowest (loop order, tiling) index. Candidates come grouped by GEMM (`gid`
+    ascending, `tiling` ascending within a GEMM)."""
+    fits = cost["feasible"]
+    any_fit = np.zeros(g, dtype=bool)
+    np.logical_or.at(any_fit, gid, fits)
+    ok = fits | ~any_fit[gid]  # nothing fits: stream from DRAM anyway (costed as is)
+    total, dram, energy = cost["total"], cost["dram"], cost["energy"]
     objective = c["objective"]
     if objective == "latency":
         first_key, second_key = total, dram
@@ -301,27 +531,24 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         first_key, second_key = energy, total
     else:
         first_key, second_key = energy * total, total
-    if "inspect" in c:  # a debugging hook: every candidate's numbers (the model never sets it)
-        c["inspect"].update(total=total, dram=dram, ok=np.broadcast_to(ok, shape), tm=np.broadcast_to(tm, full),
-                            tn=np.broadcast_to(tn, full), tk=np.broadcast_to(tk, full),
-                            compute=np.broadcast_to(compute, full), pairs=n_pairs)
-    first_key = np.where(ok, first_key, np.inf).reshape(-1, g)
-    second_key = second_key.reshape(-1, g)
-    best = first_key.min(axis=0)
-    pick = np.argmin(np.where(first_key <= best, second_key, np.inf), axis=0)
-    order_i, tiling = np.divmod(pick, n_tilings)
+    first_key = np.where(ok, first_key, np.inf)
+    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+
+    def least(values):  # (6, N) -> each GEMM's least value (G,)
+        return np.minimum.reduceat(values.min(axis=0), starts)
+
+    tied = first_key == least(first_key)[gid]
+    tied &= second_key == least(np.where(tied, second_key, np.inf))[gid]
+    index = np.arange(len(LOOP_ORDERS))[:, None] * n_tilings + tiling
+    pick = least(np.where(tied, index, len(LOOP_ORDERS) * n_tilings))
+    order_i, chosen_tiling = np.divmod(pick, n_tilings)
+    at = np.searchsorted(gid * n_tilings + tiling, np.arange(g) * n_tilings + chosen_tiling)
     chosen = {
-        "total": total.reshape(-1, g)[pick, column],
-        "read": stack(3).reshape(-1, g)[pick, column],
-        "write": stack(4).reshape(-1, g)[pick, column],
-        "compute": np.broadcast_to(compute, full).reshape(-1, g)[tiling, column],
-        "tile_m": np.broadcast_to(tm, full).reshape(-1, g)[tiling, column],
-        "tile_n": np.broadcast_to(tn, full).reshape(-1, g)[tiling, column],
-        "tile_k": np.broadcast_to(tk, full).reshape(-1, g)[tiling, column],
+        "total": total[order_i, at], "read": cost["read"][order_i, at], "write": cost["write"][order_i, at],
+        "compute": cost["compute"][at], "tile_m": tm[at], "tile_n": tn[at], "tile_k": tk[at],
         "loop_order": order_i.astype(np.float64),
     }
-    chosen["sram"] = np.broadcast_to(sram_array, full).reshape(-1, g)[tiling, column] + (
-        chosen["read"] + chosen["write"])
+    chosen["sram"] = cost["sram_array"][at] + chosen["read"] + chosen["write"]
     chosen["tiles"] = (np.ceil(m / chosen["tile_m"]) * np.ceil(n / chosen["tile_n"]) * np.ceil(k / chosen["tile_k"]))
     return chosen
 
@@ -395,6 +622,32 @@ def mapped(spec: Any, model: Any, roles: Any, m: np.ndarray, n, k, ba, bw) -> di
         stacked = stacked[inverse]
     names = TILE_RESULT_FIELDS + ("pack", "passes", "mac_scale")
     return {name: stacked[:, j] for j, name in enumerate(names)}
+
+
+def cost_tilings(spec: Any, model: Any, roles: Any, m: float, n: float, k: float, ba: float, bw: float,
+                 tm: np.ndarray, tn: np.ndarray, tk: np.ndarray) -> dict[str, float]:
+    """The best of the given tilings (1-D arrays) of one GEMM that fit its buffers, under every loop
+    order, chosen as the mapper chooses (objective, ties); total = inf when none fits. An outside
+    search over any tiling set to hold the mapper's candidates against (`tests/test_sim_mapper.py`)."""
+    c = spec_values(spec, roles)
+    one = lambda x: np.array([float(x)])  # noqa: E731
+    pack = np.broadcast_to(model.reduction_pack(one(ba), one(bw), spec.min_bits, spec.max_bits), (1,)).astype(float)
+    passes = np.broadcast_to(model.serial_passes(one(ba), one(bw), spec.serial_operands), (1,)).astype(float)
+    scale = np.broadcast_to(model.mac_energy_scale(one(ba), one(bw), spec.min_bits, spec.max_bits,
+                                                   spec.serial_operands, pack), (1,)).astype(float)
+    tm, tn, tk = (np.minimum(np.asarray(t, dtype=float), d) for t, d in ((tm, m), (tn, n), (tk, k)))
+    gid = np.zeros(len(tm), dtype=np.int64)
+    col = _columns(c, gid, one(m), one(n), one(k), one(ba), one(bw), pack)
+    col["passes"], col["mac_scale"] = passes[0], scale[0]
+    terms = _tile_terms(col, col["m"], col["n"], col["k"], col["ba"], col["bw"], col["pack"], col["passes"], tm, tn, tk)
+    fits = terms["feasible"]
+    if not fits.any():
+        return {key: (np.inf if key == "total" else np.nan) for key in TILE_RESULT_FIELDS}
+    col, terms = _subset(col, fits), _subset(terms, fits)
+    tm, tn, tk, gid = tm[fits], tn[fits], tk[fits], gid[fits]
+    chosen = _choose(col, _orders(col, terms), gid, np.arange(len(tm)), len(tm), 1, one(m), one(n), one(k),
+                     tm, tn, tk)
+    return {key: float(v[0]) for key, v in chosen.items()}
 
 
 def unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from mixaq.core._errors import MixaqError, short
 from mixaq.simulator._precision import PRECISION_MODELS, SERIAL_OPERANDS
 
 __all__ = ["ARRAY_ENERGY", "AcceleratorSpec", "DATAFLOWS", "DRAM_PORTS", "FEEDS", "FOLD_ORDERS", "MAPPER_OBJECTIVES",
-           "MAPPER_SEARCHES", "PSUM_POLICIES", "SPECS_DIR", "STALL_MODELS", "list_specs", "load_spec", "names_a_file",
+           "MAPPER_SEARCHES", "PSUM_POLICIES", "SPECS_DIR", "STALL_MODELS", "VECTOR_DRAM", "list_specs", "load_spec", "names_a_file",
            "spec_from_mapping", "spec_keys"]
 
 # Preset specs live at the repository root next to the packages (`specs/<name>.yaml`).
@@ -31,6 +31,9 @@ _OBJECTIVE_ALIASES = {"traffic": "dram"}  # the objective's name before issue 20
 FEEDS = ("systolic", "buffered", "ideal")
 MAPPER_SEARCHES = ("tiles", "folds")  # tiles: the tile/loop-order mapper; folds: fold-level schedules (SCALE-Sim)
 STALL_MODELS = ("pipelined", "bitfusion")
+# Where a vector-unit op's tensors live (simulator/_vector.py): fits (SRAM only when input + output fit
+# the working half of the ofmap SRAM, else DRAM round trip), always (DRAM round trip), never (fused).
+VECTOR_DRAM = ("fits", "always", "never")
 ARRAY_ENERGY = ("per_mac", "per_cycle")
 # Memory-system choices that differ between real designs and between reference tools (see
 # docs/simulator.md, "Memory-model options"); the first of each is the default.
@@ -58,6 +61,7 @@ _SCHEMA: dict[str, tuple[str, type, Any]] = {
     "sram_kib.ofmap": ("sram_ofmap_kib", float, _REQUIRED),
     "dram_bytes_per_cycle": ("dram_bytes_per_cycle", float, _REQUIRED),
     "vector_unit.lanes": ("vector_lanes", int, 16),
+    "vector_unit.dram": ("vector_dram", str, "fits"),
     "memory.output_bits": ("output_bits", int, 8),
     "mapper.objective": ("mapper_objective", str, "latency"),
     "mapper.fold_order": ("fold_order", str, "any"),
@@ -89,7 +93,7 @@ _NON_NEGATIVE = ("mac_8x8_energy_pj", "sram_byte_energy_pj", "dram_byte_energy_p
                  "static_power_mw", "area_pe_mm2", "area_sram_mm2_per_kib", "area_vector_lane_mm2", "area_other_mm2")
 _LOWERCASE = ("array.dataflow", "precision.model", "precision.serial", "mapper.objective", "mapper.fold_order",
               "memory.dram_ports", "memory.psum_policy", "array.feed", "mapper.search", "memory.stall_model",
-              "energy_pj.array")
+              "energy_pj.array", "vector_unit.dram")
 _SECTIONS = {key.split(".")[0] for key in _SCHEMA if "." in key}
 _FIELD_TO_KEY = {flat: key for key, (flat, _, _) in _SCHEMA.items()}
 _NUMERIC = tuple(flat for flat, kind, _ in _SCHEMA.values() if kind in (int, float))
@@ -127,6 +131,7 @@ class AcceleratorSpec:
     dram_byte_energy_pj: float
     serial_operands: str = "act"  # bitserial only: act (Stripes) | both (Loom)
     vector_lanes: int = 16
+    vector_dram: str = "fits"  # fits | always | never: vector ops' tensors cross DRAM (simulator/_vector.py)
     output_bits: int = 8  # GEMM results leave the array requantized to this width
     psum_bits: int = 32  # partial sums that must be kept between folds
     vector_op_energy_pj: float = 0.05
@@ -179,7 +184,7 @@ class AcceleratorSpec:
         for name, choices in (("mapper_objective", MAPPER_OBJECTIVES), ("fold_order", FOLD_ORDERS),
                               ("dram_ports", DRAM_PORTS), ("psum_policy", PSUM_POLICIES), ("array_feed", FEEDS),
                               ("mapper_search", MAPPER_SEARCHES), ("stall_model", STALL_MODELS),
-                              ("array_energy", ARRAY_ENERGY)):
+                              ("array_energy", ARRAY_ENERGY), ("vector_dram", VECTOR_DRAM)):
             if getattr(self, name) not in choices:
                 self._fail(name, f"must be one of {', '.join(choices)}, got {short(getattr(self, name))}")
         if self.min_bits > self.max_bits:

@@ -170,7 +170,8 @@ def _unit_sums(head: AcceleratorSpec, names: list[str], uniq: np.ndarray, wl: An
     vcount = np.tile(np.where(vby, v.count[vrows] * vshare, v.count[vrows]), n_uniq)
     vwhich = np.repeat(np.arange(n_uniq), n_vpairs)
     vspec = _SpecColumns({**base, **{name: uniq[vwhich, j] for j, name in enumerate(names)}})
-    vec = vector_cost(vspec, vm, np.tile(v.n[vrows], n_uniq), np.tile(v.k[vrows], n_uniq), vcount)
+    vec = vector_cost(vspec, vm, np.tile(v.n[vrows], n_uniq), np.tile(v.k[vrows], n_uniq), vcount,
+                      np.tile(v.read_width[vrows], n_uniq), np.tile(v.write_width[vrows], n_uniq))
     vseg_all = vwhich * n_segments + np.tile(vseg, n_uniq)
     for f in (*_VECTOR_SUMS, "vector_ops"):
         sums[f"v_{f}"] = np.bincount(vseg_all, weights=vec[f], minlength=n_uniq * n_segments).reshape(n_uniq, n_segments)
@@ -197,10 +198,13 @@ def _recombine(unit: dict[str, np.ndarray], linear: dict[str, np.ndarray]) -> di
     mac = unit["g_mac_energy_pj"] * col["mac_8x8_energy_pj"]
     sram = unit["g_sram_energy_pj"] * col["sram_byte_energy_pj"]
     dram = unit["g_dram_energy_pj"] * col["dram_byte_energy_pj"]
-    # Static energy accrues over the cycles each unit is busy (array: compute + stall).
+    # Static energy accrues over the cycles each unit is busy (array: compute + stall; vector: lanes + stall).
     g_static = (unit["g_compute_cycles"] + unit["g_stall_cycles"]) * col["static_power_mw"] * cycle_ns
-    v_static = unit["v_cycles"] * col["static_power_mw"] * cycle_ns
+    v_static = (unit["v_vector_cycles"] + unit["v_stall_cycles"]) * col["static_power_mw"] * cycle_ns
     vector = unit["v_vector_ops"] * col["vector_op_energy_pj"]
+    v_sram = unit["v_sram_bytes"] * col["sram_byte_energy_pj"]
+    v_dram = (unit["v_dram_read_bytes"] + unit["v_dram_write_bytes"]) * col["dram_byte_energy_pj"]
     per.update(g_mac_energy_pj=mac, g_sram_energy_pj=sram, g_dram_energy_pj=dram, g_static_energy_pj=g_static,
-               g_energy_pj=mac + sram + dram + g_static, v_static_energy_pj=v_static, v_energy_pj=vector + v_static)
+               g_energy_pj=mac + sram + dram + g_static, v_static_energy_pj=v_static, v_op_energy_pj=vector,
+               v_sram_energy_pj=v_sram, v_dram_energy_pj=v_dram, v_energy_pj=vector + v_sram + v_dram + v_static)
     return _totals(per, cycle_ns)

@@ -51,6 +51,9 @@ class OpTable:
     share_scales_count: np.ndarray  # bool: the share scales `count` (else `m`)
     act_source: np.ndarray  # 0: high activation bits, 1: low
     weight_is_act: np.ndarray  # bool: the second operand is an activation (QK^T, AV)
+    # Vector rows: elements each row reads and writes (its traffic, `_vector.py`); 0 for GEMM rows.
+    read_width: np.ndarray
+    write_width: np.ndarray
 
     def __len__(self) -> int:
         return len(self.op)
@@ -107,10 +110,14 @@ class _Builder:
         self.rows: dict[str, list[dict]] = {"gemm": [], "vector": []}
         self.position = 0
 
-    def add(self, unit, stage, block, op, branch, m, n, k, count=1.0, share=0, scales_count=False, weight_is_act=False):
+    def add(self, unit, stage, block, op, branch, m, n, k, count=1.0, share=0, scales_count=False, weight_is_act=False,
+            io=None):
+        """`io`: (read, write) elements per row of a vector op; default (n, n), a map like LayerNorm."""
+        read, write = (0.0, 0.0) if unit == "gemm" else (io or (n, n))
         self.rows[unit].append(dict(order=self.position, stage=stage, block=block, op=op, branch=branch, m=m, n=n, k=k,
                                     count=count, share=share, share_scales_count=scales_count,
-                                    act_source=_ACT_SOURCE[branch], weight_is_act=weight_is_act))
+                                    act_source=_ACT_SOURCE[branch], weight_is_act=weight_is_act,
+                                    read_width=read, write_width=write))
         self.position += 1
 
     def table(self, unit: str) -> OpTable:
@@ -122,6 +129,7 @@ class _Builder:
             m=col("m", np.float64), n=col("n", np.float64), k=col("k", np.float64), count=col("count", np.float64),
             share=col("share", np.int64), share_scales_count=col("share_scales_count", bool),
             act_source=col("act_source", np.int64), weight_is_act=col("weight_is_act", bool),
+            read_width=col("read_width", np.float64), write_width=col("write_width", np.float64),
         )
 
 
@@ -160,19 +168,24 @@ def build_workload(arch: SwinArch, image_hw: tuple[int, int]) -> Workload:
         # MixA-Q overhead: token magnitudes once per stage, window L2 + ranking per partition in use
         # (regular windows for even blocks, shifted for odd), only when some block mixes. Where the
         # shift is off (a map no larger than the window) both parities share one partition.
+        # Traffic: the token magnitudes read the stage input and write one value per token; ranking
+        # reads the (window-padded) magnitudes and writes one window index per window.
         b.add("vector", stage, -1, "importance_tokens", "all", tokens, dim, ops["magnitude"],
-              share=cols["stage_mixed"] + stage)
+              share=cols["stage_mixed"] + stage, io=(dim, 1))
         rank_work = ops["l2"] * padded + ops["rank"] * n_win * max(1, math.ceil(math.log2(max(n_win, 2))))
         if arch.depths[stage] > 1 and shifted.shift_hw != regular.shift_hw:
             for part, name in enumerate(("importance_regular", "importance_shifted")):
-                b.add("vector", stage, -1, name, "all", 1, rank_work, 1, share=cols["partition_mixed"] + 2 * stage + part)
+                b.add("vector", stage, -1, name, "all", 1, rank_work, 1, share=cols["partition_mixed"] + 2 * stage + part,
+                      io=(padded, n_win))
         else:
-            b.add("vector", stage, -1, "importance_regular", "all", 1, rank_work, 1, share=cols["stage_mixed"] + stage)
+            b.add("vector", stage, -1, "importance_regular", "all", 1, rank_work, 1, share=cols["stage_mixed"] + stage,
+                  io=(padded, n_win))
         hidden = int(dim * arch.mlp_ratio)
         head_dim = dim // heads
         for _ in range(arch.depths[stage]):
+            # Gather and scatter each read and write every kept token once.
             b.add("vector", stage, block, "gather_scatter", "all", padded, dim, 2 * ops["copy"],
-                  share=cols["mixed_kept"] + block)
+                  share=cols["mixed_kept"] + block, io=(2 * dim, 2 * dim))
             branch_rows = []
             for branch in BRANCHES:
                 s = cols[branch] + block
