@@ -171,6 +171,18 @@ class LoopHooks:
     report: Callable[[LoopState], Mapping[str, float]] | None = None
 
 
+def _trim_log(path: Path, last_step: int) -> None:
+    """Keep the records up to `last_step` (and drop a line cut by a killed process)."""
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if int(json.loads(line).get("step", 0)) <= last_step:
+                kept.append(line + "\n")
+        except (ValueError, AttributeError):
+            continue
+    path.write_text("".join(kept))
+
+
 def _write(log: Any, record: Mapping[str, Any]) -> None:
     log.write(json.dumps(record) + "\n")
     log.flush()
@@ -214,6 +226,8 @@ def run_loop(model: nn.Module, optimizer: torch.optim.Optimizer, data: torch.uti
     window: dict[str, list[float]] = {}
     log_path = Path(log_path) if dist.main else Path(os.devnull)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if start_step and dist.main and log_path.is_file():  # a resumed run redoes the steps after its checkpoint
+        _trim_log(log_path, start_step)
     with log_path.open("a" if start_step else "w") as log:
         with tqdm(total=cfg.steps, initial=start_step, desc=desc, disable=not progress or not dist.main,
                   unit="step") as bar:

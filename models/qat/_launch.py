@@ -80,7 +80,7 @@ def launch(command: str, args: argparse.Namespace, nproc: int, timeout_s: float)
     os.environ[ARGS_ENV] = json.dumps({"command": command, "args": vars(args)})
     quiet = logging.getLogger("torch.distributed.elastic")
     level = quiet.level
-    quiet.setLevel(logging.ERROR)  # the agent's per-event INFO/WARNING lines; failures come back as the exception
+    quiet.setLevel(logging.CRITICAL)  # the agent's per-event INFO/WARNING lines; failures come back as the exception
     try:
         elastic_launch(config, entrypoint=sys.executable)("-c", code)
     except ChildFailedError as exc:

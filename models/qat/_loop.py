@@ -291,7 +291,7 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
                     scope.enter_context(fcos_counts(model, factors))
                 out = training_batch_losses(model, batch)
         if tap is not None:
-            out["distill"] = distill_weight * tap.pop_loss()
+            out["distill"] = distill_weight * tap.pop_loss(dist, dev)
         return out
 
     losses, report = local_losses, None
