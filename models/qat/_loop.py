@@ -222,6 +222,8 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
             config = DetectorConfig.from_dict(resumed["config"], where=f"{state_file}: config")
             data = _dataset(run.data, config.image_hw, config_dir, "data")
         model = convert_swin(build_detector(config), quant_from_dict(resumed["quant"]))
+        if cfg.dtype == "float64":  # before loading: a float32 model would round the saved float64 state
+            model.double()
         try:
             model.load_state_dict(resumed["state"])
         except RuntimeError as exc:
