@@ -86,17 +86,19 @@ def lr_at(step: int, cfg: LoopConfig) -> float:
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def make_optimizer(model: nn.Module, lr: float, weight_decay: float, quant_lr: float | None = None) -> torch.optim.AdamW:
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float, quant_lr: float | None = None,
+                   no_decay: Callable[[str], bool] | None = None) -> torch.optim.AdamW:
     """AdamW over the trainable parameters in three groups: weights (decayed); norms, biases and
-    relative-position tables (not decayed); quantizer steps (not decayed, `quant_lr`). Each group
-    carries `lr_scale`, its learning rate relative to the schedule's."""
+    relative-position tables (not decayed; or the parameters whose name `no_decay` accepts, e.g. the
+    R-CNN configs' rule); quantizer steps (not decayed, `quant_lr`). Each group carries `lr_scale`,
+    its learning rate relative to the schedule's."""
     groups: dict[str, list] = {"decay": [], "no_decay": [], "quant": []}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         if any(part in "." + name for part in _QUANT_PARTS):
             groups["quant"].append(p)
-        elif p.ndim <= 1 or "relative_position_bias_table" in name:
+        elif no_decay(name) if no_decay is not None else (p.ndim <= 1 or "relative_position_bias_table" in name):
             groups["no_decay"].append(p)
         else:
             groups["decay"].append(p)

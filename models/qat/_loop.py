@@ -64,8 +64,16 @@ def _rcnn_dataset(spec: dict, config, base: Path | None, seed: int):  # noqa: AN
     else:
         raise MixaqError(f"data: a {config.head} trains on a COCO instances file with masks: give --data IMAGES_DIR "
                          "--ann INSTANCES.json (or 'data: {images, ann}'); the synthetic streams have no masks")
-    scales = [tuple(s) for s in spec.get("scales", [])] or None
-    kwargs = {"scales": scales} if scales else {}
+    kwargs: dict = {}
+    if spec.get("scales"):
+        kwargs["scales"] = [tuple(s) for s in spec["scales"]]
+    # the official crop policy (on by default); `crop: false` trains with the resize-only policy
+    if not spec.get("crop", True):
+        kwargs["crop_scales"] = None
+    elif spec.get("crop_scales"):
+        kwargs["crop_scales"] = [tuple(s) for s in spec["crop_scales"]]
+    if spec.get("crop_size"):
+        kwargs["crop_size"] = tuple(spec["crop_size"])
     return RCNNTrainData(images, ann, seed=seed, **kwargs)
 
 
@@ -83,8 +91,21 @@ def _trainable(model: nn.Module, scope: str) -> set[str]:
     return {n for n in names if any(n.startswith(b) for b in blocks)}
 
 
-def _optimizer(model: nn.Module, cfg: FineTuneConfig) -> torch.optim.Optimizer:
-    return make_optimizer(model, cfg.lr, cfg.weight_decay, quant_lr=cfg.quant_lr)
+def _optimizer(model: nn.Module, cfg: FineTuneConfig, rcnn: bool = False) -> torch.optim.Optimizer:
+    """AdamW groups; the Mask R-CNN families take their configs' no-decay rule (`_rcnn_train`)."""
+    from mixaq.models.detection._rcnn_train import rcnn_no_decay
+
+    return make_optimizer(model, cfg.lr, cfg.weight_decay, quant_lr=cfg.quant_lr,
+                          no_decay=rcnn_no_decay if rcnn else None)
+
+
+def _set_stochastic_depth(model: nn.Module, config, cfg: FineTuneConfig, rcnn: bool) -> None:  # noqa: ANN001
+    from mixaq.models.detection._rcnn_train import release_drop_path_rate, set_drop_path
+
+    rate = cfg.drop_path_rate if cfg.drop_path_rate is not None else (
+        release_drop_path_rate(config.swin_arch) if rcnn else None)
+    if rate is not None:
+        set_drop_path(model, rate)
 
 
 def _sync_low_to_high(model: nn.Module) -> None:
@@ -254,9 +275,10 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
     trainable = _trainable(model, cfg.train_scope)
     for name, p in model.named_parameters():
         p.requires_grad_(name in trainable)
+    _set_stochastic_depth(model, config, cfg, rcnn)
     dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
     model.to(dev, dtype).train()
-    opt = _optimizer(model, cfg)
+    opt = _optimizer(model, cfg, rcnn)
     if resumed is not None:
         try:
             opt.load_state_dict(resumed["optimizer"])
