@@ -168,14 +168,17 @@ def test_killed_rank_stops_the_job_and_resume_continues(fcos, tmp_path):
 
 def test_mask_rcnn_two_processes_equal_one(tmp_path):
     """`torchrun --nproc_per_node 2` on a tiny Mask R-CNN: 3 steps equal one process on the global
-    batch (RPN / R-CNN samplers keyed per image, loss normalisers summed over ranks)."""
+    batch (RPN / R-CNN samplers keyed per image, loss normalisers summed over ranks, stochastic depth
+    0.2 keyed on the step)."""
     from test_detection_rcnn_qat import tiny_checkpoint, write_coco
 
     from mixaq.models.qat import fine_tune, load_finetune_config
 
-    images, ann = write_coco(tmp_path, n=6, size=(150, 200))  # one size: no batch padding differences
+    # one image size, one scale, no crop: every image of a batch has the same padded size, so the
+    # global batch padded at once equals the ranks' halves padded apart
+    images, ann = write_coco(tmp_path, n=6, size=(150, 200))
     ckpt = tiny_checkpoint(tmp_path / "float.pth")
-    base = {"data": {"images": str(images), "ann": str(ann), "scales": [[256, 160]]},
+    base = {"data": {"images": str(images), "ann": str(ann), "scales": [[256, 160]], "crop": False},
             "quant": {"high_act_bits": 4, "low_act_bits": 4, "weight_bits": 4, "observer": "minmax"},
             "train": {"seed": 0, "steps": 3, "lr": 2e-4, "quant_lr": 1e-3, "warmup_steps": 1, "checkpoint_every": 2,
                       "log_every": 1, "calib_images": 2, "threads": 1, "dtype": "float64"}}
