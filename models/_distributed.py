@@ -22,7 +22,7 @@ import torch.nn as nn
 
 from mixaq.core._errors import MixaqError
 
-__all__ = ["DEFAULT_TIMEOUT_S", "KILL_ENV", "PEER_LOST_EXIT", "SINGLE", "DistContext", "in_launched_job",
+__all__ = ["DEFAULT_TIMEOUT_S", "KILL_ENV", "PEER_LOST_EXIT", "SINGLE", "CpuSyncBatchNorm", "DistContext", "in_launched_job",
            "sync_batchnorm"]
 
 DEFAULT_TIMEOUT_S = 1800.0  # torch's own default for process groups, made explicit
@@ -181,7 +181,7 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> int:
     """Every BatchNorm of `model` normalised over the global batch (the cascade's 4conv1fc heads);
     returns how many were converted. CUDA: torch's `SyncBatchNorm`; CPU: `CpuSyncBatchNorm`."""
     count = 0
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if type(child) not in ((nn.BatchNorm1d, nn.BatchNorm2d) if device.type == "cuda" else (nn.BatchNorm2d,)):
                 continue

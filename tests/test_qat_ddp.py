@@ -28,13 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 240  # per launched job; a hang fails the test instead of blocking the suite
 
 
-def _entry(tmp: Path) -> Path:
-    """A script running the `mixaq` dispatcher (what torchrun starts on every rank)."""
-    script = tmp / "mixaq_entry.py"
-    script.write_text("import sys\nfrom mixaq.search.cli import main\nsys.exit(main())\n")
-    return script
-
-
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
                           env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
@@ -136,7 +129,7 @@ def test_killed_rank_stops_the_job_and_resume_continues(fcos, tmp_path):
               kind="qat", progress=False, device="cpu")
     config = _write_config(base, tmp_path / "b2.yaml", batch_size=2)
     out = tmp_path / "ddp.pt"
-    cmd = [sys.executable, str(_entry(tmp_path)), "qat", "--checkpoint", str(root / "float.pt"), "--config",
+    cmd = [sys.executable, "-m", "mixaq.search.cli", "qat", "--checkpoint", str(root / "float.pt"), "--config",
            str(config), "--out", str(out), "--device", "cpu", "--no-progress", "--nproc", "2", "--dist-timeout", "60"]
     killed = _run(cmd, env={"MIXAQ_TEST_KILL_RANK_AT": "1:3"})
     assert killed.returncode == 2, killed.stderr
@@ -167,7 +160,7 @@ def test_killed_rank_stops_the_job_and_resume_continues(fcos, tmp_path):
 
 
 def test_mask_rcnn_two_processes_equal_one(tmp_path):
-    """`torchrun --nproc_per_node 2` on a tiny Mask R-CNN: 3 steps equal one process on the global
+    """`torchrun --nproc_per_node 2 -m mixaq.search.cli qat` on a tiny Mask R-CNN: 3 steps equal one process on the global
     batch (RPN / R-CNN samplers keyed per image, loss normalisers summed over ranks, stochastic depth
     0.2 keyed on the step)."""
     from test_detection_rcnn_qat import tiny_checkpoint, write_coco
@@ -187,7 +180,7 @@ def test_mask_rcnn_two_processes_equal_one(tmp_path):
               progress=False, device="cpu")
     out = tmp_path / "ddp.pt"
     job = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                str(_entry(tmp_path)), "qat", "--checkpoint", str(ckpt), "--config",
+                "-m", "mixaq.search.cli", "qat", "--checkpoint", str(ckpt), "--config",
                 str(_write_config(base, tmp_path / "b2.yaml", batch_size=2)), "--out", str(out), "--device", "cpu",
                 "--no-progress", "--dist-timeout", "60"])
     assert job.returncode == 0, job.stderr
@@ -197,3 +190,40 @@ def test_mask_rcnn_two_processes_equal_one(tmp_path):
     assert diff < 1e-5
     assert _moved(out, ckpt) > 1e-4
     assert _losses(tmp_path / "ddp.log.jsonl") == pytest.approx(_losses(tmp_path / "single.log.jsonl"), abs=2e-4)
+
+
+_SYNC_BN_SCRIPT = '''
+import sys, torch, torch.distributed as dist
+from mixaq.models._distributed import CpuSyncBatchNorm
+dist.init_process_group("gloo", timeout=__import__("datetime").timedelta(seconds=60))
+rank = dist.get_rank()
+torch.manual_seed(0)
+x = torch.randn(10, 6, 5, 5, dtype=torch.float64) * 3 + 1  # rank 0: rows 0..3, rank 1: rows 4..9
+ref = torch.nn.BatchNorm2d(6).double()
+with torch.no_grad():
+    ref.weight.uniform_(0.5, 1.5); ref.bias.uniform_(-1, 1)
+mine = CpuSyncBatchNorm(6).double()
+mine.load_state_dict(ref.state_dict())
+rows = slice(0, 4) if rank == 0 else slice(4, 10)
+xr, xl = x.clone().requires_grad_(), x[rows].clone().requires_grad_()
+g = torch.randn(10, 6, 5, 5, dtype=torch.float64)
+yr, yl = ref(xr), mine(xl)
+(yr * g).sum().backward(); (yl * g[rows]).sum().backward()
+wgrad = torch.cat([mine.weight.grad, mine.bias.grad]); dist.all_reduce(wgrad)
+err = max(float((yr[rows] - yl).abs().max()), float((xr.grad[rows] - xl.grad).abs().max()),
+          float((torch.cat([ref.weight.grad, ref.bias.grad]) - wgrad).abs().max()),
+          float((ref.running_mean - mine.running_mean).abs().max()), float((ref.running_var - mine.running_var).abs().max()))
+print(f"rank {rank} max error {err:.3e}")
+dist.destroy_process_group()
+sys.exit(0 if err < 1e-10 else 1)
+'''
+
+
+def test_cpu_sync_batchnorm_equals_batchnorm_on_the_global_batch(tmp_path):
+    """Two gloo processes holding 4 and 6 rows: output, input and parameter gradients and running
+    statistics equal one BatchNorm over all 10 rows."""
+    script = tmp_path / "sync_bn.py"
+    script.write_text(_SYNC_BN_SCRIPT)
+    job = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)])
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert job.stdout.count("max error") == 2
