@@ -214,6 +214,12 @@ err = max(float((yr[rows] - yl).abs().max()), float((xr.grad[rows] - xl.grad).ab
           float((torch.cat([ref.weight.grad, ref.bias.grad]) - wgrad).abs().max()),
           float((ref.running_mean - mine.running_mean).abs().max()), float((ref.running_var - mine.running_var).abs().max()))
 print(f"rank {rank} max error {err:.3e}")
+# the loop's collectives: a stop wanted by one rank is every rank's; sums are exact counts
+from mixaq.models._distributed import DistContext
+ctx = DistContext(rank, 2, rank, 60.0)
+agreed = (ctx.any(rank == 1, torch.device("cpu")), ctx.any(False, torch.device("cpu")),
+          ctx.sum_values([rank + 1, 0.5], torch.device("cpu")), ctx.gather(rank * 10))
+err = err if agreed == (True, False, [3.0, 1.0], [0, 10]) else 1.0
 dist.destroy_process_group()
 sys.exit(0 if err < 1e-10 else 1)
 '''
@@ -221,7 +227,8 @@ sys.exit(0 if err < 1e-10 else 1)
 
 def test_cpu_sync_batchnorm_equals_batchnorm_on_the_global_batch(tmp_path):
     """Two gloo processes holding 4 and 6 rows: output, input and parameter gradients and running
-    statistics equal one BatchNorm over all 10 rows."""
+    statistics equal one BatchNorm over all 10 rows; the loop's collectives agree (a stop one rank
+    wants is every rank's)."""
     script = tmp_path / "sync_bn.py"
     script.write_text(_SYNC_BN_SCRIPT)
     job = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)])
