@@ -18,6 +18,14 @@ Usage: `.venv-mmdet/bin/python _mmdet_driver.py TASK.json`. The task says what t
   instances) with weights from the official-format C; saves every named loss and the gradients of
   `grads` (mmdet 3.x names) of their sum, in `dtype` (float32 by default). With `deterministic_sampler`, RandomSampler draws by
   `_deterministic_choice` (mixaq's test uses the same rule).
+- `{"kind": "param_groups", "family": ..., "model": {...}, "out": G.json}`: the training model of
+  `train_config` given to mmengine's `DefaultOptimWrapperConstructor` with the `optim_wrapper` of mmdet's
+  `mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco` (AdamW, lr 1e-4, wd 0.05, its `paramwise_cfg`); writes
+  `{mmdet parameter name: [lr, weight_decay]}`.
+- `{"kind": "pipeline", "images": DIR, "ann": A.json, "draws": [[index, seed], ...], "out": P.pt}`:
+  mmdet's CocoDataset with the train pipeline of that config (without PackDetInputs); for each draw,
+  `np.random.seed(seed)` then item `index`, recording every `np.random.choice` / `randint` the
+  transforms make; saves per draw the image, boxes, labels, ignore flags, masks and the recorded calls.
 - `{"kind": "batch", "tasks": [...]}`: several of the above in one process, in order.
 
 mmcv-lite has no compiled ops. The only two the Mask R-CNN test path calls are served from
@@ -277,13 +285,76 @@ def run_convert(task: dict) -> None:
     torch.save(out, task["out"])
 
 
+SWIN_CROP_CONFIG = CONFIG_DIR / "swin" / "mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py"
+
+
+def run_param_groups(task: dict) -> None:
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.optim import DefaultOptimWrapperConstructor
+
+    register_all_modules()
+    cfg = train_config(task["family"], task["model"])
+    model = MODELS.build(cfg.model)
+    wrapper_cfg = Config.fromfile(str(SWIN_CROP_CONFIG)).optim_wrapper.to_dict()
+    paramwise = wrapper_cfg.pop("paramwise_cfg", None)
+    wrapper = DefaultOptimWrapperConstructor(wrapper_cfg, paramwise)(model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = {}
+    for group in wrapper.optimizer.param_groups:
+        for p in group["params"]:
+            out[names[id(p)]] = [group["lr"], group["weight_decay"]]
+    Path(task["out"]).write_text(json.dumps(out))
+
+
+def run_pipeline(task: dict) -> None:
+    import numpy as np
+    from mmdet.datasets import CocoDataset
+    from mmdet.utils import register_all_modules
+
+    register_all_modules()
+    pipeline = [t for t in Config.fromfile(str(SWIN_CROP_CONFIG)).train_pipeline if t["type"] != "PackDetInputs"]
+    for t in pipeline:
+        t.pop("backend_args", None)
+    cats = sorted(json.loads(Path(task["ann"]).read_text())["categories"], key=lambda c: c["id"])
+    data = CocoDataset(ann_file=task["ann"], data_prefix=dict(img=task["images"] + "/"), pipeline=pipeline,
+                       metainfo=dict(classes=tuple(c["name"] for c in cats)),
+                       filter_cfg=dict(filter_empty_gt=True, min_size=32), data_root="")
+    calls: list = []
+    real = {"choice": np.random.choice, "randint": np.random.randint}
+
+    def recorder(name):  # noqa: ANN001, ANN202
+        def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            value = real[name](*args, **kwargs)
+            calls.append([name, [a.tolist() if hasattr(a, "tolist") else a for a in args],
+                          value.item() if hasattr(value, "item") else value])
+            return value
+        return call
+
+    results = []
+    np.random.choice, np.random.randint = recorder("choice"), recorder("randint")
+    try:
+        for index, seed in task["draws"]:
+            calls.clear()
+            np.random.seed(seed)
+            r = data[index]
+            results.append({"file_name": Path(r["img_path"]).name, "img": torch.from_numpy(r["img"].copy()),
+                            "boxes": r["gt_bboxes"].tensor.clone(), "labels": torch.from_numpy(r["gt_bboxes_labels"]),
+                            "ignore": torch.from_numpy(r["gt_ignore_flags"]),
+                            "masks": torch.from_numpy(r["gt_masks"].masks.copy()), "calls": list(calls)})
+    finally:
+        np.random.choice, np.random.randint = real["choice"], real["randint"]
+    torch.save(results, task["out"])
+
+
 def run_batch(task: dict) -> None:
     """Several tasks in one process (mmdet's import costs seconds)."""
     for sub in task["tasks"]:
         KINDS[sub["kind"]](sub)
 
 
-KINDS = {"backbone": run_backbone, "detect": run_detect, "convert": run_convert, "loss": run_loss, "batch": run_batch}
+KINDS = {"backbone": run_backbone, "detect": run_detect, "convert": run_convert, "loss": run_loss, "batch": run_batch,
+         "param_groups": run_param_groups, "pipeline": run_pipeline}
 
 if __name__ == "__main__":
     torch.set_num_threads(int(json.loads(Path(sys.argv[1]).read_text()).get("threads", 1)))
