@@ -1,0 +1,42 @@
+"""benchmarks/gpu_check.py, the GPU check for a bare machine, runs end to end on the CPU in its tiny
+mode (every part: eval speed of the three configurations, device-vs-CPU agreement, a QAT step, the
+2-process DDP step with gloo). The wheel-install path (`make gpu-wheels`, a fresh venv without the
+project's packages, `pip install --no-index`) is `benchmarks/bench_gpu_wheels.py` (slow test below)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_tiny_gpu_check_on_cpu(tmp_path, capsys):
+    from benchmarks.gpu_check import main
+
+    out = tmp_path / "check.json"
+    assert main(["--device", "cpu", "--tiny", "--images", "1", "--no-ddp", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    for line in ("eval images/s: float", "cpu vs cpu:", "QAT W4A4 step at 2 images", "DDP 2 processes: skipped"):
+        assert line in printed
+    assert set(result["eval"]["images_per_s"]) == {"float", "uniform W4A8", "MixA-Q W4 A8/A4 50%"}
+    a = result["agreement"]
+    assert a["detections_cpu"] > 0 and a["matched"] == a["detections_cpu"] == a["detections_device"]
+    step = result["qat_step"]
+    assert step["images_per_gpu"] == 2 and step["seconds_per_step"] > 0 and len(step["losses"]) == 2
+
+
+def test_ddp_step_on_two_cpu_processes():
+    """The check's 2-process step (DDP over the loss forward, SyncBatchNorm where there is BN) with gloo."""
+    from benchmarks.gpu_check import ddp_step
+
+    result = ddp_step(tiny=True, backend="gloo")
+    assert result["processes"] == 2 and result["weights_equal_across_ranks"] is True
+
+
+@pytest.mark.slow
+def test_wheel_folder_installs_and_runs_the_check(tmp_path):
+    from benchmarks.bench_gpu_wheels import check_wheel_install
+
+    summary = check_wheel_install(tmp_path)
+    assert summary["returncode"] == 0, summary
+    assert "gpu_check: done" in summary["output"]
