@@ -47,7 +47,10 @@ def build_wheel_folder(out: Path, pythons: tuple[str, ...] = PYTHONS) -> list[st
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    had_build = (REPO / "build").exists()
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(REPO)])
+    if not had_build:  # setuptools' in-tree build directory, not ours to keep
+        shutil.rmtree(REPO / "build", ignore_errors=True)
     for version in pythons:
         platforms = [a for p in PLATFORMS for a in ("--platform", p)]
         _run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--implementation", "cp",

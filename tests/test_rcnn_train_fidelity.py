@@ -193,3 +193,23 @@ def test_drop_path_rule_and_qat_sets_it(tmp_path):
     finally:
         SwinTransformerBlock.train = orig
     assert seen and max(seen) == pytest.approx(0.5)
+
+
+def test_rcnn_configs_carry_the_official_optimizer():
+    from mixaq.models.qat._cli_common import CONFIG_DIR
+    from mixaq.models.qat._config import load_finetune_config
+
+    for name, scope in (("qat_rcnn.yaml", "all"), ("saqa_rcnn.yaml", "blocks")):
+        t = load_finetune_config(CONFIG_DIR / name).train
+        assert (t.lr, t.weight_decay, t.grad_clip, t.batch_size, t.train_scope) == (1e-4, 0.05, 0.0, 2, scope)
+        assert t.drop_path_rate is None  # the family's release value (Swin-T 0.2)
+
+
+def test_detector_flag_refuses_another_family(tmp_path, capsys):
+    from mixaq.search.cli import main
+
+    ckpt = tiny_checkpoint(tmp_path / "cascade.pth", family="cascade_mask_rcnn")
+    assert main(["qat", "--checkpoint", str(ckpt), "--detector", "mask_rcnn", "--out", str(tmp_path / "q.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its detector family is cascade_mask_rcnn, not mask_rcnn" in err[0]
+    assert not (tmp_path / "q.pt").exists()
