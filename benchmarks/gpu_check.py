@@ -184,18 +184,18 @@ def train_batch(samples: list, config):  # noqa: ANN001, ANN201 (TrainBatch)
 
 
 def qat_model(model, dev):  # noqa: ANN001, ANN201
-    """Uniform W4A4 with learned (LSQ) steps, calibrated, drop path 0.2, in train mode on `dev`."""
+    """Uniform W4A4 with learned (LSQ) steps, calibrated on one image on `dev`, drop path 0.2, train mode."""
     import torch
 
     from mixaq.models import QuantConfig, calibrating, convert_swin, set_mix
     from mixaq.models.detection._rcnn_train import set_drop_path
 
-    q = convert_swin(copy.deepcopy(model).cpu(), QuantConfig(4, 4, 4, learnable=True)).eval()
+    q = convert_swin(copy.deepcopy(model).to(dev), QuantConfig(4, 4, 4, learnable=True)).eval()
     with torch.no_grad(), calibrating(q):
-        q(synthetic(1, FULL_HW if model.config.num_classes == 80 else TINY_HW, offset=900)[0][:1])
+        q([synthetic(1, FULL_HW if model.config.num_classes == 80 else TINY_HW, offset=900)[0][0]])
     set_mix(q, None)
     set_drop_path(q, 0.2)
-    return q.to(dev).train()
+    return q.train()
 
 
 def qat_step(model, batch, dev, steps: int) -> dict[str, Any]:  # noqa: ANN001
