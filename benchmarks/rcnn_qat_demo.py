@@ -2,8 +2,9 @@
 
     python -m benchmarks.rcnn_qat_demo --out runs/rcnn_qat_demo [--float-steps 500 --qat-steps 200]
 
-1. A COCO file with masks is written: filled polygons of three classes (one colour each) on noise,
-   `--train` training images and `--val` validation images (another seed), 160-200 px a side.
+1. A COCO file with masks is written: filled polygons of three classes told apart by shape only
+   (random colours), among unannotated pentagons / hexagons on noise, `--train` training images and
+   `--val` validation images (another seed), 160-200 px a side.
 2. A tiny Swin Mask R-CNN (embed 32, depths 2-2-2-2, FPN 64) is trained in float from random weights
    with mmdet's losses (`rcnn_losses`), the configs' AdamW groups and stochastic depth 0.2, the train
    pipeline with the crop policy off (the images are smaller than its 384 px crops), lr 1e-3 cosine.
@@ -27,28 +28,36 @@ SCALES = [[224, 160], [256, 192]]  # (long, short) training scales; test scale (
 
 
 def write_coco(out: Path, n: int, seed: int) -> tuple[Path, Path]:
-    """`n` images with 1-4 filled polygons each (one colour per class), polygon masks, one RLE each."""
+    """`n` images with 1-4 filled polygons each: the class is the shape (circle ~ 24-gon, square,
+    triangle), the colour is random, the background is noise with 2-5 unannotated pentagons and
+    hexagons of random colours (so the backbone has to tell shapes apart); polygon masks, one RLE each."""
     import numpy as np
     import pycocotools.mask as mask_util
     from PIL import Image, ImageDraw
 
     rng = np.random.default_rng(seed)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    colours = [(230, 60, 50), (50, 200, 60), (60, 80, 230)]
     images, anns = [], []
+
+    def polygon(k: int, r: float, w: int, h: int):  # noqa: ANN202
+        cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
+        angles = rng.uniform(0, 2 * np.pi) + np.arange(k) * 2 * np.pi / k
+        return np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], 1)
+
+    def colour() -> tuple[int, int, int]:
+        return tuple(int(v) for v in rng.integers(40, 256, 3))
+
     for i in range(n):
         h, w = int(rng.integers(160, 201)), int(rng.integers(160, 201))
-        img = Image.fromarray(rng.integers(0, 70, (h, w, 3), dtype=np.uint8))
+        img = Image.fromarray(rng.integers(0, 110, (h, w, 3), dtype=np.uint8))
         draw = ImageDraw.Draw(img)
+        for _ in range(int(rng.integers(2, 6))):  # distractors, drawn first (objects may cover them)
+            draw.polygon([tuple(p) for p in polygon(int(rng.integers(5, 7)), rng.uniform(8, 26), w, h)], fill=colour())
         images.append({"id": i + 1, "file_name": f"{i:05d}.png", "height": h, "width": w})
         for j in range(int(rng.integers(1, 5))):
             label = int(rng.integers(3))
-            r = rng.uniform(14, 40)
-            cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
-            k = (24, 4, 3)[label]  # circle ~ 24-gon, square, triangle
-            angles = rng.uniform(0, 2 * np.pi) + np.arange(k) * 2 * np.pi / k
-            poly = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], 1)
-            draw.polygon([tuple(p) for p in poly], fill=colours[label])
+            poly = polygon((24, 4, 3)[label], rng.uniform(10, 32), w, h)
+            draw.polygon([tuple(p) for p in poly], fill=colour())
             flat = poly.reshape(-1).tolist()
             rle = mask_util.merge(mask_util.frPyObjects([flat], h, w))
             x, y, bw, bh = mask_util.toBbox(rle).tolist()

@@ -40,3 +40,21 @@ def test_wheel_folder_installs_and_runs_the_check(tmp_path):
     summary = check_wheel_install(tmp_path)
     assert summary["returncode"] == 0, summary
     assert "gpu_check: done" in summary["output"]
+
+
+def test_memory_and_flop_estimate_runs_on_the_tiny_model(tmp_path):
+    """benchmarks/estimate_rcnn_train.py (the README's memory / epoch-time estimates) on the tiny model:
+    fake quantization keeps more activations than float, FLOPs are counted, the epoch formula holds."""
+    from benchmarks.estimate_rcnn_train import ASSUMED_GPU, COCO_TRAIN_IMAGES, main
+
+    out = tmp_path / "estimate.json"
+    assert main(["--tiny", "--threads", "1", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    f, q = r["float"], r["qat_w4a4"]
+    assert q["saved_activation_bytes"] > f["saved_activation_bytes"] > 0
+    assert f["forward_flops"] > 0 and q["trainable_params"] >= f["trainable_params"]
+    assert q["estimate_2_images_gib"] == pytest.approx(q["activations_2_images_gib"] + q["model_state_gib"], abs=2e-3)
+    rate = ASSUMED_GPU["fp32_tflops"] * ASSUMED_GPU["sustained_share"] * 1e12
+    seconds = COCO_TRAIN_IMAGES * 3 * q["forward_flops"] / r["images_measured"] / rate
+    assert r["epoch_seconds"]["1"] == pytest.approx(seconds, abs=0.1) and seconds > 1
+    assert r["epoch_seconds"]["8"] == pytest.approx(seconds / 8, abs=0.1)
