@@ -7,7 +7,9 @@ uniform grid or, for the post-softmax attention (`grid="log_sqrt2"`), on RepQ-Vi
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 import torch
 import torch.nn as nn
@@ -17,7 +19,28 @@ from mixaq.models._repq import log_sqrt2_quantize, log_sqrt2_search, uniform_sea
 from mixaq.simulator import MixaqError
 from mixaq.models._config import MINMAX, MSE, PERCENTILE, REPQ
 
-__all__ = ["FakeQuant", "GRIDS", "fake_quantize", "qrange", "qparams_from_range"]
+__all__ = ["FakeQuant", "GRIDS", "fake_quantize", "global_batch", "qrange", "qparams_from_range"]
+
+# (offset, global size, local size, generator) of this process's images in a training step's global
+# batch; None: no step context (see `global_batch`).
+_GLOBAL_BATCH: list[tuple[int, int, int, "torch.Generator | None"] | None] = [None]
+
+
+@contextlib.contextmanager
+def global_batch(offset: int, size: int, local: int, generator: torch.Generator | None = None) -> Iterator[None]:
+    """Inside, this process computes images [offset, offset + local) of a training step's global batch
+    of `size` (one process: 0, B, B; a distributed step: this rank's slice). What depends on the whole
+    batch then uses the global one, so that a distributed step equals one process on the global
+    batch: LSQ's gradient scale 1/sqrt(N Qp) counts the global batch's N elements of an activation,
+    and stochastic depth (`_two_branch`) draws for all `size` images from `generator` (the step's own,
+    seeded alike on every rank; not torch's global one, which other code draws from per image) and
+    keeps this process's slice."""
+    _GLOBAL_BATCH.append((int(offset), int(size), int(local), generator))
+    try:
+        yield
+    finally:
+        _GLOBAL_BATCH.pop()
+
 
 # Activation grids: uniform affine, or RepQ-ViT's log√2 (post-softmax attention, `repq` only).
 GRIDS: tuple[str, ...] = ("uniform", "log_sqrt2")
@@ -297,6 +320,8 @@ class FakeQuant(nn.Module):
     def _quantize_learnable(self, x: torch.Tensor) -> torch.Tensor:
         qmin, qmax = qrange(self.bits, self.symmetric)
         per_step = x.numel() // self.scale.numel()
+        if self.channels is None and _GLOBAL_BATCH[-1] is not None:  # LSQ's N: the global batch's elements
+            per_step = per_step * _GLOBAL_BATCH[-1][1] / _GLOBAL_BATCH[-1][2]
         factor = 1.0 / math.sqrt(per_step * qmax)
         scale = _grad_scale(self.scale.clamp_min(_MIN_SCALE), factor)
         zp = self.zero_point

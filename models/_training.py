@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,20 +50,32 @@ class LoopConfig(Protocol):
 
 class StreamSampler(torch.utils.data.Sampler):
     """`total` indices from `start`: epochs of seeded permutations (a long synthetic stream is one
-    epoch), so a resumed run continues with exactly the batches it would have seen."""
+    epoch), so a resumed run continues with exactly the batches it would have seen.
 
-    def __init__(self, n: int, total: int, seed: int, start: int = 0) -> None:
+    Distributed (`world` > 1, the `DistributedSampler` of the loop): the stream positions are the
+    same global order; consecutive chunks of `chunk` positions (the per-rank batch) go to rank 0, 1,
+    ... in turn, so global batch s is the single-process stream's positions [s*chunk*world, (s+1)*
+    chunk*world) and each rank holds a disjoint slice of it (`start`, `total`: global positions)."""
+
+    def __init__(self, n: int, total: int, seed: int, start: int = 0, rank: int = 0, world: int = 1,
+                 chunk: int = 1) -> None:
         self.n, self.total, self.seed, self.start = n, total, seed, start
+        self.rank, self.world, self.chunk = rank, world, chunk
 
     def __iter__(self) -> Iterator[int]:
         for pos in range(self.start, self.total):
             epoch, i = divmod(pos, self.n)
             if i == 0 or pos == self.start:
                 perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-            yield int(perm[i])
+            if (pos // self.chunk) % self.world == self.rank:
+                yield int(perm[i])
+
+    def _mine_below(self, x: int) -> int:
+        full, rest = divmod(x, self.chunk * self.world)
+        return full * self.chunk + min(max(rest - self.rank * self.chunk, 0), self.chunk)
 
     def __len__(self) -> int:
-        return self.total - self.start
+        return self._mine_below(self.total) - self._mine_below(self.start)
 
 
 def lr_at(step: int, cfg: LoopConfig) -> float:
@@ -155,6 +168,21 @@ class LoopHooks:
     checkpoint: Callable[[LoopState, bool], None] = _no_checkpoint
     finish: Callable[[LoopState], Mapping[str, Any]] = _nothing
     before_optimizer: Callable[[LoopState], None] | None = None
+    # Distributed runs: the loss values to log instead of this process's (the global batch's, from
+    # the losses hook; with the total under "loss").
+    report: Callable[[LoopState], Mapping[str, float]] | None = None
+
+
+def _trim_log(path: Path, last_step: int) -> None:
+    """Keep the records up to `last_step` (and drop a line cut by a killed process)."""
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if int(json.loads(line).get("step", 0)) <= last_step:
+                kept.append(line + "\n")
+        except (ValueError, AttributeError):
+            continue
+    path.write_text("".join(kept))
 
 
 def _write(log: Any, record: Mapping[str, Any]) -> None:
@@ -165,7 +193,7 @@ def _write(log: Any, record: Mapping[str, Any]) -> None:
 def run_loop(model: nn.Module, optimizer: torch.optim.Optimizer, data: torch.utils.data.Dataset,
              collate: Callable[[list], Any], cfg: LoopConfig, hooks: LoopHooks, *, log_path: str | Path,
              desc: str, diverged: str, hint: str, start_step: int = 0, seconds_before: float = 0.0,
-             rng_state: torch.Tensor | None = None, progress: bool = True) -> LoopState:
+             rng_state: torch.Tensor | None = None, progress: bool = True, dist: Any = None) -> LoopState:
     """Train `model` for `cfg.steps` optimizer steps (from `start_step` when resuming) or until
     `cfg.max_minutes`; returns the final state. The JSON-lines log at `log_path` gets one record per
     `cfg.log_every` steps (means over the window) and a final one; a resumed run appends to it.
@@ -173,12 +201,22 @@ def run_loop(model: nn.Module, optimizer: torch.optim.Optimizer, data: torch.uti
     `rng_state`: torch's CPU generator state of the interrupted run, restored after the data loader
     has drawn its base seed so that stochastic depth continues as if never stopped. A non-finite
     loss is a one-line `MixaqError` ("`diverged` at step N (...); `hint`").
+
+    `dist` (a `models._distributed.DistContext`, None: one process): `cfg.batch_size` is the batch of
+    each rank, the global batch `batch_size * world`; every rank reads its slice of the global
+    stream; only rank 0 writes the log and shows the progress bar; the wall-clock stop is agreed by
+    all ranks (a collective), so none waits for a rank that has left.
     """
     from tqdm import tqdm
 
+    from mixaq.models._distributed import SINGLE
+
+    dist = dist or SINGLE
+    per_step = cfg.batch_size * dist.world
     loader = torch.utils.data.DataLoader(
         data, batch_size=cfg.batch_size,
-        sampler=StreamSampler(len(data), cfg.steps * cfg.batch_size, cfg.seed, start=start_step * cfg.batch_size),
+        sampler=StreamSampler(len(data), cfg.steps * per_step, cfg.seed, start=start_step * per_step,
+                              rank=dist.rank, world=dist.world, chunk=cfg.batch_size),
         collate_fn=collate, num_workers=cfg.loader_workers, drop_last=True,
         persistent_workers=cfg.loader_workers > 0)
     batches = iter(loader)  # draws the loader's base seed from torch's generator, so restore that after
@@ -188,10 +226,13 @@ def run_loop(model: nn.Module, optimizer: torch.optim.Optimizer, data: torch.uti
     trainable = [p for p in model.parameters() if p.requires_grad]
     state = LoopState(step=start_step, seconds_before=seconds_before)
     window: dict[str, list[float]] = {}
-    log_path = Path(log_path)
+    log_path = Path(log_path) if dist.main else Path(os.devnull)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if start_step and dist.main and log_path.is_file():  # a resumed run redoes the steps after its checkpoint
+        _trim_log(log_path, start_step)
     with log_path.open("a" if start_step else "w") as log:
-        with tqdm(total=cfg.steps, initial=start_step, desc=desc, disable=not progress, unit="step") as bar:
+        with tqdm(total=cfg.steps, initial=start_step, desc=desc, disable=not progress or not dist.main,
+                  unit="step") as bar:
             for batch in batches:
                 lr = lr_at(state.step, cfg)
                 for group in optimizer.param_groups:
@@ -202,9 +243,13 @@ def run_loop(model: nn.Module, optimizer: torch.optim.Optimizer, data: torch.uti
                                       f"{diverged} at step {state.step}", hint, before)
                 state.step += 1
                 numbers = hooks.after_step(state) or {}
-                for k, v in losses.items():
-                    window.setdefault(k, []).append(float(v.detach()))
-                window.setdefault("loss", []).append(float(loss.detach()))
+                if hooks.report is not None:
+                    for k, v in hooks.report(state).items():
+                        window.setdefault(k, []).append(float(v))
+                else:
+                    for k, v in losses.items():
+                        window.setdefault(k, []).append(float(v.detach()))
+                    window.setdefault("loss", []).append(float(loss.detach()))
                 for k, v in numbers.items():
                     window.setdefault(k, []).append(float(v))
                 bar.update(1)
@@ -217,8 +262,8 @@ def run_loop(model: nn.Module, optimizer: torch.optim.Optimizer, data: torch.uti
                     window.clear()
                 if state.step % cfg.checkpoint_every == 0 and state.step < cfg.steps:
                     hooks.checkpoint(state, False)
-                if (cfg.max_minutes is not None and time.perf_counter() - state.began > cfg.max_minutes * 60
-                        and state.step < cfg.steps):
+                out_of_time = cfg.max_minutes is not None and time.perf_counter() - state.began > cfg.max_minutes * 60
+                if dist.any(out_of_time, device) and state.step < cfg.steps:
                     state.stopped_early = True
                     break
         final = dict(hooks.finish(state))

@@ -36,7 +36,7 @@ from mixaq.models._importance import (
     window_importance,
     window_ranks,
 )
-from mixaq.models._quant import FakeQuant
+from mixaq.models._quant import _GLOBAL_BATCH, FakeQuant
 from mixaq.models._repq import ChannelFold
 from mixaq.models._windows import partition_windows, reverse_windows
 from mixaq.simulator import MixaqError
@@ -92,7 +92,12 @@ def _per_image_keep(drop_path: nn.Module, batch: int, like: torch.Tensor) -> tor
     if not isinstance(drop_path, DropPath) or not drop_path.training or drop_path.drop_prob == 0.0:
         return None
     keep_prob = 1.0 - drop_path.drop_prob
-    keep = like.new_empty(batch).bernoulli_(keep_prob)
+    window = _GLOBAL_BATCH[-1]  # a training step's own generator: draw the global batch's, keep this process's
+    if window is not None and window[3] is not None and window[1] >= window[0] + batch:
+        keep = (torch.rand(window[1], generator=window[3], dtype=torch.float64) < keep_prob)[window[0]:window[0] + batch]
+        keep = keep.to(device=like.device, dtype=like.dtype)
+    else:
+        keep = like.new_empty(batch).bernoulli_(keep_prob)
     if keep_prob > 0.0 and drop_path.scale_by_keep:
         keep.div_(keep_prob)
     return keep

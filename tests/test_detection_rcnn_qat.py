@@ -13,8 +13,10 @@ import yaml
 from mixaq.simulator import MixaqError
 
 
-def write_coco(out: Path, n: int = 6, seed: int = 0, masks: bool = True) -> tuple[Path, Path]:
-    """Images with filled polygons (one colour per class) and their COCO annotations."""
+def write_coco(out: Path, n: int = 6, seed: int = 0, masks: bool = True,
+               size: tuple[int, int] | None = None) -> tuple[Path, Path]:
+    """Images with filled polygons (one colour per class) and their COCO annotations (`size`: every
+    image (h, w), else sizes that differ)."""
     import pycocotools.mask as mask_util
     from PIL import Image, ImageDraw
 
@@ -23,7 +25,7 @@ def write_coco(out: Path, n: int = 6, seed: int = 0, masks: bool = True) -> tupl
     images, anns = [], []
     colours = [(230, 40, 40), (40, 200, 40), (40, 40, 230)]
     for i in range(n):
-        h, w = (150 + 10 * i, 200 - 8 * i)
+        h, w = size or (150 + 10 * i, 200 - 8 * i)
         img = Image.fromarray(rng.integers(0, 60, (h, w, 3), dtype=np.uint8))
         draw = ImageDraw.Draw(img)
         images.append({"id": i + 1, "file_name": f"{i:03d}.png", "height": h, "width": w})

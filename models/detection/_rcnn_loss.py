@@ -144,7 +144,8 @@ def _giou(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-7) -> torch.
     return ious - (enclose_area - union) / enclose_area
 
 
-def _rpn_losses(model, feats, batch: TrainBatch, s: RCNNTrainSettings, choose: Choose):  # noqa: ANN001, ANN202
+def _rpn_losses(model, feats, batch: TrainBatch, s: RCNNTrainSettings, choose: Sequence[Choose],  # noqa: ANN001, ANN202
+                factors: dict[str, float]):
     """Sigmoid CE on objectness + L1 (or smooth L1) on deltas (stds 1) over the sampled anchors."""
     outs = model.rpn_head(feats)
     # (sum H*W*A, 4), one set for the padded batch; float32 whatever the features' dtype, as mmdet's
@@ -164,7 +165,7 @@ def _rpn_losses(model, feats, batch: TrainBatch, s: RCNNTrainSettings, choose: C
             inside = inside & (anchors[:, 0] >= -a) & (anchors[:, 1] >= -a) & (anchors[:, 2] < hw[1] + a) & \
                 (anchors[:, 3] < hw[0] + a)
         idx = torch.nonzero(inside, as_tuple=False).view(-1)
-        smp = sample(anchors[idx], t.boxes, torch.zeros_like(t.labels), s.rpn_assigner, s.rpn_sampler, choose)
+        smp = sample(anchors[idx], t.boxes, torch.zeros_like(t.labels), s.rpn_assigner, s.rpn_sampler, choose[i])
         avg_factor += smp.avg_factor
         pos, neg = idx[smp.pos_index], idx[smp.neg_index]
         logits = torch.cat([cls[i, pos], cls[i, neg]])
@@ -176,6 +177,7 @@ def _rpn_losses(model, feats, batch: TrainBatch, s: RCNNTrainSettings, choose: C
     loss_cls = _weighted_mean(torch.cat(cls_terms), avg_factor)
     # No positive anywhere: mmdet's weighted loss is a zero that still depends on the predictions.
     loss_bbox = _weighted_mean(torch.cat(reg_terms), avg_factor) if reg_terms else reg.sum() * 0
+    factors.update(loss_rpn_cls=float(avg_factor), loss_rpn_bbox=float(avg_factor))
     with torch.no_grad():
         proposals = [model.rpn_head.proposals([(c[i:i + 1], r[i:i + 1]) for c, r in outs], model.anchors(feats), hw,
                                               model.config, settings=s) for i, hw in enumerate(batch.img_hw)]
@@ -243,8 +245,16 @@ def _refine(samples: Sequence[Sample], rois: torch.Tensor, cls: torch.Tensor, re
 
 
 def rcnn_losses(model, batch: TrainBatch, settings: RCNNTrainSettings | None = None,  # noqa: ANN001
-                choose: Choose = random_choice) -> dict[str, torch.Tensor]:
-    """mmdet's `TwoStageDetector.loss` for a `MaskRCNN` (either family): named loss tensors."""
+                choose: Choose | Sequence[Choose] = random_choice,
+                factors: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """mmdet's `TwoStageDetector.loss` for a `MaskRCNN` (either family): named loss tensors.
+
+    `choose`: the samplers' random choice, or one per image (a distributed run keys each image's
+    draws on its place in the global batch, so they do not depend on how images split over ranks).
+    `factors`, when given, is filled with each term's normaliser (mmdet's avg_factor: sampled anchors,
+    sampled RoIs, mask pixels of the positives), which a distributed run sums over ranks to weight
+    every rank's terms so that the averaged gradient is the global batch's.
+    """
     config: RCNNConfig = model.config
     s = settings or RCNNTrainSettings.for_config(config)
     device = model.pixel_mean.device
@@ -253,13 +263,15 @@ def rcnn_losses(model, batch: TrainBatch, settings: RCNNTrainSettings | None = N
         batch = TrainBatch(x, batch.img_hw, tuple(TrainTarget(t.boxes.to(device), t.labels.to(device), t.masks.to(device))
                                                   for t in batch.targets))
     feats = model.neck(model.backbone(x))
-    losses, proposals = _rpn_losses(model, feats, batch, s, choose)
+    choose = list(choose) if isinstance(choose, Sequence) else [choose] * len(batch.targets)
+    factors = {} if factors is None else factors
+    losses, proposals = _rpn_losses(model, feats, batch, s, choose, factors)
     roi_feats = feats[: len(config.out_indices)]
     head = model.roi_head
     cascade = isinstance(head.bbox_head, torch.nn.ModuleList)
     for stage, st in enumerate(s.stages):
-        samples = [sample(p, t.boxes, t.labels, st.assigner, st.sampler, choose)
-                   for p, t in zip(proposals, batch.targets)]
+        samples = [sample(p, t.boxes, t.labels, st.assigner, st.sampler, choose[i])
+                   for i, (p, t) in enumerate(zip(proposals, batch.targets))]
         bbox_head = head.bbox_head[stage] if cascade else head.bbox_head
         mask_head = head.mask_head[stage] if cascade else head.mask_head
         stds = config.stage_stds[stage]
@@ -267,6 +279,10 @@ def rcnn_losses(model, batch: TrainBatch, settings: RCNNTrainSettings | None = N
         terms["loss_mask"] = _mask_loss(model, mask_head, roi_feats, samples, batch, s)
         prefix = f"s{stage}." if cascade else ""
         losses.update({prefix + k: v * st.weight for k, v in terms.items()})
+        n_rois = float(max(rois.shape[0], 1))
+        n_pos = float(sum(int(smp.pos_priors.shape[0]) for smp in samples))
+        factors.update({prefix + "loss_cls": n_rois, prefix + "loss_bbox": n_rois,
+                        prefix + "loss_mask": n_pos * s.mask_size * s.mask_size})
         if stage < len(s.stages) - 1:
             with torch.no_grad():
                 proposals = _refine(samples, rois, cls, reg, config.num_classes, config.reg_class_agnostic, stds,

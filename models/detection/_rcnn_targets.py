@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import torch
 from torchvision.ops import roi_align
 
-__all__ = ["AssignerSettings", "SamplerSettings", "Sample", "box_iou", "assign_max_iou", "random_choice", "sample",
+__all__ = ["AssignerSettings", "SamplerSettings", "Sample", "box_iou", "assign_max_iou", "keyed_choices", "random_choice", "sample",
            "encode_deltas", "mask_targets"]
 
 Choose = Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]  # (gallery, num, priors) -> picked
@@ -107,6 +107,24 @@ def random_choice(gallery: torch.Tensor, num: int, priors: torch.Tensor | None =
     """mmdet's RandomSampler.random_choice (global torch RNG); `priors` unused (a test's rule may key on them)."""
     perm = torch.randperm(gallery.numel())[:num].to(device=gallery.device)
     return gallery[perm]
+
+
+def keyed_choices(seed: int, step: int, first_slot: int, n: int) -> list[Choose]:
+    """One random choice per image, each from its own generator keyed on (seed, step, the image's
+    slot in the global batch): the draws do not depend on how a batch is split over processes, so a
+    distributed step samples exactly the anchors and RoIs the single-process step would."""
+    import numpy as np
+
+    out = []
+    for slot in range(first_slot, first_slot + n):
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, slot, 21]).generate_state(1)[0]))
+
+        def choose(gallery: torch.Tensor, num: int, priors: torch.Tensor | None = None,
+                   gen: torch.Generator = gen) -> torch.Tensor:
+            return gallery[torch.randperm(gallery.numel(), generator=gen)[:num].to(device=gallery.device)]
+
+        out.append(choose)
+    return out
 
 
 def sample(priors: torch.Tensor, gt_boxes: torch.Tensor, gt_labels: torch.Tensor, assigner: AssignerSettings,

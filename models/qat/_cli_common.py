@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,6 +47,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
                         help="override train.method: lsq (learned steps, default) or ofq (StatsQ weights, "
                              "query-key reparameterization, CGA over the last train.cga_fraction of the steps)")
     add_training_run_flags(parser)
+    parser.add_argument("--nproc", type=int, default=None,
+                        help="processes on this machine, one per GPU (CPU: per core, gloo), started by torch's elastic "
+                             "launcher (as `torchrun --nproc_per_node N`); train.batch_size is per process")
+    parser.add_argument("--dist-timeout", type=float, default=1800.0,
+                        help="seconds any rank waits for the others (process group and every collective)")
 
 
 def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, adapt_overrides: dict) -> int:
@@ -58,6 +65,16 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
 
     check_device_name(args.device)
     check_out_file(args.out)
+    from mixaq.models._distributed import in_launched_job
+    from mixaq.models.qat._launch import ARGS_ENV, check_nproc
+
+    if args.dist_timeout <= 0:
+        raise MixaqError(f"--dist-timeout must be > 0 seconds, got {args.dist_timeout}")
+    if args.nproc is not None:
+        if in_launched_job() and ARGS_ENV not in os.environ:
+            raise MixaqError("--nproc inside a job torchrun started: torchrun already made the processes; drop --nproc")
+        if not in_launched_job():
+            check_nproc(args.nproc, args.device)
     if args.log is not None:
         check_out_file(args.log, "--log")
     config_path = Path(args.config)
@@ -85,7 +102,39 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
             what = "the embedded default model" if not args.checkpoint else str(source)
             raise MixaqError(f"{what}: its detector family is {found}, not {args.detector} (--detector)"
                              + ("; pass --checkpoint with a Mask R-CNN file" if not args.checkpoint else ""))
-    summary = fine_tune(source, args.out, run, kind=kind, resume=args.resume, config_dir=config_path.parent,
-                        log_path=args.log, progress=not args.quiet, device=args.device)
-    print(json.dumps(json_ready(summary), indent=2))
+    if args.nproc is not None and args.nproc > 1 and not in_launched_job():
+        from mixaq.models.qat._launch import launch
+
+        return launch("qat" if kind == "qat" else "adapt", args, args.nproc, args.dist_timeout)
+    from mixaq.models._distributed import DistContext
+
+    dist, device = DistContext.from_environment(args.device, args.dist_timeout)
+    try:
+        summary = fine_tune(source, args.out, run, kind=kind, resume=args.resume, config_dir=config_path.parent,
+                            log_path=args.log, progress=not args.quiet, device=device, dist=dist)
+    except Exception as exc:
+        if not dist.distributed or not _peer_lost(exc):
+            raise
+        from mixaq.core._errors import first_line
+        from mixaq.models._distributed import PEER_LOST_EXIT
+
+        print(f"mixaq {'qat' if kind == 'qat' else 'adapt'}: rank {dist.rank} stopped: another rank of the job ended "
+              f"({first_line(exc)})", file=sys.stderr)
+        return PEER_LOST_EXIT
+    finally:
+        dist.close()
+    if dist.main:
+        print(json.dumps(json_ready(summary), indent=2))
     return 0
+
+
+def _peer_lost(exc: BaseException) -> bool:
+    """A collective failed because another rank is gone (gloo: connection closed / reset; NCCL: a
+    timeout or a remote error), as opposed to this rank's own error."""
+    import torch.distributed as dist
+
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(k in text for k in ("Connection closed", "Connection reset", "gloo",
+                                                                     "NCCL", "Broken pipe", "timed out"))

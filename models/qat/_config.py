@@ -44,11 +44,16 @@ class FineTuneConfig:
     # OFQ's scripts fine-tune 30 epochs with CGA after 300 (~9 %); their boundary range 0.005, constant.
     cga_fraction: float = 0.1
     cga_boundary_range: float = 0.005
+    # "float64": the model and batches in double precision, for exact comparisons (the distributed
+    # test: Adam's first steps turn float32 rounding of near-zero gradients into +-lr). Never faster.
+    dtype: str = "float32"
     # stochastic depth of the Swin blocks while training; None: the Mask R-CNN families take their
     # official 3x config's (Swin-T/S 0.2, Swin-B 0.3), other detectors keep what they were built with
     drop_path_rate: float | None = None
 
     def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "float64"):
+            raise MixaqError(f"train.dtype must be float32 or float64, got {self.dtype!r}")
         if self.drop_path_rate is not None and not 0.0 <= self.drop_path_rate < 1.0:
             raise MixaqError(f"train.drop_path_rate must lie in [0, 1), got {self.drop_path_rate!r}")
         if self.method not in METHODS:

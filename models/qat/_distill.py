@@ -24,14 +24,14 @@ class DistillTap:
 
     def __init__(self, model: nn.Module) -> None:
         self.blocks = [b for _, b in converted_blocks(model)]
-        self._losses: list[torch.Tensor] = []
+        self._parts: list[tuple[torch.Tensor, torch.Tensor]] = []  # (sum of squared errors, sum of squared targets)
 
     def _tapped(self, block: TwoBranchSwinBlock, branch: str, xw: torch.Tensor, bias: torch.Tensor, extras: tuple) -> torch.Tensor:
         out = TwoBranchSwinBlock._branch(block, branch, xw, bias, extras)
         if branch == "high" and block.training and torch.is_grad_enabled():
             low = TwoBranchSwinBlock._branch(block, "low", xw, bias, extras)  # (n, N, C)
             target = out.detach()
-            self._losses.append((low - target).pow(2).mean() / target.pow(2).mean().clamp_min(_EPS))
+            self._parts.append(((low - target).pow(2).sum(), target.pow(2).sum()))
         return out
 
     def __enter__(self) -> "DistillTap":
@@ -47,8 +47,21 @@ class DistillTap:
     def __exit__(self, *exc: object) -> None:
         for block in self.blocks:
             block.__dict__.pop("_branch", None)
-        self._losses = []
+        self._parts = []
 
-    def pop_loss(self) -> torch.Tensor:
-        losses, self._losses = self._losses, []
-        return torch.stack(losses).mean() if losses else torch.zeros(())
+    def pop_loss(self, dist=None, device=None) -> torch.Tensor:  # noqa: ANN001 (DistContext, torch.device)
+        """The mean over tapped blocks of the relative MSE (sum of squared errors / sum of squared
+        targets) since the last pop. `dist` (a distributed run): each block's denominator is the
+        global batch's (summed over ranks) and the result is scaled by the world size, so DDP's
+        average over ranks is the global batch's loss exactly; when ranks tapped different numbers
+        of blocks, each rank's own loss is used (then averaged over ranks)."""
+        parts, self._parts = self._parts, []
+        if dist is not None and dist.distributed:
+            n = float(len(parts))
+            total, squares = dist.sum_values([n, n * n], device)
+            if total * total == dist.world * squares and parts:  # every rank tapped the same blocks
+                denominators = dist.sum_values([float(t.detach()) for _, t in parts], device)
+                return dist.world * torch.stack([e / max(d, _EPS) for (e, _), d in zip(parts, denominators)]).mean()
+        if not parts:
+            return torch.zeros(())
+        return torch.stack([e / t.clamp_min(_EPS) for e, t in parts]).mean()

@@ -20,6 +20,7 @@ from mixaq.models._config import QuantConfig
 from mixaq.models._runtime import seeded, torch_threads
 from mixaq.models.detection._registry import RCNN_FAMILIES
 from mixaq.models._training import LoopHooks, LoopState, make_optimizer, run_loop
+from mixaq.models.qat._ddp import cast_floats, distributed_losses, fcos_counts, restore_rng, rng_states
 from mixaq.models.qat._config import ADAPT_FIELDS, KINDS, FineTuneConfig, FineTuneRun, apply_method
 from mixaq.simulator import MixaqError
 from mixaq.core._errors import first_line
@@ -163,12 +164,15 @@ def _sampler(run: FineTuneRun, num_pairs: int):  # noqa: ANN202 (MixSampler, dis
 
 def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: str, resume: bool = False,
               config_dir: Path | None = None, log_path: str | Path | None = None,
-              progress: bool = True, device: str | None = "auto") -> dict[str, Any]:
+              progress: bool = True, device: str | None = "auto", dist: Any = None) -> dict[str, Any]:
     """Train the converted detector from checkpoint `source` for `run.quant`; write `out`.
 
     `kind="qat"` trains the uniform model (every window high-bit); `kind="saqa"` sets a fresh
     window mix every step from `run.adapt` (a `MixSampler`). `resume` continues an interrupted run
     from `out`'s resume file. torch's threads and random generators are set for the run only.
+
+    `dist`: this process's `models._distributed.DistContext` in a distributed run (one process per
+    device, `train.batch_size` images each); see `_ddp.py` and docs/qat.md "Many GPUs".
     """
     if kind not in KINDS:
         raise MixaqError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -179,12 +183,16 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
     from mixaq.models._device import resolve_device
 
     dev = resolve_device(device)
+    from mixaq.models._distributed import SINGLE
+
     with seeded(run.train.seed), torch_threads(run.train.threads):
-        return _fine_tune(Path(source), Path(out), run, kind, resume, config_dir, log_path, progress, dev)
+        return _fine_tune(Path(source), Path(out), run, kind, resume, config_dir, log_path, progress, dev,
+                          dist or SINGLE)
 
 
 def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: bool, config_dir: Path | None,
-               log_path: str | Path | None, progress: bool, dev: torch.device) -> dict[str, Any]:
+               log_path: str | Path | None, progress: bool, dev: torch.device, dist: Any) -> dict[str, Any]:
+    from mixaq.models._quant import global_batch
     from mixaq.models._two_branch import convert_swin, set_mix
     from mixaq.models.detection._checkpoint import load_checkpoint
     from mixaq.models.data._coco import collate
@@ -221,6 +229,10 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         if not same_quant or stored != current:
             raise MixaqError(f"{state_file}: the run settings differ from the interrupted run's (only max_minutes, "
                              "threads and loader_workers may change on resume)")
+        if int(resumed.get("world_size", 1)) != dist.world:
+            raise MixaqError(f"{state_file}: the interrupted run had {resumed.get('world_size', 1)} process(es), this one "
+                             f"{dist.world}; resume with the same number (the global batch and the sampler position "
+                             "depend on it)")
         categories = resumed["categories"]
         if resumed["config"].get("head") in RCNN_FAMILIES:
             from mixaq.models.detection._rcnn_config import RCNNConfig
@@ -231,6 +243,8 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
             config = DetectorConfig.from_dict(resumed["config"], where=f"{state_file}: config")
             data = _dataset(run.data, config.image_hw, config_dir, "data")
         model = convert_swin(build_detector(config), quant_from_dict(resumed["quant"]))
+        if cfg.dtype == "float64":  # before loading: a float32 model would round the saved float64 state
+            model.double()
         try:
             model.load_state_dict(resumed["state"])
         except RuntimeError as exc:
@@ -252,12 +266,18 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
     rcnn = _is_rcnn(config)
     if rcnn:
         from mixaq.models.detection._rcnn_loss import rcnn_losses
+        from mixaq.models.detection._rcnn_targets import keyed_choices
+    if dist.distributed:  # before the optimizer: CPU SyncBatchNorm modules carry new parameters
+        from mixaq.models._distributed import sync_batchnorm
+
+        sync_batchnorm(model, dev)
     sampler, distill_weight = _sampler(run, config.swin_arch.num_pairs) if kind == "saqa" else (None, 0.0)
     trainable = _trainable(model, cfg.train_scope)
     for name, p in model.named_parameters():
         p.requires_grad_(name in trainable)
     _set_stochastic_depth(model, config, cfg, rcnn)
-    model.to(dev).train()
+    dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+    model.to(dev, dtype).train()
     opt = _optimizer(model, cfg, rcnn)
     if resumed is not None:
         try:
@@ -272,16 +292,39 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         cga_start = cfg.steps - int(round(cfg.cga_fraction * cfg.steps))
     watch = WeightWatch(model, cga_start, cfg.cga_boundary_range)
 
-    def losses(state: LoopState, batch: Any) -> dict[str, torch.Tensor]:
+    factors: dict[str, float] = {}  # each loss term's normaliser on this rank (distributed weighting)
+
+    def local_losses(state: LoopState, batch: Any) -> dict[str, torch.Tensor]:
         # `tap` (the distillation tap, or None) is bound below, where the loop runs inside it.
         step_mix["mix"] = sampler.mix(state.step) if sampler is not None else None
         set_mix(model, step_mix["mix"])
-        out = rcnn_losses(model, batch) if rcnn else training_batch_losses(model, batch)
+        factors.clear()
+        if dtype != torch.float32:
+            batch = cast_floats(batch, dtype)
+        with contextlib.ExitStack() as scope:
+            # stochastic depth drawn for the global batch from a generator keyed on the step (the same on
+            # every rank, and on resume), this rank's images kept; LSQ's gradient scale counts the global batch
+            step_rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + state.step)
+            scope.enter_context(global_batch(dist.rank * cfg.batch_size, cfg.batch_size * dist.world,
+                                             len(batch.targets) if rcnn else len(batch[1]), step_rng))
+            if rcnn:  # samplers' draws keyed per image on its global slot: independent of the split over ranks
+                choose = keyed_choices(cfg.seed, state.step, dist.rank * cfg.batch_size, len(batch.targets))
+                out = rcnn_losses(model, batch, choose=choose, factors=factors)
+            else:
+                if dist.distributed:
+                    scope.enter_context(fcos_counts(model, factors))
+                out = training_batch_losses(model, batch)
         if tap is not None:
-            out["distill"] = distill_weight * tap.pop_loss()
+            out["distill"] = distill_weight * tap.pop_loss(dist, dev)
         return out
 
+    losses, report = local_losses, None
+    if dist.distributed:
+        losses, report = distributed_losses(model, local_losses, factors, dist, dev,
+                                            diverged=f"{kind} diverged", hint="lower train.lr / quant_lr")
+
     def mix_numbers(state: LoopState) -> dict[str, float]:
+        dist.maybe_die(state.step)  # the kill test hook (MIXAQ_TEST_KILL_RANK_AT); nothing otherwise
         numbers = watch.after_step(state.step)  # restores CGA-frozen weights, counts oscillations
         mix = step_mix["mix"]
         if mix is None:
@@ -295,6 +338,9 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         return {}
 
     def save(state: LoopState, final: bool) -> None:
+        rank_rng = dist.gather(rng_states(dev))  # every rank's generators (collective: all ranks call save)
+        if not dist.main:  # rank 0 writes; the replicas are identical
+            return
         seconds = round(state.seconds, 1)
         extra = {**source_extra, QAT_KEY: {**history, "oscillation": watch.summary(), "steps_done": state.step,
                                            "finished": final and not state.stopped_early, "seconds": seconds}}
@@ -308,13 +354,18 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
                    "run": _run_dict(run, exclude=("max_minutes", "threads", "loader_workers")),
                    "config": config.to_dict(), "categories": categories, "quant": quant_to_dict(quant),
                    "state": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                   "source_extra": source_extra}
+                   "source_extra": source_extra, "world_size": dist.world,
+                   "sampler_position": state.step * cfg.batch_size * dist.world, "rank_rng": rank_rng}
         tmp = state_file.with_name(state_file.name + ".tmp")
         torch.save(payload, tmp)
         tmp.replace(state_file)
 
     hooks = LoopHooks(losses=losses, after_step=mix_numbers, checkpoint=save, finish=finish,
-                      before_optimizer=lambda state: watch.before_step(state.step))
+                      before_optimizer=lambda state: watch.before_step(state.step), report=report)
+    rng = None
+    if resumed is not None:
+        rng = restore_rng(resumed, dist.rank, dev)  # CUDA now; the CPU state after the loader's seed draw
+
     if rcnn:
         from functools import partial
 
@@ -326,7 +377,7 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         state = run_loop(model, opt, data, collate, cfg, hooks, log_path=log_path, desc=kind,
                          diverged=f"{kind} diverged", hint="lower train.lr / quant_lr", start_step=start_step,
                          seconds_before=float(resumed["seconds"]) if resumed is not None else 0.0,
-                         rng_state=resumed["torch_rng"] if resumed is not None else None, progress=progress)
+                         rng_state=rng, progress=progress, dist=dist)
     return {"steps_done": state.step, "stopped_early": state.stopped_early, "seconds": round(state.seconds, 1),
             "checkpoint": str(out), "log": str(log_path), "resume_file": str(state_file) if state.stopped_early else None}
 
@@ -369,3 +420,4 @@ def _run_dict(run: FineTuneRun, exclude: tuple[str, ...] = ()) -> dict[str, Any]
     train = {k: v for k, v in asdict(run.train).items() if k not in exclude}
     return {"data": json_ready(run.data), "quant": quant_to_dict(run.quant), "train": train,
             "adapt": json_ready(run.adapt)}
+
