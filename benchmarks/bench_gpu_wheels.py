@@ -13,7 +13,7 @@ A bare GPU machine has python3 with torch, torchvision, timm, OpenCV, pandas and
 venv that sees only the bare machine's packages (torch, torchvision, timm, cv2, pandas, numpy and
 their own dependencies, linked from this environment; no mixaq, no pycocotools, no optuna), the two
 `pip install --no-index --find-links` commands of docs/gpu_check.md, then `gpu_check.py --device cpu
---tiny` from outside the repository. Only this machine's python version is downloaded for it.
+--tiny --ddp-cpu` from outside the repository (every part, the 2-process ones with gloo). Only this machine's python version is downloaded for it.
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def check_wheel_install(tmp: Path, wheels: Path | None = None) -> dict:
     _run([*pip, "-r", str(wheels / "requirements.txt")])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     proc = subprocess.run([str(python), str(wheels / "gpu_check.py"), "--device", "cpu", "--tiny", "--images", "1",
-                           "--no-ddp"], capture_output=True, text=True, cwd=tmp, env=env, timeout=900)
+                           "--ddp-cpu"], capture_output=True, text=True, cwd=tmp, env=env, timeout=1200)
     return {"returncode": proc.returncode, "output": proc.stdout + proc.stderr[-2000:],
             "wheels": sorted(p.name for p in wheels.glob("*.whl")), "seconds": round(time.perf_counter() - began, 1)}
 

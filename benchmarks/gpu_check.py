@@ -317,6 +317,78 @@ def ddp_step(tiny: bool, backend: str) -> dict[str, Any]:
             return json.load(f)
 
 
+def write_synthetic_coco(out: str, n: int, hw: tuple[int, int]) -> tuple[str, str]:
+    """`n` synthetic scenes as a COCO instances file with masks (an ellipse polygon inside each box)."""
+    import numpy as np
+    from PIL import Image
+
+    from mixaq.models.data._synth import render_sample
+
+    images_dir = os.path.join(out, "images")
+    os.makedirs(images_dir, exist_ok=True)
+    images, anns = [], []
+    t = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    for i in range(n):
+        s = render_sample(11, 500 + i, hw)
+        Image.fromarray(s.image).save(os.path.join(images_dir, f"{i:03d}.png"))
+        images.append({"id": i + 1, "file_name": f"{i:03d}.png", "height": hw[0], "width": hw[1]})
+        for (x, y, w, h), label in zip(s.boxes_xywh.tolist(), s.labels.tolist()):
+            poly = np.stack([x + w / 2 + w / 2 * np.cos(t), y + h / 2 + h / 2 * np.sin(t)], 1).reshape(-1).tolist()
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": label + 1, "bbox": [x, y, w, h],
+                         "area": float(np.pi * w * h / 4), "iscrowd": 0, "segmentation": [poly]})
+    cats = [{"id": k + 1, "name": f"class{k}"} for k in range(int(max(a["category_id"] for a in anns)))]
+    ann = os.path.join(out, "instances.json")
+    with open(ann, "w") as f:
+        json.dump({"images": images, "annotations": anns, "categories": cats}, f)
+    return images_dir, ann
+
+
+def mixaq_qat_nproc(tiny: bool, device: str, nproc: int = 2, steps: int = 2) -> dict[str, Any]:
+    """`mixaq qat --nproc N` end to end (torch's elastic launcher, one process per device, DDP): a
+    random model saved as a checkpoint whose classes fit a synthetic COCO file with masks, 2 steps."""
+    import subprocess
+    import tempfile
+
+    import torch
+
+    from mixaq.models.detection._checkpoint import save_checkpoint
+
+    hw = TINY_HW if tiny else FULL_HW
+    with tempfile.TemporaryDirectory(prefix="mixaq-gpu-check-") as tmp:
+        images, ann = write_synthetic_coco(tmp, 2 * nproc, hw)
+        with open(ann) as f:
+            cats = json.load(f)["categories"]
+        from dataclasses import replace
+
+        model = random_model(tiny)
+        config = replace(model.config, num_classes=len(cats))
+        torch.manual_seed(1)
+        from mixaq.models.detection._detector import build_detector
+
+        model = build_detector(config)
+        ckpt = os.path.join(tmp, "float.pth")
+        save_checkpoint(ckpt, model, config, cats)
+        scales = [[max(hw), min(hw)]]
+        cfg = os.path.join(tmp, "qat.yaml")
+        with open(cfg, "w") as f:
+            json.dump({"data": {"scales": scales, "crop": not tiny},  # JSON is YAML
+                       "quant": {"high_act_bits": 4, "low_act_bits": 4, "weight_bits": 4},
+                       "train": {"seed": 0, "steps": steps, "batch_size": 2, "lr": 1e-4, "warmup_steps": 1,
+                                 "grad_clip": 0.0, "checkpoint_every": steps, "log_every": 1, "calib_images": 2,
+                                 "threads": 1}}, f)
+        cmd = [sys.executable, "-m", "mixaq.search.cli", "qat", "--nproc", str(nproc), "--checkpoint", ckpt,
+               "--data", images, "--ann", ann, "--config", cfg, "--out", os.path.join(tmp, "qat.pth"),
+               "--device", device, "--no-progress"]
+        began = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        out = {"command": "mixaq qat --nproc %d --device %s (%d steps of 2 images per process)" % (nproc, device, steps),
+               "returncode": proc.returncode, "seconds": round(time.perf_counter() - began, 1),
+               "checkpoint_written": os.path.isfile(os.path.join(tmp, "qat.pth"))}
+        if proc.returncode != 0:
+            out["stderr_tail"] = proc.stderr.strip().splitlines()[-3:]
+        return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
@@ -389,6 +461,12 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{d['weights_equal_across_ranks']}"
                                  + (f", peak memory rank 0 {d['peak_memory_gib_rank0']} GiB" if 'peak_memory_gib_rank0' in d else "")),
           flush=True)
+    if isinstance(result["ddp"], dict):
+        result["mixaq_qat_nproc"] = mixaq_qat_nproc(tiny, "cuda" if dev.type == "cuda" else "cpu")
+        m = result["mixaq_qat_nproc"]
+        print(f"{m['command']}: exit {m['returncode']} in {m['seconds']} s, checkpoint written: "
+              f"{m['checkpoint_written']}" + (f" | {' '.join(m['stderr_tail'])}" if "stderr_tail" in m else ""),
+              flush=True)
     result["section_seconds"]["ddp"] = round(time.perf_counter() - mark, 1)
     result["seconds"] = round(time.perf_counter() - began, 1)
     print(f"gpu_check: done in {result['seconds']} s", flush=True)

@@ -40,6 +40,8 @@ def test_wheel_folder_installs_and_runs_the_check(tmp_path):
     summary = check_wheel_install(tmp_path)
     assert summary["returncode"] == 0, summary
     assert "gpu_check: done" in summary["output"]
+    assert "DDP 2 processes: gloo" in summary["output"] and "weights equal across ranks: True" in summary["output"]
+    assert "mixaq qat --nproc 2 --device cpu (2 steps of 2 images per process): exit 0" in summary["output"]
 
 
 def test_memory_and_flop_estimate_runs_on_the_tiny_model(tmp_path):
