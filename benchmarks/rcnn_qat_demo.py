@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qat-steps", type=int, default=200)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--act-bits", type=int, default=4, help="activation bits of PTQ and QAT (weights: 4)")
+    parser.add_argument("--reuse", default=None,
+                        help="OUT of an earlier run: its data and float model (no float training here)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     import torch
@@ -136,34 +139,44 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    train_images, train_ann = write_coco(out / "train", args.train, seed=1)
-    val_images, val_ann = write_coco(out / "val", args.val, seed=2)
     result: dict = {"command": "python -m benchmarks.rcnn_qat_demo " + " ".join(sys.argv[1:] if argv is None else argv)}
-    result["float_training"] = train_float(train_images, train_ann, out / "float.pth", args.float_steps, args.batch)
+    if args.reuse:
+        base = Path(args.reuse)
+        train_images, train_ann = base / "train" / "images", base / "train" / "instances.json"
+        val_images, val_ann = base / "val" / "images", base / "val" / "instances.json"
+        float_ckpt = base / "float.pth"
+        result["float_training"] = json.loads((base / "result.json").read_text()).get("float_training") \
+            if (base / "result.json").is_file() else f"reused {float_ckpt}"
+    else:
+        train_images, train_ann = write_coco(out / "train", args.train, seed=1)
+        val_images, val_ann = write_coco(out / "val", args.val, seed=2)
+        float_ckpt = out / "float.pth"
+        result["float_training"] = train_float(train_images, train_ann, float_ckpt, args.float_steps, args.batch)
 
     def ap(ckpt: Path, quant) -> dict:  # noqa: ANN001
         ev = Evaluator(str(ckpt), str(val_images), ann=str(val_ann), calib_images=8, device="cpu", threads=args.threads)
         r = ev.evaluate(quant, None)
         return {"box_ap": round(100 * r.ap, 2), "mask_ap": round(100 * r.ap_segm, 2)}
 
-    w4a4 = QuantConfig(4, 4, 4)
-    result["float"] = ap(out / "float.pth", None)
+    a = args.act_bits
+    quant, name = QuantConfig(a, a, 4, observer="mse", weight_observer="mse"), f"W4A{a}"  # as QAT starts
+    result["float"] = ap(float_ckpt, None)
     print(f"float: box AP {result['float']['box_ap']}, mask AP {result['float']['mask_ap']}", flush=True)
-    result["ptq_w4a4"] = ap(out / "float.pth", w4a4)
-    print(f"W4A4 PTQ: box AP {result['ptq_w4a4']['box_ap']}, mask AP {result['ptq_w4a4']['mask_ap']}", flush=True)
+    result["ptq"] = {"bits": name, **ap(float_ckpt, quant)}
+    print(f"{name} PTQ: box AP {result['ptq']['box_ap']}, mask AP {result['ptq']['mask_ap']}", flush=True)
     cfg = {"data": {"images": str(train_images), "ann": str(train_ann), "scales": SCALES, "crop": False},
-           "quant": {"high_act_bits": 4, "low_act_bits": 4, "weight_bits": 4, "observer": "mse", "weight_observer": "mse"},
+           "quant": {"high_act_bits": a, "low_act_bits": a, "weight_bits": 4, "observer": "mse", "weight_observer": "mse"},
            "train": {"seed": 3, "steps": args.qat_steps, "batch_size": args.batch, "lr": 1e-4, "quant_lr": 1e-3,
                      "warmup_steps": 10, "checkpoint_every": args.qat_steps, "log_every": 10, "calib_images": 8,
                      "threads": args.threads, "grad_clip": 0.0}}
     (out / "qat.yaml").write_text(yaml.safe_dump(cfg))
-    summary = fine_tune(out / "float.pth", out / "qat.pth", load_finetune_config(out / "qat.yaml"), kind="qat",
+    summary = fine_tune(float_ckpt, out / "qat.pth", load_finetune_config(out / "qat.yaml"), kind="qat",
                         progress=False, device="cpu")
     records = [json.loads(line) for line in Path(summary["log"]).read_text().splitlines()]
     losses = [r["loss"] for r in records if "loss" in r]
     result["qat"] = {"steps": summary["steps_done"], "seconds": summary["seconds"], "loss_first": round(losses[0], 4),
-                     "loss_last": round(losses[-1], 4), **ap(out / "qat.pth", w4a4)}
-    print(f"W4A4 QAT {summary['steps_done']} steps: box AP {result['qat']['box_ap']}, mask AP {result['qat']['mask_ap']} "
+                     "loss_last": round(losses[-1], 4), **ap(out / "qat.pth", quant)}
+    print(f"{name} QAT {summary['steps_done']} steps: box AP {result['qat']['box_ap']}, mask AP {result['qat']['mask_ap']} "
           f"(loss {losses[0]:.3f} -> {losses[-1]:.3f})", flush=True)
     result["seconds"] = round(time.perf_counter() - began, 1)
     (out / "result.json").write_text(json.dumps(result, indent=2))
