@@ -360,11 +360,10 @@ def mixaq_qat_nproc(tiny: bool, device: str, nproc: int = 2, steps: int = 2) -> 
             cats = json.load(f)["categories"]
         from dataclasses import replace
 
-        model = random_model(tiny)
-        config = replace(model.config, num_classes=len(cats))
-        torch.manual_seed(1)
         from mixaq.models.detection._detector import build_detector
 
+        config = replace(_config(tiny), num_classes=len(cats))  # the synthetic scenes' classes
+        torch.manual_seed(1)
         model = build_detector(config)
         ckpt = os.path.join(tmp, "float.pth")
         save_checkpoint(ckpt, model, config, cats)
