@@ -171,7 +171,7 @@ def test_mask_rcnn_two_processes_equal_one(tmp_path):
     # global batch padded at once equals the ranks' halves padded apart
     images, ann = write_coco(tmp_path, n=6, size=(150, 200))
     ckpt = tiny_checkpoint(tmp_path / "float.pth")
-    base = {"data": {"images": str(images), "ann": str(ann), "scales": [[256, 160]], "crop": False},
+    base = {"data": {"images": str(images), "ann": str(ann), "scales": [[160, 128]], "crop": False},
             "quant": {"high_act_bits": 4, "low_act_bits": 4, "weight_bits": 4, "observer": "minmax"},
             "train": {"seed": 0, "steps": 3, "lr": 2e-4, "quant_lr": 1e-3, "warmup_steps": 1, "checkpoint_every": 2,
                       "log_every": 1, "calib_images": 2, "threads": 1, "dtype": "float64"}}

@@ -163,7 +163,9 @@ def test_ofq_run_logs_oscillations_and_cga(runs):
     steps = [r for r in log if "loss" in r]
     assert all("oscillated" in r and "switched" in r and "osc.b0.qk" in r for r in steps)
     assert [("cga_frozen_share" in r) for r in steps] == [False] * 3 + [True] * 3
-    assert all(0.5 < r["cga_frozen_share"] < 1.0 for r in steps[3:])
+    # most weights frozen, not all when CGA starts; by the last step (lr at its minimum) the share
+    # can round to 1.0 in the 4-digit log (it was 0.9999 or 1.0 depending on the drop-path draws)
+    assert all(0.5 < r["cga_frozen_share"] <= 1.0 for r in steps[3:]) and steps[3]["cga_frozen_share"] < 1.0
     extra = load_detector(root / "qat_ofq.pt")[3]["qat"]
     assert set(extra["oscillation"]) >= {"b0.qk", "b0.v", "b0.proj", "b0.fc1", "b0.fc2"}
     assert extra["quant"]["weight_observer"] == "statsq" and extra["quant"]["qkr"]
