@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench scalesim-venv bitfusion-venv mmdet-venv clean-venv
+.PHONY: demo test lint bench gpu-wheels scalesim-venv bitfusion-venv mmdet-venv clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Everything a bare GPU machine (python3 + torch, timm, OpenCV, pandas; no network) needs for the GPU
+# check: the mixaq wheel, its other dependencies' wheels for CPython 3.10-3.13, gpu_check.py
+# (docs/gpu_check.md says how to install and run it there).
+GPU_WHEELS ?= dist/gpu-wheels
+gpu-wheels: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_gpu_wheels --build $(GPU_WHEELS)
 
 # SCALE-Sim 3.0.0 needs numpy<2.4 and writes report files; it lives in its own venv.
 SCALESIM_VENV := .venv-scalesim

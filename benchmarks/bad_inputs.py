@@ -253,6 +253,13 @@ _LISTED: tuple[Case | str, ...] = (
     _c("data synth --seed -1", "data", "synth", "--out", "{D}/synth", "--seed", "-1"),
     _c("data synth --size 200000", "data", "synth", "--out", "{D}/synth", "--size", "200000"),
     _c("qat --resume of a garbage file", "qat", "--out", "{D}/ckpt/garbage_run.pt", "--resume", needs=("checkpoints",)),
+    _c("Mask R-CNN QAT on a COCO train file without masks", "qat", "--checkpoint", "{D}/rcnn/official.pth",
+       "--data", "{D}/coco/clean/images", "--ann", "{D}/coco/clean/annotations.json", "--out", "{D}/q.pt",
+       needs=("rcnn", "coco")),
+    _c("qat --detector mask_rcnn on a Cascade Mask R-CNN file", "qat", "--checkpoint", "{D}/rcnn/cascade.pth",
+       "--detector", "mask_rcnn", "--out", "{D}/q.pt", needs=("rcnn",)),
+    _c("adapt --detector mask_rcnn on the embedded default model (FCOS)", "adapt", "--detector", "mask_rcnn",
+       "--out", "{D}/a.pt"),
     _c("qat --nproc 0", "qat", "--out", "{D}/q.pt", "--nproc", "0"),
     _c("qat --nproc larger than the CPU cores (gloo: one process per core)", "qat", "--out", "{D}/q.pt", "--nproc",
        "100000", "--device", "cpu"),
@@ -537,6 +544,7 @@ def _rcnn(d: Path) -> None:
     out = d / "rcnn"
     out.mkdir()
     official = make_checkpoint("mask_rcnn", out / "official.pth")
+    make_checkpoint("cascade_mask_rcnn", out / "cascade.pth")
     payload = torch.load(official, weights_only=True)
     state = payload["state_dict"]
     backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}

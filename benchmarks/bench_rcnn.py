@@ -5,7 +5,7 @@ synthetic 800x1333 images, model inference only (decode and resize excluded):
 
     python -m benchmarks.bench_rcnn --images 3
 
-With a checkpoint and COCO (the GPU check, `benchmarks/gpu_check.sh`): the `Evaluator` end to end
+With a checkpoint and COCO on a GPU machine (docs/gpu_check.md): the `Evaluator` end to end
 (data-loader workers decode and resize, inference, COCOeval box + mask AP) on `--images` val images
 for each configuration, and with `--full` the float model on all of val2017:
 

@@ -33,8 +33,9 @@ def mmdet_python():
         pytest.skip(f"mmdetection oracle unavailable, its venv could not be built: {exc}")
 
 
-def write_wide_coco(out, n: int = 5, seed: int = 4):  # noqa: ANN001, ANN201
-    """Wide images (the crop then drops objects): 3-5 polygons across each, one RLE, a crowd box."""
+def write_wide_coco(out, n: int = 6, seed: int = 4):  # noqa: ANN001, ANN201
+    """Wide images (the crop then drops objects): 3-5 polygons across each, one RLE, a crowd box; the
+    last image has one object at its left end (crops that miss it: `allow_negative_crop`)."""
     import pycocotools.mask as mask_util
     from PIL import Image, ImageDraw
 
@@ -46,8 +47,11 @@ def write_wide_coco(out, n: int = 5, seed: int = 4):  # noqa: ANN001, ANN201
         img = Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
         draw = ImageDraw.Draw(img)
         images.append({"id": i + 1, "file_name": f"{i:03d}.png", "height": h, "width": w})
-        for j in range(3 + i % 3):
-            cx, cy, r = (j + 0.5) * w / (3 + i % 3) + rng.uniform(-10, 10), rng.uniform(25, h - 25), rng.uniform(8, 22)
+        count = 1 if i == n - 1 else 3 + i % 3
+        for j in range(count):
+            cx, cy, r = (j + 0.5) * w / count + rng.uniform(-10, 10), rng.uniform(25, h - 25), rng.uniform(8, 22)
+            if count == 1:
+                cx = 30.0
             angles = np.sort(rng.uniform(0, 2 * np.pi, 6))
             poly = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], 1)
             draw.polygon([tuple(q) for q in poly], fill=(200, 40 * j, 40))
@@ -90,7 +94,7 @@ def test_crop_pipeline_equals_mmdet(mmdet_python, tmp_path):
 
     images, ann = write_wide_coco(tmp_path)
     data = RCNNTrainData(images, ann)
-    draws = [[i % len(data.ids), 100 + i] for i in range(30)]
+    draws = [[i % len(data.ids), 100 + i] for i in range(36)]
     out = tmp_path / "mmdet.pt"
     run_mmdet({"kind": "pipeline", "images": str(images), "ann": str(ann), "draws": draws, "out": str(out)},
               python=mmdet_python, timeout_s=600)
@@ -112,7 +116,9 @@ def test_crop_pipeline_equals_mmdet(mmdet_python, tmp_path):
             crops += 1
             negatives += len(lab) == 0
             dropped += len(lab) < len(labels)
-    assert crops >= 6 and dropped >= 1, (crops, dropped, negatives)  # the crop branch and its filter ran
+    print(f"{len(draws)} items, {crops} through the crop policy, {dropped} of them dropping instances, "
+          f"{negatives} left without any")
+    assert crops >= 6 and dropped >= 1 and negatives >= 1, (crops, dropped, negatives)  # the crop branch and its filter ran
 
 
 def _mmdet_to_ours(name: str) -> str:
@@ -193,3 +199,23 @@ def test_drop_path_rule_and_qat_sets_it(tmp_path):
     finally:
         SwinTransformerBlock.train = orig
     assert seen and max(seen) == pytest.approx(0.5)
+
+
+def test_rcnn_configs_carry_the_official_optimizer():
+    from mixaq.models.qat._cli_common import CONFIG_DIR
+    from mixaq.models.qat._config import load_finetune_config
+
+    for name, scope in (("qat_rcnn.yaml", "all"), ("saqa_rcnn.yaml", "blocks")):
+        t = load_finetune_config(CONFIG_DIR / name).train
+        assert (t.lr, t.weight_decay, t.grad_clip, t.batch_size, t.train_scope) == (1e-4, 0.05, 0.0, 2, scope)
+        assert t.drop_path_rate is None  # the family's release value (Swin-T 0.2)
+
+
+def test_detector_flag_refuses_another_family(tmp_path, capsys):
+    from mixaq.search.cli import main
+
+    ckpt = tiny_checkpoint(tmp_path / "cascade.pth", family="cascade_mask_rcnn")
+    assert main(["qat", "--checkpoint", str(ckpt), "--detector", "mask_rcnn", "--out", str(tmp_path / "q.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its detector family is cascade_mask_rcnn, not mask_rcnn" in err[0]
+    assert not (tmp_path / "q.pt").exists()

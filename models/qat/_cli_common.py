@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mixaq.core._util import json_ready
 from mixaq.models._cli_args import add_training_run_flags
+from mixaq.models.detection._registry import FAMILY_NAMES
 from mixaq.models.qat._config import METHODS, TRAIN_SCOPES
 
 __all__ = ["CONFIG_DIR", "add_common_arguments", "run_fine_tune"]
@@ -39,6 +40,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str) -
     parser.add_argument("--log", default=None, help="JSON-lines log (default: OUT with .log.jsonl)")
     parser.add_argument("--weight-bits", type=_bits, default=None, help="override quant.weight_bits")
     parser.add_argument("--train-scope", choices=TRAIN_SCOPES, default=None, help="override train.train_scope")
+    parser.add_argument("--detector", default=None, choices=FAMILY_NAMES,
+                        help="the detector family --checkpoint must be (refused in one line before any work "
+                             "otherwise); an official / mmdet file is read as this family")
     parser.add_argument("--method", choices=METHODS, default=None,
                         help="override train.method: lsq (learned steps, default) or ofq (StatsQ weights, "
                              "query-key reparameterization, CGA over the last train.cga_fraction of the steps)")
@@ -90,6 +94,14 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
     except TypeError as exc:  # pragma: no cover - flags map onto known fields
         raise MixaqError(str(exc)) from None
     source = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+    if args.detector is not None and not args.resume:
+        from mixaq.models.qat._loop import checkpoint_family
+
+        found = checkpoint_family(source, args.detector)
+        if found != args.detector:
+            what = "the embedded default model" if not args.checkpoint else str(source)
+            raise MixaqError(f"{what}: its detector family is {found}, not {args.detector} (--detector)"
+                             + ("; pass --checkpoint with a Mask R-CNN file" if not args.checkpoint else ""))
     if args.nproc is not None and args.nproc > 1 and not in_launched_job():
         from mixaq.models.qat._launch import launch
 

@@ -26,7 +26,7 @@ from mixaq.simulator import MixaqError
 from mixaq.core._errors import first_line
 from mixaq.core._util import check_fields, json_ready
 
-__all__ = ["fine_tune", "resume_path"]
+__all__ = ["checkpoint_family", "fine_tune", "resume_path"]
 
 _RESUME_FORMAT = "mixaq-finetune-resume"
 
@@ -396,6 +396,22 @@ def _source_config(source: Path):  # noqa: ANN202
     if is_foreign(payload):
         return read_foreign(payload, str(source), None).config
     return None
+
+
+def checkpoint_family(source: str | Path, family: str | None = None) -> str:
+    """The detector family of a checkpoint file (a mixaq checkpoint's config head, or what an official /
+    mmdet file is; with `family`, a foreign file that does not fit it is refused in one line)."""
+    from mixaq.models.detection._checkpoint import _read_weights
+    from mixaq.models.detection._import import is_foreign, read_foreign
+
+    payload = _read_weights(Path(source))
+    if isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "format" in payload:
+        from mixaq.models.detection._registry import FCOS
+
+        return str(payload["config"].get("head", FCOS))
+    if is_foreign(payload):
+        return read_foreign(payload, str(source), family).config.head
+    raise MixaqError(f"{source}: not a detector checkpoint (neither mixaq's format nor an official / mmdet file)")
 
 
 def _run_dict(run: FineTuneRun, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
