@@ -61,7 +61,8 @@ def measure(model, batch) -> dict:  # noqa: ANN001
     act = sum(v for k, v in storages.items() if k not in params)  # weights are counted as model state
     out = {"saved_activation_bytes": act, "forward_flops": counter.get_total_flops(), "forward_seconds": round(seconds, 1),
            "loss": round(float(sum(losses.values()).detach()), 4)}
-    del keep, losses
+    keep.clear()  # release the saved tensors
+    del losses
     return out
 
 
