@@ -56,6 +56,7 @@ _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at t
 _N_STREAM = 12 + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
 _PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
+_PRUNE = True  # branch and bound on; the tests turn it off to check it changes no choice
 _CHUNK_CANDIDATES = 1 << 20  # candidate × GEMM elements per evaluation slice (memory bound)
 
 
@@ -153,7 +154,7 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     pc["passes"], pc["mac_scale"] = (passes[0], mac_scale[0]) if g == 1 else (passes[pair_gid], mac_scale[pair_gid])
     pairs = (pair_gid, pair_rank, t0, t1)
     best = None
-    if c["objective"] == "latency":
+    if c["objective"] == "latency" and _PRUNE:
         # Branch and bound, exact. A pair's compute cycles under any stream tiling are at least its
         # folds × the whole stream: cost every tiling of the few pairs with the least such bound in
         # each GEMM; the best total that fits bounds the GEMM's optimum, and pairs and tilings whose

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mixaq.simulator import gemm_cost, list_specs, load_spec
 from mixaq.simulator._gemm import DATAFLOW_ROLES
+from mixaq.simulator import _mapper
 from mixaq.simulator._mapper import LOOP_ORDERS, cost_tilings
 from mixaq.simulator._precision import PRECISION_MODELS
 
@@ -133,6 +134,31 @@ def test_bounds_hold(name, m, n, k, a, w):
     assert got["dram_write_bytes"] >= m * n * spec.output_bits / 8.0 - 1e-6
     assert got["cycles"] >= (got["dram_read_bytes"] + got["dram_write_bytes"]) / spec.dram_bytes_per_cycle - 1e-6
     assert got["tile_m"] <= m and got["tile_n"] <= n and got["tile_k"] <= k
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_pruning_changes_no_choice(name, monkeypatch):
+    """Branch and bound (lower bounds against the best probed tiling) only skips candidates that cannot
+    win: every field equals the exhaustive evaluation of the same candidates, batched and single."""
+    spec = load_spec(name)
+    rng = np.random.default_rng(7)
+    m, n, k = (rng.integers(1, 3000, 40).astype(float) for _ in range(3))
+    ba, bw = (rng.integers(spec.min_bits, spec.max_bits + 1, 40).astype(float) for _ in range(2))
+    model, roles = PRECISION_MODELS[spec.precision_model], DATAFLOW_ROLES[spec.dataflow]
+    results = {}
+    for prune in (True, False):
+        monkeypatch.setattr(_mapper, "_PRUNE", prune)
+        _mapper._MEMO.clear()
+        batched = _mapper.mapped(spec, model, roles, m, n, k, ba, bw)
+        singles = []
+        for i in range(3):  # one GEMM at a time: the scalar path
+            _mapper._MEMO.clear()
+            singles.append(_mapper.mapped(spec, model, roles, *(x[i:i + 1] for x in (m, n, k, ba, bw))))
+        results[prune] = (batched, *singles)
+    _mapper._MEMO.clear()
+    for pruned, full in zip(results[True], results[False]):
+        for key in full:
+            np.testing.assert_array_equal(pruned[key], full[key], err_msg=key)
 
 
 def test_bitfusion_preset_splits_and_bits():
