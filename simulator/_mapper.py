@@ -51,6 +51,8 @@ _POWERS = (1.0,) + tuple(2.0 ** j for j in range(2, 13))  # 1, 4, 8, ..., 4096 (
 _BALANCED = tuple(float(q) for q in range(1, 17))  # an array-mapped dimension in 1 to 16 equal tiles
 _FOLD_MULTIPLES = tuple(float(j) for j in range(1, 9))  # 1 to 8 whole folds of the array
 _FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tiles of whole folds
+_BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL, _FOLD_TILES_COL = (
+    np.array(x)[:, None] for x in (_BALANCED, _POWERS, _FOLD_MULTIPLES, _FOLD_TILES))
 _N_ARRAY = 7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES)  # candidate sizes of each array-mapped dimension
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
 _N_STREAM = 12 + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
@@ -72,18 +74,18 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines) -> np.ndarray:
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
-    rows = [np.ceil(d / q) for q in _BALANCED] + [np.exp2(np.maximum(e - 1.0, 0.0))]
-    rows += [fill[i] for i in range(3)] + [balanced[i] for i in range(3)]
-    rows += [np.full_like(d, p) for p in _POWERS] + [lines * j + 0.0 * d for j in _FOLD_MULTIPLES]
+    shape = (1, len(d))
     # In q tiles of whole folds (the last takes the rest), and the smallest tile that needs as many
     # tiles and folds (the last one's folds then fuller): tiles that use the array fully while
     # leaving the most room in the buffers.
-    for q in _FOLD_TILES:
-        per = np.ceil(np.ceil(d / q) / lines)
-        whole = per * lines
-        last_folds = np.ceil(np.maximum(d - (q - 1.0) * whole, 1.0) / lines)
-        rows += [whole, np.maximum(np.ceil(d / q), np.ceil((d - last_folds * lines) / max(q - 1.0, 1.0)))]
-    return np.minimum(np.stack(np.broadcast_arrays(*rows)), d)
+    q = _FOLD_TILES_COL
+    whole = np.ceil(np.ceil(d / q) / lines) * lines
+    last_folds = np.ceil(np.maximum(d - (q - 1.0) * whole, 1.0) / lines)
+    smallest = np.maximum(np.ceil(d / q), np.ceil((d - last_folds * lines) / np.maximum(q - 1.0, 1.0)))
+    rows = [np.ceil(d / _BALANCED_COL), np.exp2(np.maximum(e - 1.0, 0.0)).reshape(shape), fill, balanced,
+            np.broadcast_to(_POWERS_COL, (len(_POWERS), len(d))), lines * _FOLD_MULTIPLES_COL + 0.0 * d,
+            np.stack([whole, smallest], axis=1).reshape(-1, len(d))]
+    return np.minimum(np.concatenate(rows), d)
 
 
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
@@ -159,10 +161,9 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         # folds × the whole stream: cost every tiling of the few pairs with the least such bound in
         # each GEMM; the best total that fits bounds the GEMM's optimum, and pairs and tilings whose
         # lower bound exceeds it can neither win nor tie.
-        bound = _pair_bound(pc, t0, t1, _array_stats(pc, t0, t1))
-        found = _cost(pc, pairs, _lowest(bound, pair_gid, g, _PROBE_PAIRS), g, None)
-        best = np.full(g, np.inf)
-        np.minimum.at(best, found[0], np.where(found[5]["feasible"], found[5]["total"].min(axis=0), np.inf))
+        pc["array_stats"] = _array_stats(pc, t0, t1)
+        bound = _pair_bound(pc, t0, t1, pc["array_stats"])
+        best = _cost(pc, pairs, _lowest(bound, pair_gid, g, _PROBE_PAIRS), g, None, probe=True)
         live = bound <= best[pair_gid]
     else:
         live = np.ones(len(pair_gid), dtype=bool)
@@ -172,6 +173,10 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
 
 def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarray:
     """Mask of each group's `count` least values (groups: equal `gid`, ascending)."""
+    if g == 1:
+        low = np.zeros(len(values), dtype=bool)
+        low[np.argpartition(values, count)[:count] if len(values) > count else slice(None)] = True
+        return low
     counts = np.bincount(gid, minlength=g)
     ranked = np.lexsort((values, gid))
     rank = np.empty(len(gid), dtype=np.int64)
@@ -179,10 +184,11 @@ def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarr
     return rank < count
 
 
-def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best):
+def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best, probe: bool = False):
     """The selected pairs expanded with their stream tiles, costed where they can win: tilings that fit
     (all of a GEMM's when none does) and, given `best` (a bound of each GEMM's optimum), whose lower
-    bound does not exceed it. Returns gid, tiling index, tm, tn, tk, per-order cost, columns."""
+    bound does not exceed it. Returns gid, tiling index, tm, tn, tk, per-order cost, columns; with
+    `probe`, only each GEMM's least total over the tilings that fit (inf if none)."""
     pair_gid, pair_rank, t0, t1 = (x[sel] for x in pairs)
     pc = _subset(pc, sel)
     streams = _stream_tiles(pc, t0, t1)  # (S, P)
@@ -195,12 +201,20 @@ def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best):
     expand = np.repeat(np.arange(p_count), s_count)
     gid = pair_gid[expand]
     tiling = pair_rank[expand] * _N_STREAM + np.tile(np.arange(s_count), p_count)
+    array_stats = pc.pop("array_stats", None)
+    if array_stats is None:
+        array_stats = _array_stats(pc, t0, t1)
     cols = _subset(pc, expand)
     array_stats = tuple(tuple(x[expand] if isinstance(x, np.ndarray) and x.ndim else x for x in stats)
-                        for stats in _array_stats(pc, t0, t1))
+                        for stats in array_stats)
     terms = _tile_terms(cols, cols["m"], cols["n"], cols["k"], cols["ba"], cols["bw"], cols["pack"], cols["passes"],
                         tm, tn, tk, array_stats)
     fits = terms["feasible"]
+    if probe:
+        found = np.full(g, np.inf)
+        total = _orders(_subset(cols, fits), _subset(terms, fits), only_total=True)["total"]
+        np.minimum.at(found, gid[fits], total.min(axis=0))
+        return found
     any_fit = np.zeros(g, dtype=bool)
     np.logical_or.at(any_fit, gid, fits)
     keep = fits | ~any_fit[gid]
