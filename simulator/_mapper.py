@@ -59,7 +59,7 @@ _N_STREAM = 12 + len(_STREAM_POWERS)  # candidate sizes of the streamed dimensio
 _PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
 _PRUNE = True  # branch and bound on; the tests turn it off to check it changes no choice
-_CHUNK_CANDIDATES = 1 << 20  # candidate × GEMM elements per evaluation slice (memory bound)
+_CHUNK_CANDIDATES = 1 << 18  # array-tile pairs × GEMMs per evaluation slice (memory bound)
 
 
 def _array_sizes(d: np.ndarray, fill: np.ndarray, lines) -> np.ndarray:
@@ -136,7 +136,7 @@ def map_tiles(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np
     categorical switches). Returns `TILE_RESULT_FIELDS` as (G,) arrays."""
     g = len(m)
     out = {key: np.empty(g) for key in TILE_RESULT_FIELDS}
-    per = max(1, _CHUNK_CANDIDATES // (6 * _N_ARRAY * _N_ARRAY * _N_STREAM))
+    per = max(1, _CHUNK_CANDIDATES // (_N_ARRAY * _N_ARRAY))  # GEMMs per slice: the pair grids bound memory
     for start in range(0, g, per):
         sl = slice(start, start + per)
         cols = {key: (val[sl] if isinstance(val, np.ndarray) and val.ndim else val) for key, val in c.items()}
@@ -249,19 +249,66 @@ def _array_stats(c: dict, t0, t1) -> tuple:
 
 
 def _pair_bound(c: dict, t0, t1, array_stats) -> np.ndarray:
-    """A lower bound of the compute cycles of an array-tile pair under any stream tiling: the
-    fill/drain terms grow with the stream tile count (≥ 1), the stream sums to the whole dimension
-    (⌈K/pack⌉ at least when K streams)."""
+    """A lower bound of the cycles of an array-tile pair under any stream tile that fits and any loop
+    order: compute's fill/drain terms grow with the stream tile count, at least ⌈D/t⌉ for the largest
+    stream tile t that fits (ws, is; 1 for os, whose output width depends on the stream tile); the
+    stream sums to the whole dimension (⌈K/pack⌉ at least when K streams); the first and last
+    transfers are at least those of a stream tile of 1. +inf when no stream tile fits."""
     role = c["roles"]
     dims = (c["m"], c["n"], c["k"])
     div = (1.0, 1.0, c["pack"])
     (r_q, r_len, r_folds, r_used, _), (c_q, c_len, c_folds, c_used, _) = array_stats
-    stream = c["passes"] * np.ceil(dims[role[2]] / div[role[2]])
+    sd = role[2]
+    stream = c["passes"] * np.ceil(dims[sd] / div[sd])
+    exposure = 0.0
+    room = lambda cap, unit: np.floor(cap / unit * (1.0 + 1e-9) + 1e-6)  # noqa: E731  (never below the exact one)
+    k_pad = c["rows"] * c["pack"] if c["pad"] else 1.0
+    n_pad = c["cols"] if c["pad"] else 1.0
+    if sd != 2:
+        tile = [None, None, None]
+        tile[role[0]], tile[role[1]] = t0, t1
+        tm, tn, tk = (1.0 if d == sd else tile[d] for d in range(3))
+        k_pad_tile, n_pad_tile = np.ceil(tk / k_pad) * k_pad, np.ceil(tn / n_pad) * n_pad
+        need_acc = (np.ceil(c["k"] / tk) > 1.0) | ((np.ceil(np.ceil(tk / c["pack"]) / c["rows"]) > 1.0) & c["x2_is_psum"])
+        c_width = np.where(need_acc, c["psum_bytes"], c["out_bytes"])
+        binds = need_acc | c["readback"]
+        a_unit, b_unit, c_unit = tm * tk * (c["ba"] / 8.0), k_pad_tile * tn * (c["bw"] / 8.0), tm * n_pad_tile * c_width
+        if sd == 0:  # ws: A and C grow with the M tile
+            fill = np.minimum(room(c["cap_a"], a_unit), np.where(binds, room(c["cap_c"], c_unit), np.inf))
+        else:  # is: B grows with the N tile; C with its padded size
+            c_fill = np.floor(room(c["cap_c"], c_unit / n_pad) / n_pad) * n_pad
+            fill = np.minimum(room(c["cap_b"], b_unit), np.where(binds, c_fill, np.inf))
+        fits = fill >= 1.0
+        t_q = np.ceil(dims[sd] / np.clip(fill, 1.0, dims[sd]))
+        exposure = _exposure(c, a_unit, b_unit, c_unit, tm * n_pad_tile * c["out_bytes"])
+    else:  # os: K streams. Below K the outputs accumulate at psum width; a whole K may stream them out.
+        tm, tn, k = t0 if role[0] == 0 else t1, t1 if role[1] == 1 else t0, c["k"]
+        n_pad_tile = np.ceil(tn / n_pad) * n_pad
+        fill = np.minimum(room(c["cap_a"], tm * (c["ba"] / 8.0)),
+                          np.floor(room(c["cap_b"], tn * (c["bw"] / 8.0)) / k_pad) * k_pad)
+        psum_fits = (tm * n_pad_tile * c["psum_bytes"] <= c["cap_c"] * (1.0 + 1e-9)) | (k <= 1.0)
+        whole_fits = (fill >= k) & ((tm * n_pad_tile * c["out_bytes"] <= c["cap_c"] * (1.0 + 1e-9)) | ~c["readback"])
+        fits = whole_fits | (psum_fits & (fill >= 1.0))
+        t_q = np.where(whole_fits, 1.0, np.ceil(k / np.clip(fill, 1.0, k)))
     if c["feed"] == "systolic":
-        return r_folds * c_folds * (stream - 2.0) + c["skew_rows"] * c_folds * r_len + r_folds * c_len
-    if c["feed"] == "buffered":
-        return r_folds * c_folds * stream + c["skew_rows"] * r_used * c_q + c_used * r_q - 2.0 * r_q * c_q
-    return r_folds * c_folds * stream
+        compute = r_folds * c_folds * (stream - 2.0 * t_q) + t_q * (c["skew_rows"] * c_folds * r_len + r_folds * c_len)
+    elif c["feed"] == "buffered":
+        compute = r_folds * c_folds * stream + t_q * (c["skew_rows"] * r_used * c_q + c_used * r_q - 2.0 * r_q * c_q)
+    else:
+        compute = r_folds * c_folds * stream
+    return np.where(fits, compute + exposure, np.inf)
+
+
+def _exposure(c: dict, a_tile, b_tile, c_tile, last):
+    """Cycles no loop order hides: the first input tiles and the last output tile (each operand's
+    kept footprint is at least its tile)."""
+    bandwidth = c["bandwidth"]
+    c_first = c_tile if c["readback"] else 0.0
+    if c["stall_model"] == "bitfusion":
+        return np.ceil((a_tile + b_tile + c_first) / bandwidth) + np.ceil(c_tile / bandwidth)
+    if c["per_port"]:
+        return (np.maximum(np.maximum(a_tile, b_tile), c_first) + last) / bandwidth
+    return (a_tile + b_tile + c_first + last) / bandwidth
 
 
 def _subset(values: dict, sel: np.ndarray) -> dict:
@@ -410,14 +457,7 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     feasible = (a_tile <= c["cap_a"]) & (b_tile <= c["cap_b"])
     feasible = feasible & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
     last = tm * n_pad_tile * c["out_bytes"]
-    bandwidth = c["bandwidth"]
-    if c["stall_model"] == "bitfusion":  # the kept footprints are at least the tiles
-        initial = a_tile + b_tile + (c_tile if c["readback"] else 0.0)
-        lower = compute + np.ceil(initial / bandwidth) + np.ceil(c_tile / bandwidth)
-    elif c["per_port"]:
-        lower = compute + (np.maximum(np.maximum(a_tile, b_tile), c_tile if c["readback"] else 0.0) + last) / bandwidth
-    else:
-        lower = compute + (a_tile + b_tile + (c_tile if c["readback"] else 0.0) + last) / bandwidth
+    lower = compute + _exposure(c, a_tile, b_tile, c_tile, last)
     return dict(compute=compute, feasible=feasible, a_tile=a_tile, b_tile=b_tile, c_tile=c_tile, last=last,
                 q=tuple(q), r_folds=r_folds, c_folds=c_folds, t_q=t_q, k_pad_total=stats[2][4],
                 n_pad_total=stats[1][4], lower=lower)
