@@ -58,6 +58,7 @@ _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at t
 _N_STREAM = 12 + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
 _PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
+_PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
 _PRUNE = True  # branch and bound on; the tests turn it off to check it changes no choice
 _CHUNK_CANDIDATES = 1 << 18  # array-tile pairs × GEMMs per evaluation slice (memory bound)
 
@@ -153,7 +154,11 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     pair_gid, pair_rank, t0, t1, n_pairs = _pairs(c, (m, n, k), ba, bw, pack)
     n_tilings = n_pairs * _N_STREAM
     pc = _columns(c, pair_gid, m, n, k, ba, bw, pack)
-    pc["passes"], pc["mac_scale"] = (passes[0], mac_scale[0]) if g == 1 else (passes[pair_gid], mac_scale[pair_gid])
+    if g == 1:
+        pc["passes"], pc["mac_scale"] = passes[0], mac_scale[0]
+    else:
+        pc["passes"], pc["mac_scale"] = passes[pair_gid], mac_scale[pair_gid]
+        pc["_arrays"] += ("passes", "mac_scale")
     pairs = (pair_gid, pair_rank, t0, t1)
     best = None
     if c["objective"] == "latency" and _PRUNE:
@@ -162,6 +167,7 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         # each GEMM; the best total that fits bounds the GEMM's optimum, and pairs and tilings whose
         # lower bound exceeds it can neither win nor tie.
         pc["array_stats"] = _array_stats(pc, t0, t1)
+        pc["_arrays"] += ("array_stats",)
         bound = _pair_bound(pc, t0, t1, pc["array_stats"])
         best = _cost(pc, pairs, _lowest(bound, pair_gid, g, _PROBE_PAIRS), g, None, probe=True)
         live = bound <= best[pair_gid]
@@ -204,6 +210,7 @@ def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best, probe: bool = F
     array_stats = pc.pop("array_stats", None)
     if array_stats is None:
         array_stats = _array_stats(pc, t0, t1)
+    pc["_arrays"] = tuple(key for key in pc["_arrays"] if key != "array_stats")
     cols = _subset(pc, expand)
     array_stats = tuple(tuple(x[expand] if isinstance(x, np.ndarray) and x.ndim else x for x in stats)
                         for stats in array_stats)
@@ -219,8 +226,10 @@ def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best, probe: bool = F
     np.logical_or.at(any_fit, gid, fits)
     keep = fits | ~any_fit[gid]
     if best is not None:
-        # The same bound once more at the tiling level, tightened by the tilings with the least one.
+        # The same bound once more at the tiling level, tightened by the tilings with the least one
+        # when there are many to cut (a probe costs about what a few hundred candidates cost).
         keep &= terms["lower"] <= best[gid]
+    if best is not None and keep.sum() > _PROBE_ABOVE * g:
         probe = _lowest(np.where(keep & fits, terms["lower"], np.inf), gid, g, _PROBES) & keep & fits
         probed = _orders(_subset(cols, probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
         best = best.copy()
@@ -312,7 +321,8 @@ def _exposure(c: dict, a_tile, b_tile, c_tile, last):
 
 
 def _subset(values: dict, sel: np.ndarray) -> dict:
-    """Per-candidate arrays (also inside the re-fetch walk) restricted to `sel`; scalars as they are."""
+    """Per-candidate arrays (also inside the re-fetch walk) restricted to `sel`; scalars as they are.
+    A dict from `_columns` lists its arrays under "_arrays" (the spec's scalars need no look)."""
     def cut(v):
         if isinstance(v, np.ndarray) and v.ndim:
             return v[sel]
@@ -321,18 +331,25 @@ def _subset(values: dict, sel: np.ndarray) -> dict:
         if isinstance(v, tuple):
             return tuple(cut(x) for x in v)
         return v
-    return {key: cut(v) for key, v in values.items()}
+    listed = values.get("_arrays")
+    if listed is None:
+        return {key: cut(v) for key, v in values.items()}
+    out = dict(values)
+    for key in listed:
+        out[key] = cut(values[key])
+    return out
 
 
 def _columns(c: dict, gid: np.ndarray, m, n, k, ba, bw, pack) -> dict:
     """The spec values and GEMM numbers of each candidate (per-GEMM arrays gathered by `gid`; one
-    GEMM's stay scalars, which broadcast for free)."""
+    GEMM's stay scalars, which broadcast for free). "_arrays" names the per-candidate ones."""
     if len(m) == 1:
         col = {key: (v[0] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
-        col.update(m=m[0], n=n[0], k=k[0], ba=ba[0], bw=bw[0], pack=pack[0])
+        col.update(m=m[0], n=n[0], k=k[0], ba=ba[0], bw=bw[0], pack=pack[0], _arrays=())
         return col
     col = {key: (v[gid] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
     col.update(m=m[gid], n=n[gid], k=k[gid], ba=ba[gid], bw=bw[gid], pack=pack[gid])
+    col["_arrays"] = tuple(key for key, v in col.items() if isinstance(v, np.ndarray) and v.ndim)
     return col
 
 
@@ -404,17 +421,17 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         acc_width = np.where(accumulates, c["psum_bytes"], c["out_bytes"])
         out_binds = accumulates | c["readback"]
     cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
-    fills = []
-    for width in (wide, wide / 2.0, wide / 4.0):
-        per_unit = {"a": others[0] * others[2] * width, "b": padded_k * others[1] * width,
-                    "c": others[0] * padded_n * acc_width}
-        fill = np.inf
-        for name, own in _OPERAND_DIMS.items():
-            if sd in own:
-                own_fill = np.floor(cap[name] / per_unit[name])
-                fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
-        fills.append(np.broadcast_to(fill, np.shape(t0)))
-    return _stream_sizes(dims[sd], np.stack(fills))
+    width = np.array([wide, wide / 2.0, wide / 4.0]).reshape(3, 1) if np.ndim(wide) == 0 else np.stack(
+        [wide, wide / 2.0, wide / 4.0])
+    per_unit = {"a": others[0] * others[2] * width, "b": padded_k * others[1] * width,
+                "c": others[0] * padded_n * acc_width}
+    fill = np.inf
+    for name, own in _OPERAND_DIMS.items():
+        if sd in own:
+            own_fill = np.floor(cap[name] / per_unit[name])
+            fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
+    fills = np.broadcast_to(fill, (3,) + np.shape(t0))
+    return _stream_sizes(dims[sd], fills)
 
 
 def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=None) -> dict:
