@@ -523,7 +523,7 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     # All six orders at once: each operand's factor (and kept footprint) is one of a few per-tiling
     # values, picked per order by a fixed table (`_ORDER_PICK`).
     factor, maxfoot = {}, {}
-    for name, (e, own, mid, outer, top) in walk.items():
+    for name, (_e, own, mid, outer, top) in walk.items():
         options = np.stack(np.broadcast_arrays(np.ones(shape), mid[own[0]], mid[own[1]], outer))
         factor[name] = options[_ORDER_PICK[name][0]]
         if need_top:
