@@ -18,7 +18,7 @@ one numpy evaluation:
   compute (`stall_model: pipelined`), or Bit Fusion's simulator's formula (`bitfusion`).
 
 Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer): each
-array-mapped dimension whole and in 2 to 16 balanced tiles, in 2 to 8 tiles of whole folds (and the
+array-mapped dimension whole and in 2 to 32 balanced tiles, in 2 to 8 tiles of whole folds (and the
 smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest power of two, the powers
 of two 1, 4, ..., 4096, and the sizes that fill the buffer of the operand both array dimensions index
 with the other one whole; for each pair of those that fits, the streamed dimension whole, in 2 and
@@ -48,7 +48,7 @@ _OPERAND_DIMS = {"a": (0, 2), "b": (2, 1), "c": (0, 1)}
 TILE_RESULT_FIELDS = ("compute", "total", "read", "write", "sram", "tile_m", "tile_n", "tile_k", "loop_order",
                       "tiles")
 _POWERS = (1.0,) + tuple(2.0 ** j for j in range(2, 13))  # 1, 4, 8, ..., 4096 (absolute: nested across arrays)
-_BALANCED = tuple(float(q) for q in range(1, 17))  # an array-mapped dimension in 1 to 16 equal tiles
+_BALANCED = tuple(float(q) for q in range(1, 33))  # an array-mapped dimension in 1 to 32 equal tiles
 _FOLD_MULTIPLES = tuple(float(j) for j in range(1, 9))  # 1 to 8 whole folds of the array
 _FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tiles of whole folds
 _BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL, _FOLD_TILES_COL = (
@@ -65,7 +65,7 @@ _CHUNK_CANDIDATES = 1 << 18  # array-tile pairs × GEMMs per evaluation slice (m
 
 def _array_sizes(d: np.ndarray, fill: np.ndarray, lines) -> np.ndarray:
     """(T, G) candidate tiles of a dimension the array folds over (`lines` of the array): whole and in
-    2 to 16 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
+    2 to 32 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
     and folds, 1 to 8 whole folds, the largest power of two below it, the sizes that fill the buffer of the operand both
     array dimensions index with the other one whole (`fill` (3, G), for operands at the spec's
     widest, half and quarter width: the candidates do not depend on the bits) and their balanced

@@ -65,6 +65,8 @@ def psum_round_trip(spec, m, n) -> float:
 @example(name="bitfusion_isca18", m=113, n=183, k=1153, a=0, w=5, axis="n", cut=64 / 183)
 @example(name="bitfusion", m=1981, n=1112, k=2250, a=6, w=2, axis="n", cut=503 / 1112)
 @example(name="bitserial", m=77, n=526, k=2433, a=0, w=0, axis="m", cut=0.5)  # non-uniform, see below
+@example(name="loom", m=157, n=1633, k=129, a=0, w=0, axis="n", cut=0.5)
+@example(name="bitfusion_isca18", m=103, n=993, k=637, a=0, w=5, axis="n", cut=0.5)
 def test_splitting_a_gemm_never_beats_the_whole(name, m, n, k, a, w, axis, cut):
     spec = load_spec(name)
     ba, bw = bits_of(spec, a, w)
