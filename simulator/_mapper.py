@@ -18,7 +18,7 @@ one numpy evaluation:
   compute (`stall_model: pipelined`), or Bit Fusion's simulator's formula (`bitfusion`).
 
 Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer): each
-array-mapped dimension whole and in 2 to 16 balanced tiles, in 2 to 8 tiles of whole folds (and the
+array-mapped dimension whole and in 2 to 32 balanced tiles, in 2 to 8 tiles of whole folds (and the
 smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest power of two, the powers
 of two 1, 4, ..., 4096, and the sizes that fill the buffer of the operand both array dimensions index
 with the other one whole; for each pair of those that fits, the streamed dimension whole, in 2 and
@@ -48,20 +48,24 @@ _OPERAND_DIMS = {"a": (0, 2), "b": (2, 1), "c": (0, 1)}
 TILE_RESULT_FIELDS = ("compute", "total", "read", "write", "sram", "tile_m", "tile_n", "tile_k", "loop_order",
                       "tiles")
 _POWERS = (1.0,) + tuple(2.0 ** j for j in range(2, 13))  # 1, 4, 8, ..., 4096 (absolute: nested across arrays)
-_BALANCED = tuple(float(q) for q in range(1, 17))  # an array-mapped dimension in 1 to 16 equal tiles
+_BALANCED = tuple(float(q) for q in range(1, 33))  # an array-mapped dimension in 1 to 32 equal tiles
 _FOLD_MULTIPLES = tuple(float(j) for j in range(1, 9))  # 1 to 8 whole folds of the array
 _FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tiles of whole folds
+_BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL, _FOLD_TILES_COL = (
+    np.array(x)[:, None] for x in (_BALANCED, _POWERS, _FOLD_MULTIPLES, _FOLD_TILES))
 _N_ARRAY = 7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES)  # candidate sizes of each array-mapped dimension
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
 _N_STREAM = 12 + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
 _PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
-_CHUNK_CANDIDATES = 1 << 20  # candidate × GEMM elements per evaluation slice (memory bound)
+_PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
+_PRUNE = True  # branch and bound on; the tests turn it off to check it changes no choice
+_CHUNK_CANDIDATES = 1 << 18  # array-tile pairs × GEMMs per evaluation slice (memory bound)
 
 
 def _array_sizes(d: np.ndarray, fill: np.ndarray, lines) -> np.ndarray:
     """(T, G) candidate tiles of a dimension the array folds over (`lines` of the array): whole and in
-    2 to 16 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
+    2 to 32 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
     and folds, 1 to 8 whole folds, the largest power of two below it, the sizes that fill the buffer of the operand both
     array dimensions index with the other one whole (`fill` (3, G), for operands at the spec's
     widest, half and quarter width: the candidates do not depend on the bits) and their balanced
@@ -71,18 +75,18 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines) -> np.ndarray:
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
-    rows = [np.ceil(d / q) for q in _BALANCED] + [np.exp2(np.maximum(e - 1.0, 0.0))]
-    rows += [fill[i] for i in range(3)] + [balanced[i] for i in range(3)]
-    rows += [np.full_like(d, p) for p in _POWERS] + [lines * j + 0.0 * d for j in _FOLD_MULTIPLES]
+    shape = (1, len(d))
     # In q tiles of whole folds (the last takes the rest), and the smallest tile that needs as many
     # tiles and folds (the last one's folds then fuller): tiles that use the array fully while
     # leaving the most room in the buffers.
-    for q in _FOLD_TILES:
-        per = np.ceil(np.ceil(d / q) / lines)
-        whole = per * lines
-        last_folds = np.ceil(np.maximum(d - (q - 1.0) * whole, 1.0) / lines)
-        rows += [whole, np.maximum(np.ceil(d / q), np.ceil((d - last_folds * lines) / max(q - 1.0, 1.0)))]
-    return np.minimum(np.stack(np.broadcast_arrays(*rows)), d)
+    q = _FOLD_TILES_COL
+    whole = np.ceil(np.ceil(d / q) / lines) * lines
+    last_folds = np.ceil(np.maximum(d - (q - 1.0) * whole, 1.0) / lines)
+    smallest = np.maximum(np.ceil(d / q), np.ceil((d - last_folds * lines) / np.maximum(q - 1.0, 1.0)))
+    rows = [np.ceil(d / _BALANCED_COL), np.exp2(np.maximum(e - 1.0, 0.0)).reshape(shape), fill, balanced,
+            np.broadcast_to(_POWERS_COL, (len(_POWERS), len(d))), lines * _FOLD_MULTIPLES_COL + 0.0 * d,
+            np.stack([whole, smallest], axis=1).reshape(-1, len(d))]
+    return np.minimum(np.concatenate(rows), d)
 
 
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
@@ -133,7 +137,7 @@ def map_tiles(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, np
     categorical switches). Returns `TILE_RESULT_FIELDS` as (G,) arrays."""
     g = len(m)
     out = {key: np.empty(g) for key in TILE_RESULT_FIELDS}
-    per = max(1, _CHUNK_CANDIDATES // (6 * _N_ARRAY * _N_ARRAY * _N_STREAM))
+    per = max(1, _CHUNK_CANDIDATES // (_N_ARRAY * _N_ARRAY))  # GEMMs per slice: the pair grids bound memory
     for start in range(0, g, per):
         sl = slice(start, start + per)
         cols = {key: (val[sl] if isinstance(val, np.ndarray) and val.ndim else val) for key, val in c.items()}
@@ -150,18 +154,22 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     pair_gid, pair_rank, t0, t1, n_pairs = _pairs(c, (m, n, k), ba, bw, pack)
     n_tilings = n_pairs * _N_STREAM
     pc = _columns(c, pair_gid, m, n, k, ba, bw, pack)
-    pc["passes"], pc["mac_scale"] = (passes[0], mac_scale[0]) if g == 1 else (passes[pair_gid], mac_scale[pair_gid])
+    if g == 1:
+        pc["passes"], pc["mac_scale"] = passes[0], mac_scale[0]
+    else:
+        pc["passes"], pc["mac_scale"] = passes[pair_gid], mac_scale[pair_gid]
+        pc["_arrays"] += ("passes", "mac_scale")
     pairs = (pair_gid, pair_rank, t0, t1)
     best = None
-    if c["objective"] == "latency":
+    if c["objective"] == "latency" and _PRUNE:
         # Branch and bound, exact. A pair's compute cycles under any stream tiling are at least its
         # folds × the whole stream: cost every tiling of the few pairs with the least such bound in
         # each GEMM; the best total that fits bounds the GEMM's optimum, and pairs and tilings whose
         # lower bound exceeds it can neither win nor tie.
-        bound = _pair_bound(pc, t0, t1, _array_stats(pc, t0, t1))
-        found = _cost(pc, pairs, _lowest(bound, pair_gid, g, _PROBE_PAIRS), g, None)
-        best = np.full(g, np.inf)
-        np.minimum.at(best, found[0], np.where(found[5]["feasible"], found[5]["total"].min(axis=0), np.inf))
+        pc["array_stats"] = _array_stats(pc, t0, t1)
+        pc["_arrays"] += ("array_stats",)
+        bound = _pair_bound(pc, t0, t1, pc["array_stats"])
+        best = _cost(pc, pairs, _lowest(bound, pair_gid, g, _PROBE_PAIRS), g, None, probe=True)
         live = bound <= best[pair_gid]
     else:
         live = np.ones(len(pair_gid), dtype=bool)
@@ -171,6 +179,10 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
 
 def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarray:
     """Mask of each group's `count` least values (groups: equal `gid`, ascending)."""
+    if g == 1:
+        low = np.zeros(len(values), dtype=bool)
+        low[np.argpartition(values, count)[:count] if len(values) > count else slice(None)] = True
+        return low
     counts = np.bincount(gid, minlength=g)
     ranked = np.lexsort((values, gid))
     rank = np.empty(len(gid), dtype=np.int64)
@@ -178,10 +190,11 @@ def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarr
     return rank < count
 
 
-def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best):
+def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best, probe: bool = False):
     """The selected pairs expanded with their stream tiles, costed where they can win: tilings that fit
     (all of a GEMM's when none does) and, given `best` (a bound of each GEMM's optimum), whose lower
-    bound does not exceed it. Returns gid, tiling index, tm, tn, tk, per-order cost, columns."""
+    bound does not exceed it. Returns gid, tiling index, tm, tn, tk, per-order cost, columns; with
+    `probe`, only each GEMM's least total over the tilings that fit (inf if none)."""
     pair_gid, pair_rank, t0, t1 = (x[sel] for x in pairs)
     pc = _subset(pc, sel)
     streams = _stream_tiles(pc, t0, t1)  # (S, P)
@@ -194,18 +207,29 @@ def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best):
     expand = np.repeat(np.arange(p_count), s_count)
     gid = pair_gid[expand]
     tiling = pair_rank[expand] * _N_STREAM + np.tile(np.arange(s_count), p_count)
+    array_stats = pc.pop("array_stats", None)
+    if array_stats is None:
+        array_stats = _array_stats(pc, t0, t1)
+    pc["_arrays"] = tuple(key for key in pc["_arrays"] if key != "array_stats")
     cols = _subset(pc, expand)
     array_stats = tuple(tuple(x[expand] if isinstance(x, np.ndarray) and x.ndim else x for x in stats)
-                        for stats in _array_stats(pc, t0, t1))
+                        for stats in array_stats)
     terms = _tile_terms(cols, cols["m"], cols["n"], cols["k"], cols["ba"], cols["bw"], cols["pack"], cols["passes"],
                         tm, tn, tk, array_stats)
     fits = terms["feasible"]
+    if probe:
+        found = np.full(g, np.inf)
+        total = _orders(_subset(cols, fits), _subset(terms, fits), only_total=True)["total"]
+        np.minimum.at(found, gid[fits], total.min(axis=0))
+        return found
     any_fit = np.zeros(g, dtype=bool)
     np.logical_or.at(any_fit, gid, fits)
     keep = fits | ~any_fit[gid]
     if best is not None:
-        # The same bound once more at the tiling level, tightened by the tilings with the least one.
+        # The same bound once more at the tiling level, tightened by the tilings with the least one
+        # when there are many to cut (a probe costs about what a few hundred candidates cost).
         keep &= terms["lower"] <= best[gid]
+    if best is not None and keep.sum() > _PROBE_ABOVE * g:
         probe = _lowest(np.where(keep & fits, terms["lower"], np.inf), gid, g, _PROBES) & keep & fits
         probed = _orders(_subset(cols, probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
         best = best.copy()
@@ -234,23 +258,71 @@ def _array_stats(c: dict, t0, t1) -> tuple:
 
 
 def _pair_bound(c: dict, t0, t1, array_stats) -> np.ndarray:
-    """A lower bound of the compute cycles of an array-tile pair under any stream tiling: the
-    fill/drain terms grow with the stream tile count (≥ 1), the stream sums to the whole dimension
-    (⌈K/pack⌉ at least when K streams)."""
+    """A lower bound of the cycles of an array-tile pair under any stream tile that fits and any loop
+    order: compute's fill/drain terms grow with the stream tile count, at least ⌈D/t⌉ for the largest
+    stream tile t that fits (ws, is; 1 for os, whose output width depends on the stream tile); the
+    stream sums to the whole dimension (⌈K/pack⌉ at least when K streams); the first and last
+    transfers are at least those of a stream tile of 1. +inf when no stream tile fits."""
     role = c["roles"]
     dims = (c["m"], c["n"], c["k"])
     div = (1.0, 1.0, c["pack"])
     (r_q, r_len, r_folds, r_used, _), (c_q, c_len, c_folds, c_used, _) = array_stats
-    stream = c["passes"] * np.ceil(dims[role[2]] / div[role[2]])
+    sd = role[2]
+    stream = c["passes"] * np.ceil(dims[sd] / div[sd])
+    exposure = 0.0
+    room = lambda cap, unit: np.floor(cap / unit * (1.0 + 1e-9) + 1e-6)  # noqa: E731  (never below the exact one)
+    k_pad = c["rows"] * c["pack"] if c["pad"] else 1.0
+    n_pad = c["cols"] if c["pad"] else 1.0
+    if sd != 2:
+        tile = [None, None, None]
+        tile[role[0]], tile[role[1]] = t0, t1
+        tm, tn, tk = (1.0 if d == sd else tile[d] for d in range(3))
+        k_pad_tile, n_pad_tile = np.ceil(tk / k_pad) * k_pad, np.ceil(tn / n_pad) * n_pad
+        need_acc = (np.ceil(c["k"] / tk) > 1.0) | ((np.ceil(np.ceil(tk / c["pack"]) / c["rows"]) > 1.0) & c["x2_is_psum"])
+        c_width = np.where(need_acc, c["psum_bytes"], c["out_bytes"])
+        binds = need_acc | c["readback"]
+        a_unit, b_unit, c_unit = tm * tk * (c["ba"] / 8.0), k_pad_tile * tn * (c["bw"] / 8.0), tm * n_pad_tile * c_width
+        if sd == 0:  # ws: A and C grow with the M tile
+            fill = np.minimum(room(c["cap_a"], a_unit), np.where(binds, room(c["cap_c"], c_unit), np.inf))
+        else:  # is: B grows with the N tile; C with its padded size
+            c_fill = np.floor(room(c["cap_c"], c_unit / n_pad) / n_pad) * n_pad
+            fill = np.minimum(room(c["cap_b"], b_unit), np.where(binds, c_fill, np.inf))
+        fits = fill >= 1.0
+        t_q = np.ceil(dims[sd] / np.clip(fill, 1.0, dims[sd]))
+        exposure = _exposure(c, a_unit, b_unit, c_unit, tm * n_pad_tile * c["out_bytes"])
+    else:  # os: K streams. Below K the outputs accumulate at psum width; a whole K may stream them out.
+        tm, tn, k = t0 if role[0] == 0 else t1, t1 if role[1] == 1 else t0, c["k"]
+        n_pad_tile = np.ceil(tn / n_pad) * n_pad
+        fill = np.minimum(room(c["cap_a"], tm * (c["ba"] / 8.0)),
+                          np.floor(room(c["cap_b"], tn * (c["bw"] / 8.0)) / k_pad) * k_pad)
+        psum_fits = (tm * n_pad_tile * c["psum_bytes"] <= c["cap_c"] * (1.0 + 1e-9)) | (k <= 1.0)
+        whole_fits = (fill >= k) & ((tm * n_pad_tile * c["out_bytes"] <= c["cap_c"] * (1.0 + 1e-9)) | ~c["readback"])
+        fits = whole_fits | (psum_fits & (fill >= 1.0))
+        t_q = np.where(whole_fits, 1.0, np.ceil(k / np.clip(fill, 1.0, k)))
     if c["feed"] == "systolic":
-        return r_folds * c_folds * (stream - 2.0) + c["skew_rows"] * c_folds * r_len + r_folds * c_len
-    if c["feed"] == "buffered":
-        return r_folds * c_folds * stream + c["skew_rows"] * r_used * c_q + c_used * r_q - 2.0 * r_q * c_q
-    return r_folds * c_folds * stream
+        compute = r_folds * c_folds * (stream - 2.0 * t_q) + t_q * (c["skew_rows"] * c_folds * r_len + r_folds * c_len)
+    elif c["feed"] == "buffered":
+        compute = r_folds * c_folds * stream + t_q * (c["skew_rows"] * r_used * c_q + c_used * r_q - 2.0 * r_q * c_q)
+    else:
+        compute = r_folds * c_folds * stream
+    return np.where(fits, compute + exposure, np.inf)
+
+
+def _exposure(c: dict, a_tile, b_tile, c_tile, last):
+    """Cycles no loop order hides: the first input tiles and the last output tile (each operand's
+    kept footprint is at least its tile)."""
+    bandwidth = c["bandwidth"]
+    c_first = c_tile if c["readback"] else 0.0
+    if c["stall_model"] == "bitfusion":
+        return np.ceil((a_tile + b_tile + c_first) / bandwidth) + np.ceil(c_tile / bandwidth)
+    if c["per_port"]:
+        return (np.maximum(np.maximum(a_tile, b_tile), c_first) + last) / bandwidth
+    return (a_tile + b_tile + c_first + last) / bandwidth
 
 
 def _subset(values: dict, sel: np.ndarray) -> dict:
-    """Per-candidate arrays (also inside the re-fetch walk) restricted to `sel`; scalars as they are."""
+    """Per-candidate arrays (also inside the re-fetch walk) restricted to `sel`; scalars as they are.
+    A dict from `_columns` lists its arrays under "_arrays" (the spec's scalars need no look)."""
     def cut(v):
         if isinstance(v, np.ndarray) and v.ndim:
             return v[sel]
@@ -259,18 +331,25 @@ def _subset(values: dict, sel: np.ndarray) -> dict:
         if isinstance(v, tuple):
             return tuple(cut(x) for x in v)
         return v
-    return {key: cut(v) for key, v in values.items()}
+    listed = values.get("_arrays")
+    if listed is None:
+        return {key: cut(v) for key, v in values.items()}
+    out = dict(values)
+    for key in listed:
+        out[key] = cut(values[key])
+    return out
 
 
 def _columns(c: dict, gid: np.ndarray, m, n, k, ba, bw, pack) -> dict:
     """The spec values and GEMM numbers of each candidate (per-GEMM arrays gathered by `gid`; one
-    GEMM's stay scalars, which broadcast for free)."""
+    GEMM's stay scalars, which broadcast for free). "_arrays" names the per-candidate ones."""
     if len(m) == 1:
         col = {key: (v[0] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
-        col.update(m=m[0], n=n[0], k=k[0], ba=ba[0], bw=bw[0], pack=pack[0])
+        col.update(m=m[0], n=n[0], k=k[0], ba=ba[0], bw=bw[0], pack=pack[0], _arrays=())
         return col
     col = {key: (v[gid] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
     col.update(m=m[gid], n=n[gid], k=k[gid], ba=ba[gid], bw=bw[gid], pack=pack[gid])
+    col["_arrays"] = tuple(key for key, v in col.items() if isinstance(v, np.ndarray) and v.ndim)
     return col
 
 
@@ -342,17 +421,17 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         acc_width = np.where(accumulates, c["psum_bytes"], c["out_bytes"])
         out_binds = accumulates | c["readback"]
     cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
-    fills = []
-    for width in (wide, wide / 2.0, wide / 4.0):
-        per_unit = {"a": others[0] * others[2] * width, "b": padded_k * others[1] * width,
-                    "c": others[0] * padded_n * acc_width}
-        fill = np.inf
-        for name, own in _OPERAND_DIMS.items():
-            if sd in own:
-                own_fill = np.floor(cap[name] / per_unit[name])
-                fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
-        fills.append(np.broadcast_to(fill, np.shape(t0)))
-    return _stream_sizes(dims[sd], np.stack(fills))
+    width = np.array([wide, wide / 2.0, wide / 4.0]).reshape(3, 1) if np.ndim(wide) == 0 else np.stack(
+        [wide, wide / 2.0, wide / 4.0])
+    per_unit = {"a": others[0] * others[2] * width, "b": padded_k * others[1] * width,
+                "c": others[0] * padded_n * acc_width}
+    fill = np.inf
+    for name, own in _OPERAND_DIMS.items():
+        if sd in own:
+            own_fill = np.floor(cap[name] / per_unit[name])
+            fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
+    fills = np.broadcast_to(fill, (3,) + np.shape(t0))
+    return _stream_sizes(dims[sd], fills)
 
 
 def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=None) -> dict:
@@ -395,14 +474,7 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     feasible = (a_tile <= c["cap_a"]) & (b_tile <= c["cap_b"])
     feasible = feasible & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
     last = tm * n_pad_tile * c["out_bytes"]
-    bandwidth = c["bandwidth"]
-    if c["stall_model"] == "bitfusion":  # the kept footprints are at least the tiles
-        initial = a_tile + b_tile + (c_tile if c["readback"] else 0.0)
-        lower = compute + np.ceil(initial / bandwidth) + np.ceil(c_tile / bandwidth)
-    elif c["per_port"]:
-        lower = compute + (np.maximum(np.maximum(a_tile, b_tile), c_tile if c["readback"] else 0.0) + last) / bandwidth
-    else:
-        lower = compute + (a_tile + b_tile + (c_tile if c["readback"] else 0.0) + last) / bandwidth
+    lower = compute + _exposure(c, a_tile, b_tile, c_tile, last)
     return dict(compute=compute, feasible=feasible, a_tile=a_tile, b_tile=b_tile, c_tile=c_tile, last=last,
                 q=tuple(q), r_folds=r_folds, c_folds=c_folds, t_q=t_q, k_pad_total=stats[2][4],
                 n_pad_total=stats[1][4], lower=lower)
@@ -451,7 +523,7 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     # All six orders at once: each operand's factor (and kept footprint) is one of a few per-tiling
     # values, picked per order by a fixed table (`_ORDER_PICK`).
     factor, maxfoot = {}, {}
-    for name, (e, own, mid, outer, top) in walk.items():
+    for name, (_e, own, mid, outer, top) in walk.items():
         options = np.stack(np.broadcast_arrays(np.ones(shape), mid[own[0]], mid[own[1]], outer))
         factor[name] = options[_ORDER_PICK[name][0]]
         if need_top:
