@@ -179,6 +179,9 @@ def test_resume_errors(ckpts, tmp_path):
     other = replace(run, train=replace(run.train, lr=0.5))
     with pytest.raises(MixaqError, match="settings differ"):
         fine_tune(root / "qat.pt", tmp_path / "x.pt", other, kind="saqa", resume=True, progress=False)
+    # the same settings from another checkpoint would silently continue the old run's weights
+    with pytest.raises(MixaqError, match=r"started from .*qat\.pt, not from .*saqa\.pt \(a different file\)"):
+        fine_tune(root / "saqa.pt", tmp_path / "x.pt", run, kind="saqa", resume=True, progress=False)
 
 
 def test_evaluator_uses_the_trained_quantizers(ckpts):

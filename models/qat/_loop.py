@@ -8,6 +8,7 @@ step (SAQA) with low-branch distillation, and a resume file with the optimizer s
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,11 @@ def fine_tune(source: str | Path, out: str | Path, run: FineTuneRun, *, kind: st
                           dist or SINGLE)
 
 
+def _file_sha1(path: Path) -> str:
+    with Path(path).open("rb") as f:
+        return hashlib.file_digest(f, "sha1").hexdigest()
+
+
 def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: bool, config_dir: Path | None,
                log_path: str | Path | None, progress: bool, dev: torch.device, dist: Any) -> dict[str, Any]:
     from mixaq.models._quant import global_batch
@@ -207,6 +213,8 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
     state_file = resume_path(out)
 
     start_step, resumed = 0, None
+    # a resume must continue from the weights it started from, wherever that file lies now
+    source_sha1 = _file_sha1(source) if source.is_file() else None
     if resume:
         if not state_file.is_file():
             raise FileNotFoundError(f"nothing to resume: {state_file} does not exist")
@@ -229,6 +237,11 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
         if not same_quant or stored != current:
             raise MixaqError(f"{state_file}: the run settings differ from the interrupted run's (only max_minutes, "
                              "threads and loader_workers may change on resume)")
+        stored_source = resumed.get("source_sha1")  # absent in resume files older than this check
+        if None not in (stored_source, source_sha1) and stored_source != source_sha1:
+            raise MixaqError(f"{state_file}: the interrupted run started from {resumed.get('source', 'another file')}, "
+                             f"not from {source} (a different file); resume with the same --checkpoint, or start again "
+                             "without --resume")
         if int(resumed.get("world_size", 1)) != dist.world:
             raise MixaqError(f"{state_file}: the interrupted run had {resumed.get('world_size', 1)} process(es), this one "
                              f"{dist.world}; resume with the same number (the global batch and the sampler position "
@@ -354,7 +367,8 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
                    "run": _run_dict(run, exclude=("max_minutes", "threads", "loader_workers")),
                    "config": config.to_dict(), "categories": categories, "quant": quant_to_dict(quant),
                    "state": model.state_dict(), "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-                   "source_extra": source_extra, "world_size": dist.world,
+                   "source_extra": source_extra, "source": str(source), "source_sha1": source_sha1,
+                   "world_size": dist.world,
                    "sampler_position": state.step * cfg.batch_size * dist.world, "rank_rng": rank_rng}
         tmp = state_file.with_name(state_file.name + ".tmp")
         torch.save(payload, tmp)
