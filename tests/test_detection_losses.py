@@ -16,17 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from mixaq.simulator import MixaqError
 
-from benchmarks._mmdet import ensure_mmdet_venv, run_mmdet
-
-
-@pytest.fixture(scope="module")
-def mmdet_python():
-    try:
-        return ensure_mmdet_venv()
-    except MixaqError as exc:
-        pytest.skip(f"mmdetection oracle unavailable, its venv could not be built: {exc}")
+from benchmarks._mmdet import run_mmdet
 
 
 def deterministic_choice(gallery: torch.Tensor, num: int, priors: torch.Tensor) -> torch.Tensor:

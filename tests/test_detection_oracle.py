@@ -10,17 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mixaq.simulator import MixaqError, SwinArch
+from mixaq.simulator import SwinArch
 
-from benchmarks._mmdet import ensure_mmdet_venv, run_mmdet
-
-
-@pytest.fixture(scope="module")
-def mmdet_python():
-    try:
-        return ensure_mmdet_venv()
-    except MixaqError as exc:
-        pytest.skip(f"mmdetection oracle unavailable, its venv could not be built: {exc}")
+from benchmarks._mmdet import run_mmdet
 
 
 def _random_official_backbone(arch: SwinArch, seed: int = 0):  # noqa: ANN202

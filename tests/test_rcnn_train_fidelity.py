@@ -19,18 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from mixaq.simulator import MixaqError
 
-from benchmarks._mmdet import ensure_mmdet_venv, run_mmdet
+from benchmarks._mmdet import run_mmdet
 from tests.test_detection_rcnn_qat import run_config, tiny_checkpoint, write_coco
-
-
-@pytest.fixture(scope="module")
-def mmdet_python():
-    try:
-        return ensure_mmdet_venv()
-    except MixaqError as exc:
-        pytest.skip(f"mmdetection oracle unavailable, its venv could not be built: {exc}")
 
 
 def write_wide_coco(out, n: int = 6, seed: int = 4):  # noqa: ANN001, ANN201
