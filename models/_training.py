@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from mixaq.core._errors import MixaqError
+from mixaq.core._util import json_ready
 
 __all__ = ["LoopConfig", "LoopHooks", "LoopState", "StreamSampler", "lr_at", "make_optimizer", "optimizer_step",
            "run_loop", "to_device"]
@@ -186,7 +187,8 @@ def _trim_log(path: Path, last_step: int) -> None:
 
 
 def _write(log: Any, record: Mapping[str, Any]) -> None:
-    log.write(json.dumps(record) + "\n")
+    # strict JSON: numpy scalars as numbers, a non-finite loss as null (json.dumps would write NaN)
+    log.write(json.dumps(json_ready(record), allow_nan=False) + "\n")
     log.flush()
 
 
