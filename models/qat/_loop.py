@@ -398,34 +398,35 @@ def _fine_tune(source: Path, out: Path, run: FineTuneRun, kind: str, resume: boo
 
 def _source_config(source: Path):  # noqa: ANN202
     """The config of `source`: a mixaq checkpoint's, or the one inferred from an official / mmdet file."""
-    from mixaq.models.detection._checkpoint import _read_weights
-    from mixaq.models.detection._import import is_foreign, read_foreign
-    from mixaq.models.detection._rcnn_config import RCNNConfig
-
-    payload = _read_weights(source)
-    if isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "format" in payload:
-        head = payload["config"].get("head")
-        return RCNNConfig.from_dict(payload["config"], where=f"{source}: config") if head in \
-            RCNN_FAMILIES else None
-    if is_foreign(payload):
-        return read_foreign(payload, str(source), None).config
-    return None
+    return _read_source(source)[1]
 
 
 def checkpoint_family(source: str | Path, family: str | None = None) -> str:
     """The detector family of a checkpoint file (a mixaq checkpoint's config head, or what an official /
     mmdet file is; with `family`, a foreign file that does not fit it is refused in one line)."""
+    head, _ = _read_source(Path(source), family)
+    if head is None:
+        raise MixaqError(f"{source}: not a detector checkpoint (neither mixaq's format nor an official / mmdet file)")
+    return head
+
+
+def _read_source(source: Path, family: str | None = None) -> tuple[str | None, Any]:
+    """(detector family, R-CNN config or None) of a checkpoint file; (None, None) when it is neither
+    mixaq's format nor an official / mmdet file (the loader then says what is wrong with it)."""
     from mixaq.models.detection._checkpoint import _read_weights
     from mixaq.models.detection._import import is_foreign, read_foreign
+    from mixaq.models.detection._rcnn_config import RCNNConfig
+    from mixaq.models.detection._registry import FCOS
 
-    payload = _read_weights(Path(source))
+    payload = _read_weights(source)
     if isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "format" in payload:
-        from mixaq.models.detection._registry import FCOS
-
-        return str(payload["config"].get("head", FCOS))
+        head = str(payload["config"].get("head", FCOS))
+        config = RCNNConfig.from_dict(payload["config"], where=f"{source}: config") if head in RCNN_FAMILIES else None
+        return head, config
     if is_foreign(payload):
-        return read_foreign(payload, str(source), family).config.head
-    raise MixaqError(f"{source}: not a detector checkpoint (neither mixaq's format nor an official / mmdet file)")
+        config = read_foreign(payload, str(source), family).config
+        return config.head, config
+    return None, None
 
 
 def _run_dict(run: FineTuneRun, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
