@@ -160,21 +160,99 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         pc["passes"], pc["mac_scale"] = passes[pair_gid], mac_scale[pair_gid]
         pc["_arrays"] += ("passes", "mac_scale")
     pairs = (pair_gid, pair_rank, t0, t1)
-    best = None
-    if c["objective"] == "latency" and _PRUNE:
-        # Branch and bound, exact. A pair's compute cycles under any stream tiling are at least its
-        # folds × the whole stream: cost every tiling of the few pairs with the least such bound in
-        # each GEMM; the best total that fits bounds the GEMM's optimum, and pairs and tilings whose
-        # lower bound exceeds it can neither win nor tie.
-        pc["array_stats"] = _array_stats(pc, t0, t1)
-        pc["_arrays"] += ("array_stats",)
-        bound = _pair_bound(pc, t0, t1, pc["array_stats"])
-        best = _cost(pc, pairs, _lowest(bound, pair_gid, g, _PROBE_PAIRS), g, None, probe=True)
-        live = bound <= best[pair_gid]
+    array_stats = _array_stats(pc, t0, t1)
+    if c["objective"] != "latency" or not _PRUNE:
+        every = _expand(pc, pairs, array_stats, slice(None))
+        return _choose_among(every, None, g, n_tilings, m, n, k)
+    # Branch and bound, exact. A pair's cycles under any stream tiling are at least its `_pair_bound`.
+    # The pairs with the least bounds are expanded first; every tiling of the few least of them is
+    # costed, and the best total that fits bounds the GEMM's optimum: pairs and tilings whose lower
+    # bound exceeds it can neither win nor tie. Pairs left out of the first round that could still
+    # win (rare) are expanded in a second.
+    bound = _pair_bound(pc, t0, t1, array_stats)
+    first = _lowest(bound, pair_gid, g, _FIRST_PAIRS)
+    found = _expand(pc, pairs, array_stats, first)
+    fits = found["terms"]["feasible"]
+    probe = (_lowest(bound[first], pair_gid[first], g, _PROBE_PAIRS)[found["pair"]]
+             | _lowest(np.where(fits, found["terms"]["lower"], np.inf), found["gid"], g, _PROBES)) & fits
+    best = np.full(g, np.inf)
+    total = _orders(_subset(found["cols"], probe), _subset(found["terms"], probe), only_total=True)["total"]
+    np.minimum.at(best, found["gid"][probe], total.min(axis=0))
+    rest = ~first & (bound <= best[pair_gid])
+    if rest.any():
+        found = _concat(found, _expand(pc, pairs, array_stats, rest), n_tilings)
+    return _choose_among(found, best, g, n_tilings, m, n, k)
+
+
+_FIRST_PAIRS = 96  # pairs per GEMM expanded in the first round: usually every one that can win
+
+
+def _expand(pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
+    """The selected pairs with their stream tiles: per tiling its GEMM, candidate index, tiles, pair
+    (index among the selected), spec and GEMM columns and `_tile_terms`."""
+    pair_gid, pair_rank, t0, t1 = (x[sel] for x in pairs)
+    pc = _subset(pc, sel)
+    streams = _stream_tiles(pc, t0, t1)  # (S, P)
+    s_count, p_count = streams.shape
+    role = pc["roles"]
+    tiles = [None, None, None]
+    tiles[role[0]], tiles[role[1]] = np.repeat(t0, s_count), np.repeat(t1, s_count)
+    tiles[role[2]] = streams.T.ravel()
+    tm, tn, tk = tiles
+    expand = np.repeat(np.arange(p_count), s_count)
+    cols = _subset(pc, expand)
+    stats = tuple(tuple(x[sel][expand] if type(x) is np.ndarray and x.ndim else x for x in one) for one in array_stats)
+    terms = _tile_terms(cols, cols["m"], cols["n"], cols["k"], cols["ba"], cols["bw"], cols["pack"], cols["passes"],
+                        tm, tn, tk, stats)
+    return {"gid": pair_gid[expand], "tiling": pair_rank[expand] * _N_STREAM + np.tile(np.arange(s_count), p_count),
+            "tm": tm, "tn": tn, "tk": tk, "pair": expand, "cols": cols, "terms": terms}
+
+
+def _concat(one: dict, two: dict, n_tilings: int) -> dict:
+    """Two rounds' tilings as one, grouped by GEMM and in candidate order again (`_choose` needs it)."""
+    order = np.argsort(np.concatenate([one["gid"] * n_tilings + one["tiling"], two["gid"] * n_tilings + two["tiling"]]),
+                       kind="stable")
+    size = len(one["gid"])
+
+    def join(x, y):
+        if type(x) is np.ndarray and x.ndim:
+            return np.concatenate([x, y])[order]
+        if type(x) is tuple:
+            return tuple(join(u, v) for u, v in zip(x, y))
+        if type(y) is np.ndarray and y.ndim:  # a scalar in one round, per tiling in the other
+            return np.concatenate([np.broadcast_to(x, (size,)), y])[order]
+        return x
+
+    out = {key: join(one[key], two[key]) for key in ("gid", "tiling", "tm", "tn", "tk")}
+    for part in ("cols", "terms"):
+        out[part] = {key: join(value, two[part][key]) for key, value in one[part].items()}
+    out["cols"]["_arrays"] = tuple(key for key, v in out["cols"].items() if type(v) is np.ndarray and v.ndim)
+    return out
+
+
+def _choose_among(found: dict, best, g: int, n_tilings: int, m, n, k) -> dict[str, np.ndarray]:
+    """`_choose` over the tilings that fit (all of a GEMM's when none does) and, given `best` (a bound
+    of each GEMM's optimum), whose lower bound does not exceed it; tightened by the tilings with the
+    least lower bound when many are left (a probe costs about what a few hundred candidates cost)."""
+    gid, cols, terms = found["gid"], found["cols"], found["terms"]
+    fits = terms["feasible"]
+    if g == 1:
+        keep = fits | (not fits.any())
     else:
-        live = np.ones(len(pair_gid), dtype=bool)
-    gid, tiling, tm, tn, tk, cost, cols = _cost(pc, pairs, live, g, best)
-    return _choose(cols, cost, gid, tiling, n_tilings, g, m, n, k, tm, tn, tk)
+        any_fit = np.zeros(g, dtype=bool)
+        np.logical_or.at(any_fit, gid, fits)
+        keep = fits | ~any_fit[gid]
+    if best is not None:
+        keep &= terms["lower"] <= best[gid]
+        if keep.sum() > _PROBE_ABOVE * g:
+            probe = _lowest(np.where(keep & fits, terms["lower"], np.inf), gid, g, _PROBES) & keep & fits
+            probed = _orders(_subset(cols, probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
+            best = best.copy()
+            np.minimum.at(best, gid[probe], probed)
+            keep &= terms["lower"] <= best[gid]
+    cols, terms = _subset(cols, keep), _subset(terms, keep)
+    return _choose(cols, _orders(cols, terms), gid[keep], found["tiling"][keep], n_tilings, g, m, n, k,
+                   found["tm"][keep], found["tn"][keep], found["tk"][keep])
 
 
 def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarray:
@@ -188,56 +266,6 @@ def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarr
     rank = np.empty(len(gid), dtype=np.int64)
     rank[ranked] = np.arange(len(gid)) - np.repeat(np.cumsum(counts) - counts, counts)
     return rank < count
-
-
-def _cost(pc: dict, pairs: tuple, sel: np.ndarray, g: int, best, probe: bool = False):
-    """The selected pairs expanded with their stream tiles, costed where they can win: tilings that fit
-    (all of a GEMM's when none does) and, given `best` (a bound of each GEMM's optimum), whose lower
-    bound does not exceed it. Returns gid, tiling index, tm, tn, tk, per-order cost, columns; with
-    `probe`, only each GEMM's least total over the tilings that fit (inf if none)."""
-    pair_gid, pair_rank, t0, t1 = (x[sel] for x in pairs)
-    pc = _subset(pc, sel)
-    streams = _stream_tiles(pc, t0, t1)  # (S, P)
-    s_count, p_count = streams.shape
-    role = pc["roles"]
-    tiles = [None, None, None]
-    tiles[role[0]], tiles[role[1]] = np.repeat(t0, s_count), np.repeat(t1, s_count)
-    tiles[role[2]] = streams.T.ravel()
-    tm, tn, tk = tiles
-    expand = np.repeat(np.arange(p_count), s_count)
-    gid = pair_gid[expand]
-    tiling = pair_rank[expand] * _N_STREAM + np.tile(np.arange(s_count), p_count)
-    array_stats = pc.pop("array_stats", None)
-    if array_stats is None:
-        array_stats = _array_stats(pc, t0, t1)
-    pc["_arrays"] = tuple(key for key in pc["_arrays"] if key != "array_stats")
-    cols = _subset(pc, expand)
-    array_stats = tuple(tuple(x[expand] if isinstance(x, np.ndarray) and x.ndim else x for x in stats)
-                        for stats in array_stats)
-    terms = _tile_terms(cols, cols["m"], cols["n"], cols["k"], cols["ba"], cols["bw"], cols["pack"], cols["passes"],
-                        tm, tn, tk, array_stats)
-    fits = terms["feasible"]
-    if probe:
-        found = np.full(g, np.inf)
-        total = _orders(_subset(cols, fits), _subset(terms, fits), only_total=True)["total"]
-        np.minimum.at(found, gid[fits], total.min(axis=0))
-        return found
-    any_fit = np.zeros(g, dtype=bool)
-    np.logical_or.at(any_fit, gid, fits)
-    keep = fits | ~any_fit[gid]
-    if best is not None:
-        # The same bound once more at the tiling level, tightened by the tilings with the least one
-        # when there are many to cut (a probe costs about what a few hundred candidates cost).
-        keep &= terms["lower"] <= best[gid]
-    if best is not None and keep.sum() > _PROBE_ABOVE * g:
-        probe = _lowest(np.where(keep & fits, terms["lower"], np.inf), gid, g, _PROBES) & keep & fits
-        probed = _orders(_subset(cols, probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
-        best = best.copy()
-        np.minimum.at(best, gid[probe], probed)
-        keep &= terms["lower"] <= best[gid]
-    gid, tiling, tm, tn, tk = gid[keep], tiling[keep], tm[keep], tn[keep], tk[keep]
-    cols, terms = _subset(cols, keep), _subset(terms, keep)
-    return gid, tiling, tm, tn, tk, _orders(cols, terms), cols
 
 
 def _pad_of(c: dict, d: int):
@@ -305,7 +333,52 @@ def _pair_bound(c: dict, t0, t1, array_stats) -> np.ndarray:
         compute = r_folds * c_folds * stream + t_q * (c["skew_rows"] * r_used * c_q + c_used * r_q - 2.0 * r_q * c_q)
     else:
         compute = r_folds * c_folds * stream
-    return np.where(fits, compute + exposure, np.inf)
+    bound = compute + exposure
+    if not c["per_port"]:
+        bound = np.maximum(bound, _pair_traffic_cycles(c, t0, t1, array_stats, t_q))
+    return np.where(fits, bound, np.inf)
+
+
+def _pair_traffic_cycles(c: dict, t0, t1, array_stats, t_q):
+    """`_dram_floor` of an array-tile pair under any stream tile that fits, as cycles on the shared
+    port: a stream tile t of at least 1 tiles its dimension D at least ⌈D/largest⌉ times (`t_q`) and
+    t·⌈D/t⌉ ≥ D, so each operand's footprints are at least those of t = 1 (grown along the stream
+    dimension: of t = D), unpadded along the stream."""
+    role = c["roles"]
+    sd = role[2]
+    dims = (c["m"], c["n"], c["k"])
+    q, tile = [None, None, None], [None, None, None]
+    q[role[0]], q[role[1]], q[sd] = array_stats[0][0], array_stats[1][0], t_q
+    tile[role[0]], tile[role[1]] = t0, t1
+    padded = [dims[0], dims[1], dims[2]]  # B's K and C's N padded where the tiles are known
+    padded[role[0]], padded[role[1]] = array_stats[0][4], array_stats[1][4]
+    k_pad = c["rows"] * c["pack"] if c["pad"] else 1.0
+    n_pad = c["cols"] if c["pad"] else 1.0
+    # Per operand: its tile per unit of each own dimension, the stream one at 1 (and unpadded).
+    extent = lambda d, pad: 1.0 if d == sd else np.ceil(tile[d] / pad) * pad  # noqa: E731
+    width_c = np.where(t_q > 1.0, c["psum_bytes"], np.minimum(c["psum_bytes"], c["out_bytes"])) if sd == 2 else \
+        np.where((q[2] > 1.0) | ((np.ceil(np.ceil(tile[2] / c["pack"]) / c["rows"]) > 1.0) & c["x2_is_psum"]),
+                 c["psum_bytes"], c["out_bytes"])
+    units = {"a": (extent(0, 1.0) * extent(2, 1.0) * (c["ba"] / 8.0), c["ba"] / 8.0),
+             "b": (extent(2, k_pad) * extent(1, 1.0) * (c["bw"] / 8.0), c["bw"] / 8.0),
+             "c": (extent(0, 1.0) * extent(1, n_pad) * width_c, width_c)}
+    grown = []
+    for name in ("a", "b", "c"):
+        unit, _ = units[name]
+        least = np.inf
+        for d in _OPERAND_DIMS[name]:
+            if d == sd:  # t·⌈D/t⌉ ≥ D, the stream extent unpadded
+                other = [x for x in _OPERAND_DIMS[name] if x != d][0]
+                pad = k_pad if (name, other) == ("b", 2) else (n_pad if (name, other) == ("c", 1) else 1.0)
+                along = dims[d] * (np.ceil(tile[other] / pad) * pad) * units[name][1]
+            else:
+                along = unit * q[d]
+            least = np.minimum(least, along)
+        grown.append(least)
+    refetch = (q[1], q[0], q[2])
+    dram = _dram_floor(c, dims[0] * dims[2] * (c["ba"] / 8.0), padded[2] * dims[1] * (c["bw"] / 8.0),
+                       dims[0] * padded[1], refetch, tuple(grown))
+    return _traffic_cycles(c, dram, 0.0, 0.0, 0.0)
 
 
 def _exposure(c: dict, a_tile, b_tile, c_tile, last):
@@ -320,24 +393,51 @@ def _exposure(c: dict, a_tile, b_tile, c_tile, last):
     return (a_tile + b_tile + c_first + last) / bandwidth
 
 
+def _dram_floor(c: dict, a_total, b_total, mn_out, refetch: tuple, grown: tuple):
+    """A lower bound of the DRAM bytes under any loop order: every input read and every output
+    written once (and read back when `readback`), plus the re-fetches no order avoids. An operand
+    not indexed by the innermost loop is re-fetched `refetch` times (at least) when its tile grown
+    by its inner loop (at least `grown`, the lesser of its two) does not fit; one operand per order
+    escapes, so the dearest one is left out."""
+    out_total = mn_out * c["out_bytes"]
+    if c["readback"]:
+        c_min, c_round = 2.0 * out_total, 2.0 * out_total
+    else:
+        c_min, c_round = out_total, mn_out * c["psum_bytes"] * (1.0 if c["write_every_fold"] else 2.0)
+    extra_a = a_total * (refetch[0] - 1.0) * (grown[0] > c["cap_a"])
+    extra_b = b_total * (refetch[1] - 1.0) * (grown[1] > c["cap_b"])
+    extra_c = c_round * (refetch[2] - 1.0) * (grown[2] > c["cap_c"])
+    return (a_total + b_total + c_min + extra_a + extra_b + extra_c
+            - np.maximum(np.maximum(extra_a, extra_b), extra_c))
+
+
+def _traffic_cycles(c: dict, dram, compute, first, last):
+    """Cycles at least, given `dram` bytes at least and the first and last transfers at least: the
+    transfers between the first and the last overlap compute at best (every stall model); the
+    shared port moves all bytes. The per-operand ports are left to the compute bound."""
+    if c["per_port"]:
+        return 0.0
+    bandwidth = c["bandwidth"]
+    return np.maximum(dram / bandwidth, compute + (first + last) / bandwidth) * (1.0 - 1e-12)
+
+
 def _subset(values: dict, sel: np.ndarray) -> dict:
-    """Per-candidate arrays (also inside the re-fetch walk) restricted to `sel`; scalars as they are.
+    """Per-candidate arrays (also inside nested tuples of them) restricted to `sel`; scalars as they are.
     A dict from `_columns` lists its arrays under "_arrays" (the spec's scalars need no look)."""
-    def cut(v):
-        if isinstance(v, np.ndarray) and v.ndim:
-            return v[sel]
-        if isinstance(v, dict):
-            return {key: cut(x) for key, x in v.items()}
-        if isinstance(v, tuple):
-            return tuple(cut(x) for x in v)
-        return v
-    listed = values.get("_arrays")
-    if listed is None:
-        return {key: cut(v) for key, v in values.items()}
     out = dict(values)
-    for key in listed:
-        out[key] = cut(values[key])
+    for key in values.get("_arrays", values):
+        v = values[key]
+        if type(v) is np.ndarray:
+            if v.ndim:
+                out[key] = v[sel]
+        elif type(v) is tuple:
+            out[key] = _cut_tuple(v, sel)
     return out
+
+
+def _cut_tuple(values: tuple, sel: np.ndarray) -> tuple:
+    return tuple(x[sel] if type(x) is np.ndarray and x.ndim else _cut_tuple(x, sel) if type(x) is tuple else x
+                 for x in values)
 
 
 def _columns(c: dict, gid: np.ndarray, m, n, k, ba, bw, pack) -> dict:
@@ -475,6 +575,12 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     feasible = feasible & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
     last = tm * n_pad_tile * c["out_bytes"]
     lower = compute + _exposure(c, a_tile, b_tile, c_tile, last)
+    if _PRUNE:
+        # No order keeps every operand on chip: what the cheapest one must re-fetch bounds the traffic.
+        refetch = (q[1], q[0], q[2])  # each operand's non-indexing loop: A n, B m, C k
+        grown = (a_tile * np.minimum(q[0], q[2]), b_tile * np.minimum(q[2], q[1]), c_tile * np.minimum(q[0], q[1]))
+        dram = _dram_floor(c, m * k * (ba / 8.0), stats[2][4] * n * (bw / 8.0), m * stats[1][4], refetch, grown)
+        lower = np.maximum(lower, _traffic_cycles(c, dram, compute, 0.0, 0.0))
     return dict(compute=compute, feasible=feasible, a_tile=a_tile, b_tile=b_tile, c_tile=c_tile, last=last,
                 q=tuple(q), r_folds=r_folds, c_folds=c_folds, t_q=t_q, k_pad_total=stats[2][4],
                 n_pad_total=stats[1][4], lower=lower)
@@ -489,45 +595,29 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     a_total, b_total = m * k * (c["ba"] / 8.0), terms["k_pad_total"] * n * (c["bw"] / 8.0)
     mn_out = m * terms["n_pad_total"]
     out_total = mn_out * c["out_bytes"]
-    cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
-    energy_needed = c["objective"] in ("energy", "edp") or not only_total
-    if energy_needed:
-        # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read
-        # and write), the stationary operand once per stream tile) plus outputs, order-independent.
-        x2_f = 2.0 * mn_out * c["psum_bytes"] if c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
-        x1_total = a_total if c["x1"] == "a" else b_total
-        stat_total = 0.0 if not c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
-        sram_array = x1_total * terms["c_folds"] + x2_f * terms["r_folds"] + stat_total * terms["t_q"] + out_total
-        if c["array_energy"] == "per_cycle":
-            mac_energy = compute * c["rows"] * c["cols"] * c["mac_pj"]
-        else:
-            mac_energy = m * n * k * c["mac_pj"] * c["mac_scale"]
+    need_top = c["stall_model"] == "bitfusion"
+    shape = np.shape(compute)
     # An operand's re-fetch factor depends only on where its non-indexing loop e sits: innermost,
     # never (the tile stays); in the middle, when its tile grown by the inner loop does not fit;
     # outermost, when all of it does not fit. Its largest kept footprint (Bit Fusion's exposed
-    # transfer) depends only on the order of its own two loops.
-    foot0 = {"a": a_tile, "b": b_tile, "c": c_tile}
-    walk = {}
-    for name, own in _OPERAND_DIMS.items():
-        e = 3 - own[0] - own[1]
-        tile, room = foot0[name], cap[name]
-        whole = tile * q[own[0]] * q[own[1]]
-        grown = {d: tile * q[d] for d in own}
-        mid = {d: np.where(grown[d] <= room, 1.0, q[e]) for d in own}
-        outer = np.where(whole <= room, 1.0, q[e])
-        top = {d: np.where(whole <= room, whole, np.where(grown[d] <= room, grown[d], tile)) for d in own}
-        walk[name] = (e, own, mid, outer, top)
-    bandwidth = c["bandwidth"]
-    need_top = c["stall_model"] == "bitfusion"
-    shape = np.shape(compute)
-    # All six orders at once: each operand's factor (and kept footprint) is one of a few per-tiling
-    # values, picked per order by a fixed table (`_ORDER_PICK`).
+    # transfer) depends only on the order of its own two loops. All six orders at once: each factor
+    # (and kept footprint) is one of a few per-tiling values, picked per order by `_ORDER_PICK`.
     factor, maxfoot = {}, {}
-    for name, (_e, own, mid, outer, top) in walk.items():
-        options = np.stack(np.broadcast_arrays(np.ones(shape), mid[own[0]], mid[own[1]], outer))
+    for name, (tile, room) in (("a", (a_tile, c["cap_a"])), ("b", (b_tile, c["cap_b"])), ("c", (c_tile, c["cap_c"]))):
+        d0, d1 = _OPERAND_DIMS[name]
+        refetch = q[3 - d0 - d1] - 1.0
+        grown0, grown1, whole = tile * q[d0], tile * q[d1], tile * q[d0] * q[d1]
+        options = np.empty((4,) + shape)
+        options[0] = 1.0
+        options[1] = 1.0 + refetch * (grown0 > room)
+        options[2] = 1.0 + refetch * (grown1 > room)
+        options[3] = 1.0 + refetch * (whole > room)
         factor[name] = options[_ORDER_PICK[name][0]]
         if need_top:
-            maxfoot[name] = np.stack(np.broadcast_arrays(top[own[0]], top[own[1]]))[_ORDER_PICK[name][1]]
+            kept = np.empty((2,) + shape)
+            kept[0] = np.where(whole <= room, whole, np.where(grown0 <= room, grown0, tile))
+            kept[1] = np.where(whole <= room, whole, np.where(grown1 <= room, grown1, tile))
+            maxfoot[name] = kept[_ORDER_PICK[name][1]]
     read_a, read_b = a_total * factor["a"], b_total * factor["b"]
     rounds = factor["c"]
     if c["readback"]:  # every output tile is read before accumulating and written after
@@ -539,6 +629,7 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     read = read_a + read_b + c_read
     write = c_write
     dram = read + write
+    bandwidth = c["bandwidth"]
     if need_top:
         initial = maxfoot["a"] + maxfoot["b"] + (maxfoot["c"] if c["readback"] else 0.0)
         final = maxfoot["c"]
@@ -555,12 +646,21 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
         total = (first + last) / bandwidth + np.maximum(compute, middle / bandwidth)
     if only_total:
         return {"total": total}
+    # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read and
+    # write), the stationary operand once per stream tile) plus outputs, order-independent.
+    x2_f = 2.0 * mn_out * c["psum_bytes"] if c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
+    x1_total = a_total if c["x1"] == "a" else b_total
+    stat_total = 0.0 if not c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
+    sram_array = x1_total * terms["c_folds"] + x2_f * terms["r_folds"] + stat_total * terms["t_q"] + out_total
     if c["objective"] in ("energy", "edp"):  # only these objectives need it per candidate
-        sram = sram_array + dram
-        energy = mac_energy + sram * c["sram_pj"] + dram * c["dram_pj"] + total * c["static_pj"]
+        if c["array_energy"] == "per_cycle":
+            mac_energy = compute * c["rows"] * c["cols"] * c["mac_pj"]
+        else:
+            mac_energy = m * n * k * c["mac_pj"] * c["mac_scale"]
+        energy = mac_energy + (sram_array + dram) * c["sram_pj"] + dram * c["dram_pj"] + total * c["static_pj"]
     else:
-        energy = np.zeros_like(total)
-    return {"compute": compute, "feasible": terms["feasible"], "sram_array": np.broadcast_to(sram_array, shape),
+        energy = None
+    return {"compute": compute, "feasible": terms["feasible"], "sram_array": sram_array,
             "total": total, "dram": dram, "energy": energy, "read": read, "write": write}
 
 
@@ -590,9 +690,12 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
     second key, then the lowest (loop order, tiling) index. Candidates come grouped by GEMM (`gid`
     ascending, `tiling` ascending within a GEMM)."""
     fits = cost["feasible"]
-    any_fit = np.zeros(g, dtype=bool)
-    np.logical_or.at(any_fit, gid, fits)
-    ok = fits | ~any_fit[gid]  # nothing fits: stream from DRAM anyway (costed as is)
+    if g == 1:
+        ok = fits | (not fits.any())
+    else:
+        any_fit = np.zeros(g, dtype=bool)
+        np.logical_or.at(any_fit, gid, fits)
+        ok = fits | ~any_fit[gid]  # nothing fits: stream from DRAM anyway (costed as is)
     total, dram, energy = cost["total"], cost["dram"], cost["energy"]
     objective = c["objective"]
     if objective == "latency":
@@ -604,10 +707,14 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
     else:
         first_key, second_key = energy * total, total
     first_key = np.where(ok, first_key, np.inf)
-    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    if g == 1:
+        def least(values):  # (6, N) -> the GEMM's least value (1,)
+            return values.min(keepdims=True)[0]
+    else:
+        starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
 
-    def least(values):  # (6, N) -> each GEMM's least value (G,)
-        return np.minimum.reduceat(values.min(axis=0), starts)
+        def least(values):  # (6, N) -> each GEMM's least value (G,)
+            return np.minimum.reduceat(values.min(axis=0), starts)
 
     tied = first_key == least(first_key)[gid]
     tied &= second_key == least(np.where(tied, second_key, np.inf))[gid]
@@ -617,10 +724,10 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
     at = np.searchsorted(gid * n_tilings + tiling, np.arange(g) * n_tilings + chosen_tiling)
     chosen = {
         "total": total[order_i, at], "read": cost["read"][order_i, at], "write": cost["write"][order_i, at],
-        "compute": cost["compute"][at], "tile_m": tm[at], "tile_n": tn[at], "tile_k": tk[at],
-        "loop_order": order_i.astype(np.float64),
+        "compute": np.broadcast_to(cost["compute"], tm.shape)[at], "tile_m": tm[at], "tile_n": tn[at],
+        "tile_k": tk[at], "loop_order": order_i.astype(np.float64),
     }
-    chosen["sram"] = cost["sram_array"][at] + chosen["read"] + chosen["write"]
+    chosen["sram"] = np.broadcast_to(cost["sram_array"], tm.shape)[at] + chosen["read"] + chosen["write"]
     chosen["tiles"] = (np.ceil(m / chosen["tile_m"]) * np.ceil(n / chosen["tile_n"]) * np.ceil(k / chosen["tile_k"]))
     return chosen
 
@@ -655,11 +762,17 @@ def spec_values(spec: Any, roles: Any) -> dict:
 def mapped(spec: Any, model: Any, roles: Any, m: np.ndarray, n, k, ba, bw) -> dict[str, np.ndarray]:
     """`TILE_RESULT_FIELDS` (plus pack, passes, mac_scale) of G GEMMs (float arrays (G,), m integral),
     memoized per (spec values, shape, bits): each distinct GEMM is mapped once per process."""
-    values = spec_values(spec, roles)
-    array_keys = [key for key in _NUMERIC_KEYS if np.ndim(values[key])]
-    fixed = tuple((key, float(values[key])) for key in _NUMERIC_KEYS if key not in array_keys)
-    fixed += tuple((key, values[key]) for key in values if key not in _NUMERIC_KEYS)
-    fixed += ((spec.precision_model, spec.min_bits, spec.max_bits, spec.serial_operands),)
+    cached = spec.__dict__.get("_mapper_values")  # a cache on the frozen spec: not a field, never compared
+    if cached is None or cached[0] is not roles:
+        values = spec_values(spec, roles)
+        array_keys = [key for key in _NUMERIC_KEYS if np.ndim(values[key])]
+        fixed = tuple((key, float(values[key])) for key in _NUMERIC_KEYS if key not in array_keys)
+        fixed += tuple((key, values[key]) for key in values if key not in _NUMERIC_KEYS)
+        fixed += ((spec.precision_model, spec.min_bits, spec.max_bits, spec.serial_operands),)
+        cached = (roles, values, array_keys, fixed)
+        if not array_keys:  # a column look-alike (`_spec_batch`) changes with its rows: not cached
+            spec.__dict__["_mapper_values"] = cached
+    _, values, array_keys, fixed = cached
     memo = _MEMO.get(fixed)
     if memo is None:
         if sum(len(v) for v in _MEMO.values()) > _MEMO_LIMIT:
