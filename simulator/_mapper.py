@@ -54,8 +54,10 @@ _FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tile
 _BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL, _FOLD_TILES_COL = (
     np.array(x)[:, None] for x in (_BALANCED, _POWERS, _FOLD_MULTIPLES, _FOLD_TILES))
 _N_ARRAY = 7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES)  # candidate sizes of each array-mapped dimension
+_MAX_WIDTHS = 8  # operand widths the array fill sizes are taken at, at most (the spec's bit counts)
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
-_N_STREAM = 12 + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
+_STREAM_BALANCED = (1.0, 2.0, 3.0, 4.0)  # the streamed dimension whole and in 2 to 4 equal tiles
+_N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
 _PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
 _PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
@@ -63,15 +65,15 @@ _PRUNE = True  # branch and bound on; the tests turn it off to check it changes 
 _CHUNK_CANDIDATES = 1 << 18  # array-tile pairs × GEMMs per evaluation slice (memory bound)
 
 
-def _array_sizes(d: np.ndarray, fill: np.ndarray, lines) -> np.ndarray:
+def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None = None) -> np.ndarray:
     """(T, G) candidate tiles of a dimension the array folds over (`lines` of the array): whole and in
     2 to 32 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
     and folds, 1 to 8 whole folds, the largest power of two below it, the sizes that fill the buffer of the operand both
     array dimensions index with the other one whole (`fill` (3, G), for operands at the spec's
     widest, half and quarter width: the candidates do not depend on the bits) and their balanced
-    splits, and 1, 4, 8, ..., 4096 (powers of two are whole folds of power-of-two arrays at any Bit
-    Fusion packing, and the same for every array size; a tile smaller than a fold leaves lines idle
-    when the buffers are small)."""
+    splits, the balanced splits of the other fill sizes in `more` (E, G), and 1, 4, 8, ..., 4096
+    (powers of two are whole folds of power-of-two arrays at any Bit Fusion packing, and the same for
+    every array size; a tile smaller than a fold leaves lines idle when the buffers are small)."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
@@ -86,6 +88,8 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines) -> np.ndarray:
     rows = [np.ceil(d / _BALANCED_COL), np.exp2(np.maximum(e - 1.0, 0.0)).reshape(shape), fill, balanced,
             np.broadcast_to(_POWERS_COL, (len(_POWERS), len(d))), lines * _FOLD_MULTIPLES_COL + 0.0 * d,
             np.stack([whole, smallest], axis=1).reshape(-1, len(d))]
+    if more is not None and len(more):
+        rows.append(np.ceil(d / np.ceil(d / np.clip(more, 1.0, d))))
     return np.minimum(np.concatenate(rows), d)
 
 
@@ -99,7 +103,7 @@ def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
     zero = 0.0 * fill[..., 0, :]
-    rows = [d + zero, np.ceil(d / 2.0) + zero, np.ceil(d / 3.0) + zero, np.exp2(np.maximum(e - 1.0, 0.0)) + zero,
+    rows = [np.ceil(d / q) + zero for q in _STREAM_BALANCED] + [np.exp2(np.maximum(e - 1.0, 0.0)) + zero,
             np.exp2(np.floor(np.log2(fill[..., 0, :]))), np.ceil(fill[..., 0, :] / 2.0)]
     rows += [fill[..., i, :] for i in range(3)] + [balanced[..., i, :] for i in range(3)]
     rows += [np.full_like(rows[0], p) for p in _STREAM_POWERS]
@@ -473,7 +477,23 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
     fill0 = np.stack([np.floor(room / (whole_padded[role[1]] * w)) for w in widths] * (4 - len(widths)))[:3]
     fill1 = np.stack([np.floor(room / (whole_padded[role[0]] * w)) for w in widths] * (4 - len(widths)))[:3]
-    sizes0, sizes1 = _array_sizes(dims[role[0]], fill0, rows), _array_sizes(dims[role[1]], fill1, cols)
+    # More fills, their balanced splits only: the stationary operand's at every other width the spec
+    # has (a GEMM's own bits then find the tile count that just fits; still independent of them), and
+    # the output's, at partial-sum and output width, along the array dim it shares with the stream
+    # (ws: N, is: M) with the stream whole.
+    more0, more1 = [], []
+    if stationary[0] != "c":
+        for w in _other_widths(c, widths):
+            more0.append(np.floor(room / (whole_padded[role[1]] * w)))
+            more1.append(np.floor(room / (whole_padded[role[0]] * w)))
+        per_line = whole_padded[role[2]]  # the columns hold N (ws) or M (is); the stream is M or N
+        for w in (c["psum_bytes"], c["out_bytes"]):
+            size = np.floor(c["cap_c"] / (per_line * w))
+            if c["pad"] and c["dataflow"] == "ws":  # N tiles are stored padded to the columns
+                size = np.floor(size / cols) * cols
+            more1.append(size)
+    sizes0 = _array_sizes(dims[role[0]], fill0, rows, np.array(more0).reshape(-1, g))
+    sizes1 = _array_sizes(dims[role[1]], fill1, cols, np.array(more1).reshape(-1, g))
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer; every GEMM keeps as many as the
     # one with the most (padded with pairs the feasibility test below rejects).
@@ -493,6 +513,15 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     t0 = sizes0[pair_idx // sizes1.shape[0], pair_gid]
     t1 = sizes1[pair_idx % sizes1.shape[0], pair_gid]
     return pair_gid, pair_rank, t0, t1, sizes0.shape[0] * sizes1.shape[0]
+
+
+def _other_widths(c: dict, widths) -> tuple:
+    """Operand widths in bytes of every bit count from the spec's narrowest to its widest (at most
+    `_MAX_WIDTHS`, evenly spaced), less those in `widths` (scalars)."""
+    lo, hi = int(c["min_bits"]), int(c["max_bits"])
+    count = min(hi - lo + 1, _MAX_WIDTHS)
+    bits = sorted({round(lo + (hi - lo) * j / max(count - 1, 1)) for j in range(count)})
+    return tuple(b / 8.0 for b in bits if all(abs(b / 8.0 - float(w)) > 1e-9 for w in widths))
 
 
 def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
@@ -750,7 +779,7 @@ def spec_values(spec: Any, roles: Any) -> dict:
         "mac_pj": spec.mac_8x8_energy_pj, "sram_pj": spec.sram_byte_energy_pj, "dram_pj": spec.dram_byte_energy_pj,
         "static_pj": spec.static_power_mw * spec.cycle_ns,
         "roles": (dim(roles.rows), dim(roles.cols), dim(roles.stream)), "skew_rows": roles.skew_rows,
-        "dataflow": spec.dataflow, "max_bits": spec.max_bits,
+        "dataflow": spec.dataflow, "min_bits": spec.min_bits, "max_bits": spec.max_bits,
         "feed": spec.array_feed, "pad": spec.pad_to_array, "x2_is_psum": roles.x2 == "psum",
         "x1": "a" if roles.x1 == "ifmap" else "b", "readback": spec.output_readback,
         "write_every_fold": spec.psum_policy == "write_every_fold", "stall_model": spec.stall_model,
