@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LOOP_ORDERS", "TILE_RESULT_FIELDS", "cost_tilings", "map_tiles", "mapped", "spec_values", "unique_rows"]
+__all__ = ["LOOP_ORDERS", "MAPPED_FIELDS", "TILE_RESULT_FIELDS", "cost_tilings", "map_tiles", "mapped", "mapped_one",
+           "spec_values", "unique_rows"]
 
 # Loop orders over the tile loops, outermost first (index = the `loop_order` result field).
 LOOP_ORDERS = tuple("".join(p) for p in itertools.permutations("mnk"))
@@ -166,8 +167,7 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     pairs = (pair_gid, pair_rank, t0, t1)
     array_stats = _array_stats(pc, t0, t1)
     if c["objective"] != "latency" or not _PRUNE:
-        every = _expand(pc, pairs, array_stats, slice(None))
-        return _choose_among(every, None, g, n_tilings, m, n, k)
+        return _choose_among([_expand(pc, pairs, array_stats, slice(None))], None, g, n_tilings, m, n, k)
     # Branch and bound, exact. A pair's cycles under any stream tiling are at least its `_pair_bound`.
     # The pairs with the least bounds are expanded first; every tiling of the few least of them is
     # costed, and the best total that fits bounds the GEMM's optimum: pairs and tilings whose lower
@@ -183,9 +183,8 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     total = _orders(_subset(found["cols"], probe), _subset(found["terms"], probe), only_total=True)["total"]
     np.minimum.at(best, found["gid"][probe], total.min(axis=0))
     rest = ~first & (bound <= best[pair_gid])
-    if rest.any():
-        found = _concat(found, _expand(pc, pairs, array_stats, rest), n_tilings)
-    return _choose_among(found, best, g, n_tilings, m, n, k)
+    rounds = [found, _expand(pc, pairs, array_stats, rest)] if rest.any() else [found]
+    return _choose_among(rounds, best, g, n_tilings, m, n, k)
 
 
 _FIRST_PAIRS = 96  # pairs per GEMM expanded in the first round: usually every one that can win
@@ -212,6 +211,44 @@ def _expand(pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
             "tm": tm, "tn": tn, "tk": tk, "pair": expand, "cols": cols, "terms": terms}
 
 
+def _choose_among(rounds: list, best, g: int, n_tilings: int, m, n, k) -> dict[str, np.ndarray]:
+    """`_choose` over the rounds' tilings that fit (all of a GEMM's when none does) and, given `best`
+    (a bound of each GEMM's optimum), whose lower bound does not exceed it; tightened by the tilings
+    with the least lower bound when many are left (a probe costs about what a few hundred
+    candidates cost)."""
+    if g == 1:
+        any_fit = np.array([any(r["terms"]["feasible"].any() for r in rounds)])
+    else:
+        any_fit = np.zeros(g, dtype=bool)
+        for r in rounds:
+            np.logical_or.at(any_fit, r["gid"], r["terms"]["feasible"])
+    kept = []
+    for r in rounds:
+        keep = r["terms"]["feasible"] | ~any_fit[r["gid"]]
+        if best is not None:
+            keep &= r["terms"]["lower"] <= best[r["gid"]]
+        kept.append(_cut_round(r, keep))
+    found = kept[0] if len(kept) == 1 else _concat(*kept, n_tilings)
+    gid, cols, terms = found["gid"], found["cols"], found["terms"]
+    if best is not None and len(gid) > _PROBE_ABOVE * g:
+        fits = terms["feasible"]
+        probe = _lowest(np.where(fits, terms["lower"], np.inf), gid, g, _PROBES) & fits
+        probed = _orders(_subset(cols, probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
+        best = best.copy()
+        np.minimum.at(best, gid[probe], probed)
+        found = _cut_round(found, terms["lower"] <= best[gid])
+        gid, cols, terms = found["gid"], found["cols"], found["terms"]
+    return _choose(cols, _orders(cols, terms), gid, found["tiling"], n_tilings, g, m, n, k,
+                   found["tm"], found["tn"], found["tk"])
+
+
+def _cut_round(found: dict, keep: np.ndarray) -> dict:
+    """A round's tilings (`_expand`) restricted to `keep`."""
+    out = {key: found[key][keep] for key in ("gid", "pair", "tiling", "tm", "tn", "tk")}
+    out["cols"], out["terms"] = _subset(found["cols"], keep), _subset(found["terms"], keep)
+    return out
+
+
 def _concat(one: dict, two: dict, n_tilings: int) -> dict:
     """Two rounds' tilings as one, grouped by GEMM and in candidate order again (`_choose` needs it)."""
     order = np.argsort(np.concatenate([one["gid"] * n_tilings + one["tiling"], two["gid"] * n_tilings + two["tiling"]]),
@@ -227,49 +264,28 @@ def _concat(one: dict, two: dict, n_tilings: int) -> dict:
             return np.concatenate([np.broadcast_to(x, (size,)), y])[order]
         return x
 
-    out = {key: join(one[key], two[key]) for key in ("gid", "tiling", "tm", "tn", "tk")}
+    out = {key: join(one[key], two[key]) for key in ("gid", "pair", "tiling", "tm", "tn", "tk")}
     for part in ("cols", "terms"):
         out[part] = {key: join(value, two[part][key]) for key, value in one[part].items()}
     out["cols"]["_arrays"] = tuple(key for key, v in out["cols"].items() if type(v) is np.ndarray and v.ndim)
     return out
 
 
-def _choose_among(found: dict, best, g: int, n_tilings: int, m, n, k) -> dict[str, np.ndarray]:
-    """`_choose` over the tilings that fit (all of a GEMM's when none does) and, given `best` (a bound
-    of each GEMM's optimum), whose lower bound does not exceed it; tightened by the tilings with the
-    least lower bound when many are left (a probe costs about what a few hundred candidates cost)."""
-    gid, cols, terms = found["gid"], found["cols"], found["terms"]
-    fits = terms["feasible"]
-    if g == 1:
-        keep = fits | (not fits.any())
-    else:
-        any_fit = np.zeros(g, dtype=bool)
-        np.logical_or.at(any_fit, gid, fits)
-        keep = fits | ~any_fit[gid]
-    if best is not None:
-        keep &= terms["lower"] <= best[gid]
-        if keep.sum() > _PROBE_ABOVE * g:
-            probe = _lowest(np.where(keep & fits, terms["lower"], np.inf), gid, g, _PROBES) & keep & fits
-            probed = _orders(_subset(cols, probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
-            best = best.copy()
-            np.minimum.at(best, gid[probe], probed)
-            keep &= terms["lower"] <= best[gid]
-    cols, terms = _subset(cols, keep), _subset(terms, keep)
-    return _choose(cols, _orders(cols, terms), gid[keep], found["tiling"][keep], n_tilings, g, m, n, k,
-                   found["tm"][keep], found["tn"][keep], found["tk"][keep])
-
-
 def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarray:
-    """Mask of each group's `count` least values (groups: equal `gid`, ascending)."""
+    """Mask of each group's `count` least values (groups: equal `gid`, ascending; G > 1: ties may add
+    more)."""
     if g == 1:
         low = np.zeros(len(values), dtype=bool)
         low[np.argpartition(values, count)[:count] if len(values) > count else slice(None)] = True
         return low
+    # Each group's values in a row of a padded (G, most) table: one partition finds every row's
+    # count-th least (ties may add a few more; the selection only steers the search).
     counts = np.bincount(gid, minlength=g)
-    ranked = np.lexsort((values, gid))
-    rank = np.empty(len(gid), dtype=np.int64)
-    rank[ranked] = np.arange(len(gid)) - np.repeat(np.cumsum(counts) - counts, counts)
-    return rank < count
+    if counts.max() <= count:
+        return np.ones(len(values), dtype=bool)
+    table = np.full((g, counts.max()), np.inf)
+    table[gid, np.arange(len(gid)) - np.repeat(np.cumsum(counts) - counts, counts)] = values
+    return values <= np.partition(table, count - 1, axis=1)[gid, count - 1]
 
 
 def _pad_of(c: dict, d: int):
@@ -788,9 +804,11 @@ def spec_values(spec: Any, roles: Any) -> dict:
     }
 
 
-def mapped(spec: Any, model: Any, roles: Any, m: np.ndarray, n, k, ba, bw) -> dict[str, np.ndarray]:
-    """`TILE_RESULT_FIELDS` (plus pack, passes, mac_scale) of G GEMMs (float arrays (G,), m integral),
-    memoized per (spec values, shape, bits): each distinct GEMM is mapped once per process."""
+MAPPED_FIELDS = TILE_RESULT_FIELDS + ("pack", "passes", "mac_scale")
+
+
+def _memo_of(spec: Any, roles: Any) -> tuple[dict, list, dict]:
+    """The spec's mapper values, which of them are per-GEMM arrays, and the memo of its mappings."""
     cached = spec.__dict__.get("_mapper_values")  # a cache on the frozen spec: not a field, never compared
     if cached is None or cached[0] is not roles:
         values = spec_values(spec, roles)
@@ -807,6 +825,30 @@ def mapped(spec: Any, model: Any, roles: Any, m: np.ndarray, n, k, ba, bw) -> di
         if sum(len(v) for v in _MEMO.values()) > _MEMO_LIMIT:
             _MEMO.clear()
         memo = _MEMO[fixed] = {}
+    return values, array_keys, memo
+
+
+def _map_missing(spec: Any, model: Any, values: dict, array_keys: list, memo: dict, todo: list) -> None:
+    """Map the distinct GEMMs `todo` ((m, n, k, ba, bw, array spec values...) tuples) in one
+    evaluation and memoize their `MAPPED_FIELDS` rows."""
+    miss = np.array(todo, dtype=np.float64).reshape(len(todo), -1)
+    mm, nn, kk, aa, ww = (miss[:, j] for j in range(5))
+    cols = {key: (miss[:, 5 + array_keys.index(key)] if key in array_keys else values[key]) for key in values}
+    pack = np.broadcast_to(model.reduction_pack(aa, ww, spec.min_bits, spec.max_bits), mm.shape).astype(float)
+    passes = np.broadcast_to(model.serial_passes(aa, ww, spec.serial_operands), mm.shape).astype(float)
+    scale = np.broadcast_to(model.mac_energy_scale(aa, ww, spec.min_bits, spec.max_bits, spec.serial_operands,
+                                                   pack), mm.shape).astype(float)
+    busy = mm * nn * kk > 0
+    result = map_tiles(cols, np.maximum(mm, 1.0), np.maximum(nn, 1.0), np.maximum(kk, 1.0), aa, ww, pack, passes, scale)
+    found = np.column_stack([np.where(busy, result[key], 0.0) for key in TILE_RESULT_FIELDS]
+                            + [np.where(busy, pack, 1.0), passes, scale])
+    memo.update(zip(todo, map(tuple, found.tolist())))
+
+
+def mapped(spec: Any, model: Any, roles: Any, m: np.ndarray, n, k, ba, bw) -> dict[str, np.ndarray]:
+    """`MAPPED_FIELDS` of G GEMMs (float arrays (G,), m integral), memoized per (spec values, shape,
+    bits): each distinct GEMM is mapped once per process."""
+    values, array_keys, memo = _memo_of(spec, roles)
     g = len(m)
     table = np.column_stack([m, n, k, ba, bw] + [np.broadcast_to(values[key], (g,)) for key in array_keys])
     if g > 64:  # batches repeat GEMMs: look each distinct one up once (one lexsort, no Python per row)
@@ -816,26 +858,24 @@ def mapped(spec: Any, model: Any, roles: Any, m: np.ndarray, n, k, ba, bw) -> di
     keys = list(map(tuple, table.tolist()))
     rows = [memo.get(key) for key in keys]
     if None in rows:  # map each distinct missing GEMM once, all of them in one evaluation
-        todo = list(dict.fromkeys(key for key, row in zip(keys, rows) if row is None))
-        miss = np.array(todo, dtype=np.float64).reshape(len(todo), -1)
-        mm, nn, kk, aa, ww = (miss[:, j] for j in range(5))
-        cols = {key: (miss[:, 5 + array_keys.index(key)] if key in array_keys else values[key]) for key in values}
-        pack = np.broadcast_to(model.reduction_pack(aa, ww, spec.min_bits, spec.max_bits), mm.shape).astype(float)
-        passes = np.broadcast_to(model.serial_passes(aa, ww, spec.serial_operands), mm.shape).astype(float)
-        scale = np.broadcast_to(model.mac_energy_scale(aa, ww, spec.min_bits, spec.max_bits, spec.serial_operands,
-                                                       pack), mm.shape).astype(float)
-        busy = mm * nn * kk > 0
-        result = map_tiles(cols, np.maximum(mm, 1.0), np.maximum(nn, 1.0), np.maximum(kk, 1.0), aa, ww, pack, passes,
-                           scale)
-        found = np.column_stack([np.where(busy, result[key], 0.0) for key in TILE_RESULT_FIELDS]
-                                + [np.where(busy, pack, 1.0), passes, scale])
-        memo.update(zip(todo, found.tolist()))
+        _map_missing(spec, model, values, array_keys, memo,
+                     list(dict.fromkeys(key for key, row in zip(keys, rows) if row is None)))
         rows = [memo[key] for key in keys]
     stacked = np.array(rows, dtype=np.float64).reshape(len(keys), -1)
     if inverse is not None:
         stacked = stacked[inverse]
-    names = TILE_RESULT_FIELDS + ("pack", "passes", "mac_scale")
-    return {name: stacked[:, j] for j, name in enumerate(names)}
+    return {name: stacked[:, j] for j, name in enumerate(MAPPED_FIELDS)}
+
+
+def mapped_one(spec: Any, model: Any, roles: Any, m: float, n: float, k: float, ba: float, bw: float) -> tuple:
+    """`mapped` of one GEMM given as Python floats: its `MAPPED_FIELDS` as a tuple of floats."""
+    values, array_keys, memo = _memo_of(spec, roles)
+    key = (m, n, k, ba, bw)
+    row = memo.get(key)
+    if row is None:
+        _map_missing(spec, model, values, array_keys, memo, [key])
+        row = memo[key]
+    return row
 
 
 def cost_tilings(spec: Any, model: Any, roles: Any, m: float, n: float, k: float, ba: float, bw: float,
