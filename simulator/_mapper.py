@@ -167,7 +167,7 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     pairs = (pair_gid, pair_rank, t0, t1)
     array_stats = _array_stats(pc, t0, t1)
     if c["objective"] != "latency" or not _PRUNE:
-        return _choose_among([_expand(pc, pairs, array_stats, slice(None))], None, g, n_tilings, m, n, k)
+        return _pick(_survivors([_expand(pc, pairs, array_stats, slice(None))], None, g), g, n_tilings, m, n, k)
     # Branch and bound, exact. A pair's cycles under any stream tiling are at least its `_pair_bound`.
     # The pairs with the least bounds are expanded first; every tiling of the few least of them is
     # costed, and the best total that fits bounds the GEMM's optimum: pairs and tilings whose lower
@@ -182,9 +182,14 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     best = np.full(g, np.inf)
     total = _orders(_subset(found["cols"], probe), _subset(found["terms"], probe), only_total=True)["total"]
     np.minimum.at(best, found["gid"][probe], total.min(axis=0))
+    survivors = _survivors([found], best, g)
+    chosen = _pick(survivors, g, n_tilings, m, n, k)
+    # The first round's optimum (where something fits) bounds the rest: usually nothing is left.
+    best = np.where(survivors["any_fit"], np.minimum(best, chosen["total"]), best)
     rest = ~first & (bound <= best[pair_gid])
-    rounds = [found, _expand(pc, pairs, array_stats, rest)] if rest.any() else [found]
-    return _choose_among(rounds, best, g, n_tilings, m, n, k)
+    if rest.any():
+        chosen = _pick(_survivors([found, _expand(pc, pairs, array_stats, rest)], best, g), g, n_tilings, m, n, k)
+    return chosen
 
 
 _FIRST_PAIRS = 96  # pairs per GEMM expanded in the first round: usually every one that can win
@@ -211,11 +216,11 @@ def _expand(pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
             "tm": tm, "tn": tn, "tk": tk, "pair": expand, "cols": cols, "terms": terms}
 
 
-def _choose_among(rounds: list, best, g: int, n_tilings: int, m, n, k) -> dict[str, np.ndarray]:
-    """`_choose` over the rounds' tilings that fit (all of a GEMM's when none does) and, given `best`
-    (a bound of each GEMM's optimum), whose lower bound does not exceed it; tightened by the tilings
-    with the least lower bound when many are left (a probe costs about what a few hundred
-    candidates cost)."""
+def _survivors(rounds: list, best, g: int) -> dict:
+    """The rounds' tilings (`_expand`) that can win, as one: those that fit (all of a GEMM's when
+    none does) and, given `best` (a bound of each GEMM's optimum), whose lower bound does not exceed
+    it; tightened by the tilings with the least lower bound when many are left (a probe costs about
+    what a few hundred candidates cost). "any_fit": (G,) whether any tiling of the GEMM fits."""
     if g == 1:
         any_fit = np.array([any(r["terms"]["feasible"].any() for r in rounds)])
     else:
@@ -228,18 +233,23 @@ def _choose_among(rounds: list, best, g: int, n_tilings: int, m, n, k) -> dict[s
         if best is not None:
             keep &= r["terms"]["lower"] <= best[r["gid"]]
         kept.append(_cut_round(r, keep))
-    found = kept[0] if len(kept) == 1 else _concat(*kept, n_tilings)
-    gid, cols, terms = found["gid"], found["cols"], found["terms"]
+    found = kept[0] if len(kept) == 1 else _concat(*kept)
+    gid, terms = found["gid"], found["terms"]
     if best is not None and len(gid) > _PROBE_ABOVE * g:
         fits = terms["feasible"]
         probe = _lowest(np.where(fits, terms["lower"], np.inf), gid, g, _PROBES) & fits
-        probed = _orders(_subset(cols, probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
+        probed = _orders(_subset(found["cols"], probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
         best = best.copy()
         np.minimum.at(best, gid[probe], probed)
         found = _cut_round(found, terms["lower"] <= best[gid])
-        gid, cols, terms = found["gid"], found["cols"], found["terms"]
-    return _choose(cols, _orders(cols, terms), gid, found["tiling"], n_tilings, g, m, n, k,
-                   found["tm"], found["tn"], found["tk"])
+    found["any_fit"] = any_fit
+    return found
+
+
+def _pick(found: dict, g: int, n_tilings: int, m, n, k) -> dict[str, np.ndarray]:
+    """`_choose` among the survivors (`_survivors`), each costed under every loop order."""
+    return _choose(found["cols"], _orders(found["cols"], found["terms"]), found["gid"], found["tiling"], n_tilings, g,
+                   m, n, k, found["tm"], found["tn"], found["tk"])
 
 
 def _cut_round(found: dict, keep: np.ndarray) -> dict:
@@ -249,10 +259,9 @@ def _cut_round(found: dict, keep: np.ndarray) -> dict:
     return out
 
 
-def _concat(one: dict, two: dict, n_tilings: int) -> dict:
+def _concat(one: dict, two: dict) -> dict:
     """Two rounds' tilings as one, grouped by GEMM and in candidate order again (`_choose` needs it)."""
-    order = np.argsort(np.concatenate([one["gid"] * n_tilings + one["tiling"], two["gid"] * n_tilings + two["tiling"]]),
-                       kind="stable")
+    order = np.lexsort((np.concatenate([one["tiling"], two["tiling"]]), np.concatenate([one["gid"], two["gid"]])))
     size = len(one["gid"])
 
     def join(x, y):
