@@ -196,24 +196,30 @@ _FIRST_PAIRS = 96  # pairs per GEMM expanded in the first round: usually every o
 
 
 def _expand(pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
-    """The selected pairs with their stream tiles: per tiling its GEMM, candidate index, tiles, pair
-    (index among the selected), spec and GEMM columns and `_tile_terms`."""
+    """The selected pairs with their distinct stream tiles: per tiling its GEMM, candidate index,
+    tiles, pair (index among the selected), spec and GEMM columns and `_tile_terms`."""
     pair_gid, pair_rank, t0, t1 = (x[sel] for x in pairs)
     pc = _subset(pc, sel)
     streams = _stream_tiles(pc, t0, t1)  # (S, P)
-    s_count, p_count = streams.shape
+    # Equal stream tiles of a pair (candidates coincide once clipped to the dimension: all of them
+    # when it is 1) cost the same; the first, which wins their tie, is kept.
+    s_count = streams.shape[0]
+    later = (streams[:, None, :] == streams[None, :, :]) & _EARLIER[:s_count, :s_count, None]
+    pick = np.flatnonzero(~later.any(axis=1).T.ravel())  # (pair, stream row), pair-major
+    expand, row = np.divmod(pick, s_count)
     role = pc["roles"]
     tiles = [None, None, None]
-    tiles[role[0]], tiles[role[1]] = np.repeat(t0, s_count), np.repeat(t1, s_count)
-    tiles[role[2]] = streams.T.ravel()
+    tiles[role[0]], tiles[role[1]], tiles[role[2]] = t0[expand], t1[expand], streams.T.ravel()[pick]
     tm, tn, tk = tiles
-    expand = np.repeat(np.arange(p_count), s_count)
     cols = _subset(pc, expand)
     stats = tuple(tuple(x[sel][expand] if type(x) is np.ndarray and x.ndim else x for x in one) for one in array_stats)
     terms = _tile_terms(cols, cols["m"], cols["n"], cols["k"], cols["ba"], cols["bw"], cols["pack"], cols["passes"],
                         tm, tn, tk, stats)
-    return {"gid": pair_gid[expand], "tiling": pair_rank[expand] * _N_STREAM + np.tile(np.arange(s_count), p_count),
+    return {"gid": pair_gid[expand], "tiling": pair_rank[expand] * _N_STREAM + row,
             "tm": tm, "tn": tn, "tk": tk, "pair": expand, "cols": cols, "terms": terms}
+
+
+_EARLIER = np.tri(64, k=-1, dtype=bool)  # [i, j]: row j comes before row i
 
 
 def _survivors(rounds: list, best, g: int) -> dict:
