@@ -187,6 +187,10 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     # The first round's optimum (where something fits) bounds the rest: usually nothing is left.
     best = np.where(survivors["any_fit"], np.minimum(best, chosen["total"]), best)
     rest = ~first & (bound <= best[pair_gid])
+    if rest.any():  # the traffic no order avoids bounds these pairs too (worth it for the few left)
+        at = np.flatnonzero(rest)
+        stats = tuple(tuple(x[at] if type(x) is np.ndarray and x.ndim else x for x in one) for one in array_stats)
+        rest[at] = _pair_bound(_subset(pc, at), t0[at], t1[at], stats, traffic=True) <= best[pair_gid[at]]
     if rest.any():
         chosen = _pick(_survivors([found, _expand(pc, pairs, array_stats, rest)], best, g), g, n_tilings, m, n, k)
     return chosen
@@ -320,12 +324,13 @@ def _array_stats(c: dict, t0, t1) -> tuple:
             _per_dim(t1, dims[role[1]], div[role[1]], c["cols"], _pad_of(c, role[1])))
 
 
-def _pair_bound(c: dict, t0, t1, array_stats) -> np.ndarray:
+def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarray:
     """A lower bound of the cycles of an array-tile pair under any stream tile that fits and any loop
     order: compute's fill/drain terms grow with the stream tile count, at least ⌈D/t⌉ for the largest
     stream tile t that fits (ws, is; 1 for os, whose output width depends on the stream tile); the
     stream sums to the whole dimension (⌈K/pack⌉ at least when K streams); the first and last
-    transfers are at least those of a stream tile of 1. +inf when no stream tile fits."""
+    transfers are at least those of a stream tile of 1. +inf when no stream tile fits. With
+    `traffic`, also the DRAM bytes no stream tile and loop order avoid (`_pair_traffic_cycles`)."""
     role = c["roles"]
     dims = (c["m"], c["n"], c["k"])
     div = (1.0, 1.0, c["pack"])
@@ -369,7 +374,7 @@ def _pair_bound(c: dict, t0, t1, array_stats) -> np.ndarray:
     else:
         compute = r_folds * c_folds * stream
     bound = compute + exposure
-    if not c["per_port"]:
+    if traffic and not c["per_port"]:
         bound = np.maximum(bound, _pair_traffic_cycles(c, t0, t1, array_stats, t_q))
     return np.where(fits, bound, np.inf)
 
