@@ -158,16 +158,13 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     # pair its stream tiles: candidate index = pair rank × S + stream row (ties go to the lowest).
     pair_gid, pair_rank, t0, t1, n_pairs = _pairs(c, (m, n, k), ba, bw, pack)
     n_tilings = n_pairs * _N_STREAM
-    pc = _columns(c, pair_gid, m, n, k, ba, bw, pack)
-    if g == 1:
-        pc["passes"], pc["mac_scale"] = passes[0], mac_scale[0]
-    else:
-        pc["passes"], pc["mac_scale"] = passes[pair_gid], mac_scale[pair_gid]
-        pc["_arrays"] += ("passes", "mac_scale")
+    gc = _columns(c, m, n, k, ba, bw, pack, passes, mac_scale)
+    pc = _subset(gc, pair_gid) if g > 1 else gc  # per pair
     pairs = (pair_gid, pair_rank, t0, t1)
     array_stats = _array_stats(pc, t0, t1)
     if c["objective"] != "latency" or not _PRUNE:
-        return _pick(_survivors([_expand(pc, pairs, array_stats, slice(None))], None, g), g, n_tilings, m, n, k)
+        return _pick(gc, _survivors(gc, [_expand(gc, pc, pairs, array_stats, slice(None))], None, g), g, n_tilings, m, n,
+                     k)
     # Branch and bound, exact. A pair's cycles under any stream tiling are at least its `_pair_bound`.
     # The pairs with the least bounds are expanded first; every tiling of the few least of them is
     # costed, and the best total that fits bounds the GEMM's optimum: pairs and tilings whose lower
@@ -175,15 +172,15 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     # win (rare) are expanded in a second.
     bound = _pair_bound(pc, t0, t1, array_stats)
     first = _lowest(bound, pair_gid, g, _FIRST_PAIRS)
-    found = _expand(pc, pairs, array_stats, first)
+    found = _expand(gc, pc, pairs, array_stats, first)
     fits = found["terms"]["feasible"]
     probe = (_lowest(bound[first], pair_gid[first], g, _PROBE_PAIRS)[found["pair"]]
              | _lowest(np.where(fits, found["terms"]["lower"], np.inf), found["gid"], g, _PROBES)) & fits
     best = np.full(g, np.inf)
-    total = _orders(_subset(found["cols"], probe), _subset(found["terms"], probe), only_total=True)["total"]
+    total = _orders(_subset(gc, found["gid"][probe]), _subset(found["terms"], probe), only_total=True)["total"]
     np.minimum.at(best, found["gid"][probe], total.min(axis=0))
-    survivors = _survivors([found], best, g)
-    chosen = _pick(survivors, g, n_tilings, m, n, k)
+    survivors = _survivors(gc, [found], best, g)
+    chosen = _pick(gc, survivors, g, n_tilings, m, n, k)
     # The first round's optimum (where something fits) bounds the rest: usually nothing is left.
     best = np.where(survivors["any_fit"], np.minimum(best, chosen["total"]), best)
     rest = ~first & (bound <= best[pair_gid])
@@ -192,41 +189,45 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         stats = tuple(tuple(x[at] if type(x) is np.ndarray and x.ndim else x for x in one) for one in array_stats)
         rest[at] = _pair_bound(_subset(pc, at), t0[at], t1[at], stats, traffic=True) <= best[pair_gid[at]]
     if rest.any():
-        chosen = _pick(_survivors([found, _expand(pc, pairs, array_stats, rest)], best, g), g, n_tilings, m, n, k)
+        second = _expand(gc, pc, pairs, array_stats, rest)
+        chosen = _pick(gc, _survivors(gc, [found, second], best, g), g, n_tilings, m, n, k)
     return chosen
 
 
 _FIRST_PAIRS = 96  # pairs per GEMM expanded in the first round: usually every one that can win
 
 
-def _expand(pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
-    """The selected pairs with their distinct stream tiles: per tiling its GEMM, candidate index,
-    tiles, pair (index among the selected), spec and GEMM columns and `_tile_terms`."""
-    pair_gid, pair_rank, t0, t1 = (x[sel] for x in pairs)
-    pc = _subset(pc, sel)
-    streams = _stream_tiles(pc, t0, t1)  # (S, P)
+def _expand(gc: dict, pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
+    """The selected pairs (mask or slice of `pairs`) with their distinct stream tiles: per tiling its
+    GEMM, candidate index, tiles, pair (index among the selected), spec and GEMM columns (`gc` per
+    GEMM, `pc` per pair) and `_tile_terms`."""
+    at = np.arange(len(pairs[0]))[sel]
+    pair_gid, pair_rank, t0, t1 = (x[at] for x in pairs)
+    streams = _stream_tiles(_subset(pc, at), t0, t1)  # (S, P)
     # Equal stream tiles of a pair (candidates coincide once clipped to the dimension: all of them
     # when it is 1) cost the same; the first, which wins their tie, is kept.
     s_count = streams.shape[0]
     later = (streams[:, None, :] == streams[None, :, :]) & _EARLIER[:s_count, :s_count, None]
-    pick = np.flatnonzero(~later.any(axis=1).T.ravel())  # (pair, stream row), pair-major
+    keep = ~later.any(axis=1)
+    pick = np.flatnonzero(keep.T.ravel())  # (pair, stream row), pair-major
     expand, row = np.divmod(pick, s_count)
     role = pc["roles"]
     tiles = [None, None, None]
     tiles[role[0]], tiles[role[1]], tiles[role[2]] = t0[expand], t1[expand], streams.T.ravel()[pick]
     tm, tn, tk = tiles
-    cols = _subset(pc, expand)
-    stats = tuple(tuple(x[sel][expand] if type(x) is np.ndarray and x.ndim else x for x in one) for one in array_stats)
+    gid, each = pair_gid[expand], at[expand]
+    cols = _subset(gc, gid)
+    stats = tuple(tuple(x[each] if type(x) is np.ndarray and x.ndim else x for x in one) for one in array_stats)
     terms = _tile_terms(cols, cols["m"], cols["n"], cols["k"], cols["ba"], cols["bw"], cols["pack"], cols["passes"],
                         tm, tn, tk, stats)
-    return {"gid": pair_gid[expand], "tiling": pair_rank[expand] * _N_STREAM + row,
-            "tm": tm, "tn": tn, "tk": tk, "pair": expand, "cols": cols, "terms": terms}
+    return {"gid": gid, "tiling": pair_rank[expand] * _N_STREAM + row,
+            "tm": tm, "tn": tn, "tk": tk, "pair": expand, "terms": terms}
 
 
 _EARLIER = np.tri(64, k=-1, dtype=bool)  # [i, j]: row j comes before row i
 
 
-def _survivors(rounds: list, best, g: int) -> dict:
+def _survivors(gc: dict, rounds: list, best, g: int) -> dict:
     """The rounds' tilings (`_expand`) that can win, as one: those that fit (all of a GEMM's when
     none does) and, given `best` (a bound of each GEMM's optimum), whose lower bound does not exceed
     it; tightened by the tilings with the least lower bound when many are left (a probe costs about
@@ -248,7 +249,7 @@ def _survivors(rounds: list, best, g: int) -> dict:
     if best is not None and len(gid) > _PROBE_ABOVE * g:
         fits = terms["feasible"]
         probe = _lowest(np.where(fits, terms["lower"], np.inf), gid, g, _PROBES) & fits
-        probed = _orders(_subset(found["cols"], probe), _subset(terms, probe), only_total=True)["total"].min(axis=0)
+        probed = _orders(_subset(gc, gid[probe]), _subset(terms, probe), only_total=True)["total"].min(axis=0)
         best = best.copy()
         np.minimum.at(best, gid[probe], probed)
         found = _cut_round(found, terms["lower"] <= best[gid])
@@ -256,16 +257,17 @@ def _survivors(rounds: list, best, g: int) -> dict:
     return found
 
 
-def _pick(found: dict, g: int, n_tilings: int, m, n, k) -> dict[str, np.ndarray]:
+def _pick(gc: dict, found: dict, g: int, n_tilings: int, m, n, k) -> dict[str, np.ndarray]:
     """`_choose` among the survivors (`_survivors`), each costed under every loop order."""
-    return _choose(found["cols"], _orders(found["cols"], found["terms"]), found["gid"], found["tiling"], n_tilings, g,
+    cols = _subset(gc, found["gid"])
+    return _choose(cols, _orders(cols, found["terms"]), found["gid"], found["tiling"], n_tilings, g,
                    m, n, k, found["tm"], found["tn"], found["tk"])
 
 
 def _cut_round(found: dict, keep: np.ndarray) -> dict:
     """A round's tilings (`_expand`) restricted to `keep`."""
     out = {key: found[key][keep] for key in ("gid", "pair", "tiling", "tm", "tn", "tk")}
-    out["cols"], out["terms"] = _subset(found["cols"], keep), _subset(found["terms"], keep)
+    out["terms"] = _subset(found["terms"], keep)
     return out
 
 
@@ -284,9 +286,7 @@ def _concat(one: dict, two: dict) -> dict:
         return x
 
     out = {key: join(one[key], two[key]) for key in ("gid", "pair", "tiling", "tm", "tn", "tk")}
-    for part in ("cols", "terms"):
-        out[part] = {key: join(value, two[part][key]) for key, value in one[part].items()}
-    out["cols"]["_arrays"] = tuple(key for key, v in out["cols"].items() if type(v) is np.ndarray and v.ndim)
+    out["terms"] = {key: join(value, two["terms"][key]) for key, value in one["terms"].items()}
     return out
 
 
@@ -480,17 +480,21 @@ def _cut_tuple(values: tuple, sel: np.ndarray) -> tuple:
                  for x in values)
 
 
-def _columns(c: dict, gid: np.ndarray, m, n, k, ba, bw, pack) -> dict:
-    """The spec values and GEMM numbers of each candidate (per-GEMM arrays gathered by `gid`; one
-    GEMM's stay scalars, which broadcast for free). "_arrays" names the per-candidate ones."""
+def _columns(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict:
+    """The spec values and GEMM numbers per GEMM: one GEMM's as scalars (they broadcast for free),
+    several GEMMs' as (G,) arrays. "_arrays" names the per-GEMM arrays (`_subset` gathers them)."""
+    col = dict(c, m=m, n=n, k=k, ba=ba, bw=bw, pack=pack, passes=passes, mac_scale=mac_scale)
     if len(m) == 1:
-        col = {key: (v[0] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
-        col.update(m=m[0], n=n[0], k=k[0], ba=ba[0], bw=bw[0], pack=pack[0], _arrays=())
+        col = {key: (v[0] if type(v) is np.ndarray and v.ndim else v) for key, v in col.items()}
+        col["_arrays"] = ()
         return col
-    col = {key: (v[gid] if isinstance(v, np.ndarray) and v.ndim else v) for key, v in c.items()}
-    col.update(m=m[gid], n=n[gid], k=k[gid], ba=ba[gid], bw=bw[gid], pack=pack[gid])
-    col["_arrays"] = tuple(key for key, v in col.items() if isinstance(v, np.ndarray) and v.ndim)
+    # The energy constants are read per candidate only under the energy objectives: not gathered else.
+    unused = () if c["objective"] in ("energy", "edp") else _ENERGY_KEYS
+    col["_arrays"] = tuple(key for key, v in col.items() if type(v) is np.ndarray and v.ndim and key not in unused)
     return col
+
+
+_ENERGY_KEYS = ("mac_pj", "sram_pj", "dram_pj", "static_pj", "mac_scale")
 
 
 def _pairs(c: dict, dims: tuple, ba, bw, pack):
@@ -911,8 +915,7 @@ def cost_tilings(spec: Any, model: Any, roles: Any, m: float, n: float, k: float
                                                    spec.serial_operands, pack), (1,)).astype(float)
     tm, tn, tk = (np.minimum(np.asarray(t, dtype=float), d) for t, d in ((tm, m), (tn, n), (tk, k)))
     gid = np.zeros(len(tm), dtype=np.int64)
-    col = _columns(c, gid, one(m), one(n), one(k), one(ba), one(bw), pack)
-    col["passes"], col["mac_scale"] = passes[0], scale[0]
+    col = _columns(c, one(m), one(n), one(k), one(ba), one(bw), pack, passes, scale)
     terms = _tile_terms(col, col["m"], col["n"], col["k"], col["ba"], col["bw"], col["pack"], col["passes"], tm, tn, tk)
     fits = terms["feasible"]
     if not fits.any():
