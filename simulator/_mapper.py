@@ -379,19 +379,24 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     fill1 = np.stack([np.floor(room / (whole_padded[role[0]] * w)) for w in widths] * (4 - len(widths)))[:3]
     # More fills, their balanced splits only: the stationary operand's at every other width the spec
     # has (a GEMM's own bits then find the tile count that just fits; still independent of them), and
-    # the output's, at partial-sum and output width, along the array dim it shares with the stream
-    # (ws: N, is: M) with the stream whole.
+    # the output's along the array dim it shares with the stream (ws: N, is: M; on the columns) given
+    # the stream whole and in 2 to 4 (`_STREAM_BALANCED`), at partial-sum width (and at output width
+    # when outputs are read back: then they bind the buffer without accumulating).
     more0, more1 = [], []
     if stationary[0] != "c":
         for w in _other_widths(c, widths):
             more0.append(np.floor(room / (whole_padded[role[1]] * w)))
             more1.append(np.floor(room / (whole_padded[role[0]] * w)))
-        per_line = whole_padded[role[2]]  # the columns hold N (ws) or M (is); the stream is M or N
-        for w in (c["psum_bytes"], c["out_bytes"]):
-            size = np.floor(c["cap_c"] / (per_line * w))
-            if c["pad"] and c["dataflow"] == "ws":  # N tiles are stored padded to the columns
-                size = np.floor(size / cols) * cols
-            more1.append(size)
+        out_widths = {c["psum_bytes"], c["out_bytes"]} if c["readback"] else {c["psum_bytes"]}
+        for q in _STREAM_BALANCED:
+            per_line = np.ceil(dims[role[2]] / q)
+            if role[2] == 1:  # the stream is N (is): its tiles are stored padded
+                per_line = np.ceil(per_line / pad_of[1]) * pad_of[1]
+            for w in out_widths:
+                size = np.floor(c["cap_c"] / (per_line * w))
+                if role[1] == 1:  # N on the columns (ws): padded too
+                    size = np.floor(size / pad_of[1]) * pad_of[1]
+                more1.append(size)
     sizes0 = _array_sizes(dims[role[0]], fill0, rows, np.array(more0).reshape(-1, g))
     sizes1 = _array_sizes(dims[role[1]], fill1, cols, np.array(more1).reshape(-1, g))
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
