@@ -62,6 +62,7 @@ def psum_round_trip(spec, m, n) -> float:
 @example(name="bitserial", m=1281, n=100, k=65, a=0, w=0, axis="m", cut=0.5)
 @example(name="bitfusion", m=112, n=993, k=1171, a=0, w=5, axis="n", cut=0.5)
 @example(name="bitserial", m=65, n=313, k=313, a=0, w=7, axis="n", cut=0.5)
+@example(name="bitserial", m=2017, n=193, k=65, a=0, w=0, axis="m", cut=0.5)
 def test_splitting_a_gemm_never_beats_the_whole(name, m, n, k, a, w, axis, cut):
     spec = load_spec(name)
     ba, bw = bits_of(spec, a, w)
@@ -105,6 +106,8 @@ def test_halving_activation_bits_at_most_doubles_speed(name, m, n, k, w, high):
        grow=st.sampled_from(["rows", "cols", "sram_ifmap_kib", "sram_filter_kib", "sram_ofmap_kib",
                              "dram_bytes_per_cycle"]), factor=st.sampled_from([2, 4]))
 @example(name="loom", m=75, n=649, k=301, a=0, w=0, grow="sram_filter_kib", factor=2)
+@example(name="bitserial", m=2017, n=193, k=513, a=0, w=0, grow="sram_ifmap_kib", factor=2)
+@example(name="bitserial", m=2017, n=449, k=795, a=0, w=0, grow="sram_ifmap_kib", factor=2)
 def test_more_hardware_never_costs_more_cycles(name, m, n, k, a, w, grow, factor):
     spec = load_spec(name)
     if spec.mapper_objective != "latency":
