@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-__all__ = ["GAP_CASES", "best_uniform", "best_uniform_cycles", "candidates_per_gemm", "dense_tiles", "main"]
+__all__ = ["GAP_CASES", "MORE_HARDWARE_CASES", "best_uniform", "best_uniform_cycles", "candidates_per_gemm", "dense_tiles", "main"]
 
 # (preset, M, N, K, activation bits, weight bits, how the property test split it): found by random seeds.
 GAP_CASES = (
@@ -20,6 +20,12 @@ GAP_CASES = (
     ("bitfusion", 112, 993, 1171, 2, 7, "n"),
     ("bitserial", 65, 313, 313, 1, 8, "n"),
     ("bitserial", 2017, 193, 65, 1, 1, "m"),
+)
+# (preset, M, N, K, activation bits, weight bits, spec field doubled): more hardware that cost more cycles.
+MORE_HARDWARE_CASES = (
+    ("bitserial", 2017, 193, 513, 1, 1, "sram_ifmap_kib"),
+    ("bitserial", 2017, 449, 795, 1, 1, "sram_ifmap_kib"),
+    ("bitserial", 2497, 2497, 807, 1, 1, "sram_ifmap_kib"),
 )
 
 
@@ -80,6 +86,8 @@ def candidates_per_gemm(spec, gemms: int, seed: int = 1) -> float:
 
 
 def main() -> None:
+    import dataclasses
+
     from mixaq.simulator import gemm_cost, list_specs, load_spec
     from mixaq.simulator._mapper import LOOP_ORDERS, _N_STREAM
 
@@ -102,6 +110,12 @@ def main() -> None:
         print(f"{name} {m}x{n}x{k} A{ba} W{bw}: mapper {got['cycles']:,.0f} cycles ({tiles(got)}), exhaustive "
               f"uniform {ref['total']:,.0f} ({tiles(ref)}, {got['cycles'] / ref['total'] - 1.0:+.1%} above it), "
               f"halves along {axis.upper()} {halves:,.0f}")
+    for name, m, n, k, ba, bw, grow in MORE_HARDWARE_CASES:
+        spec = load_spec(name)
+        bigger = dataclasses.replace(spec, **{grow: getattr(spec, grow) * 2})
+        small, large = (gemm_cost(s, m, n, k, ba, bw) for s in (spec, bigger))
+        print(f"{name} {m}x{n}x{k} A{ba} W{bw}, {grow} x 2: {large['cycles']:,.0f} cycles ({tiles(large)}) vs "
+              f"{small['cycles']:,.0f} ({tiles(small)}) on the shipped spec")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest pow
 of two 1, 4, ..., 4096, the sizes that fill the buffer of the operand both array dimensions index
 with the other one whole (at every operand width the spec has; the widest, half and quarter also
 unsplit) and, on the columns of a ws or is array, those that fill the output buffer given the stream
-whole and in 2 to 4, each fill split in balanced tiles of at most its size; for each pair of
+whole, in 2 to 8 and at 1, 4, 16, 64, each fill split in balanced tiles of at most its size; for each pair of
 those that fits, the streamed dimension whole and in 2 to 4, its largest power of two, 1, 4, 16, 64,
 and the sizes that fill the buffers given the other two tiles (with their balanced splits). Fill
 sizes are taken at fixed widths (every width from the spec's narrowest to its widest for the array
@@ -65,7 +65,7 @@ _N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS)  # candidate sizes o
 # Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
 # `_pairs`: the other widths, and the output's given each of the stream's balanced tiles).
 _N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
-            + 2 * len(_OUT_FILL_SPLITS))
+            + 2 * (len(_OUT_FILL_SPLITS) + len(_STREAM_POWERS)))
 _PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
 _PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
@@ -388,16 +388,19 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     # More fills, their balanced splits only: the stationary operand's at every other width the spec
     # has (a GEMM's own bits then find the tile count that just fits; still independent of them), and
     # the output's along the array dim it shares with the stream (ws: N, is: M; on the columns) given
-    # the stream whole and in 2 to 8 (`_OUT_FILL_SPLITS`), at partial-sum width (and at output width
-    # when outputs are read back: then they bind the buffer without accumulating).
+    # the stream whole, in 2 to 8 (`_OUT_FILL_SPLITS`) and at the small stream tiles 1, 4, 16, 64
+    # (`_STREAM_POWERS`; where the output is the binding buffer the best tiles trade the two off along
+    # its fill curve), at partial-sum width (and at output width when outputs are read back: then they
+    # bind the buffer without accumulating).
     more0, more1 = [], []
     if stationary[0] != "c":
         for w in _other_widths(c, widths):
             more0.append(np.floor(room / (whole_padded[role[1]] * w)))
             more1.append(np.floor(room / (whole_padded[role[0]] * w)))
         out_widths = {c["psum_bytes"], c["out_bytes"]} if c["readback"] else {c["psum_bytes"]}
-        for q in _OUT_FILL_SPLITS:
-            per_line = np.ceil(dims[role[2]] / q)
+        stream_tiles = [np.ceil(dims[role[2]] / q) for q in _OUT_FILL_SPLITS]
+        stream_tiles += [np.minimum(p, dims[role[2]]) for p in _STREAM_POWERS]
+        for per_line in stream_tiles:
             if role[2] == 1:  # the stream is N (is): its tiles are stored padded
                 per_line = np.ceil(per_line / pad_of[1]) * pad_of[1]
             for w in out_widths:

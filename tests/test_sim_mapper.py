@@ -108,6 +108,7 @@ def test_halving_activation_bits_at_most_doubles_speed(name, m, n, k, w, high):
 @example(name="loom", m=75, n=649, k=301, a=0, w=0, grow="sram_filter_kib", factor=2)
 @example(name="bitserial", m=2017, n=193, k=513, a=0, w=0, grow="sram_ifmap_kib", factor=2)
 @example(name="bitserial", m=2017, n=449, k=795, a=0, w=0, grow="sram_ifmap_kib", factor=2)
+@example(name="bitserial", m=2497, n=2497, k=807, a=0, w=0, grow="sram_ifmap_kib", factor=2)
 def test_more_hardware_never_costs_more_cycles(name, m, n, k, a, w, grow, factor):
     spec = load_spec(name)
     if spec.mapper_objective != "latency":
