@@ -20,12 +20,16 @@ one numpy evaluation:
 Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer): each
 array-mapped dimension whole and in 2 to 32 balanced tiles, in 2 to 8 tiles of whole folds (and the
 smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest power of two, the powers
-of two 1, 4, ..., 4096, and the sizes that fill the buffer of the operand both array dimensions index
-with the other one whole; for each pair of those that fits, the streamed dimension whole, in 2 and
-3, its largest power of two, 1, 4, 16, 64, and the sizes that fill the buffers given the other two
-tiles (with their balanced splits). Fill sizes are taken at fixed widths (the spec's widest, half and
-quarter), never at the GEMM's own bits, so narrower operands keep every schedule wider ones had. A
-tile smaller than a fold leaves array lines idle.
+of two 1, 4, ..., 4096, the sizes that fill the buffer of the operand both array dimensions index
+with the other one whole (at every operand width the spec has; the widest, half and quarter also
+unsplit) and, on the columns of a ws or is array, those that fill the output buffer given the stream
+whole, in 2 to 8 and at 1, 4, 16, 64, each fill split in balanced tiles of at most its size; for each pair of
+those that fits, the streamed dimension whole and in 2 to 4, its largest power of two, 1, 4, 16, 64,
+and the sizes that fill the buffers given the other two tiles (with their balanced splits). Fill
+sizes are taken at fixed widths (every width from the spec's narrowest to its widest for the array
+tiles; the widest, half and quarter for the stream tiles), never at the GEMM's own bits, so
+narrower operands keep every schedule wider ones had. A tile smaller than a fold leaves array lines
+idle.
 
 The search is exact over these candidates and prunes what cannot win (branch and bound): tilings
 that do not fit (when any does); then, under `latency`, every tiling whose lower bound (compute
@@ -54,11 +58,15 @@ _FOLD_MULTIPLES = tuple(float(j) for j in range(1, 9))  # 1 to 8 whole folds of 
 _FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tiles of whole folds
 _BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL, _FOLD_TILES_COL = (
     np.array(x)[:, None] for x in (_BALANCED, _POWERS, _FOLD_MULTIPLES, _FOLD_TILES))
-_N_ARRAY = 7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES)  # candidate sizes of each array-mapped dimension
 _MAX_WIDTHS = 8  # operand widths the array fill sizes are taken at, at most (the spec's bit counts)
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
 _STREAM_BALANCED = (1.0, 2.0, 3.0, 4.0)  # the streamed dimension whole and in 2 to 4 equal tiles
-_N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per tiling of the other two
+_OUT_FILL_SPLITS = tuple(float(q) for q in range(1, 9))  # the output fills an array tile given the stream in 1 to 8
+_N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per pair
+# Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
+# `_pairs`: the other widths, and the output's given each of the stream's balanced tiles).
+_N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
+            + 2 * (len(_OUT_FILL_SPLITS) + len(_STREAM_POWERS)))
 _PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
 _PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
@@ -95,7 +103,7 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
 
 
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """(..., S, G) candidate tiles of the streamed dimension: whole, in 2 and 3 balanced tiles, the
+    """(..., S, G) candidate tiles of the streamed dimension: whole, in 2 to 4 balanced tiles, the
     largest power of two below it, 1, 4, 16, 64 (small tiles expose less at the start and end), and
     from `fill` (..., 3, G) (the stream tile that fills the buffers given the other two tiles, for
     operands at the spec's widest, half and quarter width) each such tile and its balanced split; for
@@ -519,19 +527,27 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     fill1 = np.stack([np.floor(room / (whole_padded[role[0]] * w)) for w in widths] * (4 - len(widths)))[:3]
     # More fills, their balanced splits only: the stationary operand's at every other width the spec
     # has (a GEMM's own bits then find the tile count that just fits; still independent of them), and
-    # the output's, at partial-sum and output width, along the array dim it shares with the stream
-    # (ws: N, is: M) with the stream whole.
+    # the output's along the array dim it shares with the stream (ws: N, is: M; on the columns) given
+    # the stream whole, in 2 to 8 (`_OUT_FILL_SPLITS`) and at the small stream tiles 1, 4, 16, 64
+    # (`_STREAM_POWERS`; where the output is the binding buffer the best tiles trade the two off along
+    # its fill curve), at partial-sum width (and at output width when outputs are read back: then they
+    # bind the buffer without accumulating).
     more0, more1 = [], []
     if stationary[0] != "c":
         for w in _other_widths(c, widths):
             more0.append(np.floor(room / (whole_padded[role[1]] * w)))
             more1.append(np.floor(room / (whole_padded[role[0]] * w)))
-        per_line = whole_padded[role[2]]  # the columns hold N (ws) or M (is); the stream is M or N
-        for w in (c["psum_bytes"], c["out_bytes"]):
-            size = np.floor(c["cap_c"] / (per_line * w))
-            if c["pad"] and c["dataflow"] == "ws":  # N tiles are stored padded to the columns
-                size = np.floor(size / cols) * cols
-            more1.append(size)
+        out_widths = {c["psum_bytes"], c["out_bytes"]} if c["readback"] else {c["psum_bytes"]}
+        stream_tiles = [np.ceil(dims[role[2]] / q) for q in _OUT_FILL_SPLITS]
+        stream_tiles += [np.minimum(p, dims[role[2]]) for p in _STREAM_POWERS]
+        for per_line in stream_tiles:
+            if role[2] == 1:  # the stream is N (is): its tiles are stored padded
+                per_line = np.ceil(per_line / pad_of[1]) * pad_of[1]
+            for w in out_widths:
+                size = np.floor(c["cap_c"] / (per_line * w))
+                if role[1] == 1:  # N on the columns (ws): padded too
+                    size = np.floor(size / pad_of[1]) * pad_of[1]
+                more1.append(size)
     sizes0 = _array_sizes(dims[role[0]], fill0, rows, np.array(more0).reshape(-1, g))
     sizes1 = _array_sizes(dims[role[1]], fill1, cols, np.array(more1).reshape(-1, g))
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to

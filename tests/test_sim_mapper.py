@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
+from benchmarks.mapper_gaps import best_uniform_cycles
 from mixaq.simulator import gemm_cost, list_specs, load_spec
 from mixaq.simulator._gemm import DATAFLOW_ROLES
 from mixaq.simulator import _mapper
-from mixaq.simulator._mapper import LOOP_ORDERS, cost_tilings
+from mixaq.simulator._mapper import LOOP_ORDERS
 from mixaq.simulator._precision import PRECISION_MODELS
 
 PRESETS = list_specs()
@@ -41,25 +42,6 @@ def bits_of(spec, draw_a, draw_w):
     return lo + draw_a % (hi - lo + 1), lo + draw_w % (hi - lo + 1)
 
 
-def dense_tiles(d: int) -> np.ndarray:
-    """A dense set of tiles of a dimension of size d: every tile count's balanced tile, every tile up
-    to 64 and every multiple of 16 up to 1024 (a superset of what a uniform tiling needs, near)."""
-    sizes = {math.ceil(d / q) for q in range(1, d + 1)} | set(range(1, min(d, 64) + 1)) | set(range(16, min(d, 1024) + 1, 16))
-    return np.array(sorted(sizes), dtype=float)
-
-
-def best_uniform_cycles(spec, m, n, k, ba, bw) -> float:
-    """The fewest cycles of any tiling from `dense_tiles` in every dimension, every loop order: an
-    exhaustive search that does not share the mapper's candidate set."""
-    model, roles = PRECISION_MODELS[spec.precision_model], DATAFLOW_ROLES[spec.dataflow]
-    tm, tn, tk = dense_tiles(m), dense_tiles(n), dense_tiles(k)
-    best = math.inf
-    for lo in range(0, len(tm), max(1, 200_000 // (len(tn) * len(tk)))):
-        grid = np.meshgrid(tm[lo:lo + max(1, 200_000 // (len(tn) * len(tk)))], tn, tk, indexing="ij")
-        best = min(best, cost_tilings(spec, model, roles, m, n, k, ba, bw, *(g.ravel() for g in grid))["total"])
-    return best
-
-
 def psum_round_trip(spec, m, n) -> float:
     """Cycles to write M×N partial sums and read them back through the DRAM port."""
     return 2.0 * m * n * spec.psum_bits / 8.0 / spec.dram_bytes_per_cycle
@@ -77,6 +59,10 @@ def psum_round_trip(spec, m, n) -> float:
 @example(name="bitserial", m=77, n=526, k=2433, a=0, w=0, axis="m", cut=0.5)  # non-uniform, see below
 @example(name="loom", m=157, n=1633, k=129, a=0, w=0, axis="n", cut=0.5)
 @example(name="bitfusion_isca18", m=103, n=993, k=637, a=0, w=5, axis="n", cut=0.5)
+@example(name="bitserial", m=1281, n=100, k=65, a=0, w=0, axis="m", cut=0.5)
+@example(name="bitfusion", m=112, n=993, k=1171, a=0, w=5, axis="n", cut=0.5)
+@example(name="bitserial", m=65, n=313, k=313, a=0, w=7, axis="n", cut=0.5)
+@example(name="bitserial", m=2017, n=193, k=65, a=0, w=0, axis="m", cut=0.5)
 def test_splitting_a_gemm_never_beats_the_whole(name, m, n, k, a, w, axis, cut):
     spec = load_spec(name)
     ba, bw = bits_of(spec, a, w)
@@ -120,6 +106,9 @@ def test_halving_activation_bits_at_most_doubles_speed(name, m, n, k, w, high):
        grow=st.sampled_from(["rows", "cols", "sram_ifmap_kib", "sram_filter_kib", "sram_ofmap_kib",
                              "dram_bytes_per_cycle"]), factor=st.sampled_from([2, 4]))
 @example(name="loom", m=75, n=649, k=301, a=0, w=0, grow="sram_filter_kib", factor=2)
+@example(name="bitserial", m=2017, n=193, k=513, a=0, w=0, grow="sram_ifmap_kib", factor=2)
+@example(name="bitserial", m=2017, n=449, k=795, a=0, w=0, grow="sram_ifmap_kib", factor=2)
+@example(name="bitserial", m=2497, n=2497, k=807, a=0, w=0, grow="sram_ifmap_kib", factor=2)
 def test_more_hardware_never_costs_more_cycles(name, m, n, k, a, w, grow, factor):
     spec = load_spec(name)
     if spec.mapper_objective != "latency":
