@@ -38,6 +38,7 @@ the few tilings with the least bound.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
@@ -62,6 +63,8 @@ _MAX_WIDTHS = 8  # operand widths the array fill sizes are taken at, at most (th
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
 _STREAM_BALANCED = (1.0, 2.0, 3.0, 4.0)  # the streamed dimension whole and in 2 to 4 equal tiles
 _OUT_FILL_SPLITS = tuple(float(q) for q in range(1, 9))  # the output fills an array tile given the stream in 1 to 8
+_OUT_FILL_SPLITS_COL, _STREAM_POWERS_COL, _STREAM_BALANCED_COL = (
+    np.array(x)[:, None] for x in (_OUT_FILL_SPLITS, _STREAM_POWERS, _STREAM_BALANCED))
 _N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per pair
 # Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
 # `_pairs`: the other widths, and the output's given each of the stream's balanced tiles).
@@ -94,36 +97,43 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
     whole = np.ceil(np.ceil(d / q) / lines) * lines
     last_folds = np.ceil(np.maximum(d - (q - 1.0) * whole, 1.0) / lines)
     smallest = np.maximum(np.ceil(d / q), np.ceil((d - last_folds * lines) / np.maximum(q - 1.0, 1.0)))
+    zero = 0.0 * d
+    whole_and_smallest = np.empty((2 * len(q), len(d)))
+    whole_and_smallest[0::2], whole_and_smallest[1::2] = whole, smallest
     rows = [np.ceil(d / _BALANCED_COL), np.exp2(np.maximum(e - 1.0, 0.0)).reshape(shape), fill, balanced,
-            np.broadcast_to(_POWERS_COL, (len(_POWERS), len(d))), lines * _FOLD_MULTIPLES_COL + 0.0 * d,
-            np.stack([whole, smallest], axis=1).reshape(-1, len(d))]
+            _POWERS_COL + zero, lines * _FOLD_MULTIPLES_COL + zero, whole_and_smallest]
     if more is not None and len(more):
         rows.append(np.ceil(d / np.ceil(d / np.clip(more, 1.0, d))))
     return np.minimum(np.concatenate(rows), d)
 
 
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """(..., S, G) candidate tiles of the streamed dimension: whole, in 2 to 4 balanced tiles, the
+    """(S, P) candidate tiles of the streamed dimension: whole, in 2 to 4 balanced tiles, the
     largest power of two below it, 1, 4, 16, 64 (small tiles expose less at the start and end), and
-    from `fill` (..., 3, G) (the stream tile that fills the buffers given the other two tiles, for
-    operands at the spec's widest, half and quarter width) each such tile and its balanced split; for
-    the widest also its power of two and half."""
-    e = np.ceil(np.log2(np.maximum(d, 1.0)))
+    from `fill` ((3, P), or (P,) for all three) (the stream tile that fills the buffers given the
+    other two tiles, for operands at the spec's widest, half and quarter width) each such tile and
+    its balanced split; for the widest also its power of two and half."""
     fill = np.clip(fill, 1.0, d)
-    balanced = np.ceil(d / np.ceil(d / fill))
-    zero = 0.0 * fill[..., 0, :]
-    rows = [np.ceil(d / q) + zero for q in _STREAM_BALANCED] + [np.exp2(np.maximum(e - 1.0, 0.0)) + zero,
-            np.exp2(np.floor(np.log2(fill[..., 0, :]))), np.ceil(fill[..., 0, :] / 2.0)]
-    rows += [fill[..., i, :] for i in range(3)] + [balanced[..., i, :] for i in range(3)]
-    rows += [np.full_like(rows[0], p) for p in _STREAM_POWERS]
-    return np.minimum(np.stack(rows, axis=-2), d)
+    widest = fill[0] if fill.ndim == 2 else fill
+    out = np.empty((_N_STREAM, np.shape(widest)[-1]))
+    out[:4] = np.ceil(d / _STREAM_BALANCED_COL)
+    out[4] = np.exp2(np.maximum(np.ceil(np.log2(np.maximum(d, 1.0))) - 1.0, 0.0))
+    out[5] = np.exp2(np.floor(np.log2(widest)))
+    out[6] = np.ceil(widest / 2.0)
+    out[7:10] = fill
+    out[10:13] = np.ceil(d / np.ceil(d / fill))
+    out[13:] = _STREAM_POWERS_COL
+    return np.minimum(out, d, out=out)
 
 
 def _distinct(sizes: np.ndarray) -> np.ndarray:
-    """(T, G) mask: the first of equal candidate sizes of each GEMM."""
-    equal = sizes[:, None, :] == sizes[None, :, :]
-    earlier = np.tri(len(sizes), k=-1, dtype=bool)[:, :, None]
-    return ~(equal & earlier).any(axis=1)
+    """(T, G) (or (T, P)) mask: the first of equal candidate sizes of each GEMM (pair)."""
+    count = len(sizes)
+    earlier = _EARLIER[:count, :count, None] if count <= len(_EARLIER) else np.tri(count, k=-1, dtype=bool)[:, :, None]
+    return ~((sizes[:, None, :] == sizes[None, :, :]) & earlier).any(axis=1)
+
+
+_EARLIER = np.tri(256, k=-1, dtype=bool)  # [i, j]: candidate j comes before candidate i
 
 
 def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any):
@@ -215,8 +225,7 @@ def _expand(gc: dict, pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
     # Equal stream tiles of a pair (candidates coincide once clipped to the dimension: all of them
     # when it is 1) cost the same; the first, which wins their tie, is kept.
     s_count = streams.shape[0]
-    later = (streams[:, None, :] == streams[None, :, :]) & _EARLIER[:s_count, :s_count, None]
-    keep = ~later.any(axis=1)
+    keep = _distinct(streams)
     pick = np.flatnonzero(keep.T.ravel())  # (pair, stream row), pair-major
     expand, row = np.divmod(pick, s_count)
     role = pc["roles"]
@@ -230,9 +239,6 @@ def _expand(gc: dict, pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
                         tm, tn, tk, stats)
     return {"gid": gid, "tiling": pair_rank[expand] * _N_STREAM + row,
             "tm": tm, "tn": tn, "tk": tk, "pair": expand, "terms": terms}
-
-
-_EARLIER = np.tri(64, k=-1, dtype=bool)  # [i, j]: row j comes before row i
 
 
 def _survivors(gc: dict, rounds: list, best, g: int) -> dict:
@@ -523,8 +529,10 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     room = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}[stationary[0]]
     whole_padded = [dims[0], np.ceil(dims[1] / pad_of[1]) * pad_of[1], np.ceil(dims[2] / pad_of[2]) * pad_of[2]]
     widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
-    fill0 = np.stack([np.floor(room / (whole_padded[role[1]] * w)) for w in widths] * (4 - len(widths)))[:3]
-    fill1 = np.stack([np.floor(room / (whole_padded[role[0]] * w)) for w in widths] * (4 - len(widths)))[:3]
+    fills = lambda whole, w: np.floor(room / (whole * np.array(w)[:, None]))  # noqa: E731  ((W, G): per width)
+    fill0, fill1 = fills(whole_padded[role[1]], widths), fills(whole_padded[role[0]], widths)
+    if len(widths) == 1:
+        fill0, fill1 = np.repeat(fill0, 3, axis=0), np.repeat(fill1, 3, axis=0)
     # More fills, their balanced splits only: the stationary operand's at every other width the spec
     # has (a GEMM's own bits then find the tile count that just fits; still independent of them), and
     # the output's along the array dim it shares with the stream (ws: N, is: M; on the columns) given
@@ -532,24 +540,21 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     # (`_STREAM_POWERS`; where the output is the binding buffer the best tiles trade the two off along
     # its fill curve), at partial-sum width (and at output width when outputs are read back: then they
     # bind the buffer without accumulating).
-    more0, more1 = [], []
+    more0 = more1 = np.empty((0, g))
     if stationary[0] != "c":
-        for w in _other_widths(c, widths):
-            more0.append(np.floor(room / (whole_padded[role[1]] * w)))
-            more1.append(np.floor(room / (whole_padded[role[0]] * w)))
-        out_widths = {c["psum_bytes"], c["out_bytes"]} if c["readback"] else {c["psum_bytes"]}
-        stream_tiles = [np.ceil(dims[role[2]] / q) for q in _OUT_FILL_SPLITS]
-        stream_tiles += [np.minimum(p, dims[role[2]]) for p in _STREAM_POWERS]
-        for per_line in stream_tiles:
-            if role[2] == 1:  # the stream is N (is): its tiles are stored padded
-                per_line = np.ceil(per_line / pad_of[1]) * pad_of[1]
-            for w in out_widths:
-                size = np.floor(c["cap_c"] / (per_line * w))
-                if role[1] == 1:  # N on the columns (ws): padded too
-                    size = np.floor(size / pad_of[1]) * pad_of[1]
-                more1.append(size)
-    sizes0 = _array_sizes(dims[role[0]], fill0, rows, np.array(more0).reshape(-1, g))
-    sizes1 = _array_sizes(dims[role[1]], fill1, cols, np.array(more1).reshape(-1, g))
+        other = _other_widths(c, widths)
+        more0, more1 = fills(whole_padded[role[1]], other), fills(whole_padded[role[0]], other)
+        stream = dims[role[2]]
+        per_line = np.concatenate([np.ceil(stream / _OUT_FILL_SPLITS_COL), np.minimum(_STREAM_POWERS_COL, stream)])
+        if role[2] == 1:  # the stream is N (is): its tiles are stored padded
+            per_line = np.ceil(per_line / pad_of[1]) * pad_of[1]
+        out_widths = np.array([c["psum_bytes"], c["out_bytes"]] if c["readback"] else [c["psum_bytes"]])
+        size = np.floor(c["cap_c"] / (per_line[:, None, :] * out_widths.reshape(len(out_widths), -1)[None]))
+        if role[1] == 1:  # N on the columns (ws): padded too
+            size = np.floor(size / pad_of[1]) * pad_of[1]
+        more1 = np.concatenate([more1, size.reshape(-1, g)])
+    sizes0 = _array_sizes(dims[role[0]], fill0, rows, more0)
+    sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1)
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer; every GEMM keeps as many as the
     # one with the most (padded with pairs the feasibility test below rejects).
@@ -574,7 +579,11 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
 def _other_widths(c: dict, widths) -> tuple:
     """Operand widths in bytes of every bit count from the spec's narrowest to its widest (at most
     `_MAX_WIDTHS`, evenly spaced), less those in `widths` (scalars)."""
-    lo, hi = int(c["min_bits"]), int(c["max_bits"])
+    return _other_widths_of(int(c["min_bits"]), int(c["max_bits"]), tuple(float(w) for w in widths))
+
+
+@functools.lru_cache(maxsize=64)
+def _other_widths_of(lo: int, hi: int, widths: tuple) -> tuple:
     count = min(hi - lo + 1, _MAX_WIDTHS)
     bits = sorted({round(lo + (hi - lo) * j / max(count - 1, 1)) for j in range(count)})
     return tuple(b / 8.0 for b in bits if all(abs(b / 8.0 - float(w)) > 1e-9 for w in widths))
@@ -615,8 +624,7 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         if sd in own:
             own_fill = np.floor(cap[name] / per_unit[name])
             fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
-    fills = np.broadcast_to(fill, (3,) + np.shape(t0))
-    return _stream_sizes(dims[sd], fills)
+    return _stream_sizes(dims[sd], fill + np.zeros(np.shape(t0)))
 
 
 def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=None) -> dict:
