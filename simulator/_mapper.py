@@ -817,10 +817,10 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
     at = np.searchsorted(gid * n_tilings + tiling, np.arange(g) * n_tilings + chosen_tiling)
     chosen = {
         "total": total[order_i, at], "read": cost["read"][order_i, at], "write": cost["write"][order_i, at],
-        "compute": np.broadcast_to(cost["compute"], tm.shape)[at], "tile_m": tm[at], "tile_n": tn[at],
+        "compute": cost["compute"][at], "tile_m": tm[at], "tile_n": tn[at],
         "tile_k": tk[at], "loop_order": order_i.astype(np.float64),
     }
-    chosen["sram"] = np.broadcast_to(cost["sram_array"], tm.shape)[at] + chosen["read"] + chosen["write"]
+    chosen["sram"] = cost["sram_array"][at] + chosen["read"] + chosen["write"]
     chosen["tiles"] = (np.ceil(m / chosen["tile_m"]) * np.ceil(n / chosen["tile_n"]) * np.ceil(k / chosen["tile_k"]))
     return chosen
 
