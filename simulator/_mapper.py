@@ -74,6 +74,7 @@ _PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
 _PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
 _PRUNE = True  # branch and bound on; the tests turn it off to check it changes no choice
+_SLACK = 1.0 + 1e-9  # an incumbent's total, raised past the rounding of bounds summed in another order
 _CHUNK_CANDIDATES = 1 << 18  # array-tile pairs × GEMMs per evaluation slice (memory bound)
 
 
@@ -196,11 +197,11 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
              | _lowest(np.where(fits, found["terms"]["lower"], np.inf), found["gid"], g, _PROBES)) & fits
     best = np.full(g, np.inf)
     total = _orders(_subset(gc, found["gid"][probe]), _subset(found["terms"], probe), only_total=True)["total"]
-    np.minimum.at(best, found["gid"][probe], total.min(axis=0))
+    np.minimum.at(best, found["gid"][probe], total.min(axis=0) * _SLACK)
     survivors = _survivors(gc, [found], best, g)
     chosen = _pick(gc, survivors, g, n_tilings, m, n, k)
     # The first round's optimum (where something fits) bounds the rest: usually nothing is left.
-    best = np.where(survivors["any_fit"], np.minimum(best, chosen["total"]), best)
+    best = np.where(survivors["any_fit"], np.minimum(best, chosen["total"] * _SLACK), best)
     rest = ~first & (bound <= best[pair_gid])
     if rest.any():  # the traffic no order avoids bounds these pairs too (worth it for the few left)
         at = np.flatnonzero(rest)
@@ -265,7 +266,7 @@ def _survivors(gc: dict, rounds: list, best, g: int) -> dict:
         probe = _lowest(np.where(fits, terms["lower"], np.inf), gid, g, _PROBES) & fits
         probed = _orders(_subset(gc, gid[probe]), _subset(terms, probe), only_total=True)["total"].min(axis=0)
         best = best.copy()
-        np.minimum.at(best, gid[probe], probed)
+        np.minimum.at(best, gid[probe], probed * _SLACK)
         found = _cut_round(found, terms["lower"] <= best[gid])
     found["any_fit"] = any_fit
     return found
@@ -529,7 +530,8 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     room = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}[stationary[0]]
     whole_padded = [dims[0], np.ceil(dims[1] / pad_of[1]) * pad_of[1], np.ceil(dims[2] / pad_of[2]) * pad_of[2]]
     widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
-    fills = lambda whole, w: np.floor(room / (whole * np.array(w).reshape(len(w), -1)))  # noqa: E731  ((W, G))
+    def fills(whole, w):  # (W, G): the fill size at each width w
+        return np.floor(room / (whole * np.array(w, dtype=float).reshape(len(w), -1 if len(w) else 1)))
     fill0, fill1 = fills(whole_padded[role[1]], widths), fills(whole_padded[role[0]], widths)
     if len(widths) == 1:
         fill0, fill1 = np.repeat(fill0, 3, axis=0), np.repeat(fill1, 3, axis=0)
@@ -733,10 +735,19 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
         if c["per_port"]:
             first = np.maximum(np.maximum(a_tile, b_tile), c_first)
             middle = np.maximum(np.maximum(read_a - a_tile, read_b - b_tile), c_read + c_write - last - c_first)
+            total = (first + last) / bandwidth + np.maximum(compute, middle / bandwidth)
         else:
+            # Tile by tile: tile i computes while tile i + 1's inputs arrive and tile i − 1's outputs
+            # leave on the one port, so the first tile computes with no write beside it and the last
+            # with no read; per-tile averages of compute, reads and writes.
             first = a_tile + b_tile + c_first
-            middle = dram - first - last
-        total = (first + last) / bandwidth + np.maximum(compute, middle / bandwidth)
+            tiles = q[0] * q[1] * q[2]
+            between = np.maximum(tiles - 1.0, 1.0)
+            step = compute / tiles
+            reads, writes = (read - first) / (between * bandwidth), (write - last) / (between * bandwidth)
+            total = ((first + last) / bandwidth + np.where(
+                tiles > 1.0, np.maximum(step, reads) + np.maximum(step, writes)
+                + (tiles - 2.0) * np.maximum(step, reads + writes), compute))
     if only_total:
         return {"total": total}
     # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read and
