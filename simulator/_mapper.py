@@ -529,7 +529,8 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     room = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}[stationary[0]]
     whole_padded = [dims[0], np.ceil(dims[1] / pad_of[1]) * pad_of[1], np.ceil(dims[2] / pad_of[2]) * pad_of[2]]
     widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
-    fills = lambda whole, w: np.floor(room / (whole * np.array(w).reshape(len(w), -1)))  # noqa: E731  ((W, G))
+    def fills(whole, w):  # (W, G): the fill size at each width w
+        return np.floor(room / (whole * np.array(w, dtype=float).reshape(len(w), -1 if len(w) else 1)))
     fill0, fill1 = fills(whole_padded[role[1]], widths), fills(whole_padded[role[0]], widths)
     if len(widths) == 1:
         fill0, fill1 = np.repeat(fill0, 3, axis=0), np.repeat(fill1, 3, axis=0)
