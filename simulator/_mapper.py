@@ -14,8 +14,10 @@ one numpy evaluation:
   its footprint, grown by the loops inside that do, fits half its SRAM (Bit Fusion's optimizer and
   Timeloop's buffer model); past that point every outer loop re-fetches it. Outputs spill partial
   sums at psum width when their footprint is not kept across the K loop, and are read back.
-- cycles: the first input tiles and the last output tile are exposed, everything between overlaps
-  compute (`stall_model: pipelined`), or Bit Fusion's simulator's formula (`bitfusion`).
+- cycles: the first input tiles and the last output tile are exposed; between them tile i computes
+  while tile i + 1's inputs arrive and tile i − 1's outputs leave (`stall_model: pipelined`, per-tile
+  averages; per-operand ports: the slowest port against all of compute), or Bit Fusion's
+  simulator's formula (`bitfusion`).
 
 Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer): each
 array-mapped dimension whole and in 2 to 32 balanced tiles, in 2 to 8 tiles of whole folds (and the
