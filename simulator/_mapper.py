@@ -23,15 +23,15 @@ Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a l
 array-mapped dimension whole and in 2 to 32 balanced tiles, in 2 to 8 tiles of whole folds (and the
 smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest power of two, the powers
 of two 1, 4, ..., 4096, the sizes that fill the buffer of the operand both array dimensions index
-with the other one whole (at every operand width the spec has; the widest, half and quarter also
-unsplit) and, on the columns of a ws or is array, those that fill the output buffer given the stream
-whole, in 2 to 8 and at 1, 4, 16, 64, each fill split in balanced tiles of at most its size; for each pair of
-those that fits, the streamed dimension whole and in 2 to 4, its largest power of two, 1, 4, 16, 64,
-and the sizes that fill the buffers given the other two tiles (with their balanced splits). Fill
-sizes are taken at fixed widths (every width from the spec's narrowest to its widest for the array
-tiles; the widest, half and quarter for the stream tiles), never at the GEMM's own bits, so
-narrower operands keep every schedule wider ones had. A tile smaller than a fold leaves array lines
-idle.
+with the other one whole (at every operand width the spec has), and, on the columns of a ws or is
+array (the dimension the output shares with the stream), the sizes that fill the output buffer
+given the stream whole, in 2 to 8 and at 1, 4, 16, 64; each fill split in balanced tiles (the
+widest, half and quarter width's also unsplit). For each pair of those that fits: the streamed
+dimension whole and in 2 to 4, its largest power of two, 1, 4, 16, 64, and the sizes that fill the
+buffers given the other two tiles (with their balanced splits). Fill sizes are taken at fixed widths
+(the array tiles' at every bit count from the spec's narrowest to its widest, the stream tiles' at
+the widest, half and quarter), never at the GEMM's own bits, so narrower operands keep every
+schedule wider ones had. A tile smaller than a fold leaves array lines idle.
 
 The search is exact over these candidates and prunes what cannot win (branch and bound): tilings
 that do not fit (when any does); then, under `latency`, every tiling whose lower bound (compute
@@ -67,7 +67,9 @@ _STREAM_BALANCED = (1.0, 2.0, 3.0, 4.0)  # the streamed dimension whole and in 2
 _OUT_FILL_SPLITS = tuple(float(q) for q in range(1, 9))  # the output fills an array tile given the stream in 1 to 8
 _OUT_FILL_SPLITS_COL, _STREAM_POWERS_COL, _STREAM_BALANCED_COL = (
     np.array(x)[:, None] for x in (_OUT_FILL_SPLITS, _STREAM_POWERS, _STREAM_BALANCED))
-_N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS)  # candidate sizes of the streamed dimension, per pair
+# Candidate sizes of the streamed dimension per pair, at most (`_stream_sizes`; fewer when the spec has
+# fewer bit counts than `_MAX_WIDTHS`).
+_N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS
 # Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
 # `_pairs`: the other widths, and the output's given each of the stream's balanced tiles).
 _N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
@@ -113,19 +115,19 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     """(S, P) candidate tiles of the streamed dimension: whole, in 2 to 4 balanced tiles, the
     largest power of two below it, 1, 4, 16, 64 (small tiles expose less at the start and end), and
-    from `fill` ((3, P), or (P,) for all three) (the stream tile that fills the buffers given the
-    other two tiles, for operands at the spec's widest, half and quarter width) each such tile and
-    its balanced split; for the widest also its power of two and half."""
+    from `fill` (F, P) (the stream tile that fills the buffers given the other two tiles, for operands
+    at the spec's widest, half and quarter width, then at its other widths) the first three and every
+    fill's balanced split; for the widest also its power of two and half."""
     fill = np.clip(fill, 1.0, d)
-    widest = fill[0] if fill.ndim == 2 else fill
-    out = np.empty((_N_STREAM, np.shape(widest)[-1]))
+    widest, count = fill[0], len(fill)
+    out = np.empty((14 + count, fill.shape[-1]))
     out[:4] = np.ceil(d / _STREAM_BALANCED_COL)
     out[4] = np.exp2(np.maximum(np.ceil(np.log2(np.maximum(d, 1.0))) - 1.0, 0.0))
     out[5] = np.exp2(np.floor(np.log2(widest)))
     out[6] = np.ceil(widest / 2.0)
-    out[7:10] = fill
-    out[10:13] = np.ceil(d / np.ceil(d / fill))
-    out[13:] = _STREAM_POWERS_COL
+    out[7:10] = fill[:3]
+    out[10:10 + count] = np.ceil(d / np.ceil(d / fill))
+    out[10 + count:] = _STREAM_POWERS_COL
     return np.minimum(out, d, out=out)
 
 
@@ -619,8 +621,10 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         acc_width = np.where(accumulates, c["psum_bytes"], c["out_bytes"])
         out_binds = accumulates | c["readback"]
     cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
-    width = np.array([wide, wide / 2.0, wide / 4.0]).reshape(3, 1) if np.ndim(wide) == 0 else np.stack(
-        [wide, wide / 2.0, wide / 4.0])
+    # The widest, half and quarter width, then the spec's other bit counts (balanced splits only).
+    widths = [wide, wide / 2.0, wide / 4.0]
+    widths += list(_other_widths(c, widths))
+    width = np.array(widths).reshape(-1, 1) if np.ndim(wide) == 0 else np.stack(np.broadcast_arrays(*widths))
     per_unit = {"a": others[0] * others[2] * width, "b": padded_k * others[1] * width,
                 "c": others[0] * padded_n * acc_width}
     fill = np.inf
@@ -628,7 +632,7 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         if sd in own:
             own_fill = np.floor(cap[name] / per_unit[name])
             fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
-    return _stream_sizes(dims[sd], fill + np.zeros(np.shape(t0)))
+    return _stream_sizes(dims[sd], fill + np.zeros((len(widths),) + np.shape(t0)))
 
 
 def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=None) -> dict:
