@@ -27,11 +27,11 @@ with the other one whole (at every operand width the spec has), and, on the colu
 array (the dimension the output shares with the stream), the sizes that fill the output buffer
 given the stream whole, in 2 to 8 and at 1, 4, 16, 64; each fill split in balanced tiles (the
 widest, half and quarter width's also unsplit). For each pair of those that fits: the streamed
-dimension whole and in 2 to 4, its largest power of two, 1, 4, 16, 64, and the sizes that fill the
-buffers given the other two tiles (with their balanced splits). Fill sizes are taken at fixed widths
-(the array tiles' at every bit count from the spec's narrowest to its widest, the stream tiles' at
-the widest, half and quarter), never at the GEMM's own bits, so narrower operands keep every
-schedule wider ones had. A tile smaller than a fold leaves array lines idle.
+dimension whole and in 2 to 8, its largest power of two, 1, 4, 16, 64, and the sizes that fill the
+buffers given the other two tiles (the same way). Fill sizes are taken at fixed widths (every bit
+count from the spec's narrowest to its widest, at most `_MAX_WIDTHS`), never at the GEMM's own bits,
+so narrower operands keep every schedule wider ones had. A tile smaller than a fold leaves array
+lines idle.
 
 The search is exact over these candidates and prunes what cannot win (branch and bound): tilings
 that do not fit (when any does); then, under `latency`, every tiling whose lower bound (compute
@@ -63,17 +63,15 @@ _BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL, _FOLD_TILES_COL = (
     np.array(x)[:, None] for x in (_BALANCED, _POWERS, _FOLD_MULTIPLES, _FOLD_TILES))
 _MAX_WIDTHS = 8  # operand widths the array fill sizes are taken at, at most (the spec's bit counts)
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
-_STREAM_BALANCED = (1.0, 2.0, 3.0, 4.0)  # the streamed dimension whole and in 2 to 4 equal tiles
-_OUT_FILL_SPLITS = tuple(float(q) for q in range(1, 9))  # the output fills an array tile given the stream in 1 to 8
-_OUT_FILL_SPLITS_COL, _STREAM_POWERS_COL, _STREAM_BALANCED_COL = (
-    np.array(x)[:, None] for x in (_OUT_FILL_SPLITS, _STREAM_POWERS, _STREAM_BALANCED))
+_STREAM_BALANCED = tuple(float(q) for q in range(1, 9))  # the streamed dimension whole and in 2 to 8 equal tiles
+_STREAM_POWERS_COL, _STREAM_BALANCED_COL = (np.array(x)[:, None] for x in (_STREAM_POWERS, _STREAM_BALANCED))
 # Candidate sizes of the streamed dimension per pair, at most (`_stream_sizes`; fewer when the spec has
 # fewer bit counts than `_MAX_WIDTHS`).
 _N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS
 # Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
 # `_pairs`: the other widths, and the output's given each of the stream's balanced tiles).
 _N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
-            + 2 * (len(_OUT_FILL_SPLITS) + len(_STREAM_POWERS)))
+            + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)))
 _PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
 _PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
@@ -113,21 +111,21 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
 
 
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """(S, P) candidate tiles of the streamed dimension: whole, in 2 to 4 balanced tiles, the
+    """(S, P) candidate tiles of the streamed dimension: whole, in 2 to 8 balanced tiles, the
     largest power of two below it, 1, 4, 16, 64 (small tiles expose less at the start and end), and
     from `fill` (F, P) (the stream tile that fills the buffers given the other two tiles, for operands
     at the spec's widest, half and quarter width, then at its other widths) the first three and every
     fill's balanced split; for the widest also its power of two and half."""
     fill = np.clip(fill, 1.0, d)
-    widest, count = fill[0], len(fill)
-    out = np.empty((14 + count, fill.shape[-1]))
-    out[:4] = np.ceil(d / _STREAM_BALANCED_COL)
-    out[4] = np.exp2(np.maximum(np.ceil(np.log2(np.maximum(d, 1.0))) - 1.0, 0.0))
-    out[5] = np.exp2(np.floor(np.log2(widest)))
-    out[6] = np.ceil(widest / 2.0)
-    out[7:10] = fill[:3]
-    out[10:10 + count] = np.ceil(d / np.ceil(d / fill))
-    out[10 + count:] = _STREAM_POWERS_COL
+    widest, count, at = fill[0], len(fill), len(_STREAM_BALANCED)
+    out = np.empty((at + 6 + count + len(_STREAM_POWERS), fill.shape[-1]))
+    out[:at] = np.ceil(d / _STREAM_BALANCED_COL)
+    out[at] = np.exp2(np.maximum(np.ceil(np.log2(np.maximum(d, 1.0))) - 1.0, 0.0))
+    out[at + 1] = np.exp2(np.floor(np.log2(widest)))
+    out[at + 2] = np.ceil(widest / 2.0)
+    out[at + 3:at + 6] = fill[:3]
+    out[at + 6:at + 6 + count] = np.ceil(d / np.ceil(d / fill))
+    out[at + 6 + count:] = _STREAM_POWERS_COL
     return np.minimum(out, d, out=out)
 
 
@@ -542,7 +540,7 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     # More fills, their balanced splits only: the stationary operand's at every other width the spec
     # has (a GEMM's own bits then find the tile count that just fits; still independent of them), and
     # the output's along the array dim it shares with the stream (ws: N, is: M; on the columns) given
-    # the stream whole, in 2 to 8 (`_OUT_FILL_SPLITS`) and at the small stream tiles 1, 4, 16, 64
+    # the stream whole, in 2 to 8 (`_STREAM_BALANCED`) and at the small stream tiles 1, 4, 16, 64
     # (`_STREAM_POWERS`; where the output is the binding buffer the best tiles trade the two off along
     # its fill curve), at partial-sum width (and at output width when outputs are read back: then they
     # bind the buffer without accumulating).
@@ -551,7 +549,7 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
         other = _other_widths(c, widths)
         more0, more1 = fills(whole_padded[role[1]], other), fills(whole_padded[role[0]], other)
         stream = dims[role[2]]
-        per_line = np.concatenate([np.ceil(stream / _OUT_FILL_SPLITS_COL), np.minimum(_STREAM_POWERS_COL, stream)])
+        per_line = np.concatenate([np.ceil(stream / _STREAM_BALANCED_COL), np.minimum(_STREAM_POWERS_COL, stream)])
         if role[2] == 1:  # the stream is N (is): its tiles are stored padded
             per_line = np.ceil(per_line / pad_of[1]) * pad_of[1]
         out_widths = np.array([c["psum_bytes"], c["out_bytes"]] if c["readback"] else [c["psum_bytes"]])
