@@ -34,9 +34,11 @@ so narrower operands keep every schedule wider ones had. A tile smaller than a f
 lines idle.
 
 The search is exact over these candidates and prunes what cannot win (branch and bound): tilings
-that do not fit (when any does); then, under `latency`, every tiling whose lower bound (compute
-cycles plus its first and last transfers, valid under every loop order) exceeds the best total of
-the few tilings with the least bound.
+that do not fit (when any does); then, under `latency`, the pairs of array tiles with the least
+lower bound are expanded first, the best total of a few of their tilings bounds the optimum, and
+tilings whose own lower bound (compute plus the first and last transfers, and the DRAM bytes no loop
+order avoids) exceeds it are dropped before their loop orders are costed; the first round's
+optimum then decides which other pairs still need a round of their own (`_map_slice`).
 """
 from __future__ import annotations
 
@@ -72,7 +74,8 @@ _N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS
 # `_pairs`: the other widths, and the output's given each of the stream's balanced tiles).
 _N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
             + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)))
-_PROBE_PAIRS = 4  # array-tile pairs per GEMM costed first, to bound the optimum (branch and bound)
+_FIRST_PAIRS = 96  # array-tile pairs per GEMM expanded in the first round: usually every one that can win
+_PROBE_PAIRS = 4  # ... of which every tiling is costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
 _PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
 _PRUNE = True  # branch and bound on; the tests turn it off to check it changes no choice
@@ -184,13 +187,13 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     pairs = (pair_gid, pair_rank, t0, t1)
     array_stats = _array_stats(pc, t0, t1)
     if c["objective"] != "latency" or not _PRUNE:
-        return _pick(gc, _survivors(gc, [_expand(gc, pc, pairs, array_stats, slice(None))], None, g), g, n_tilings, m, n,
-                     k)
+        every = _expand(gc, pc, pairs, array_stats, slice(None))
+        return _pick(gc, _survivors(gc, [every], None, g), g, n_tilings, m, n, k)
     # Branch and bound, exact. A pair's cycles under any stream tiling are at least its `_pair_bound`.
-    # The pairs with the least bounds are expanded first; every tiling of the few least of them is
-    # costed, and the best total that fits bounds the GEMM's optimum: pairs and tilings whose lower
-    # bound exceeds it can neither win nor tie. Pairs left out of the first round that could still
-    # win (rare) are expanded in a second.
+    # The pairs with the least bounds are expanded first; every tiling of the few least of them and
+    # the tilings with the least lower bound are costed, and the best total that fits bounds the
+    # GEMM's optimum: tilings whose lower bound exceeds it can neither win nor tie. Pairs left out
+    # of the first round that could still beat its optimum (15 % of GEMMs) get a second round.
     bound = _pair_bound(pc, t0, t1, array_stats)
     first = _lowest(bound, pair_gid, g, _FIRST_PAIRS)
     found = _expand(gc, pc, pairs, array_stats, first)
@@ -214,8 +217,6 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         chosen = _pick(gc, _survivors(gc, [found, second], best, g), g, n_tilings, m, n, k)
     return chosen
 
-
-_FIRST_PAIRS = 96  # pairs per GEMM expanded in the first round: usually every one that can win
 
 
 def _expand(gc: dict, pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
