@@ -398,7 +398,7 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
         for w in _other_widths(c, widths):
             more0.append(np.floor(room / (whole_padded[role[1]] * w)))
             more1.append(np.floor(room / (whole_padded[role[0]] * w)))
-        out_widths = {c["psum_bytes"], c["out_bytes"]} if c["readback"] else {c["psum_bytes"]}
+        out_widths = (c["psum_bytes"], c["out_bytes"]) if c["readback"] else (c["psum_bytes"],)  # may be (G,) arrays
         stream_tiles = [np.ceil(dims[role[2]] / q) for q in _STREAM_BALANCED]
         stream_tiles += [np.minimum(p, dims[role[2]]) for p in _STREAM_POWERS]
         for per_line in stream_tiles:
