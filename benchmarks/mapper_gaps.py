@@ -63,44 +63,49 @@ def best_uniform_cycles(spec, m, n, k, ba, bw) -> float:
     return best_uniform(spec, m, n, k, ba, bw)["total"]
 
 
-def candidates_per_gemm(spec, gemms: int, seed: int = 1) -> float:
-    """Mean candidate tilings per GEMM (array-tile pairs that fit × stream tiles per pair) over random
-    GEMMs of 1 to 2,500 per dimension at the spec's widest bits, before any pruning."""
+def candidates_per_gemm(spec, gemms: int, seed: int = 1) -> tuple[float, int]:
+    """Mean array-tile pairs that fit per GEMM and stream tiles per pair (candidate tilings = their
+    product) over random GEMMs of 1 to 2,500 per dimension at the spec's widest bits, before pruning."""
     from mixaq.simulator import _mapper, gemm_cost
 
-    counted = []
-    pairs = _mapper._pairs
+    pairs_found, streams_found = [], []
+    pairs, streams = _mapper._pairs, _mapper._stream_tiles
 
-    def counting(*args, **kwargs):
+    def counting_pairs(*args, **kwargs):
         found = pairs(*args, **kwargs)
-        counted.append(len(found[0]))
+        pairs_found.append(len(found[0]))
+        return found
+
+    def counting_streams(*args, **kwargs):
+        found = streams(*args, **kwargs)
+        streams_found.append(found.shape[0])
         return found
 
     rng = np.random.default_rng(seed)
-    _mapper._pairs = counting
+    _mapper._pairs, _mapper._stream_tiles = counting_pairs, counting_streams
     try:
         _mapper._MEMO.clear()
         for m, n, k in rng.integers(1, 2501, (gemms, 3)):
             gemm_cost(spec, int(m), int(n), int(k), spec.max_bits, spec.max_bits)
     finally:
-        _mapper._pairs = pairs
+        _mapper._pairs, _mapper._stream_tiles = pairs, streams
         _mapper._MEMO.clear()
-    return sum(counted) * _mapper._N_STREAM / gemms
+    return sum(pairs_found) / gemms, max(streams_found)
 
 
 def main() -> None:
     import dataclasses
 
     from mixaq.simulator import gemm_cost, list_specs, load_spec
-    from mixaq.simulator._mapper import LOOP_ORDERS, _N_STREAM
+    from mixaq.simulator._mapper import LOOP_ORDERS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gemms", type=int, default=100, help="random GEMMs per preset for the candidate count")
     args = parser.parse_args()
     for name in list_specs():
-        tilings = candidates_per_gemm(load_spec(name), args.gemms)
-        print(f"{name}: {tilings:,.0f} candidate tilings per GEMM ({tilings / _N_STREAM:,.0f} array-tile pairs x "
-              f"{_N_STREAM} stream tiles) x {len(LOOP_ORDERS)} loop orders, before pruning")
+        pairs, streams = candidates_per_gemm(load_spec(name), args.gemms)
+        print(f"{name}: {pairs * streams:,.0f} candidate tilings per GEMM ({pairs:,.0f} array-tile pairs x "
+              f"{streams} stream tiles) x {len(LOOP_ORDERS)} loop orders, before pruning")
     for name, m, n, k, ba, bw, axis in GAP_CASES:
         spec = load_spec(name)
         got = gemm_cost(spec, m, n, k, ba, bw)
