@@ -1,5 +1,5 @@
 """Every `mixaq <command> --help` and argument error comes back before torch (or timm, optuna,
-matplotlib) is imported; the packages' lazy exports resolve to the modules that define them."""
+matplotlib, pandas) is imported; the packages' lazy exports resolve to the modules that define them."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import pytest
 
 from mixaq.search.cli import COMMANDS
 
-HEAVY = ("torch", "timm", "torchvision", "optuna", "matplotlib", "pycocotools")
+HEAVY = ("torch", "timm", "torchvision", "optuna", "matplotlib", "pycocotools", "pandas")
 
 # One interpreter runs every command's --help and a bad flag, and reports what each one imported.
 _PROBE = """

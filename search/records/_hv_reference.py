@@ -11,14 +11,16 @@ baseline's value) replaces any of them.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pandas as pd
 
 from mixaq.core._errors import MixaqError
 
 from mixaq.search.space._objectives import OBJECTIVES, Objective
+
+if TYPE_CHECKING:  # pandas loads late: `--help` of sweep, plot and demo parses --hv-ref with this module
+    import pandas as pd
 
 __all__ = ["BASELINE_REFS", "parse_hv_ref", "resolve_hv_reference"]
 
@@ -50,6 +52,8 @@ def parse_hv_ref(text: str | None) -> dict[str, float | str]:
 
 
 def _baseline_value(baselines: pd.DataFrame, name: str, column: str) -> float:
+    import pandas as pd
+
     hit = baselines.loc[baselines["name"] == name, column] if column in baselines else pd.Series(dtype=float)
     value = pd.to_numeric(hit, errors="coerce").dropna()
     return float(value.iloc[0]) if len(value) else math.nan
