@@ -284,7 +284,7 @@ def _pick(gc: dict, found: dict, g: int, n_tilings: int, m, n, k) -> dict[str, n
 
 def _cut_round(found: dict, keep: np.ndarray) -> dict:
     """A round's tilings (`_expand`) restricted to `keep`."""
-    out = {key: found[key][keep] for key in ("gid", "pair", "tiling", "tm", "tn", "tk")}
+    out = {key: found[key][keep] for key in ("gid", "tiling", "tm", "tn", "tk")}
     out["terms"] = _subset(found["terms"], keep)
     return out
 
@@ -303,7 +303,7 @@ def _concat(one: dict, two: dict) -> dict:
             return np.concatenate([np.broadcast_to(x, (size,)), y])[order]
         return x
 
-    out = {key: join(one[key], two[key]) for key in ("gid", "pair", "tiling", "tm", "tn", "tk")}
+    out = {key: join(one[key], two[key]) for key in ("gid", "tiling", "tm", "tn", "tk")}
     out["terms"] = {key: join(value, two["terms"][key]) for key, value in one["terms"].items()}
     return out
 
@@ -561,8 +561,7 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     sizes0 = _array_sizes(dims[role[0]], fill0, rows, more0)
     sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1)
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
-    # the dimension) whose stationary-operand tile fits its buffer; every GEMM keeps as many as the
-    # one with the most (padded with pairs the feasibility test below rejects).
+    # the dimension) whose stationary-operand tile fits its buffer.
     keep = _distinct(sizes0)[:, None, :] & _distinct(sizes1)[None, :, :]
     if c["dataflow"] != "os":
         k_pad = lambda t: np.ceil(t / pad_of[2]) * pad_of[2]  # noqa: E731
