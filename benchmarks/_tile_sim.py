@@ -190,6 +190,43 @@ def simulate_gemm(spec, m: int, n: int, k: int, act_bits: int, weight_bits: int,
     return _timeline(folds, reads, writes, ports, total_read, total_write)
 
 
+class _Events:
+    """The simulations' clock: a time-ordered event queue (ties in push order) and FIFO DRAM ports,
+    each serving one request at a time at its bandwidth; a served request comes back as a "done"
+    event carrying (port, item)."""
+
+    def __init__(self, ports) -> None:
+        self._heap: list = []
+        self._order = itertools.count()
+        self._queues = {port: collections.deque() for port in set(ports)}
+        self._busy = dict.fromkeys(self._queues, False)
+
+    def push(self, time: float, kind: str, item) -> None:
+        heapq.heappush(self._heap, (time, next(self._order), kind, item))
+
+    def pop(self):
+        return heapq.heappop(self._heap)
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def send(self, port, item, size: float, now: float) -> None:
+        """Queue `size` bytes on `port` (served in issue order)."""
+        self._queues[port].append((item, size))
+        self._serve(port, now)
+
+    def done(self, port, now: float) -> None:
+        """`port` finished its request: serve the next one."""
+        self._busy[port] = False
+        self._serve(port, now)
+
+    def _serve(self, port, now: float) -> None:
+        if not self._busy[port] and self._queues[port]:
+            item, size = self._queues[port].popleft()
+            self._busy[port] = True
+            self.push(now + size / port.bandwidth, "done", (port, item))
+
+
 def _timeline(folds, reads, writes, ports, total_read, total_write) -> TileSimResult:
     """Double buffering per operand buffer: its next missing tile is requested when the fold that
     consumes its previous missing tile starts (that tile has left the prefetch half); a partial-sum
@@ -198,9 +235,8 @@ def _timeline(folds, reads, writes, ports, total_read, total_write) -> TileSimRe
     `duration` later, but not before its streamed tiles have arrived (+1 cycle). Writes are
     issued when their fold ends."""
     n_folds = len(folds)
-    events: list = []
-    order = itertools.count()
-    push = lambda time, kind, item: heapq.heappush(events, (time, next(order), kind, item))  # noqa: E731
+    events = _Events(ports.values())
+    push = events.push
     # Requests: (fold, port, bytes, blocking); gates: how many conditions each still waits for.
     requests, gates, waiting_on_start, waiting_on_writes = [], [], {}, {}
     previous = {}  # buffer -> fold of its previous missing tile
@@ -221,19 +257,11 @@ def _timeline(folds, reads, writes, ports, total_read, total_write) -> TileSimRe
     streamed_left = [sum(1 for r in fold_reads if not r[3]) for fold_reads in reads]
     streamed_at = [0.0] * n_folds
     writes_left = [len(w) for w in writes]
-    queues = {port: collections.deque() for port in set(ports.values())}
-    busy = dict.fromkeys(queues, False)
     state = dict(next_fold=0, running=False, finish=0.0)
     started = [None] * n_folds
     for r, gate in enumerate(gates):
         if gate == 0:
             push(0.0, "issue", r)
-
-    def serve(port, now: float) -> None:
-        if not busy[port] and queues[port]:
-            item, size = queues[port].popleft()
-            busy[port] = True
-            push(now + size / port.bandwidth, "done", (port, item))
 
     def try_start(now: float) -> None:
         f = state["next_fold"]
@@ -251,9 +279,7 @@ def _timeline(folds, reads, writes, ports, total_read, total_write) -> TileSimRe
         state["running"] = False
         state["finish"] = max(state["finish"], now)
         for port_name, size in writes[f]:
-            port = ports[port_name]
-            queues[port].append((("write", f), size))
-            serve(port, now)
+            events.send(ports[port_name], ("write", f), size, now)
         if not writes[f]:
             writes_done(f, now)
         try_start(now)
@@ -266,17 +292,14 @@ def _timeline(folds, reads, writes, ports, total_read, total_write) -> TileSimRe
 
     try_start(0.0)
     while events:
-        now, _, kind, item = heapq.heappop(events)
+        now, _, kind, item = events.pop()
         state["finish"] = max(state["finish"], now)
         if kind == "issue":
             f, port_name, size, _ = requests[item]
-            port = ports[port_name]
-            queues[port].append((("read", item), size))
-            serve(port, now)
+            events.send(ports[port_name], ("read", item), size, now)
         elif kind == "done":
             port, (what, index) = item
-            busy[port] = False
-            serve(port, now)
+            events.done(port, now)
             if what == "read":
                 f, _, _, blocking = requests[index]
                 if blocking:
@@ -426,9 +449,8 @@ def _window_timeline(durations, reads, writes, ports, caps, total_read, total_wr
     write that spilled it has landed. Ports serve requests in issue order; writes are issued when
     their tile ends."""
     n_tiles = len(durations)
-    events: list = []
-    order = itertools.count()
-    push = lambda time, kind, item: heapq.heappush(events, (time, next(order), kind, item))  # noqa: E731
+    events = _Events(ports.values())
+    push = events.push
     pending = {name: collections.deque() for name in caps}  # buffer -> request ids not yet issued
     requests = []  # (tile, buffer, port, bytes, write it waits for or None)
     for t, tile_reads in enumerate(reads):
@@ -439,15 +461,7 @@ def _window_timeline(durations, reads, writes, ports, caps, total_read, total_wr
     left = [len(r) for r in reads]  # reads of each tile still to arrive
     writes_left = [len(w) for w in writes]
     written = [False] * n_tiles
-    queues = {port: collections.deque() for port in set(ports.values())}
-    busy = dict.fromkeys(queues, False)
     state = dict(next=0, running=False, finish=0.0)
-
-    def serve(port, now: float) -> None:
-        if not busy[port] and queues[port]:
-            item, size = queues[port].popleft()
-            busy[port] = True
-            push(now + size / port.bandwidth, "done", (port, item))
 
     def ready(buffer: str) -> bool:
         queue = pending[buffer]
@@ -468,9 +482,7 @@ def _window_timeline(durations, reads, writes, ports, caps, total_read, total_wr
             t, buffer, port_name, size, _ = requests[r]
             pending[buffer].popleft()
             outstanding[buffer] += size
-            port = ports[port_name]
-            queues[port].append((("read", r), size))
-            serve(port, now)
+            events.send(ports[port_name], ("read", r), size, now)
 
     def try_start(now: float) -> None:
         t = state["next"]
@@ -488,12 +500,11 @@ def _window_timeline(durations, reads, writes, ports, caps, total_read, total_wr
     issue(0.0)
     try_start(0.0)
     while events:
-        now, _, kind, item = heapq.heappop(events)
+        now, _, kind, item = events.pop()
         state["finish"] = max(state["finish"], now)
         if kind == "done":
             port, (what, index) = item
-            busy[port] = False
-            serve(port, now)
+            events.done(port, now)
             if what == "read":
                 t = requests[index][0]
                 left[t] -= 1
@@ -506,9 +517,7 @@ def _window_timeline(durations, reads, writes, ports, caps, total_read, total_wr
         else:  # a tile ends: its writes go out, the next tile may start
             state["running"] = False
             for port_name, size in writes[item]:
-                port = ports[port_name]
-                queues[port].append((("write", item), size))
-                serve(port, now)
+                events.send(ports[port_name], ("write", item), size, now)
             if not writes[item]:
                 wrote(item, now)
             try_start(now)

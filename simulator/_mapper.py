@@ -53,7 +53,6 @@ __all__ = ["LOOP_ORDERS", "MAPPED_FIELDS", "TILE_RESULT_FIELDS", "cost_tilings",
 
 # Loop orders over the tile loops, outermost first (index = the `loop_order` result field).
 LOOP_ORDERS = tuple("".join(p) for p in itertools.permutations("mnk"))
-_DIM = {"m": 0, "n": 1, "k": 2}
 _OPERAND_DIMS = {"a": (0, 2), "b": (2, 1), "c": (0, 1)}
 TILE_RESULT_FIELDS = ("compute", "total", "read", "write", "sram", "tile_m", "tile_n", "tile_k", "loop_order",
                       "tiles")
