@@ -347,7 +347,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
     stream tile t that fits (ws, is; 1 for os, whose output width depends on the stream tile); the
     stream sums to the whole dimension (⌈K/pack⌉ at least when K streams); the first and last
     transfers are at least those of a stream tile of 1. +inf when no stream tile fits. With
-    `traffic`, also the DRAM bytes no stream tile and loop order avoid (`_pair_traffic_cycles`)."""
+    `traffic`, also the DRAM bytes no stream tile and loop order avoid (`_pair_traffic`), coupled with the fills a smaller stream tile costs."""
     role = c["roles"]
     dims = (c["m"], c["n"], c["k"])
     div = (1.0, 1.0, c["pack"])
@@ -373,7 +373,8 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
             c_fill = np.floor(room(c["cap_c"], c_unit / n_pad) / n_pad) * n_pad
             fill = np.minimum(room(c["cap_b"], b_unit), np.where(binds, c_fill, np.inf))
         fits = fill >= 1.0
-        t_q = np.ceil(dims[sd] / np.clip(fill, 1.0, dims[sd]))
+        t_max = np.clip(fill, 1.0, dims[sd])
+        t_q = np.ceil(dims[sd] / t_max)
         exposure = _exposure(c, a_unit, b_unit, c_unit, tm * n_pad_tile * c["out_bytes"])
     else:  # os: K streams. Below K the outputs accumulate at psum width; a whole K may stream them out.
         tm, tn, k = t0 if role[0] == 0 else t1, t1 if role[1] == 1 else t0, c["k"]
@@ -383,59 +384,89 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
         psum_fits = (tm * n_pad_tile * c["psum_bytes"] <= c["cap_c"] * (1.0 + 1e-9)) | (k <= 1.0)
         whole_fits = (fill >= k) & ((tm * n_pad_tile * c["out_bytes"] <= c["cap_c"] * (1.0 + 1e-9)) | ~c["readback"])
         fits = whole_fits | (psum_fits & (fill >= 1.0))
-        t_q = np.where(whole_fits, 1.0, np.ceil(k / np.clip(fill, 1.0, k)))
-    if c["feed"] == "systolic":
-        compute = r_folds * c_folds * (stream - 2.0 * t_q) + t_q * (c["skew_rows"] * c_folds * r_len + r_folds * c_len)
-    elif c["feed"] == "buffered":
-        compute = r_folds * c_folds * stream + t_q * (c["skew_rows"] * r_used * c_q + c_used * r_q - 2.0 * r_q * c_q)
-    else:
-        compute = r_folds * c_folds * stream
-    bound = compute + exposure
+        t_max = np.where(whole_fits, k, np.clip(fill, 1.0, k))
+        t_q = np.ceil(k / t_max)
+    def compute(count):  # never falls as the stream's tile count grows
+        if c["feed"] == "systolic":
+            return r_folds * c_folds * (stream - 2.0 * count) + count * (c["skew_rows"] * c_folds * r_len
+                                                                        + r_folds * c_len)
+        if c["feed"] == "buffered":
+            return r_folds * c_folds * stream + count * (c["skew_rows"] * r_used * c_q + c_used * r_q
+                                                         - 2.0 * r_q * c_q)
+        return r_folds * c_folds * stream
+
     if traffic and not c["per_port"]:
-        bound = np.maximum(bound, _pair_traffic_cycles(c, t0, t1, array_stats, t_q))
+        # A smaller stream tile spills less but costs more fills: both at each interval's right end.
+        bound = np.inf
+        for r, dram in _pair_traffic(c, t0, t1, array_stats, t_q, t_max):
+            bound = np.minimum(bound, np.maximum(compute(np.ceil(dims[sd] / r)) + exposure,
+                                                 _traffic_cycles(c, dram, 0.0, 0.0, 0.0)))
+    else:
+        bound = compute(t_q) + exposure
     return np.where(fits, bound, np.inf)
 
 
-def _pair_traffic_cycles(c: dict, t0, t1, array_stats, t_q):
-    """`_dram_floor` of an array-tile pair under any stream tile that fits, as cycles on the shared
-    port: a stream tile t of at least 1 tiles its dimension D at least ⌈D/largest⌉ times (`t_q`) and
-    t·⌈D/t⌉ ≥ D, so each operand's footprints are at least those of t = 1 (grown along the stream
-    dimension: of t = D), unpadded along the stream."""
+def _pair_traffic(c: dict, t0, t1, array_stats, t_q, t_max) -> list:
+    """A lower bound of an array-tile pair's DRAM bytes under any whole stream tile t ≤ `t_max` and
+    any loop order, as (r, bytes) pairs: every t has an r ≥ t whose bytes are no more than t's.
+
+    Per loop order, as `_orders` counts it: the operand the stream does not index is re-fetched
+    ⌈D/t⌉ times across the stream loop (less as t grows) when its tile, grown as the order grows
+    it, does not fit; whether it fits does not depend on t. An operand the stream indexes has a
+    tile linear in t: grown by the stream loop to at least D, by its other loop to at least t·q (q
+    that dimension's tile count), so it spills only above a threshold of t. Between thresholds
+    every order's bytes are least at the interval's right end: r runs over the thresholds and
+    `t_max`. Footprints unpadded along the stream; `t_q`: the stream's least tile count."""
     role = c["roles"]
     sd = role[2]
     dims = (c["m"], c["n"], c["k"])
     q, tile = [None, None, None], [None, None, None]
-    q[role[0]], q[role[1]], q[sd] = array_stats[0][0], array_stats[1][0], t_q
+    q[role[0]], q[role[1]] = array_stats[0][0], array_stats[1][0]
     tile[role[0]], tile[role[1]] = t0, t1
     padded = [dims[0], dims[1], dims[2]]  # B's K and C's N padded where the tiles are known
     padded[role[0]], padded[role[1]] = array_stats[0][4], array_stats[1][4]
     k_pad = c["rows"] * c["pack"] if c["pad"] else 1.0
     n_pad = c["cols"] if c["pad"] else 1.0
-    # Per operand: its tile per unit of each own dimension, the stream one at 1 (and unpadded).
-    extent = lambda d, pad: 1.0 if d == sd else np.ceil(tile[d] / pad) * pad  # noqa: E731
     width_c = np.where(t_q > 1.0, c["psum_bytes"], np.minimum(c["psum_bytes"], c["out_bytes"])) if sd == 2 else \
         np.where((q[2] > 1.0) | ((np.ceil(np.ceil(tile[2] / c["pack"]) / c["rows"]) > 1.0) & c["x2_is_psum"]),
                  c["psum_bytes"], c["out_bytes"])
-    units = {"a": (extent(0, 1.0) * extent(2, 1.0) * (c["ba"] / 8.0), c["ba"] / 8.0),
-             "b": (extent(2, k_pad) * extent(1, 1.0) * (c["bw"] / 8.0), c["bw"] / 8.0),
-             "c": (extent(0, 1.0) * extent(1, n_pad) * width_c, width_c)}
-    grown = []
-    for name in ("a", "b", "c"):
-        unit, _ = units[name]
-        least = np.inf
-        for d in _OPERAND_DIMS[name]:
-            if d == sd:  # t·⌈D/t⌉ ≥ D, the stream extent unpadded
-                other = [x for x in _OPERAND_DIMS[name] if x != d][0]
-                pad = k_pad if (name, other) == ("b", 2) else (n_pad if (name, other) == ("c", 1) else 1.0)
-                along = dims[d] * (np.ceil(tile[other] / pad) * pad) * units[name][1]
-            else:
-                along = unit * q[d]
-            least = np.minimum(least, along)
-        grown.append(least)
-    refetch = (q[1], q[0], q[2])
-    dram = _dram_floor(c, dims[0] * dims[2] * (c["ba"] / 8.0), padded[2] * dims[1] * (c["bw"] / 8.0),
-                       dims[0] * padded[1], refetch, tuple(grown))
-    return _traffic_cycles(c, dram, 0.0, 0.0, 0.0)
+    width = {"a": c["ba"] / 8.0, "b": c["bw"] / 8.0, "c": width_c}
+    pads = {("b", 2): k_pad, ("c", 1): n_pad}
+    extent = lambda name, d: np.ceil(tile[d] / pads.get((name, d), 1.0)) * pads.get((name, d), 1.0)  # noqa: E731
+    # Per operand, whether it spills with its non-indexing loop in the middle under its first own
+    # dim, under its second, and outermost (`_orders`' options 1-3): booleans, or for an operand the
+    # stream indexes under its other dim, the threshold t above which it does.
+    spills, above = {}, {}
+    for name, own in _OPERAND_DIMS.items():
+        room = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}[name] * (1.0 + 1e-9)  # rounding: never above
+        if sd in own:
+            other = own[0] if own[1] == sd else own[1]
+            per_t = extent(name, other) * width[name]
+            along_stream = dims[sd] * per_t > room
+            threshold = np.floor(room / (per_t * q[other]))
+            inner = (along_stream, threshold) if own[0] == sd else (threshold, along_stream)
+            spills[name] = (inner[0], inner[1], dims[sd] * per_t * q[other] > room)
+            above[name] = threshold
+        else:
+            unit = extent(name, own[0]) * extent(name, own[1]) * width[name]
+            spills[name] = (unit * q[own[0]] > room, unit * q[own[1]] > room, unit * q[own[0]] * q[own[1]] > room)
+    totals = {"a": dims[0] * dims[2] * (c["ba"] / 8.0), "b": padded[2] * dims[1] * (c["bw"] / 8.0)}
+    mn_out = dims[0] * padded[1]
+    out_total = mn_out * c["out_bytes"]
+    if c["readback"]:
+        c_once, totals["c"] = 2.0 * out_total, 2.0 * out_total
+    else:
+        c_once, totals["c"] = out_total, mn_out * c["psum_bytes"] * (1.0 if c["write_every_fold"] else 2.0)
+    out = []
+    for r in [np.clip(x, 1.0, t_max) for x in above.values()] + [t_max]:
+        q[sd] = np.ceil(dims[sd] / r)
+        dram = totals["a"] + totals["b"] + c_once
+        for name, own in _OPERAND_DIMS.items():
+            refetch = q[3 - own[0] - own[1]] - 1.0
+            options = [np.zeros_like(refetch)] + [(r > x) if x.dtype != bool else x for x in spills[name]]
+            dram = dram + (totals[name] * refetch) * np.stack(np.broadcast_arrays(*options))[_ORDER_PICK[name][0]]
+        out.append((r, dram.min(axis=0)))
+    return out
 
 
 def _exposure(c: dict, a_tile, b_tile, c_tile, last):
@@ -450,20 +481,20 @@ def _exposure(c: dict, a_tile, b_tile, c_tile, last):
     return (a_tile + b_tile + c_first + last) / bandwidth
 
 
-def _dram_floor(c: dict, a_total, b_total, mn_out, refetch: tuple, grown: tuple):
+def _dram_floor(c: dict, a_total, b_total, mn_out, refetch: tuple, spills: tuple):
     """A lower bound of the DRAM bytes under any loop order: every input read and every output
     written once (and read back when `readback`), plus the re-fetches no order avoids. An operand
     not indexed by the innermost loop is re-fetched `refetch` times (at least) when its tile grown
-    by its inner loop (at least `grown`, the lesser of its two) does not fit; one operand per order
-    escapes, so the dearest one is left out."""
+    by its inner loop does not fit (`spills`: even grown by the cheaper of its two); one operand per
+    order escapes, so the dearest one is left out."""
     out_total = mn_out * c["out_bytes"]
     if c["readback"]:
         c_min, c_round = 2.0 * out_total, 2.0 * out_total
     else:
         c_min, c_round = out_total, mn_out * c["psum_bytes"] * (1.0 if c["write_every_fold"] else 2.0)
-    extra_a = a_total * (refetch[0] - 1.0) * (grown[0] > c["cap_a"])
-    extra_b = b_total * (refetch[1] - 1.0) * (grown[1] > c["cap_b"])
-    extra_c = c_round * (refetch[2] - 1.0) * (grown[2] > c["cap_c"])
+    extra_a = a_total * (refetch[0] - 1.0) * spills[0]
+    extra_b = b_total * (refetch[1] - 1.0) * spills[1]
+    extra_c = c_round * (refetch[2] - 1.0) * spills[2]
     return (a_total + b_total + c_min + extra_a + extra_b + extra_c
             - np.maximum(np.maximum(extra_a, extra_b), extra_c))
 
@@ -676,8 +707,9 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     if _PRUNE:
         # No order keeps every operand on chip: what the cheapest one must re-fetch bounds the traffic.
         refetch = (q[1], q[0], q[2])  # each operand's non-indexing loop: A n, B m, C k
-        grown = (a_tile * np.minimum(q[0], q[2]), b_tile * np.minimum(q[2], q[1]), c_tile * np.minimum(q[0], q[1]))
-        dram = _dram_floor(c, m * k * (ba / 8.0), stats[2][4] * n * (bw / 8.0), m * stats[1][4], refetch, grown)
+        spills = (a_tile * np.minimum(q[0], q[2]) > c["cap_a"], b_tile * np.minimum(q[2], q[1]) > c["cap_b"],
+                  c_tile * np.minimum(q[0], q[1]) > c["cap_c"])
+        dram = _dram_floor(c, m * k * (ba / 8.0), stats[2][4] * n * (bw / 8.0), m * stats[1][4], refetch, spills)
         lower = np.maximum(lower, _traffic_cycles(c, dram, compute, 0.0, 0.0))
     return dict(compute=compute, feasible=feasible, a_tile=a_tile, b_tile=b_tile, c_tile=c_tile, last=last,
                 q=tuple(q), r_folds=r_folds, c_folds=c_folds, t_q=t_q, k_pad_total=stats[2][4],

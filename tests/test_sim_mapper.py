@@ -170,6 +170,34 @@ def test_pruning_changes_no_choice(name, monkeypatch):
             np.testing.assert_array_equal(pruned[key], full[key], err_msg=key)
 
 
+@pytest.mark.parametrize("name", PRESETS)
+def test_lower_bounds_never_exceed_what_they_bound(name):
+    """The search's bounds, each against every candidate it bounds: a tiling's `lower` against its
+    best loop order, and an array-tile pair's bound (the coupled traffic one of the second round)
+    against the best of all its tilings. A bound above either could prune the optimum."""
+    spec = load_spec(name)
+    rng = np.random.default_rng(3)
+    model, roles = PRECISION_MODELS[spec.precision_model], DATAFLOW_ROLES[spec.dataflow]
+    values = _mapper.spec_values(spec, roles)
+    for m, n, k in [(195, 768, 3072), (2598, 384, 3072), (49, 49, 32)] + [
+            tuple(rng.integers(1, 3000, 3).astype(float)) for _ in range(4)]:
+        one = lambda x: np.array([float(x)])  # noqa: E731
+        ba, bw = one(spec.min_bits), one(spec.max_bits)
+        pack = np.broadcast_to(model.reduction_pack(ba, bw, spec.min_bits, spec.max_bits), (1,)).astype(float)
+        passes = np.broadcast_to(model.serial_passes(ba, bw, spec.serial_operands), (1,)).astype(float)
+        cols = _mapper._columns(values, one(m), one(n), one(k), ba, bw, pack, passes, np.ones(1))
+        gid, rank, t0, t1, _ = _mapper._pairs(values, (one(m), one(n), one(k)), ba, bw, pack)
+        stats = _mapper._array_stats(cols, t0, t1)
+        every = _mapper._expand(cols, cols, (gid, rank, t0, t1), stats, slice(None))
+        fits = every["terms"]["feasible"]
+        total = _mapper._orders(cols, every["terms"], only_total=True)["total"].min(axis=0)
+        assert np.all(every["terms"]["lower"][fits] <= total[fits] * (1 + 1e-9)), (name, m, n, k)
+        best = np.full(len(t0), np.inf)
+        np.minimum.at(best, every["pair"][fits], total[fits])
+        bound = _mapper._pair_bound(cols, t0, t1, stats, traffic=True)
+        assert np.all(bound <= best * (1 + 1e-9)), (name, m, n, k, np.max(bound / best))
+
+
 def test_bitfusion_preset_splits_and_bits():
     """The lead's pre-stop check (issue 20): Swin stage-3 fc2 whole is no dearer than fed as 128 +
     68 rows, and A8 over A4 is at most ~2× (the array's throughput gain)."""
