@@ -74,8 +74,8 @@ _N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS
 _N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
             + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)))
 _FIRST_PAIRS = 96  # array-tile pairs per GEMM expanded in the first round: usually every one that can win
-_PROBE_PAIRS = 4  # ... of which every tiling is costed first, to bound the optimum (branch and bound)
-_PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
+_PROBES = 64  # ... of whose tilings those with the least lower bound are costed first (branch and bound)
+_SURVIVOR_PROBES = 8  # in a second round, the tilings per GEMM with the least lower bound costed first
 _PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
 _PRUNE = True  # branch and bound on; the tests turn it off to check it changes no choice
 _SLACK = 1.0 + 1e-9  # an incumbent's total, raised past the rounding of bounds summed in another order
@@ -189,23 +189,31 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         every = _expand(gc, pc, pairs, array_stats, slice(None))
         return _pick(gc, _survivors(gc, [every], None, g), g, n_tilings, m, n, k)
     # Branch and bound, exact. A pair's cycles under any stream tiling are at least its `_pair_bound`.
-    # The pairs with the least bounds are expanded first; every tiling of the few least of them and
-    # the tilings with the least lower bound are costed, and the best total that fits bounds the
-    # GEMM's optimum: tilings whose lower bound exceeds it can neither win nor tie. Pairs left out
-    # of the first round that could still beat its optimum (15 % of GEMMs) get a second round.
+    # The pairs with the least bounds are expanded first, and their tilings with the least lower
+    # bounds are costed under every order: the best of them bounds the GEMM's optimum, and other
+    # tilings whose lower bound exceeds it can neither win nor tie (usually none is left: 70 % of
+    # GEMMs). Pairs left out of the first round that could still beat its optimum get a second round.
     bound = _pair_bound(pc, t0, t1, array_stats)
     first = _lowest(bound, pair_gid, g, _FIRST_PAIRS)
     found = _expand(gc, pc, pairs, array_stats, first)
-    fits = found["terms"]["feasible"]
-    probe = (_lowest(bound[first], pair_gid[first], g, _PROBE_PAIRS)[found["pair"]]
-             | _lowest(np.where(fits, found["terms"]["lower"], np.inf), found["gid"], g, _PROBES)) & fits
-    best = np.full(g, np.inf)
-    total = _orders(_subset(gc, found["gid"][probe]), _subset(found["terms"], probe), only_total=True)["total"]
-    np.minimum.at(best, found["gid"][probe], total.min(axis=0) * _SLACK)
-    survivors = _survivors(gc, [found], best, g)
-    chosen = _pick(gc, survivors, g, n_tilings, m, n, k)
+    gid, fits, lower = found["gid"], found["terms"]["feasible"], found["terms"]["lower"]
+    if g == 1:
+        any_fit = np.array([fits.any()])
+    else:
+        any_fit = np.zeros(g, dtype=bool)
+        np.logical_or.at(any_fit, gid, fits)
+    if any_fit.all():
+        probe = _lowest(np.where(fits, lower, np.inf), gid, g, _PROBES) & fits
+        tried = _costed(gc, _cut_round(found, probe))
+        chosen = _pick(gc, tried, g, n_tilings, m, n, k)
+        beyond = fits & ~probe & (lower <= (chosen["total"] * _SLACK)[gid])
+        if beyond.any():
+            tried = _concat(tried, _costed(gc, _cut_round(found, beyond)))
+            chosen = _pick(gc, tried, g, n_tilings, m, n, k)
+    else:  # a GEMM none of whose tilings fits keeps them all (costed as they are)
+        chosen = _pick(gc, _survivors(gc, [found], np.full(g, np.inf), g), g, n_tilings, m, n, k)
     # The first round's optimum (where something fits) bounds the rest: usually nothing is left.
-    best = np.where(survivors["any_fit"], np.minimum(best, chosen["total"] * _SLACK), best)
+    best = np.where(any_fit, chosen["total"] * _SLACK, np.inf)
     rest = ~first & (bound <= best[pair_gid])
     if rest.any():  # the traffic no order avoids bounds these pairs too (worth it for the few left)
         at = np.flatnonzero(rest)
@@ -265,7 +273,7 @@ def _survivors(gc: dict, rounds: list, best, g: int) -> dict:
     gid, terms = found["gid"], found["terms"]
     if best is not None and len(gid) > _PROBE_ABOVE * g:
         fits = terms["feasible"]
-        probe = _lowest(np.where(fits, terms["lower"], np.inf), gid, g, _PROBES) & fits
+        probe = _lowest(np.where(fits, terms["lower"], np.inf), gid, g, _SURVIVOR_PROBES) & fits
         probed = _orders(_subset(gc, gid[probe]), _subset(terms, probe), only_total=True)["total"].min(axis=0)
         best = best.copy()
         np.minimum.at(best, gid[probe], probed * _SLACK)
@@ -275,10 +283,16 @@ def _survivors(gc: dict, rounds: list, best, g: int) -> dict:
 
 
 def _pick(gc: dict, found: dict, g: int, n_tilings: int, m, n, k) -> dict[str, np.ndarray]:
-    """`_choose` among the survivors (`_survivors`), each costed under every loop order."""
-    cols = _subset(gc, found["gid"])
-    return _choose(cols, _orders(cols, found["terms"]), found["gid"], found["tiling"], n_tilings, g,
+    """`_choose` among the survivors (`_survivors`), each costed under every loop order (`_costed`)."""
+    if "cost" not in found:
+        found = _costed(gc, found)
+    return _choose(gc, found["cost"], found["gid"], found["tiling"], n_tilings, g,
                    m, n, k, found["tm"], found["tn"], found["tk"])
+
+
+def _costed(gc: dict, found: dict) -> dict:
+    """A round's tilings (`_expand`) with their `_orders` under "cost"."""
+    return dict(found, cost=_orders(_subset(gc, found["gid"]), found["terms"]))
 
 
 def _cut_round(found: dict, keep: np.ndarray) -> dict:
@@ -304,6 +318,9 @@ def _concat(one: dict, two: dict) -> dict:
 
     out = {key: join(one[key], two[key]) for key in ("gid", "tiling", "tm", "tn", "tk")}
     out["terms"] = {key: join(value, two["terms"][key]) for key, value in one["terms"].items()}
+    if "cost" in one and "cost" in two:  # (6, T) per loop order, or (T,): joined along the tilings
+        out["cost"] = {key: None if value is None else np.concatenate((value, two["cost"][key]), axis=-1)[..., order]
+                       for key, value in one["cost"].items()}
     return out
 
 
@@ -535,10 +552,13 @@ def _columns(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict:
     if len(m) == 1:
         col = {key: (v[0] if type(v) is np.ndarray and v.ndim else v) for key, v in col.items()}
         col["_arrays"] = ()
+        col["_rooms"] = np.array([[col["cap_a"]], [col["cap_b"]], [col["cap_c"]]], dtype=float)  # `_orders`'
         return col
     # The energy constants are read per candidate only under the energy objectives: not gathered else.
     unused = () if c["objective"] in ("energy", "edp") else _ENERGY_KEYS
     col["_arrays"] = tuple(key for key, v in col.items() if type(v) is np.ndarray and v.ndim and key not in unused)
+    if not any(np.ndim(c[key]) for key in ("cap_a", "cap_b", "cap_c")):  # `_orders`' buffer sizes, stacked
+        col["_rooms"] = np.array([[c["cap_a"]], [c["cap_b"]], [c["cap_c"]]], dtype=float)
     return col
 
 
@@ -732,22 +752,27 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     # outermost, when all of it does not fit. Its largest kept footprint (Bit Fusion's exposed
     # transfer) depends only on the order of its own two loops. All six orders at once: each factor
     # (and kept footprint) is one of a few per-tiling values, picked per order by `_ORDER_PICK`.
-    factor, maxfoot = {}, {}
-    for name, (tile, room) in (("a", (a_tile, c["cap_a"])), ("b", (b_tile, c["cap_b"])), ("c", (c_tile, c["cap_c"]))):
-        d0, d1 = _OPERAND_DIMS[name]
-        refetch = q[3 - d0 - d1] - 1.0
-        grown0, grown1, whole = tile * q[d0], tile * q[d1], tile * q[d0] * q[d1]
-        options = np.empty((4,) + shape)
-        options[0] = 1.0
-        options[1] = 1.0 + refetch * (grown0 > room)
-        options[2] = 1.0 + refetch * (grown1 > room)
-        options[3] = 1.0 + refetch * (whole > room)
-        factor[name] = options[_ORDER_PICK[name][0]]
-        if need_top:
-            kept = np.empty((2,) + shape)
-            kept[0] = np.where(whole <= room, whole, np.where(grown0 <= room, grown0, tile))
-            kept[1] = np.where(whole <= room, whole, np.where(grown1 <= room, grown1, tile))
-            maxfoot[name] = kept[_ORDER_PICK[name][1]]
+    tiles, counts = np.empty((3,) + shape), np.empty((3,) + shape)  # per operand a, b, c; per dim m, n, k
+    tiles[0], tiles[1], tiles[2] = a_tile, b_tile, c_tile
+    counts[0], counts[1], counts[2] = q
+    room = c.get("_rooms")
+    if room is None:
+        room = np.stack(np.broadcast_arrays(c["cap_a"], c["cap_b"], c["cap_c"]))
+        room = room[:, None] if room.ndim == 1 else room
+    grown0, grown1 = tiles * counts[_OWN_FIRST], tiles * counts[_OWN_SECOND]
+    whole = grown0 * counts[_OWN_SECOND]
+    refetch = counts[_ACROSS] - 1.0
+    options = np.empty((3, 4) + shape)
+    options[:, 0] = 1.0
+    options[:, 1] = 1.0 + refetch * (grown0 > room)
+    options[:, 2] = 1.0 + refetch * (grown1 > room)
+    options[:, 3] = 1.0 + refetch * (whole > room)
+    factor = dict(zip("abc", options[_OPERAND_ROWS, _ORDER_OPTION]))  # each (6, T)
+    if need_top:
+        kept = np.empty((3, 2) + shape)
+        kept[:, 0] = np.where(whole <= room, whole, np.where(grown0 <= room, grown0, tiles))
+        kept[:, 1] = np.where(whole <= room, whole, np.where(grown1 <= room, grown1, tiles))
+        maxfoot = dict(zip("abc", kept[_OPERAND_ROWS, _ORDER_TOP]))
     read_a, read_b = a_total * factor["a"], b_total * factor["b"]
     rounds = factor["c"]
     if c["readback"]:  # every output tile is read before accumulating and written after
@@ -822,6 +847,12 @@ def _order_pick() -> dict:
 
 
 _ORDER_PICK = _order_pick()
+# The same for the operands a, b, c stacked (`_orders`): their own dims, the dim that does not index
+# them, and per operand and loop order which option and kept footprint applies.
+_OWN_FIRST, _OWN_SECOND = (np.array([_OPERAND_DIMS[name][j] for name in "abc"]) for j in (0, 1))
+_ACROSS = np.array([3 - sum(_OPERAND_DIMS[name]) for name in "abc"])
+_OPERAND_ROWS = np.arange(3)[:, None]
+_ORDER_OPTION, _ORDER_TOP = (np.stack([_ORDER_PICK[name][j] for name in "abc"]) for j in (0, 1))
 
 
 def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, tm, tn, tk) -> dict[str, np.ndarray]:
@@ -928,15 +959,42 @@ def _map_missing(spec: Any, model: Any, values: dict, array_keys: list, memo: di
     miss = np.array(todo, dtype=np.float64).reshape(len(todo), -1)
     mm, nn, kk, aa, ww = (miss[:, j] for j in range(5))
     cols = {key: (miss[:, 5 + array_keys.index(key)] if key in array_keys else values[key]) for key in values}
-    pack = np.broadcast_to(model.reduction_pack(aa, ww, spec.min_bits, spec.max_bits), mm.shape).astype(float)
-    passes = np.broadcast_to(model.serial_passes(aa, ww, spec.serial_operands), mm.shape).astype(float)
-    scale = np.broadcast_to(model.mac_energy_scale(aa, ww, spec.min_bits, spec.max_bits, spec.serial_operands,
-                                                   pack), mm.shape).astype(float)
+    if len(todo) == 1:  # one GEMM (`mapped_one`): its bits' constants from the cache, its row without numpy
+        pack, passes, scale = (np.array([x]) for x in _bit_constants(spec, model, todo[0][3], todo[0][4]))
+    else:
+        pack, passes, scale = _bit_columns(spec, model, aa, ww)
     busy = mm * nn * kk > 0
     result = map_tiles(cols, np.maximum(mm, 1.0), np.maximum(nn, 1.0), np.maximum(kk, 1.0), aa, ww, pack, passes, scale)
+    if len(todo) == 1:
+        row = [float(result[key][0]) for key in TILE_RESULT_FIELDS] + [float(pack[0]), float(passes[0]), float(scale[0])]
+        if not busy[0]:
+            row = [0.0] * len(TILE_RESULT_FIELDS) + [1.0] + row[-2:]
+        memo[todo[0]] = tuple(row)
+        return
     found = np.column_stack([np.where(busy, result[key], 0.0) for key in TILE_RESULT_FIELDS]
                             + [np.where(busy, pack, 1.0), passes, scale])
     memo.update(zip(todo, map(tuple, found.tolist())))
+
+
+def _bit_columns(spec: Any, model: Any, aa: np.ndarray, ww: np.ndarray) -> tuple:
+    """Per GEMM: the precision model's reduction pack, serial passes and MAC energy scale."""
+    pack = np.broadcast_to(model.reduction_pack(aa, ww, spec.min_bits, spec.max_bits), aa.shape).astype(float)
+    passes = np.broadcast_to(model.serial_passes(aa, ww, spec.serial_operands), aa.shape).astype(float)
+    scale = np.broadcast_to(model.mac_energy_scale(aa, ww, spec.min_bits, spec.max_bits, spec.serial_operands,
+                                                   pack), aa.shape).astype(float)
+    return pack, passes, scale
+
+
+_BIT_CONSTANTS: dict = {}  # (model, spec's bit range and serial operands, ba, bw) -> `_bit_columns` of one GEMM
+
+
+def _bit_constants(spec: Any, model: Any, ba: float, bw: float) -> tuple:
+    key = (model, spec.min_bits, spec.max_bits, spec.serial_operands, ba, bw)
+    found = _BIT_CONSTANTS.get(key)
+    if found is None:
+        found = _BIT_CONSTANTS[key] = tuple(float(x[0]) for x in _bit_columns(spec, model, np.array([ba]),
+                                                                                np.array([bw])))
+    return found
 
 
 def mapped(spec: Any, model: Any, roles: Any, m: np.ndarray, n, k, ba, bw) -> dict[str, np.ndarray]:
