@@ -92,7 +92,7 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
     (powers of two are whole folds of power-of-two arrays at any Bit Fusion packing, and the same for
     every array size; a tile smaller than a fold leaves lines idle when the buffers are small)."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
-    fill = np.clip(fill, 1.0, d)
+    fill = _clip(fill, d)
     balanced = np.ceil(d / np.ceil(d / fill))
     shape = (1, len(d))
     # In q tiles of whole folds (the last takes the rest), and the smallest tile that needs as many
@@ -108,7 +108,7 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
     rows = [np.ceil(d / _BALANCED_COL), np.exp2(np.maximum(e - 1.0, 0.0)).reshape(shape), fill, balanced,
             _POWERS_COL + zero, lines * _FOLD_MULTIPLES_COL + zero, whole_and_smallest]
     if more is not None and len(more):
-        rows.append(np.ceil(d / np.ceil(d / np.clip(more, 1.0, d))))
+        rows.append(np.ceil(d / np.ceil(d / _clip(more, d))))
     return np.minimum(np.concatenate(rows), d)
 
 
@@ -118,7 +118,7 @@ def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     from `fill` (F, P) (the stream tile that fills the buffers given the other two tiles, for operands
     at the spec's widest, half and quarter width, then at its other widths) the first three and every
     fill's balanced split; for the widest also its power of two and half."""
-    fill = np.clip(fill, 1.0, d)
+    fill = _clip(fill, d)
     widest, count, at = fill[0], len(fill), len(_STREAM_BALANCED)
     out = np.empty((at + 6 + count + len(_STREAM_POWERS), fill.shape[-1]))
     out[:at] = np.ceil(d / _STREAM_BALANCED_COL)
@@ -131,9 +131,23 @@ def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     return np.minimum(out, d, out=out)
 
 
+def _clip(x, upper):
+    """x clipped to [1, upper]: `np.clip` costs three times two ufuncs on small arrays."""
+    return np.minimum(np.maximum(x, 1.0), upper)
+
+
 def _distinct(sizes: np.ndarray) -> np.ndarray:
     """(T, G) (or (T, P)) mask: the first of equal candidate sizes of each GEMM (pair)."""
     count = len(sizes)
+    if sizes.shape[1] == 1:  # one column: a stable sort finds each value's first
+        order = np.argsort(sizes[:, 0], kind="stable")
+        ordered = sizes[order, 0]
+        first = np.empty(count, dtype=bool)
+        first[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        out = np.empty((count, 1), dtype=bool)
+        out[order, 0] = first
+        return out
     earlier = _EARLIER[:count, :count, None] if count <= len(_EARLIER) else np.tri(count, k=-1, dtype=bool)[:, :, None]
     return ~((sizes[:, None, :] == sizes[None, :, :]) & earlier).any(axis=1)
 
@@ -390,7 +404,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
             c_fill = np.floor(room(c["cap_c"], c_unit / n_pad) / n_pad) * n_pad
             fill = np.minimum(room(c["cap_b"], b_unit), np.where(binds, c_fill, np.inf))
         fits = fill >= 1.0
-        t_max = np.clip(fill, 1.0, dims[sd])
+        t_max = _clip(fill, dims[sd])
         t_q = np.ceil(dims[sd] / t_max)
         exposure = _exposure(c, a_unit, b_unit, c_unit, tm * n_pad_tile * c["out_bytes"])
     else:  # os: K streams. Below K the outputs accumulate at psum width; a whole K may stream them out.
@@ -401,7 +415,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
         psum_fits = (tm * n_pad_tile * c["psum_bytes"] <= c["cap_c"] * (1.0 + 1e-9)) | (k <= 1.0)
         whole_fits = (fill >= k) & ((tm * n_pad_tile * c["out_bytes"] <= c["cap_c"] * (1.0 + 1e-9)) | ~c["readback"])
         fits = whole_fits | (psum_fits & (fill >= 1.0))
-        t_max = np.where(whole_fits, k, np.clip(fill, 1.0, k))
+        t_max = np.where(whole_fits, k, _clip(fill, k))
         t_q = np.ceil(k / t_max)
     def compute(count):  # never falls as the stream's tile count grows
         if c["feed"] == "systolic":
@@ -475,7 +489,7 @@ def _pair_traffic(c: dict, t0, t1, array_stats, t_q, t_max) -> list:
     else:
         c_once, totals["c"] = out_total, mn_out * c["psum_bytes"] * (1.0 if c["write_every_fold"] else 2.0)
     out = []
-    for r in [np.clip(x, 1.0, t_max) for x in above.values()] + [t_max]:
+    for r in [_clip(x, t_max) for x in above.values()] + [t_max]:
         q[sd] = np.ceil(dims[sd] / r)
         dram = totals["a"] + totals["b"] + c_once
         for name, own in _OPERAND_DIMS.items():
@@ -621,6 +635,10 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
         else:  # is: rows K, cols M: A
             stat_tile = sizes0[:, None, :] * sizes1[None, :, :] * bytes_a
             keep = keep & (stat_tile <= c["cap_a"])
+    if g == 1:  # the same, without the GEMM axis
+        i0, i1 = np.nonzero(keep[:, :, 0])
+        return np.zeros(len(i0), dtype=np.int64), np.arange(len(i0)), sizes0[i0, 0], sizes1[i1, 0], \
+            sizes0.shape[0] * sizes1.shape[0]
     keep = keep.reshape(-1, g)
     pair_idx, pair_gid = np.nonzero(keep.T)[::-1]
     counts = np.bincount(pair_gid, minlength=g)
@@ -877,21 +895,20 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
     else:
         first_key, second_key = energy * total, total
     first_key = np.where(ok, first_key, np.inf)
-    if g == 1:
-        def least(values):  # (6, N) -> the GEMM's least value (1,)
-            return values.min(keepdims=True)[0]
+    if g == 1:  # one stable sort: candidates in (loop order, tiling) order, so ties keep the lowest index
+        order_i, at = np.divmod(np.lexsort((second_key.ravel(), first_key.ravel()))[:1], first_key.shape[-1])
     else:
         starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
 
         def least(values):  # (6, N) -> each GEMM's least value (G,)
             return np.minimum.reduceat(values.min(axis=0), starts)
 
-    tied = first_key == least(first_key)[gid]
-    tied &= second_key == least(np.where(tied, second_key, np.inf))[gid]
-    index = np.arange(len(LOOP_ORDERS))[:, None] * n_tilings + tiling
-    pick = least(np.where(tied, index, len(LOOP_ORDERS) * n_tilings))
-    order_i, chosen_tiling = np.divmod(pick, n_tilings)
-    at = np.searchsorted(gid * n_tilings + tiling, np.arange(g) * n_tilings + chosen_tiling)
+        tied = first_key == least(first_key)[gid]
+        tied &= second_key == least(np.where(tied, second_key, np.inf))[gid]
+        index = np.arange(len(LOOP_ORDERS))[:, None] * n_tilings + tiling
+        pick = least(np.where(tied, index, len(LOOP_ORDERS) * n_tilings))
+        order_i, chosen_tiling = np.divmod(pick, n_tilings)
+        at = np.searchsorted(gid * n_tilings + tiling, np.arange(g) * n_tilings + chosen_tiling)
     chosen = {
         "total": total[order_i, at], "read": cost["read"][order_i, at], "write": cost["write"][order_i, at],
         "compute": cost["compute"][at], "tile_m": tm[at], "tile_n": tn[at],
