@@ -895,8 +895,11 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
     else:
         first_key, second_key = energy * total, total
     first_key = np.where(ok, first_key, np.inf)
-    if g == 1:  # one stable sort: candidates in (loop order, tiling) order, so ties keep the lowest index
-        order_i, at = np.divmod(np.lexsort((second_key.ravel(), first_key.ravel()))[:1], first_key.shape[-1])
+    if g == 1:  # flat (loop order, tiling) order: the first tied candidate has the lowest index
+        first_key, second_key = first_key.ravel(), second_key.ravel()
+        tied = first_key == first_key.min()
+        tied &= second_key == np.where(tied, second_key, np.inf).min()
+        order_i, at = np.divmod(np.array([tied.argmax()]), len(cost["feasible"]))
     else:
         starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
 
