@@ -311,6 +311,7 @@ def _costed(gc: dict, found: dict) -> dict:
 
 def _cut_round(found: dict, keep: np.ndarray) -> dict:
     """A round's tilings (`_expand`) restricted to `keep`."""
+    keep = np.flatnonzero(keep)  # gathers by index: a mask costs each of the ~20 arrays a scan
     out = {key: found[key][keep] for key in ("gid", "tiling", "tm", "tn", "tk")}
     out["terms"] = _subset(found["terms"], keep)
     return out
