@@ -465,38 +465,44 @@ def _pair_traffic(c: dict, t0, t1, array_stats, t_q, t_max) -> list:
     width = {"a": c["ba"] / 8.0, "b": c["bw"] / 8.0, "c": width_c}
     pads = {("b", 2): k_pad, ("c", 1): n_pad}
     extent = lambda name, d: np.ceil(tile[d] / pads.get((name, d), 1.0)) * pads.get((name, d), 1.0)  # noqa: E731
-    # Per operand, whether it spills with its non-indexing loop in the middle under its first own
-    # dim, under its second, and outermost (`_orders`' options 1-3): booleans, or for an operand the
-    # stream indexes under its other dim, the threshold t above which it does.
-    spills, above = {}, {}
-    for name, own in _OPERAND_DIMS.items():
+    # Per operand, when it spills with its non-indexing loop innermost (np.inf), in the middle under
+    # its first own dim, under its second, and outermost (`_orders`' options 0-3): for a stream tile
+    # r above `levels` (-inf: always, +inf: never; for an operand the stream indexes under its other
+    # dim, a threshold of r).
+    levels = np.empty((3, 4) + np.shape(t0))
+    levels[:, 0] = np.inf
+    above = []
+    for i, (name, own) in enumerate(_OPERAND_DIMS.items()):
         room = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}[name] * (1.0 + 1e-9)  # rounding: never above
         if sd in own:
             other = own[0] if own[1] == sd else own[1]
             per_t = extent(name, other) * width[name]
-            along_stream = dims[sd] * per_t > room
             threshold = np.floor(room / (per_t * q[other]))
-            inner = (along_stream, threshold) if own[0] == sd else (threshold, along_stream)
-            spills[name] = (inner[0], inner[1], dims[sd] * per_t * q[other] > room)
-            above[name] = threshold
+            along_stream = np.where(dims[sd] * per_t > room, -np.inf, np.inf)
+            levels[i, 1], levels[i, 2] = (along_stream, threshold) if own[0] == sd else (threshold, along_stream)
+            levels[i, 3] = np.where(dims[sd] * per_t * q[other] > room, -np.inf, np.inf)
+            above.append(threshold)
         else:
             unit = extent(name, own[0]) * extent(name, own[1]) * width[name]
-            spills[name] = (unit * q[own[0]] > room, unit * q[own[1]] > room, unit * q[own[0]] * q[own[1]] > room)
-    totals = {"a": dims[0] * dims[2] * (c["ba"] / 8.0), "b": padded[2] * dims[1] * (c["bw"] / 8.0)}
+            for j, grown in enumerate((unit * q[own[0]], unit * q[own[1]], unit * q[own[0]] * q[own[1]])):
+                levels[i, j + 1] = np.where(grown > room, -np.inf, np.inf)
+    totals = [dims[0] * dims[2] * (c["ba"] / 8.0), padded[2] * dims[1] * (c["bw"] / 8.0)]
     mn_out = dims[0] * padded[1]
     out_total = mn_out * c["out_bytes"]
     if c["readback"]:
-        c_once, totals["c"] = 2.0 * out_total, 2.0 * out_total
+        c_once = 2.0 * out_total
+        totals.append(c_once)
     else:
-        c_once, totals["c"] = out_total, mn_out * c["psum_bytes"] * (1.0 if c["write_every_fold"] else 2.0)
+        c_once = out_total
+        totals.append(mn_out * c["psum_bytes"] * (1.0 if c["write_every_fold"] else 2.0))
+    once = totals[0] + totals[1] + c_once
     out = []
-    for r in [_clip(x, t_max) for x in above.values()] + [t_max]:
+    for r in [_clip(x, t_max) for x in above] + [t_max]:
         q[sd] = np.ceil(dims[sd] / r)
-        dram = totals["a"] + totals["b"] + c_once
-        for name, own in _OPERAND_DIMS.items():
-            refetch = q[3 - own[0] - own[1]] - 1.0
-            options = [np.zeros_like(refetch)] + [(r > x) if x.dtype != bool else x for x in spills[name]]
-            dram = dram + (totals[name] * refetch) * np.stack(np.broadcast_arrays(*options))[_ORDER_PICK[name][0]]
+        spills = (r > levels)[_OPERAND_ROWS, _ORDER_OPTION]  # (3, 6, P): per operand and loop order
+        dram = once + (totals[0] * (q[1] - 1.0)) * spills[0]
+        dram = dram + (totals[1] * (q[0] - 1.0)) * spills[1]
+        dram = dram + (totals[2] * (q[2] - 1.0)) * spills[2]
         out.append((r, dram.min(axis=0)))
     return out
 
