@@ -35,10 +35,12 @@ lines idle.
 
 The search is exact over these candidates and prunes what cannot win (branch and bound): tilings
 that do not fit (when any does); then, under `latency`, the pairs of array tiles with the least
-lower bound are expanded first, the best total of a few of their tilings bounds the optimum, and
-tilings whose own lower bound (compute plus the first and last transfers, and the DRAM bytes no loop
-order avoids) exceeds it are dropped before their loop orders are costed; the first round's
-optimum then decides which other pairs still need a round of their own (`_map_slice`).
+lower bound are expanded first, their tilings with the least lower bound (compute plus the first
+and last transfers, and the DRAM bytes no loop order avoids) are costed under every loop order, the
+best of them bounds the optimum, and the other tilings whose lower bound exceeds it are dropped
+(usually all of them). The first round's optimum then decides which other pairs still need a round
+of their own, by a bound that follows each pair's stream tile through the trade between re-fetches
+and fill/drain (`_pair_traffic`; `_map_slice`).
 """
 from __future__ import annotations
 
