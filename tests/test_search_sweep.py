@@ -245,3 +245,21 @@ def test_dominance_verdict_on_a_hand_made_neighbourhood():
     known.loc[1, ["pruned", "demoted", "low_sum", "pruned_sum"]] = pd.Series(
         {"pruned": np.full(blocks, 0.5), "demoted": np.full(blocks, 0.5), "low_sum": 0.0, "pruned_sum": 2.0})
     assert verdict(0.6, 1.4) is None
+
+
+def test_a_study_costed_by_another_cost_model_is_refused_before_any_trial(tmp_path):
+    """A resumed study whose stored costs another simulator computed (here: its uniform-high
+    baseline's cycles edited, as a cost-model change would move them) is refused in one line,
+    before a trial runs: its front would otherwise mix two models' speedups."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    factory = CountingFactory(SyntheticAccuracy())
+    run_sweep(_settings(), factory, url, "m", 2, progress=False)
+    study = _study(url, "m")
+    key = next(k for k in study.user_attrs if k.endswith("uniform_high"))
+    entry = dict(study.user_attrs[key])
+    run_sweep(_settings(), factory, url, "m", 3, progress=False)  # the same model: resumes
+    study.set_user_attr(key, {**entry, "cycles": entry["cycles"] * 1.02})
+    CountingFactory.calls = []
+    with pytest.raises(MixaqError, match="costed by another cost model.*cycles"):
+        run_sweep(_settings(), factory, url, "m", 5, progress=False)
+    assert CountingFactory.calls == [] and len(_study(url, "m").get_trials(states=(TrialState.COMPLETE,))) == 3

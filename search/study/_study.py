@@ -343,6 +343,23 @@ class StudyHandle:
                                 bar.update(1)
         return out
 
+    def check_costs_current(self) -> None:
+        """A resumed study's trials carry the costs of the cost model that scored them: new trials
+        scored by another one (a mixaq upgrade that changed the simulator) would mix two models'
+        speedups on one front, silently. The stored uniform-high baseline, re-costed now, tells."""
+        stored = self.study.user_attrs.get(BASELINE_PREFIX + "uniform_high")
+        if stored is None:
+            return
+        _, now = self.key_and_costs(self.baseline_points()["uniform_high"])
+        for column in COST_COLUMNS.values():
+            then, here = stored.get(column), now.get(column)
+            if then is None or here is None or not (math.isfinite(then) and math.isfinite(here)):
+                continue  # not costed here (co-exploration: per hardware point), or not at all
+            if not math.isclose(then, here, rel_tol=1e-9):
+                raise MixaqError(f"study {self.study.study_name!r} was costed by another cost model (uniform-high "
+                                 f"{column} {then:.6g} when stored, {here:.6g} now): new trials would mix two "
+                                 "models' speedups; use another --study name, or the mixaq version that created it")
+
     def ensure_fixed_baselines(self, progress: bool = False) -> dict[str, dict[str, Any]]:
         return self.ensure_baselines({name: (p, None) for name, p in self.baseline_points().items()}, progress)
 

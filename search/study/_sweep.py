@@ -208,6 +208,7 @@ def run_sweep(
     # (--seed, n): processes that start together never draw the same proposals (search.study._seeding).
     study = _open(storage_url, study_name, settings, storage_options)
     handle = StudyHandle.join(study, settings, accuracy_factory, accuracy, options=storage_options)
+    handle.check_costs_current()
     handle.n_trials = n_trials
     handle.ensure_fixed_baselines(progress)
     handle.check_accuracy_objectives()
