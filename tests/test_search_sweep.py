@@ -263,3 +263,30 @@ def test_a_study_costed_by_another_cost_model_is_refused_before_any_trial(tmp_pa
     with pytest.raises(MixaqError, match="costed by another cost model.*cycles"):
         run_sweep(_settings(), factory, url, "m", 5, progress=False)
     assert CountingFactory.calls == [] and len(_study(url, "m").get_trials(states=(TrialState.COMPLETE,))) == 3
+
+
+def test_a_trial_another_process_finished_first_does_not_stop_the_sweep(tmp_path):
+    """Two workers can pop the same WAITING (retried) trial: Optuna's pop reads then writes, which
+    SQLite does not make atomic, and under load both run it (seen once in the suite as "Cannot tell a
+    COMPLETE trial" killing a resumed `--workers 2` sweep). The one that tells second keeps going."""
+    from mixaq.search.study._study import StudyHandle
+    from mixaq.search.study._sweep import _fill
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    run_sweep(_settings(), SyntheticAccuracy(), url, "twice", 1, progress=False)
+    study = _study(url, "twice")
+    handle = StudyHandle.join(study, None, SyntheticAccuracy())
+    handle.n_trials = 3
+    inner, told = handle.objective, []
+
+    def objective(trial):
+        values = inner(trial)
+        if not told:  # the other process tells this trial first
+            _study(url, "twice").tell(trial.number, values)
+            told.append(trial.number)
+        return values
+
+    handle.objective = objective
+    _fill(handle, StorageOptions())
+    complete = _study(url, "twice").get_trials(states=(TrialState.COMPLETE,))
+    assert told and len(complete) == 3 and told[0] in [t.number for t in complete]

@@ -153,8 +153,15 @@ def _fill(handle: StudyHandle, options: StorageOptions, bar: Any = None, parent_
             time.sleep(_POLL_S)
             continue
         states: list[Any] = []  # this process's trial, as Optuna finished it
-        study.optimize(handle.objective, n_trials=1, catch=(), gc_after_trial=False,
-                       callbacks=[lambda _, trial: states.append(trial.state)])
+        try:
+            study.optimize(handle.objective, n_trials=1, catch=(), gc_after_trial=False,
+                           callbacks=[lambda _, trial: states.append(trial.state)])
+        except ValueError as exc:
+            # Another process finished this trial first: both popped the same WAITING (retried) trial,
+            # which Optuna's read-then-write pop allows on SQLite under load (its measurement was
+            # claimed once, `search.study._claim`), or reaped it as dead. What is stored stands.
+            if not str(exc).startswith("Cannot tell a "):
+                raise
         ran += states == [TrialState.COMPLETE]
     return ran
 
