@@ -381,7 +381,8 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
     stream tile t that fits (ws, is; 1 for os, whose output width depends on the stream tile); the
     stream sums to the whole dimension (⌈K/pack⌉ at least when K streams); the first and last
     transfers are at least those of a stream tile of 1. +inf when no stream tile fits. With
-    `traffic`, also the DRAM bytes no stream tile and loop order avoid (`_pair_traffic`), coupled with the fills a smaller stream tile costs."""
+    `traffic`, also the DRAM bytes no loop order avoids, per stream tile (`_pair_traffic`), against
+    the fills the same stream tile costs."""
     role = c["roles"]
     dims = (c["m"], c["n"], c["k"])
     div = (1.0, 1.0, c["pack"])
@@ -420,6 +421,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
         fits = whole_fits | (psum_fits & (fill >= 1.0))
         t_max = np.where(whole_fits, k, _clip(fill, k))
         t_q = np.ceil(k / t_max)
+
     def compute(count):  # never falls as the stream's tile count grows
         if c["feed"] == "systolic":
             return r_folds * c_folds * (stream - 2.0 * count) + count * (c["skew_rows"] * c_folds * r_len
@@ -467,7 +469,7 @@ def _pair_traffic(c: dict, t0, t1, array_stats, t_q, t_max) -> list:
     width = {"a": c["ba"] / 8.0, "b": c["bw"] / 8.0, "c": width_c}
     pads = {("b", 2): k_pad, ("c", 1): n_pad}
     extent = lambda name, d: np.ceil(tile[d] / pads.get((name, d), 1.0)) * pads.get((name, d), 1.0)  # noqa: E731
-    # Per operand, when it spills with its non-indexing loop innermost (np.inf), in the middle under
+    # Per operand, when it spills with its non-indexing loop innermost (never), in the middle under
     # its first own dim, under its second, and outermost (`_orders`' options 0-3): for a stream tile
     # r above `levels` (-inf: always, +inf: never; for an operand the stream indexes under its other
     # dim, a threshold of r).
