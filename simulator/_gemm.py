@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mixaq.simulator._mapper import mapped, mapped_one
+from mixaq.simulator._mapper import _MEMO_LIMIT, mapped, mapped_one
 from mixaq.simulator._precision import PRECISION_MODELS
 from mixaq.simulator._spec import AcceleratorSpec
 from mixaq.simulator._vector import vector_cost
@@ -363,6 +363,8 @@ def _gemm_tiles_scalar(spec: AcceleratorSpec, p: _Plan, m: float, n: float, k: f
     key = (m, n, k, ba, bw)
     found = p.memo.get(key)
     if found is None:
+        if len(p.memo) >= _MEMO_LIMIT:  # a result dict each (≈ 2 kB): bounded like the mapper's memo
+            p.memo.clear()
         compute, total, read, write, sram, tm, tn, tk, order, tiles, pack, passes, scale = mapped_one(
             spec, PRECISION_MODELS[spec.precision_model], DATAFLOW_ROLES[spec.dataflow], m, n, k, ba, bw)
         found = p.memo[key] = _fields(p, m, n, k, ba, bw, compute, total, read, write, sram, tiles,

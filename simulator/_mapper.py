@@ -937,7 +937,9 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
 _NUMERIC_KEYS = ("rows", "cols", "cap_a", "cap_b", "cap_c", "bandwidth", "out_bytes", "psum_bytes", "mac_pj",
                  "sram_pj", "dram_pj", "static_pj")
 _MEMO: dict = {}  # (categorical + scalar spec values) -> {(m, n, k, ba, bw, array spec values...): result row}
-_MEMO_LIMIT = 1 << 21
+# Rows held, at most, in one memo and in all (≈ 0.7-1.2 kB each): a long co-exploration or a sweep
+# with continuous fractions maps new GEMMs at every step, so a memo that is never cut only grows.
+_MEMO_LIMIT = 1 << 19
 
 
 def spec_values(spec: Any, roles: Any) -> dict:
@@ -987,6 +989,8 @@ def _memo_of(spec: Any, roles: Any) -> tuple[dict, list, dict]:
 def _map_missing(spec: Any, model: Any, values: dict, array_keys: list, memo: dict, todo: list) -> None:
     """Map the distinct GEMMs `todo` ((m, n, k, ba, bw, array spec values...) tuples) in one
     evaluation and memoize their `MAPPED_FIELDS` rows."""
+    if len(memo) + len(todo) > _MEMO_LIMIT:
+        memo.clear()
     miss = np.array(todo, dtype=np.float64).reshape(len(todo), -1)
     mm, nn, kk, aa, ww = (miss[:, j] for j in range(5))
     cols = {key: (miss[:, 5 + array_keys.index(key)] if key in array_keys else values[key]) for key in values}
@@ -1043,7 +1047,7 @@ def mapped(spec: Any, model: Any, roles: Any, m: np.ndarray, n, k, ba, bw) -> di
     if None in rows:  # map each distinct missing GEMM once, all of them in one evaluation
         _map_missing(spec, model, values, array_keys, memo,
                      list(dict.fromkeys(key for key, row in zip(keys, rows) if row is None)))
-        rows = [memo[key] for key in keys]
+        rows = [memo[key] if row is None else row for key, row in zip(keys, rows)]
     stacked = np.array(rows, dtype=np.float64).reshape(len(keys), -1)
     if inverse is not None:
         stacked = stacked[inverse]

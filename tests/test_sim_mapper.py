@@ -282,3 +282,28 @@ def test_a_k_that_fits_one_tile_keeps_the_large_stream_tiles_at_8_bits():
     spec = load_spec("loom")
     slow, fast = (gemm_cost(spec, 1055, 131, 94, a, 1)["cycles"] for a in (8, 4))
     assert slow <= 2.0 * fast
+
+
+def test_memos_stay_bounded(monkeypatch):
+    """A process that keeps mapping new GEMMs (a co-exploration, continuous fractions) holds at most
+    `_MEMO_LIMIT` rows per memo, and a memo emptied to make room still answers every GEMM asked."""
+    from mixaq.simulator import _gemm
+
+    spec = load_spec("bitfusion")
+    model, roles = PRECISION_MODELS[spec.precision_model], DATAFLOW_ROLES[spec.dataflow]
+    monkeypatch.setattr(_mapper, "_MEMO_LIMIT", 8)
+    monkeypatch.setattr(_gemm, "_MEMO_LIMIT", 8)
+    _mapper._MEMO.clear()
+    ms = np.arange(1.0, 31.0)
+    for start in range(0, 30, 6):  # batches of 6: hits and misses mixed after the first
+        m = ms[max(0, start - 3):start + 6]
+        got = _mapper.mapped(spec, model, roles, m, np.full(len(m), 96.0), np.full(len(m), 64.0),
+                             np.full(len(m), 8.0), np.full(len(m), 8.0))
+        assert all(len(memo) <= 8 for memo in _mapper._MEMO.values())
+        for i, mi in enumerate(m):  # the same answer as a fresh single mapping
+            one = _mapper.mapped_one(spec, model, roles, float(mi), 96.0, 64.0, 8.0, 8.0)
+            assert got["total"][i] == one[_mapper.MAPPED_FIELDS.index("total")]
+    for mi in ms:
+        gemm_cost(spec, float(mi), 96.0, 64.0, 8.0, 8.0)
+    assert len(spec.__dict__["_gemm_plan"].memo) <= 8
+    _mapper._MEMO.clear()
