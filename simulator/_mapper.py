@@ -937,9 +937,10 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
 _NUMERIC_KEYS = ("rows", "cols", "cap_a", "cap_b", "cap_c", "bandwidth", "out_bytes", "psum_bytes", "mac_pj",
                  "sram_pj", "dram_pj", "static_pj")
 _MEMO: dict = {}  # (categorical + scalar spec values) -> {(m, n, k, ba, bw, array spec values...): result row}
-# Rows held, at most, in one memo and in all (≈ 0.7-1.2 kB each): a long co-exploration or a sweep
-# with continuous fractions maps new GEMMs at every step, so a memo that is never cut only grows.
-_MEMO_LIMIT = 1 << 19
+# Rows held, at most, in one memo and in all (≈ 0.7-1.2 kB each, so ≈ 2 GB): a sweep with continuous
+# fractions maps new GEMMs at every step, and a memo that is never cut only grows. Large enough for a
+# full co-exploration's repeats: 7,222 hardware points × ≈ 25 GEMMs × the ≈ 9 M each block's grid gives.
+_MEMO_LIMIT = 1 << 21
 
 
 def spec_values(spec: Any, roles: Any) -> dict:
