@@ -24,12 +24,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mixaq.simulator._mapper import _MEMO_LIMIT, mapped, mapped_one
+from mixaq.simulator._mapper import mapped, mapped_one
 from mixaq.simulator._precision import PRECISION_MODELS
 from mixaq.simulator._spec import AcceleratorSpec
 from mixaq.simulator._vector import vector_cost
 
 __all__ = ["DATAFLOW_ROLES", "GEMM_FIELDS", "VECTOR_FIELDS", "gemm_cost", "vector_cost"]
+
+_SCALAR_MEMO_LIMIT = 1 << 18  # one-GEMM results kept per spec (≈ 2 kB each, so ≈ 0.5 GB)
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,7 @@ def _gemm_tiles_scalar(spec: AcceleratorSpec, p: _Plan, m: float, n: float, k: f
     key = (m, n, k, ba, bw)
     found = p.memo.get(key)
     if found is None:
-        if len(p.memo) >= _MEMO_LIMIT:  # a result dict each (≈ 2 kB): bounded like the mapper's memo
+        if len(p.memo) >= _SCALAR_MEMO_LIMIT:  # one result dict each: bounded like the mapper's memo
             p.memo.clear()
         compute, total, read, write, sram, tm, tn, tk, order, tiles, pack, passes, scale = mapped_one(
             spec, PRECISION_MODELS[spec.precision_model], DATAFLOW_ROLES[spec.dataflow], m, n, k, ba, bw)

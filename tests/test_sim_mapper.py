@@ -292,7 +292,7 @@ def test_memos_stay_bounded(monkeypatch):
     spec = load_spec("bitfusion")
     model, roles = PRECISION_MODELS[spec.precision_model], DATAFLOW_ROLES[spec.dataflow]
     monkeypatch.setattr(_mapper, "_MEMO_LIMIT", 8)
-    monkeypatch.setattr(_gemm, "_MEMO_LIMIT", 8)
+    monkeypatch.setattr(_gemm, "_SCALAR_MEMO_LIMIT", 8)
     _mapper._MEMO.clear()
     ms = np.arange(1.0, 31.0)
     for start in range(0, 30, 6):  # batches of 6: hits and misses mixed after the first
