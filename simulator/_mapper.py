@@ -28,8 +28,8 @@ array (the dimension the output shares with the stream), the sizes that fill the
 given the stream whole, in 2 to 8 and at 1, 4, 16, 64; each fill split in balanced tiles (the
 widest, half and quarter width's also unsplit), and on ws and is arrays the stationary operand's
 fills also at twice and four times each of those widths, balanced (fill(2C, 2w) = fill(C, w): a
-spec with twice or four times that buffer keeps every such fill a smaller one has, so more SRAM
-never loses the array tile it had). For each pair of those that fits: the streamed dimension whole
+spec with twice or four times that buffer keeps every fill the smaller one takes at the widths
+above, so more SRAM does not lose the array tile it had there). For each pair of those that fits: the streamed dimension whole
 and in 2 to 8, its largest power of two, 1, 4, 16, 64, and the sizes that fill the buffers given
 the other two tiles (the same way, without the multiples). Fill sizes are taken at fixed widths (every bit count from the spec's
 narrowest to its widest, at most `_MAX_WIDTHS`, and those multiples), never at the GEMM's own bits,
@@ -563,7 +563,8 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
             size = np.floor(size / pad_of[1]) * pad_of[1]
         # Last (ties keep going to the earlier candidates), the stationary fills at twice and four times
         # every width above: fill(2C, 2w) = fill(C, w), so a spec with 2× or 4× that buffer keeps every
-        # fill the smaller one has (issue 20: more SRAM never costs more cycles).
+        # fill the smaller one takes at those widths (issue 20: more SRAM should not cost more cycles;
+        # found: bitserial 2433×1431×874 with twice the ifmap SRAM lost the 5-bit fill's M = 58).
         scaled = _scaled_widths(widths + other)
         more0 = np.concatenate([more0, fills(whole_padded[role[1]], scaled)])
         more1 = np.concatenate([more1, size.reshape(-1, g), fills(whole_padded[role[0]], scaled)])
