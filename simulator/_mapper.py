@@ -21,20 +21,20 @@ one numpy evaluation:
 
 Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer): each
 array-mapped dimension whole and in 2 to 32 balanced tiles, in 2 to 8 tiles of whole folds (and the
-smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest power of two, the
-powers of two 1, 4, ..., 4096, the sizes that fill the buffer of the operand both array dimensions
-index with the other one whole (at every operand width the spec has), and, on the columns of a ws or
-is array (the dimension the output shares with the stream), the sizes that fill the output buffer
+smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest power of two, the powers
+of two 1, 4, ..., 4096, the sizes that fill the buffer of the operand both array dimensions index
+with the other one whole (at every operand width the spec has), and, on the columns of a ws or is
+array (the dimension the output shares with the stream), the sizes that fill the output buffer
 given the stream whole, in 2 to 8 and at 1, 4, 16, 64; each fill split in balanced tiles (the
 widest, half and quarter width's also unsplit), and on ws and is arrays the stationary operand's
-fills also at twice and four times each of those widths, balanced (the widest's also unsplit;
-fill(2C, 2w) = fill(C, w): a spec with twice or four times that buffer keeps every fill the smaller
-one takes at the widths above, so more SRAM does not lose the array tile it had there). For each
-pair of those that fits: the streamed dimension whole and in 2 to 8, its largest power of two, 1, 4,
-16, 64, and the sizes that fill the buffers given the other two tiles (the same way, without the
-multiples). Fill sizes are taken at fixed widths (every bit count from the spec's narrowest to its
-widest, at most `_MAX_WIDTHS`, and those multiples), never at the GEMM's own bits, so narrower
-operands keep every schedule wider ones had. A tile smaller than a fold leaves array lines idle.
+fills also at twice and four times each of those widths, balanced (fill(2C, 2w) = fill(C, w): a
+spec with twice or four times that buffer keeps every fill the smaller one takes at the widths
+above, so more SRAM does not lose the array tile it had there). For each pair of those that fits: the streamed dimension whole
+and in 2 to 8, its largest power of two, 1, 4, 16, 64, and the sizes that fill the buffers given
+the other two tiles (the same way, without the multiples). Fill sizes are taken at fixed widths (every bit count from the spec's
+narrowest to its widest, at most `_MAX_WIDTHS`, and those multiples), never at the GEMM's own bits,
+so narrower operands keep every schedule wider ones had. A tile smaller than a fold leaves array
+lines idle.
 
 The search is exact over these candidates and prunes what cannot win (branch and bound): tilings
 that do not fit (when any does); then, under `latency`, the pairs of array tiles with the least
@@ -75,9 +75,9 @@ _STREAM_POWERS_COL, _STREAM_BALANCED_COL = (np.array(x)[:, None] for x in (_STRE
 _N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS
 # Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
 # `_pairs`: the other widths, the output's given each of the stream's balanced tiles, and the widths'
-# multiples: 2w and 4w of the widest w, also unsplit, and at most _MAX_WIDTHS - 1 other bit counts' each).
+# multiples: 2w and 4w of the widest w, and at most _MAX_WIDTHS - 1 other bit counts' each).
 _N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
-            + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)) + len(_WIDTH_SCALES) * (_MAX_WIDTHS + 1))
+            + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)) + len(_WIDTH_SCALES) * _MAX_WIDTHS)
 _FIRST_PAIRS = 96  # array-tile pairs per GEMM expanded in the first round: usually every one that can win
 _PROBE_PAIRS = 4  # ... of which every tiling is costed first, to bound the optimum (branch and bound)
 _PROBES = 8  # then tilings per GEMM with the least lower bound, to tighten it
@@ -87,8 +87,7 @@ _SLACK = 1.0 + 1e-9  # an incumbent's total, raised past the rounding of bounds 
 _CHUNK_CANDIDATES = 1 << 18  # array-tile pairs × GEMMs per evaluation slice (memory bound)
 
 
-def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None = None,
-                 unsplit: np.ndarray | None = None) -> np.ndarray:
+def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None = None) -> np.ndarray:
     """(T, G) candidate tiles of a dimension the array folds over (`lines` of the array): whole and in
     2 to 32 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
     and folds, 1 to 8 whole folds, the largest power of two below it, the sizes that fill the buffer of the operand both
@@ -96,8 +95,7 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
     widest, half and quarter width: the candidates do not depend on the bits) and their balanced
     splits, the balanced splits of the other fill sizes in `more` (E, G), and 1, 4, 8, ..., 4096
     (powers of two are whole folds of power-of-two arrays at any Bit Fusion packing, and the same for
-    every array size; a tile smaller than a fold leaves lines idle when the buffers are small); last
-    the fill sizes in `unsplit` (U, G) as they are."""
+    every array size; a tile smaller than a fold leaves lines idle when the buffers are small)."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
     fill = np.clip(fill, 1.0, d)
     balanced = np.ceil(d / np.ceil(d / fill))
@@ -116,8 +114,6 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
             _POWERS_COL + zero, lines * _FOLD_MULTIPLES_COL + zero, whole_and_smallest]
     if more is not None and len(more):
         rows.append(np.ceil(d / np.ceil(d / np.clip(more, 1.0, d))))
-    if unsplit is not None and len(unsplit):
-        rows.append(np.clip(unsplit, 1.0, d))
     return np.minimum(np.concatenate(rows), d)
 
 
@@ -568,18 +564,12 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
         # Last (ties keep going to the earlier candidates), the stationary fills at twice and four times
         # every width above: fill(2C, 2w) = fill(C, w), so a spec with 2× or 4× that buffer keeps every
         # fill the smaller one takes at those widths (issue 20: more SRAM should not cost more cycles;
-        # found: bitserial 2433×1431×874 with twice the ifmap SRAM lost the 5-bit fill's M = 58). At 2w
-        # and 4w (w: the widest) also unsplit, as those at w, w/2 and w/4 are (found: bitfusion 1×171×192
-        # with twice the filter SRAM lost the widest's unsplit N = 170).
+        # found: bitserial 2433×1431×874 with twice the ifmap SRAM lost the 5-bit fill's M = 58).
         scaled = _scaled_widths(widths + other)
         more0 = np.concatenate([more0, fills(whole_padded[role[1]], scaled)])
         more1 = np.concatenate([more1, size.reshape(-1, g), fills(whole_padded[role[0]], scaled)])
-        up = tuple(wide * s for s in _WIDTH_SCALES)
-        unsplit0, unsplit1 = fills(whole_padded[role[1]], up), fills(whole_padded[role[0]], up)
-    else:
-        unsplit0 = unsplit1 = None
-    sizes0 = _array_sizes(dims[role[0]], fill0, rows, more0, unsplit0)
-    sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1, unsplit1)
+    sizes0 = _array_sizes(dims[role[0]], fill0, rows, more0)
+    sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1)
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer.
     keep = _distinct(sizes0)[:, None, :] & _distinct(sizes1)[None, :, :]

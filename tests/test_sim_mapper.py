@@ -112,7 +112,6 @@ def test_halving_activation_bits_at_most_doubles_speed(name, m, n, k, w, high):
 @example(name="bitfusion", m=177, n=417, k=1169, a=3, w=0, grow="sram_ofmap_kib", factor=2)
 @example(name="loom", m=1463, n=6, k=105, a=7, w=0, grow="sram_ifmap_kib", factor=2)
 @example(name="bitserial", m=2433, n=1431, k=874, a=0, w=0, grow="sram_ifmap_kib", factor=2)  # seed 76
-@example(name="bitfusion", m=1, n=171, k=192, a=0, w=0, grow="sram_filter_kib", factor=2)  # seeds 225, 280
 def test_more_hardware_never_costs_more_cycles(name, m, n, k, a, w, grow, factor):
     spec = load_spec(name)
     if spec.mapper_objective != "latency":
