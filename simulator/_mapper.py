@@ -26,10 +26,13 @@ of two 1, 4, ..., 4096, the sizes that fill the buffer of the operand both array
 with the other one whole (at every operand width the spec has), and, on the columns of a ws or is
 array (the dimension the output shares with the stream), the sizes that fill the output buffer
 given the stream whole, in 2 to 8 and at 1, 4, 16, 64; each fill split in balanced tiles (the
-widest, half and quarter width's also unsplit). For each pair of those that fits: the streamed
-dimension whole and in 2 to 8, its largest power of two, 1, 4, 16, 64, and the sizes that fill the
-buffers given the other two tiles (the same way). Fill sizes are taken at fixed widths (every bit
-count from the spec's narrowest to its widest, at most `_MAX_WIDTHS`), never at the GEMM's own bits,
+widest, half and quarter width's also unsplit), and on ws and is arrays the stationary operand's
+fills also at twice and four times each of those widths, balanced (fill(2C, 2w) = fill(C, w): a
+spec with twice or four times that buffer keeps every fill the smaller one takes at the widths
+above, so more SRAM does not lose the array tile it had there). For each pair of those that fits: the streamed dimension whole
+and in 2 to 8, its largest power of two, 1, 4, 16, 64, and the sizes that fill the buffers given
+the other two tiles (the same way, without the multiples). Fill sizes are taken at fixed widths (every bit count from the spec's
+narrowest to its widest, at most `_MAX_WIDTHS`, and those multiples), never at the GEMM's own bits,
 so narrower operands keep every schedule wider ones had. A tile smaller than a fold leaves array
 lines idle.
 
@@ -65,6 +68,7 @@ _FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tile
 _BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL, _FOLD_TILES_COL = (
     np.array(x)[:, None] for x in (_BALANCED, _POWERS, _FOLD_MULTIPLES, _FOLD_TILES))
 _MAX_WIDTHS = 8  # operand widths the array fill sizes are taken at, at most (the spec's bit counts)
+_WIDTH_SCALES = (2.0, 4.0)  # the stationary fills also at these multiples of every width (`_pairs`)
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
 _STREAM_BALANCED = tuple(float(q) for q in range(1, 9))  # the streamed dimension whole and in 2 to 8 equal tiles
 _STREAM_POWERS_COL, _STREAM_BALANCED_COL = (np.array(x)[:, None] for x in (_STREAM_POWERS, _STREAM_BALANCED))
@@ -72,9 +76,10 @@ _STREAM_POWERS_COL, _STREAM_BALANCED_COL = (np.array(x)[:, None] for x in (_STRE
 # fewer bit counts than `_MAX_WIDTHS`).
 _N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS
 # Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
-# `_pairs`: the other widths, and the output's given each of the stream's balanced tiles).
+# `_pairs`: the other widths, the output's given each of the stream's balanced tiles, and the widths'
+# multiples: 2w and 4w of the widest w, and at most _MAX_WIDTHS - 1 other bit counts' each).
 _N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
-            + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)))
+            + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)) + len(_WIDTH_SCALES) * _MAX_WIDTHS)
 _FIRST_PAIRS = 96  # array-tile pairs per GEMM expanded in the first round: usually every one that can win
 _PROBES = 64  # ... of whose tilings those with the least lower bound are costed first (branch and bound)
 _SURVIVOR_PROBES = 8  # in a second round, the tilings per GEMM with the least lower bound costed first
@@ -632,7 +637,13 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
         size = np.floor(c["cap_c"] / (per_line[:, None, :] * out_widths.reshape(len(out_widths), -1)[None]))
         if role[1] == 1:  # N on the columns (ws): padded too
             size = np.floor(size / pad_of[1]) * pad_of[1]
-        more1 = np.concatenate([more1, size.reshape(-1, g)])
+        # Last (ties keep going to the earlier candidates), the stationary fills at twice and four times
+        # every width above: fill(2C, 2w) = fill(C, w), so a spec with 2× or 4× that buffer keeps every
+        # fill the smaller one takes at those widths (issue 20: more SRAM should not cost more cycles;
+        # found: bitserial 2433×1431×874 with twice the ifmap SRAM lost the 5-bit fill's M = 58).
+        scaled = _scaled_widths(widths + other)
+        more0 = np.concatenate([more0, fills(whole_padded[role[1]], scaled)])
+        more1 = np.concatenate([more1, size.reshape(-1, g), fills(whole_padded[role[0]], scaled)])
     sizes0 = _array_sizes(dims[role[0]], fill0, rows, more0)
     sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1)
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
@@ -663,6 +674,17 @@ def _other_widths(c: dict, widths) -> tuple:
     """Operand widths in bytes of every bit count from the spec's narrowest to its widest (at most
     `_MAX_WIDTHS`, evenly spaced), less those in `widths` (scalars)."""
     return _other_widths_of(int(c["min_bits"]), int(c["max_bits"]), tuple(float(w) for w in widths))
+
+
+def _scaled_widths(widths: tuple) -> tuple:
+    """`widths` (bytes, scalars) at each of `_WIDTH_SCALES`, less those already in `widths`."""
+    return _scaled_widths_of(tuple(float(w) for w in widths))
+
+
+@functools.lru_cache(maxsize=64)
+def _scaled_widths_of(widths: tuple) -> tuple:
+    scaled = sorted({w * s for s in _WIDTH_SCALES for w in widths})
+    return tuple(w for w in scaled if all(abs(w - x) > 1e-9 for x in widths))
 
 
 @functools.lru_cache(maxsize=64)
