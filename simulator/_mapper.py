@@ -86,7 +86,7 @@ _SURVIVOR_PROBES = 8  # in a second round, the tilings per GEMM with the least l
 _PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
 _PRUNE = True  # branch and bound on; the tests turn it off to check it changes no choice
 _SLACK = 1.0 + 1e-9  # an incumbent's total, raised past the rounding of bounds summed in another order
-_CHUNK_CANDIDATES = 1 << 18  # array-tile pairs × GEMMs per evaluation slice (memory bound)
+_CHUNK_CANDIDATES = 1 << 20  # array-tile pair grid cells × GEMMs per evaluation slice (≈ 8 MB per grid)
 
 
 def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None = None) -> np.ndarray:
