@@ -842,23 +842,26 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
         middle = np.ceil((dram - initial - final) / bandwidth)
         total = compute + np.maximum(0.0, middle - compute) + np.ceil(initial / bandwidth) + np.ceil(final / bandwidth)
     else:
+        # Tile by tile: tile i computes while tile i + 1's inputs arrive and tile i − 1's outputs
+        # leave, so the first tile computes with no write beside it and the last with no read;
+        # per-tile averages of compute, reads and writes. One shared port carries them all; per
+        # operand, A's and B's reads each have their own port and C's reads and writes share one.
         c_first = c_tile if c["readback"] else 0.0
+        tiles = q[0] * q[1] * q[2]
+        per_gap = np.maximum(tiles - 1.0, 1.0) * bandwidth  # bytes per cycle over the tiles between
+        step = compute / tiles
         if c["per_port"]:
             first = np.maximum(np.maximum(a_tile, b_tile), c_first)
-            middle = np.maximum(np.maximum(read_a - a_tile, read_b - b_tile), c_read + c_write - last - c_first)
-            total = (first + last) / bandwidth + np.maximum(compute, middle / bandwidth)
+            reads_ab = np.maximum((read_a - a_tile) / per_gap, (read_b - b_tile) / per_gap)
+            c_reads, writes = (c_read - c_first) / per_gap, (write - last) / per_gap
+            reads, both = np.maximum(reads_ab, c_reads), np.maximum(reads_ab, c_reads + writes)
         else:
-            # Tile by tile: tile i computes while tile i + 1's inputs arrive and tile i − 1's outputs
-            # leave on the one port, so the first tile computes with no write beside it and the last
-            # with no read; per-tile averages of compute, reads and writes.
             first = a_tile + b_tile + c_first
-            tiles = q[0] * q[1] * q[2]
-            between = np.maximum(tiles - 1.0, 1.0)
-            step = compute / tiles
-            reads, writes = (read - first) / (between * bandwidth), (write - last) / (between * bandwidth)
-            total = ((first + last) / bandwidth + np.where(
-                tiles > 1.0, np.maximum(step, reads) + np.maximum(step, writes)
-                + (tiles - 2.0) * np.maximum(step, reads + writes), compute))
+            reads, writes = (read - first) / per_gap, (write - last) / per_gap
+            both = reads + writes
+        total = ((first + last) / bandwidth + np.where(
+            tiles > 1.0, np.maximum(step, reads) + np.maximum(step, writes) + (tiles - 2.0) * np.maximum(step, both),
+            compute))
     if only_total:
         return {"total": total}
     # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read and
