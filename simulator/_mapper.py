@@ -29,12 +29,12 @@ given the stream whole, in 2 to 8 and at 1, 4, 16, 64; each fill split in balanc
 widest, half and quarter width's also unsplit), and on ws and is arrays the stationary operand's
 fills also at twice and four times each of those widths, balanced (fill(2C, 2w) = fill(C, w): a
 spec with twice or four times that buffer keeps every fill the smaller one takes at the widths
-above, so more SRAM does not lose the array tile it had there). For each pair of those that fits: the streamed dimension whole
-and in 2 to 8, its largest power of two, 1, 4, 16, 64, and the sizes that fill the buffers given
-the other two tiles (the same way, without the multiples). Fill sizes are taken at fixed widths (every bit count from the spec's
-narrowest to its widest, at most `_MAX_WIDTHS`, and those multiples), never at the GEMM's own bits,
-so narrower operands keep every schedule wider ones had. A tile smaller than a fold leaves array
-lines idle.
+above, so more SRAM does not lose the array tile it had there). For each pair of those that fits:
+the streamed dimension whole and in 2 to 8, its largest power of two, 1, 4, 16, 64, and the sizes
+that fill the buffers given the other two tiles (the same way, without the multiples). Fill sizes
+are taken at fixed widths (every bit count from the spec's narrowest to its widest, at most
+`_MAX_WIDTHS`, and those multiples), never at the GEMM's own bits, so narrower operands keep every
+schedule wider ones had. A tile smaller than a fold leaves array lines idle.
 
 The search is exact over these candidates and prunes what cannot win (branch and bound): tilings
 that do not fit (when any does); then, under `latency`, the pairs of array tiles with the least
@@ -1027,7 +1027,7 @@ def _map_missing(spec: Any, model: Any, values: dict, array_keys: list, memo: di
     busy = mm * nn * kk > 0
     result = map_tiles(cols, np.maximum(mm, 1.0), np.maximum(nn, 1.0), np.maximum(kk, 1.0), aa, ww, pack, passes, scale)
     if len(todo) == 1:
-        row = [float(result[key][0]) for key in TILE_RESULT_FIELDS] + [float(pack[0]), float(passes[0]), float(scale[0])]
+        row = [float(result[key][0]) for key in TILE_RESULT_FIELDS] + [float(x[0]) for x in (pack, passes, scale)]
         if not busy[0]:
             row = [0.0] * len(TILE_RESULT_FIELDS) + [1.0] + row[-2:]
         memo[todo[0]] = tuple(row)
