@@ -1,0 +1,260 @@
+"""The tile mapper's candidate tilings (`_mapper` searches them).
+
+Candidates (Bit Fusion's optimizer tries every power of two per loop, ≈2 s a layer): each
+array-mapped dimension whole and in 2 to 32 balanced tiles, in 2 to 8 tiles of whole folds (and the
+smallest tile with as many tiles and folds), 1 to 8 whole folds, its largest power of two, the powers
+of two 1, 4, ..., 4096, the sizes that fill the buffer of the operand both array dimensions index
+with the other one whole (at every operand width the spec has), and, on the columns of a ws or is
+array (the dimension the output shares with the stream), the sizes that fill the output buffer
+given the stream whole, in 2 to 8 and at 1, 4, 16, 64; each fill split in balanced tiles (the
+widest, half and quarter width's also unsplit), and on ws and is arrays the stationary operand's
+fills also at twice and four times each of those widths, balanced (fill(2C, 2w) = fill(C, w): a
+spec with twice or four times that buffer keeps every fill the smaller one takes at the widths
+above, so more SRAM does not lose the array tile it had there). For each pair of those that fits:
+the streamed dimension whole and in 2 to 8, its largest power of two, 1, 4, 16, 64, and the sizes
+that fill the buffers given the other two tiles (the same way, without the multiples). Fill sizes
+are taken at fixed widths (every bit count from the spec's narrowest to its widest, at most
+`_MAX_WIDTHS`, and those multiples), never at the GEMM's own bits, so narrower operands keep every
+schedule wider ones had. A tile smaller than a fold leaves array lines idle.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from mixaq.simulator._mapper_costs import _OPERAND_DIMS
+
+__all__: list[str] = []
+
+_POWERS = (1.0,) + tuple(2.0 ** j for j in range(2, 13))  # 1, 4, 8, ..., 4096 (absolute: nested across arrays)
+_BALANCED = tuple(float(q) for q in range(1, 33))  # an array-mapped dimension in 1 to 32 equal tiles
+_FOLD_MULTIPLES = tuple(float(j) for j in range(1, 9))  # 1 to 8 whole folds of the array
+_FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tiles of whole folds
+_BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL, _FOLD_TILES_COL = (
+    np.array(x)[:, None] for x in (_BALANCED, _POWERS, _FOLD_MULTIPLES, _FOLD_TILES))
+_MAX_WIDTHS = 8  # operand widths the array fill sizes are taken at, at most (the spec's bit counts)
+_WIDTH_SCALES = (2.0, 4.0)  # the stationary fills also at these multiples of every width (`_pairs`)
+_STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
+_STREAM_BALANCED = tuple(float(q) for q in range(1, 9))  # the streamed dimension whole and in 2 to 8 equal tiles
+_STREAM_POWERS_COL, _STREAM_BALANCED_COL = (np.array(x)[:, None] for x in (_STREAM_POWERS, _STREAM_BALANCED))
+# Candidate sizes of the streamed dimension per pair, at most (`_stream_sizes`; fewer when the spec has
+# fewer bit counts than `_MAX_WIDTHS`).
+_N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS
+# Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
+# `_pairs`: the other widths, the output's given each of the stream's balanced tiles, and the widths'
+# multiples: 2w and 4w of the widest w, and at most _MAX_WIDTHS - 1 other bit counts' each).
+_N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
+            + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)) + len(_WIDTH_SCALES) * _MAX_WIDTHS)
+
+
+def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None = None) -> np.ndarray:
+    """(T, G) candidate tiles of a dimension the array folds over (`lines` of the array): whole and in
+    2 to 32 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
+    and folds, 1 to 8 whole folds, the largest power of two below it, the sizes that fill the buffer of the operand both
+    array dimensions index with the other one whole (`fill` (3, G), for operands at the spec's
+    widest, half and quarter width: the candidates do not depend on the bits) and their balanced
+    splits, the balanced splits of the other fill sizes in `more` (E, G), and 1, 4, 8, ..., 4096
+    (powers of two are whole folds of power-of-two arrays at any Bit Fusion packing, and the same for
+    every array size; a tile smaller than a fold leaves lines idle when the buffers are small)."""
+    e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
+    fill = _clip(fill, d)
+    balanced = np.ceil(d / np.ceil(d / fill))
+    shape = (1, len(d))
+    # In q tiles of whole folds (the last takes the rest), and the smallest tile that needs as many
+    # tiles and folds (the last one's folds then fuller): tiles that use the array fully while
+    # leaving the most room in the buffers.
+    q = _FOLD_TILES_COL
+    whole = np.ceil(np.ceil(d / q) / lines) * lines
+    last_folds = np.ceil(np.maximum(d - (q - 1.0) * whole, 1.0) / lines)
+    smallest = np.maximum(np.ceil(d / q), np.ceil((d - last_folds * lines) / np.maximum(q - 1.0, 1.0)))
+    zero = 0.0 * d
+    whole_and_smallest = np.empty((2 * len(q), len(d)))
+    whole_and_smallest[0::2], whole_and_smallest[1::2] = whole, smallest
+    rows = [np.ceil(d / _BALANCED_COL), np.exp2(np.maximum(e - 1.0, 0.0)).reshape(shape), fill, balanced,
+            _POWERS_COL + zero, lines * _FOLD_MULTIPLES_COL + zero, whole_and_smallest]
+    if more is not None and len(more):
+        rows.append(np.ceil(d / np.ceil(d / _clip(more, d))))
+    return np.minimum(np.concatenate(rows), d)
+
+
+def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """(S, P) candidate tiles of the streamed dimension: whole, in 2 to 8 balanced tiles, the
+    largest power of two below it, 1, 4, 16, 64 (small tiles expose less at the start and end), and
+    from `fill` (F, P) (the stream tile that fills the buffers given the other two tiles, for operands
+    at the spec's widest, half and quarter width, then at its other widths) the first three and every
+    fill's balanced split; for the widest also its power of two and half."""
+    fill = _clip(fill, d)
+    widest, count, at = fill[0], len(fill), len(_STREAM_BALANCED)
+    out = np.empty((at + 6 + count + len(_STREAM_POWERS), fill.shape[-1]))
+    out[:at] = np.ceil(d / _STREAM_BALANCED_COL)
+    out[at] = np.exp2(np.maximum(np.ceil(np.log2(np.maximum(d, 1.0))) - 1.0, 0.0))
+    out[at + 1] = np.exp2(np.floor(np.log2(widest)))
+    out[at + 2] = np.ceil(widest / 2.0)
+    out[at + 3:at + 6] = fill[:3]
+    out[at + 6:at + 6 + count] = np.ceil(d / np.ceil(d / fill))
+    out[at + 6 + count:] = _STREAM_POWERS_COL
+    return np.minimum(out, d, out=out)
+
+
+def _clip(x, upper):
+    """x clipped to [1, upper]: `np.clip` costs three times two ufuncs on small arrays."""
+    return np.minimum(np.maximum(x, 1.0), upper)
+
+
+def _distinct(sizes: np.ndarray) -> np.ndarray:
+    """(T, G) (or (T, P)) mask: the first of equal candidate sizes of each GEMM (pair)."""
+    count = len(sizes)
+    if sizes.shape[1] == 1:  # one column: a stable sort finds each value's first
+        order = np.argsort(sizes[:, 0], kind="stable")
+        ordered = sizes[order, 0]
+        first = np.empty(count, dtype=bool)
+        first[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        out = np.empty((count, 1), dtype=bool)
+        out[order, 0] = first
+        return out
+    earlier = _EARLIER[:count, :count, None] if count <= len(_EARLIER) else np.tri(count, k=-1, dtype=bool)[:, :, None]
+    return ~((sizes[:, None, :] == sizes[None, :, :]) & earlier).any(axis=1)
+
+
+_EARLIER = np.tri(256, k=-1, dtype=bool)  # [i, j]: candidate j comes before candidate i
+
+
+def _pairs(c: dict, dims: tuple, ba, bw, pack):
+    """Every GEMM's candidate pairs of array tiles that fit the stationary operand's buffer, flat and
+    grouped by GEMM: (gid, rank among the GEMM's pairs, row tile, column tile, pairs per GEMM at most)."""
+    g = len(dims[0])
+    rows, cols = c["rows"], c["cols"]
+    ones = np.ones_like(dims[0])
+    role = c["roles"]
+    pad_of = (ones, cols * ones if c["pad"] else ones, rows * pack if c["pad"] else ones)
+    bytes_a, bytes_b = ba / 8.0, bw / 8.0
+    # The operand indexed by both array dims (ws: B, os: C, is: A) fills its buffer at this size of
+    # one of them when the other is whole.
+    # Fill sizes are taken at the spec's widest operands (and, for the stream, half and a quarter of
+    # that): the candidates then do not depend on the bits, so narrower operands keep every schedule.
+    wide = c["max_bits"] / 8.0
+    stationary = {"ws": ("b", wide), "os": ("c", c["psum_bytes"]), "is": ("a", wide)}[c["dataflow"]]
+    room = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}[stationary[0]]
+    whole_padded = [dims[0], np.ceil(dims[1] / pad_of[1]) * pad_of[1], np.ceil(dims[2] / pad_of[2]) * pad_of[2]]
+    widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
+    def fills(whole, w):  # (W, G): the fill size at each width w
+        return np.floor(room / (whole * np.array(w, dtype=float).reshape(len(w), -1 if len(w) else 1)))
+    fill0, fill1 = fills(whole_padded[role[1]], widths), fills(whole_padded[role[0]], widths)
+    if len(widths) == 1:
+        fill0, fill1 = np.repeat(fill0, 3, axis=0), np.repeat(fill1, 3, axis=0)
+    # More fills, their balanced splits only: the stationary operand's at every other width the spec
+    # has (a GEMM's own bits then find the tile count that just fits; still independent of them), and
+    # the output's along the array dim it shares with the stream (ws: N, is: M; on the columns) given
+    # the stream whole, in 2 to 8 (`_STREAM_BALANCED`) and at the small stream tiles 1, 4, 16, 64
+    # (`_STREAM_POWERS`; where the output is the binding buffer the best tiles trade the two off along
+    # its fill curve), at partial-sum width (and at output width when outputs are read back: then they
+    # bind the buffer without accumulating).
+    more0 = more1 = np.empty((0, g))
+    if stationary[0] != "c":
+        other = _other_widths(c, widths)
+        more0, more1 = fills(whole_padded[role[1]], other), fills(whole_padded[role[0]], other)
+        stream = dims[role[2]]
+        per_line = np.concatenate([np.ceil(stream / _STREAM_BALANCED_COL), np.minimum(_STREAM_POWERS_COL, stream)])
+        if role[2] == 1:  # the stream is N (is): its tiles are stored padded
+            per_line = np.ceil(per_line / pad_of[1]) * pad_of[1]
+        out_widths = np.array([c["psum_bytes"], c["out_bytes"]] if c["readback"] else [c["psum_bytes"]])
+        size = np.floor(c["cap_c"] / (per_line[:, None, :] * out_widths.reshape(len(out_widths), -1)[None]))
+        if role[1] == 1:  # N on the columns (ws): padded too
+            size = np.floor(size / pad_of[1]) * pad_of[1]
+        # Last (ties keep going to the earlier candidates), the stationary fills at twice and four times
+        # every width above: fill(2C, 2w) = fill(C, w), so a spec with 2× or 4× that buffer keeps every
+        # fill the smaller one takes at those widths (issue 20: more SRAM should not cost more cycles;
+        # found: bitserial 2433×1431×874 with twice the ifmap SRAM lost the 5-bit fill's M = 58).
+        scaled = _scaled_widths(widths + other)
+        more0 = np.concatenate([more0, fills(whole_padded[role[1]], scaled)])
+        more1 = np.concatenate([more1, size.reshape(-1, g), fills(whole_padded[role[0]], scaled)])
+    sizes0 = _array_sizes(dims[role[0]], fill0, rows, more0)
+    sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1)
+    # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
+    # the dimension) whose stationary-operand tile fits its buffer.
+    keep = _distinct(sizes0)[:, None, :] & _distinct(sizes1)[None, :, :]
+    if c["dataflow"] != "os":
+        k_pad = lambda t: np.ceil(t / pad_of[2]) * pad_of[2]  # noqa: E731
+        if c["dataflow"] == "ws":  # rows K, cols N: B
+            stat_tile = k_pad(sizes0)[:, None, :] * sizes1[None, :, :] * bytes_b
+            keep = keep & (stat_tile <= c["cap_b"])
+        else:  # is: rows K, cols M: A
+            stat_tile = sizes0[:, None, :] * sizes1[None, :, :] * bytes_a
+            keep = keep & (stat_tile <= c["cap_a"])
+    if g == 1:  # the same, without the GEMM axis
+        i0, i1 = np.nonzero(keep[:, :, 0])
+        return np.zeros(len(i0), dtype=np.int64), np.arange(len(i0)), sizes0[i0, 0], sizes1[i1, 0], \
+            sizes0.shape[0] * sizes1.shape[0]
+    keep = keep.reshape(-1, g)
+    pair_idx, pair_gid = np.nonzero(keep.T)[::-1]
+    counts = np.bincount(pair_gid, minlength=g)
+    pair_rank = np.arange(len(pair_gid)) - np.repeat(np.cumsum(counts) - counts, counts)
+    t0 = sizes0[pair_idx // sizes1.shape[0], pair_gid]
+    t1 = sizes1[pair_idx % sizes1.shape[0], pair_gid]
+    return pair_gid, pair_rank, t0, t1, sizes0.shape[0] * sizes1.shape[0]
+
+
+def _other_widths(c: dict, widths) -> tuple:
+    """Operand widths in bytes of every bit count from the spec's narrowest to its widest (at most
+    `_MAX_WIDTHS`, evenly spaced), less those in `widths` (scalars)."""
+    return _other_widths_of(int(c["min_bits"]), int(c["max_bits"]), tuple(float(w) for w in widths))
+
+
+def _scaled_widths(widths: tuple) -> tuple:
+    """`widths` (bytes, scalars) at each of `_WIDTH_SCALES`, less those already in `widths`."""
+    return _scaled_widths_of(tuple(float(w) for w in widths))
+
+
+@functools.lru_cache(maxsize=64)
+def _scaled_widths_of(widths: tuple) -> tuple:
+    scaled = sorted({w * s for s in _WIDTH_SCALES for w in widths})
+    return tuple(w for w in scaled if all(abs(w - x) > 1e-9 for x in widths))
+
+
+@functools.lru_cache(maxsize=64)
+def _other_widths_of(lo: int, hi: int, widths: tuple) -> tuple:
+    count = min(hi - lo + 1, _MAX_WIDTHS)
+    bits = sorted({round(lo + (hi - lo) * j / max(count - 1, 1)) for j in range(count)})
+    return tuple(b / 8.0 for b in bits if all(abs(b / 8.0 - float(w)) > 1e-9 for w in widths))
+
+
+def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
+    """(S, P) stream tiles of each array-tile pair (per-pair values in `c`, `_columns`)."""
+    rows, pack, k = c["rows"], c["pack"], c["k"]
+    role = c["roles"]
+    dims = (c["m"], c["n"], c["k"])
+    pad_of = (1.0, c["cols"] if c["pad"] else 1.0, rows * pack if c["pad"] else 1.0)
+    wide = c["max_bits"] / 8.0
+    tile = [None, None, None]
+    tile[role[0]], tile[role[1]] = t0, t1
+    # The stream tile that fills the buffers: every operand's tile is linear in it.
+    sd = role[2]
+    others = [tile[i] if i != sd else 1.0 for i in range(3)]
+    padded_n = np.ceil(others[1] / pad_of[1]) * pad_of[1]
+    padded_k = np.ceil(others[2] / pad_of[2]) * pad_of[2]
+    # The output tile binds only as the feasibility test below binds it: at psum width while it
+    # accumulates across K tiles or K folds, at output width when read back, not at all when it
+    # streams out. A streamed K (os) accumulates across its own tiles: psum width.
+    if sd == 2:
+        acc_width, out_binds = c["psum_bytes"], True
+    else:
+        k_tiles = np.ceil(k / others[2])
+        k_folds = np.ceil(np.ceil(others[2] / pack) / rows)
+        accumulates = (k_tiles > 1.0) | ((k_folds > 1.0) & c["x2_is_psum"])
+        acc_width = np.where(accumulates, c["psum_bytes"], c["out_bytes"])
+        out_binds = accumulates | c["readback"]
+    cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
+    # The widest, half and quarter width, then the spec's other bit counts (balanced splits only).
+    widths = [wide, wide / 2.0, wide / 4.0]
+    widths += list(_other_widths(c, widths))
+    width = np.array(widths).reshape(-1, 1) if np.ndim(wide) == 0 else np.stack(np.broadcast_arrays(*widths))
+    per_unit = {"a": others[0] * others[2] * width, "b": padded_k * others[1] * width,
+                "c": others[0] * padded_n * acc_width}
+    fill = np.inf
+    for name, own in _OPERAND_DIMS.items():
+        if sd in own:
+            own_fill = np.floor(cap[name] / per_unit[name])
+            fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
+    return _stream_sizes(dims[sd], fill + np.zeros((len(widths),) + np.shape(t0)))
