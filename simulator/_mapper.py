@@ -23,7 +23,7 @@ import numpy as np
 
 from mixaq.simulator._mapper_bounds import _pair_bound
 from mixaq.simulator._mapper_candidates import _N_ARRAY, _N_STREAM, _distinct, _pairs, _stream_tiles
-from mixaq.simulator._mapper_costs import LOOP_ORDERS, _array_stats, _choose, _orders, _tile_terms
+from mixaq.simulator._mapper_costs import LOOP_ORDERS, _array_stats, _choose, _orders, _tile_terms, _any_per_gemm
 
 __all__ = ["LOOP_ORDERS", "MAPPED_FIELDS", "TILE_RESULT_FIELDS", "cost_tilings", "map_tiles", "mapped", "mapped_one",
            "spec_values", "unique_rows"]
@@ -77,11 +77,7 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     first = _lowest(bound, pair_gid, g, _FIRST_PAIRS)
     found = _expand(gc, pc, pairs, array_stats, first)
     gid, fits, lower = found["gid"], found["terms"]["feasible"], found["terms"]["lower"]
-    if g == 1:
-        any_fit = np.array([fits.any()])
-    else:
-        any_fit = np.zeros(g, dtype=bool)
-        np.logical_or.at(any_fit, gid, fits)
+    any_fit = _any_per_gemm(gid, fits, g)
     if any_fit.all():
         probe = _lowest(np.where(fits, lower, np.inf), gid, g, _PROBES) & fits
         tried = _costed(gc, _cut_round(found, probe))
@@ -136,13 +132,8 @@ def _survivors(gc: dict, rounds: list, best, g: int) -> dict:
     """The rounds' tilings (`_expand`) that can win, as one: those that fit (all of a GEMM's when
     none does) and, given `best` (a bound of each GEMM's optimum), whose lower bound does not exceed
     it; tightened by the tilings with the least lower bound when many are left (a probe costs about
-    what a few hundred candidates cost). "any_fit": (G,) whether any tiling of the GEMM fits."""
-    if g == 1:
-        any_fit = np.array([any(r["terms"]["feasible"].any() for r in rounds)])
-    else:
-        any_fit = np.zeros(g, dtype=bool)
-        for r in rounds:
-            np.logical_or.at(any_fit, r["gid"], r["terms"]["feasible"])
+    what a few hundred candidates cost)."""
+    any_fit = np.logical_or.reduce([_any_per_gemm(r["gid"], r["terms"]["feasible"], g) for r in rounds])
     kept = []
     for r in rounds:
         keep = r["terms"]["feasible"] | ~any_fit[r["gid"]]
@@ -158,7 +149,6 @@ def _survivors(gc: dict, rounds: list, best, g: int) -> dict:
         best = best.copy()
         np.minimum.at(best, gid[probe], probed * _SLACK)
         found = _cut_round(found, terms["lower"] <= best[gid])
-    found["any_fit"] = any_fit
     return found
 
 
@@ -324,16 +314,15 @@ def _map_missing(spec: Any, model: Any, values: dict, array_keys: list, memo: di
     mm, nn, kk, aa, ww = (miss[:, j] for j in range(5))
     cols = {key: (miss[:, 5 + array_keys.index(key)] if key in array_keys else values[key]) for key in values}
     if len(todo) == 1:  # one GEMM (`mapped_one`): its bits' constants from the cache, its row without numpy
-        pack, passes, scale = (np.array([x]) for x in _bit_constants(spec, model, todo[0][3], todo[0][4]))
+        consts = _bit_constants(spec, model, todo[0][3], todo[0][4])
+        pack, passes, scale = (np.array([x]) for x in consts)
     else:
         pack, passes, scale = _bit_columns(spec, model, aa, ww)
     busy = mm * nn * kk > 0
     result = map_tiles(cols, np.maximum(mm, 1.0), np.maximum(nn, 1.0), np.maximum(kk, 1.0), aa, ww, pack, passes, scale)
     if len(todo) == 1:
-        row = [float(result[key][0]) for key in TILE_RESULT_FIELDS] + [float(x[0]) for x in (pack, passes, scale)]
-        if not busy[0]:
-            row = [0.0] * len(TILE_RESULT_FIELDS) + [1.0] + row[-2:]
-        memo[todo[0]] = tuple(row)
+        tiles = [float(result[key][0]) for key in TILE_RESULT_FIELDS] if busy[0] else [0.0] * len(TILE_RESULT_FIELDS)
+        memo[todo[0]] = (*tiles, consts[0] if busy[0] else 1.0, *consts[1:])
         return
     found = np.column_stack([np.where(busy, result[key], 0.0) for key in TILE_RESULT_FIELDS]
                             + [np.where(busy, pack, 1.0), passes, scale])

@@ -57,6 +57,8 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
         fits = whole_fits | (psum_fits & (fill >= 1.0))
         t_max = np.where(whole_fits, k, _clip(fill, k))
         t_q = np.ceil(k / t_max)
+        # Below K the outputs accumulate at psum width in every stream tile; whole, they may leave narrower.
+        c_width = np.where(t_q > 1.0, c["psum_bytes"], np.minimum(c["psum_bytes"], c["out_bytes"]))
 
     def compute(count):  # never falls as the stream's tile count grows
         if c["feed"] == "systolic":
@@ -70,7 +72,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
     if traffic and not c["per_port"]:
         # A smaller stream tile spills less but costs more fills: both at each interval's right end.
         bound = np.inf
-        for r, dram in _pair_traffic(c, t0, t1, array_stats, t_q, t_max):
+        for r, dram in _pair_traffic(c, t0, t1, array_stats, c_width, t_max):
             bound = np.minimum(bound, np.maximum(compute(np.ceil(dims[sd] / r)) + exposure,
                                                  _traffic_cycles(c, dram, 0.0, 0.0, 0.0)))
     else:
@@ -78,7 +80,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
     return np.where(fits, bound, np.inf)
 
 
-def _pair_traffic(c: dict, t0, t1, array_stats, t_q, t_max) -> list:
+def _pair_traffic(c: dict, t0, t1, array_stats, c_width, t_max) -> list:
     """A lower bound of an array-tile pair's DRAM bytes under any whole stream tile t ≤ `t_max` and
     any loop order, as (r, bytes) pairs: every t has an r ≥ t whose bytes are no more than t's.
 
@@ -88,7 +90,8 @@ def _pair_traffic(c: dict, t0, t1, array_stats, t_q, t_max) -> list:
     tile linear in t: grown by the stream loop to at least D, by its other loop to at least t·q (q
     that dimension's tile count), so it spills only above a threshold of t. Between thresholds
     every order's bytes are least at the interval's right end: r runs over the thresholds and
-    `t_max`. Footprints unpadded along the stream; `t_q`: the stream's least tile count."""
+    `t_max`. Footprints unpadded along the stream; `c_width`: the output width under every such t
+    (`_pair_bound`'s)."""
     role = c["roles"]
     sd = role[2]
     dims = (c["m"], c["n"], c["k"])
@@ -99,10 +102,7 @@ def _pair_traffic(c: dict, t0, t1, array_stats, t_q, t_max) -> list:
     padded[role[0]], padded[role[1]] = array_stats[0][4], array_stats[1][4]
     k_pad = c["rows"] * c["pack"] if c["pad"] else 1.0
     n_pad = c["cols"] if c["pad"] else 1.0
-    width_c = np.where(t_q > 1.0, c["psum_bytes"], np.minimum(c["psum_bytes"], c["out_bytes"])) if sd == 2 else \
-        np.where((q[2] > 1.0) | ((np.ceil(np.ceil(tile[2] / c["pack"]) / c["rows"]) > 1.0) & c["x2_is_psum"]),
-                 c["psum_bytes"], c["out_bytes"])
-    width = {"a": c["ba"] / 8.0, "b": c["bw"] / 8.0, "c": width_c}
+    width = {"a": c["ba"] / 8.0, "b": c["bw"] / 8.0, "c": c_width}
     pads = {("b", 2): k_pad, ("c", 1): n_pad}
     extent = lambda name, d: np.ceil(tile[d] / pads.get((name, d), 1.0)) * pads.get((name, d), 1.0)  # noqa: E731
     # Per operand, when it spills with its non-indexing loop innermost (never), in the middle under

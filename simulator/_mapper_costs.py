@@ -175,7 +175,7 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     # never (the tile stays); in the middle, when its tile grown by the inner loop does not fit;
     # outermost, when all of it does not fit. Its largest kept footprint (Bit Fusion's exposed
     # transfer) depends only on the order of its own two loops. All six orders at once: each factor
-    # (and kept footprint) is one of a few per-tiling values, picked per order by `_ORDER_PICK`.
+    # (and kept footprint) is one of a few per-tiling values, picked per order by `_ORDER_OPTION` / `_ORDER_TOP`.
     tiles, counts = np.empty((3,) + shape), np.empty((3,) + shape)  # per operand a, b, c; per dim m, n, k
     tiles[0], tiles[1], tiles[2] = a_tile, b_tile, c_tile
     counts[0], counts[1], counts[2] = q
@@ -255,31 +255,38 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
             "total": total, "dram": dram, "energy": energy, "read": read, "write": write}
 
 
-def _order_pick() -> dict:
-    """Per operand, which of (1, mid for its first own dim inner, mid for its second, outer) each loop
-    order picks as its re-fetch factor, and which own dim's kept footprint: an operand is re-fetched
-    across its non-indexing loop e never when e is innermost, per the inner of its own two loops
-    when e is in the middle, and when all of it does not fit when e is outermost."""
-    pick = {}
-    for name, own in _OPERAND_DIMS.items():
+def _order_pick() -> tuple[np.ndarray, np.ndarray]:
+    """Per operand (rows a, b, c) and loop order (columns), which of (1, mid for its first own dim
+    inner, mid for its second, outer) the order picks as the re-fetch factor, and which own dim's
+    kept footprint: an operand is re-fetched across its non-indexing loop e never when e is
+    innermost, per the inner of its own two loops when e is in the middle, and when all of it does
+    not fit when e is outermost."""
+    options, tops = np.empty((3, len(LOOP_ORDERS)), dtype=np.int64), np.empty((3, len(LOOP_ORDERS)), dtype=np.int64)
+    for i, own in enumerate(_OPERAND_DIMS.values()):
         e = 3 - own[0] - own[1]
-        rows, tops = [], []
-        for order in LOOP_ORDERS:
+        for j, order in enumerate(LOOP_ORDERS):
             pos = [order.index(letter) for letter in "mnk"]  # 0 = outermost
             first_inner = pos[own[0]] > pos[own[1]]
-            rows.append(0 if pos[e] == 2 else ((1 if first_inner else 2) if pos[e] == 1 else 3))
-            tops.append(0 if first_inner else 1)
-        pick[name] = (np.array(rows), np.array(tops))
-    return pick
+            options[i, j] = 0 if pos[e] == 2 else ((1 if first_inner else 2) if pos[e] == 1 else 3)
+            tops[i, j] = 0 if first_inner else 1
+    return options, tops
 
 
-_ORDER_PICK = _order_pick()
-# The same for the operands a, b, c stacked (`_orders`): their own dims, the dim that does not index
-# them, and per operand and loop order which option and kept footprint applies.
+# The operands a, b, c stacked (`_orders`): their own dims, the dim that does not index them, and
+# per operand and loop order which option and kept footprint applies.
+_ORDER_OPTION, _ORDER_TOP = _order_pick()
 _OWN_FIRST, _OWN_SECOND = (np.array([_OPERAND_DIMS[name][j] for name in "abc"]) for j in (0, 1))
 _ACROSS = np.array([3 - sum(_OPERAND_DIMS[name]) for name in "abc"])
 _OPERAND_ROWS = np.arange(3)[:, None]
-_ORDER_OPTION, _ORDER_TOP = (np.stack([_ORDER_PICK[name][j] for name in "abc"]) for j in (0, 1))
+
+
+def _any_per_gemm(gid: np.ndarray, mask: np.ndarray, g: int) -> np.ndarray:
+    """(G,): whether any candidate of each GEMM (`gid`) is set in `mask`."""
+    if g == 1:
+        return np.array([mask.any()])
+    out = np.zeros(g, dtype=bool)
+    np.logical_or.at(out, gid, mask)
+    return out
 
 
 def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, tm, tn, tk) -> dict[str, np.ndarray]:
@@ -287,12 +294,7 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
     second key, then the lowest (loop order, tiling) index. Candidates come grouped by GEMM (`gid`
     ascending, `tiling` ascending within a GEMM)."""
     fits = cost["feasible"]
-    if g == 1:
-        ok = fits | (not fits.any())
-    else:
-        any_fit = np.zeros(g, dtype=bool)
-        np.logical_or.at(any_fit, gid, fits)
-        ok = fits | ~any_fit[gid]  # nothing fits: stream from DRAM anyway (costed as is)
+    ok = fits | ~_any_per_gemm(gid, fits, g)[gid]  # nothing fits: stream from DRAM anyway (costed as is)
     total, dram, energy = cost["total"], cost["dram"], cost["energy"]
     objective = c["objective"]
     if objective == "latency":
