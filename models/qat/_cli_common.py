@@ -118,8 +118,11 @@ def run_fine_tune(args: argparse.Namespace, kind: str, quant_overrides: dict, ad
         from mixaq.core._errors import first_line
         from mixaq.models._distributed import PEER_LOST_EXIT
 
-        print(f"mixaq {'qat' if kind == 'qat' else 'adapt'}: rank {dist.rank} stopped: another rank of the job ended "
-              f"({first_line(exc)})", file=sys.stderr)
+        # One write with its newline: the launcher stops this rank at once, and a line cut before
+        # its newline runs into the launcher's own (seen once in CI).
+        sys.stderr.write(f"mixaq {'qat' if kind == 'qat' else 'adapt'}: rank {dist.rank} stopped: another rank of "
+                         f"the job ended ({first_line(exc)})\n")
+        sys.stderr.flush()
         return PEER_LOST_EXIT
     finally:
         dist.close()
