@@ -30,7 +30,7 @@ __all__ = ["LOOP_ORDERS", "MAPPED_FIELDS", "TILE_RESULT_FIELDS", "cost_tilings",
 
 TILE_RESULT_FIELDS = ("compute", "total", "read", "write", "sram", "tile_m", "tile_n", "tile_k", "loop_order",
                       "tiles")
-_FIRST_PAIRS = 96  # array-tile pairs per GEMM expanded in the first round: usually every one that can win
+_FIRST_PAIRS = 48  # array-tile pairs per GEMM expanded in the first round: usually every one that can win
 _PROBES = 64  # ... of whose tilings those with the least lower bound are costed first (branch and bound)
 _SURVIVOR_PROBES = 8  # in a second round, the tilings per GEMM with the least lower bound costed first
 _PROBE_ABOVE = 256  # ... when more than this many tilings per GEMM are left
@@ -236,7 +236,7 @@ def _columns(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict:
     several GEMMs' as (G,) arrays. "_arrays" names the per-GEMM arrays (`_subset` gathers them)."""
     col = dict(c, m=m, n=n, k=k, ba=ba, bw=bw, pack=pack, passes=passes, mac_scale=mac_scale)
     if len(m) == 1:
-        col = {key: (v[0] if type(v) is np.ndarray and v.ndim else v) for key, v in col.items()}
+        col = {key: (float(v[0]) if type(v) is np.ndarray and v.ndim else v) for key, v in col.items()}
         col["_arrays"] = ()
         col["_rooms"] = np.array([[col["cap_a"]], [col["cap_b"]], [col["cap_c"]]], dtype=float)  # `_orders`'
         return col

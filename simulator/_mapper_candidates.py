@@ -104,21 +104,36 @@ def _clip(x, upper):
 
 def _distinct(sizes: np.ndarray) -> np.ndarray:
     """(T, G) (or (T, P)) mask: the first of equal candidate sizes of each GEMM (pair)."""
-    count = len(sizes)
-    if sizes.shape[1] == 1:  # one column: a stable sort finds each value's first
-        order = np.argsort(sizes[:, 0], kind="stable")
-        ordered = sizes[order, 0]
-        first = np.empty(count, dtype=bool)
-        first[0] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-        out = np.empty((count, 1), dtype=bool)
-        out[order, 0] = first
-        return out
-    earlier = _EARLIER[:count, :count, None] if count <= len(_EARLIER) else np.tri(count, k=-1, dtype=bool)[:, :, None]
-    return ~((sizes[:, None, :] == sizes[None, :, :]) & earlier).any(axis=1)
+    count, width = sizes.shape
+    # Sorted down each column by (size, row): a size's first row comes first among its equals.
+    if count <= len(_ROWS) and (np.floor(sizes) == sizes).all():  # whole sizes: size·count + row is one exact key
+        key = sizes * count + _ROWS[:count]
+        key.sort(axis=0)
+        ordered = np.floor(key / count)
+        rows = (key - ordered * count).astype(np.intp)
+    else:
+        rows = np.argsort(sizes, axis=0, kind="stable")
+        ordered = np.take_along_axis(sizes, rows, axis=0)
+    first = np.empty((count, width), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    out = np.empty((count, width), dtype=bool)
+    out[rows, _COLUMNS[:width] if width <= len(_COLUMNS) else np.arange(width)] = first
+    return out
 
 
-_EARLIER = np.tri(256, k=-1, dtype=bool)  # [i, j]: candidate j comes before candidate i
+_ROWS = np.arange(512.0)[:, None]  # candidate row numbers (`_distinct`)
+_COLUMNS = np.arange(4096)
+
+
+def _firsts(values: np.ndarray) -> np.ndarray:
+    """Ascending indices of each distinct value's first occurrence in a 1-D array."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.empty(len(values), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return np.sort(order[first])
 
 
 def _pairs(c: dict, dims: tuple, ba, bw, pack):
@@ -174,7 +189,12 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1)
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer.
-    keep = _distinct(sizes0)[:, None, :] & _distinct(sizes1)[None, :, :]
+    n_grid = sizes0.shape[0] * sizes1.shape[0]  # pair candidates at most (their ranks index the tilings)
+    if g == 1:  # the same on one GEMM's distinct sizes: a grid a third the size, in the same order
+        sizes0, sizes1 = sizes0[_firsts(sizes0[:, 0])], sizes1[_firsts(sizes1[:, 0])]
+        keep = np.ones((len(sizes0), len(sizes1), 1), dtype=bool)
+    else:
+        keep = _distinct(sizes0)[:, None, :] & _distinct(sizes1)[None, :, :]
     if c["dataflow"] != "os":
         k_pad = lambda t: np.ceil(t / pad_of[2]) * pad_of[2]  # noqa: E731
         if c["dataflow"] == "ws":  # rows K, cols N: B
@@ -183,17 +203,16 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
         else:  # is: rows K, cols M: A
             stat_tile = sizes0[:, None, :] * sizes1[None, :, :] * bytes_a
             keep = keep & (stat_tile <= c["cap_a"])
-    if g == 1:  # the same, without the GEMM axis
+    if g == 1:
         i0, i1 = np.nonzero(keep[:, :, 0])
-        return np.zeros(len(i0), dtype=np.int64), np.arange(len(i0)), sizes0[i0, 0], sizes1[i1, 0], \
-            sizes0.shape[0] * sizes1.shape[0]
+        return np.zeros(len(i0), dtype=np.int64), np.arange(len(i0)), sizes0[i0, 0], sizes1[i1, 0], n_grid
     keep = keep.reshape(-1, g)
     pair_idx, pair_gid = np.nonzero(keep.T)[::-1]
     counts = np.bincount(pair_gid, minlength=g)
     pair_rank = np.arange(len(pair_gid)) - np.repeat(np.cumsum(counts) - counts, counts)
     t0 = sizes0[pair_idx // sizes1.shape[0], pair_gid]
     t1 = sizes1[pair_idx % sizes1.shape[0], pair_gid]
-    return pair_gid, pair_rank, t0, t1, sizes0.shape[0] * sizes1.shape[0]
+    return pair_gid, pair_rank, t0, t1, n_grid
 
 
 def _other_widths(c: dict, widths) -> tuple:
@@ -218,6 +237,18 @@ def _other_widths_of(lo: int, hi: int, widths: tuple) -> tuple:
     count = min(hi - lo + 1, _MAX_WIDTHS)
     bits = sorted({round(lo + (hi - lo) * j / max(count - 1, 1)) for j in range(count)})
     return tuple(b / 8.0 for b in bits if all(abs(b / 8.0 - float(w)) > 1e-9 for w in widths))
+
+
+@functools.lru_cache(maxsize=64)
+def _width_column(min_bits: float, max_bits: float) -> np.ndarray:
+    """(W, 1) operand widths in bytes the stream fills are taken at: the spec's widest, half and
+    quarter width, then its other bit counts (`_other_widths`)."""
+    wide = max_bits / 8.0
+    widths = [wide, wide / 2.0, wide / 4.0]
+    widths += list(_other_widths({"min_bits": min_bits, "max_bits": max_bits}, widths))
+    column = np.array(widths).reshape(-1, 1)
+    column.flags.writeable = False  # shared by every call
+    return column
 
 
 def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
@@ -247,9 +278,11 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         out_binds = accumulates | c["readback"]
     cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
     # The widest, half and quarter width, then the spec's other bit counts (balanced splits only).
-    widths = [wide, wide / 2.0, wide / 4.0]
-    widths += list(_other_widths(c, widths))
-    width = np.array(widths).reshape(-1, 1) if np.ndim(wide) == 0 else np.stack(np.broadcast_arrays(*widths))
+    if np.ndim(wide) == 0:
+        width = _width_column(float(c["min_bits"]), float(c["max_bits"]))
+    else:
+        widths = [wide, wide / 2.0, wide / 4.0]
+        width = np.stack(np.broadcast_arrays(*widths, *_other_widths(c, widths)))
     per_unit = {"a": others[0] * others[2] * width, "b": padded_k * others[1] * width,
                 "c": others[0] * padded_n * acc_width}
     fill = np.inf
@@ -257,4 +290,5 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         if sd in own:
             own_fill = np.floor(cap[name] / per_unit[name])
             fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
-    return _stream_sizes(dims[sd], fill + np.zeros((len(widths),) + np.shape(t0)))
+    shape = (len(width),) + np.shape(t0)
+    return _stream_sizes(dims[sd], fill if np.shape(fill) == shape else np.broadcast_to(fill, shape))

@@ -22,6 +22,7 @@ one numpy evaluation:
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -183,19 +184,20 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     if room is None:
         room = np.stack(np.broadcast_arrays(c["cap_a"], c["cap_b"], c["cap_c"]))
         room = room[:, None] if room.ndim == 1 else room
-    grown0, grown1 = tiles * counts[_OWN_FIRST], tiles * counts[_OWN_SECOND]
-    whole = grown0 * counts[_OWN_SECOND]
-    refetch = counts[_ACROSS] - 1.0
-    options = np.empty((3, 4) + shape)
-    options[:, 0] = 1.0
-    options[:, 1] = 1.0 + refetch * (grown0 > room)
-    options[:, 2] = 1.0 + refetch * (grown1 > room)
-    options[:, 3] = 1.0 + refetch * (whole > room)
-    factor = dict(zip("abc", options[_OPERAND_ROWS, _ORDER_OPTION]))  # each (6, T)
-    if need_top:
+    # Per operand its footprint under each option: (never re-fetched, grown by its first own dim,
+    # by its second, whole); option 0 never exceeds the room.
+    grown = np.empty((3, 4) + shape)
+    grown[:, 0] = 0.0
+    np.multiply(tiles, counts[_OWN_FIRST], out=grown[:, 1])
+    np.multiply(tiles, counts[_OWN_SECOND], out=grown[:, 2])
+    np.multiply(grown[:, 1], counts[_OWN_SECOND], out=grown[:, 3])
+    picked = grown[_OPERAND_ROWS, _ORDER_OPTION]  # (3, 6, T): per operand and loop order
+    factor = 1.0 + (counts[_ACROSS] - 1.0)[:, None] * (picked > room[:, None])
+    factor = dict(zip("abc", factor))  # each (6, T)
+    if need_top:  # the largest footprint kept on chip: the picked one where it fits, else the tile
         kept = np.empty((3, 2) + shape)
-        kept[:, 0] = np.where(whole <= room, whole, np.where(grown0 <= room, grown0, tiles))
-        kept[:, 1] = np.where(whole <= room, whole, np.where(grown1 <= room, grown1, tiles))
+        kept[:, 0] = np.where(grown[:, 3] <= room, grown[:, 3], np.where(grown[:, 1] <= room, grown[:, 1], tiles))
+        kept[:, 1] = np.where(grown[:, 3] <= room, grown[:, 3], np.where(grown[:, 2] <= room, grown[:, 2], tiles))
         maxfoot = dict(zip("abc", kept[_OPERAND_ROWS, _ORDER_TOP]))
     read_a, read_b = a_total * factor["a"], b_total * factor["b"]
     rounds = factor["c"]
@@ -294,7 +296,10 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
     second key, then the lowest (loop order, tiling) index. Candidates come grouped by GEMM (`gid`
     ascending, `tiling` ascending within a GEMM)."""
     fits = cost["feasible"]
-    ok = fits | ~_any_per_gemm(gid, fits, g)[gid]  # nothing fits: stream from DRAM anyway (costed as is)
+    if g == 1:  # nothing fits: stream from DRAM anyway (costed as is)
+        ok = None if fits.all() or not fits.any() else fits
+    else:
+        ok = fits | ~_any_per_gemm(gid, fits, g)[gid]
     total, dram, energy = cost["total"], cost["dram"], cost["energy"]
     objective = c["objective"]
     if objective == "latency":
@@ -305,12 +310,13 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
         first_key, second_key = energy, total
     else:
         first_key, second_key = energy * total, total
-    first_key = np.where(ok, first_key, np.inf)
+    if ok is not None:
+        first_key = np.where(ok, first_key, np.inf)
     if g == 1:  # flat (loop order, tiling) order: the first tied candidate has the lowest index
         first_key, second_key = first_key.ravel(), second_key.ravel()
         tied = first_key == first_key.min()
         tied &= second_key == np.where(tied, second_key, np.inf).min()
-        order_i, at = np.divmod(np.array([tied.argmax()]), len(cost["feasible"]))
+        return _chosen_one(cost, *divmod(int(tied.argmax()), len(fits)), (m, n, k), (tm, tn, tk))
     else:
         starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
 
@@ -331,3 +337,18 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
     chosen["sram"] = cost["sram_array"][at] + chosen["read"] + chosen["write"]
     chosen["tiles"] = (np.ceil(m / chosen["tile_m"]) * np.ceil(n / chosen["tile_n"]) * np.ceil(k / chosen["tile_k"]))
     return chosen
+
+
+def _chosen_one(cost: dict, order_i: int, at: int, dims: tuple, tiles: tuple) -> dict[str, np.ndarray]:
+    """`_choose`'s record of one GEMM's choice (loop order `order_i`, candidate `at`), read as Python
+    floats (a numpy gather per field costs more than the arithmetic)."""
+    read, write = float(cost["read"][order_i, at]), float(cost["write"][order_i, at])
+    tm, tn, tk = (float(t[at]) for t in tiles)
+    m, n, k = (float(d[0]) for d in dims)
+    values = np.array([float(cost["total"][order_i, at]), read, write, float(cost["compute"][at]), tm, tn, tk,
+                       float(order_i), float(cost["sram_array"][at]) + read + write,
+                       float(math.ceil(m / tm)) * float(math.ceil(n / tn)) * float(math.ceil(k / tk))])
+    return {key: values[j:j + 1] for j, key in enumerate(_CHOSEN_FIELDS)}
+
+
+_CHOSEN_FIELDS = ("total", "read", "write", "compute", "tile_m", "tile_n", "tile_k", "loop_order", "sram", "tiles")
