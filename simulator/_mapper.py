@@ -310,20 +310,22 @@ def _map_missing(spec: Any, model: Any, values: dict, array_keys: list, memo: di
     evaluation and memoize their `MAPPED_FIELDS` rows."""
     if len(memo) + len(todo) > _MEMO_LIMIT:
         memo.clear()
+    if len(todo) == 1 and not array_keys:  # one GEMM (`mapped_one`): one slice, its row without numpy
+        key = todo[0]
+        consts = _bit_constants(spec, model, key[3], key[4])
+        if key[0] * key[1] * key[2] > 0:
+            result = _map_slice(values, *(np.array([float(x)]) for x in (*(max(d, 1.0) for d in key[:3]), *key[3:5],
+                                                                           *consts)))
+            memo[key] = (*(float(result[name][0]) for name in TILE_RESULT_FIELDS), *consts)
+        else:  # nothing to compute
+            memo[key] = (0.0,) * len(TILE_RESULT_FIELDS) + (1.0, *consts[1:])
+        return
     miss = np.array(todo, dtype=np.float64).reshape(len(todo), -1)
     mm, nn, kk, aa, ww = (miss[:, j] for j in range(5))
     cols = {key: (miss[:, 5 + array_keys.index(key)] if key in array_keys else values[key]) for key in values}
-    if len(todo) == 1:  # one GEMM (`mapped_one`): its bits' constants from the cache, its row without numpy
-        consts = _bit_constants(spec, model, todo[0][3], todo[0][4])
-        pack, passes, scale = (np.array([x]) for x in consts)
-    else:
-        pack, passes, scale = _bit_columns(spec, model, aa, ww)
+    pack, passes, scale = _bit_columns(spec, model, aa, ww)
     busy = mm * nn * kk > 0
     result = map_tiles(cols, np.maximum(mm, 1.0), np.maximum(nn, 1.0), np.maximum(kk, 1.0), aa, ww, pack, passes, scale)
-    if len(todo) == 1:
-        tiles = [float(result[key][0]) for key in TILE_RESULT_FIELDS] if busy[0] else [0.0] * len(TILE_RESULT_FIELDS)
-        memo[todo[0]] = (*tiles, consts[0] if busy[0] else 1.0, *consts[1:])
-        return
     found = np.column_stack([np.where(busy, result[key], 0.0) for key in TILE_RESULT_FIELDS]
                             + [np.where(busy, pack, 1.0), passes, scale])
     memo.update(zip(todo, map(tuple, found.tolist())))

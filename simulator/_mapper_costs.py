@@ -192,8 +192,8 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     np.multiply(tiles, counts[_OWN_SECOND], out=grown[:, 2])
     np.multiply(grown[:, 1], counts[_OWN_SECOND], out=grown[:, 3])
     picked = grown[_OPERAND_ROWS, _ORDER_OPTION]  # (3, 6, T): per operand and loop order
-    factor = 1.0 + (counts[_ACROSS] - 1.0)[:, None] * (picked > room[:, None])
-    factor = dict(zip("abc", factor))  # each (6, T)
+    # Re-fetched once per step of the loop across (its count q) where the footprint spills: q, else 1.
+    factor = dict(zip("abc", np.where(picked > room[:, None], counts[_ACROSS][:, None], 1.0)))  # each (6, T)
     if need_top:  # the largest footprint kept on chip: the picked one where it fits, else the tile
         kept = np.empty((3, 2) + shape)
         kept[:, 0] = np.where(grown[:, 3] <= room, grown[:, 3], np.where(grown[:, 1] <= room, grown[:, 1], tiles))
