@@ -51,7 +51,7 @@ _STREAM_POWERS_COL, _STREAM_BALANCED_COL, _STREAM_MORE_BALANCED_COL = (
 _N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS + len(_STREAM_MORE_BALANCED)
 # Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
 # `_pairs`: the other widths, the output's given each of the stream's balanced tiles, and the widths'
-# multiples: 2w and 4w of the widest w, and at most _MAX_WIDTHS - 1 other bit counts' each).
+# multiples: 2w and 4w of the widest w, and at most _MAX_WIDTHS - 1 other bit counts' each; and D - 1).
 _N_ARRAY = (8 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
             + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)) + len(_WIDTH_SCALES) * _MAX_WIDTHS)
 
@@ -98,8 +98,8 @@ def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     at the spec's widest, half and quarter width, then at its other widths) the first three and every
     fill's balanced split; for the widest also its power of two and half; and last the dimension in
     12 and 16 balanced tiles (the pipeline's best tile count can be above 8 where no buffer binds:
-    bitfusion 1617×1×50 A2 W2 is least at 14 tiles, and a stream fill that happens to land near it,
-    M = 164 of 32 KiB of ifmap, is gone with twice that SRAM; these two do not depend on buffers)."""
+    bitfusion 1617×1×50 A2 W2 is least at 14 tiles, and the stream fill that happened to land
+    nearest, M = 164, is gone with twice the ifmap SRAM; these two do not move with the buffers)."""
     fill = _clip(fill, d)
     widest, count, at = fill[0], len(fill), len(_STREAM_BALANCED)
     end = at + 6 + count + len(_STREAM_POWERS)
