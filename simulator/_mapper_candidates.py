@@ -42,7 +42,7 @@ _WIDTH_SCALES = (2.0, 4.0)  # the stationary fills also at these multiples of ev
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
 _STREAM_BALANCED = tuple(float(q) for q in range(1, 9))  # the streamed dimension whole and in 2 to 8 equal tiles
 # ... and in 12 and 16 (`_stream_sizes` only, not in the output fills of `_pairs`): every count 9 to 16
-# cost about 11 % more time per mapped GEMM on bitfusion, these two about 1 %.
+# cost about 12 % more time per mapped GEMM on bitfusion, these two 1-3 %.
 _STREAM_MORE_BALANCED = (12.0, 16.0)
 _STREAM_POWERS_COL, _STREAM_BALANCED_COL, _STREAM_MORE_BALANCED_COL = (
     np.array(x)[:, None] for x in (_STREAM_POWERS, _STREAM_BALANCED, _STREAM_MORE_BALANCED))
