@@ -10,12 +10,16 @@ given the stream whole, in 2 to 8 and at 1, 4, 16, 64; each fill split in balanc
 widest, half and quarter width's also unsplit), and on ws and is arrays the stationary operand's
 fills also at twice and four times each of those widths, balanced (fill(2C, 2w) = fill(C, w): a
 spec with twice or four times that buffer keeps every fill the smaller one takes at the widths
-above, so more SRAM does not lose the array tile it had there). For each pair of those that fits:
-the streamed dimension whole and in 2 to 8, its largest power of two, 1, 4, 16, 64, and the sizes
-that fill the buffers given the other two tiles (the same way, without the multiples). Fill sizes
-are taken at fixed widths (every bit count from the spec's narrowest to its widest, at most
-`_MAX_WIDTHS`, and those multiples), never at the GEMM's own bits, so narrower operands keep every
-schedule wider ones had. A tile smaller than a fold leaves array lines idle.
+above, so more SRAM does not lose the array tile it had there), and last the dimension less one
+(a one-line last tile: the least exposed fill and drain; not under Bit Fusion's counting). For each pair of those that fits: the
+streamed dimension whole and in 2 to 8, its largest power of two, 1, 4, 16, 64, the sizes that
+fill the buffers given the other two tiles (the same way, without the multiples), and last the
+streamed dimension in 12 and 16. The last ones do not depend on the buffers: where a fill wins only
+because it lands near the pipeline's best tile (issue 20: bitfusion 1×171×192 took N = 170, the
+widest's unsplit fill, 1617×1×50 took M = 164, half the widest's stream fill), a bigger buffer has
+that tile too. Fill sizes are taken at fixed widths (every bit count from the spec's narrowest to
+its widest, at most `_MAX_WIDTHS`, and those multiples), never at the GEMM's own bits, so narrower
+operands keep every schedule wider ones had. A tile smaller than a fold leaves array lines idle.
 """
 from __future__ import annotations
 
@@ -37,26 +41,36 @@ _MAX_WIDTHS = 8  # operand widths the array fill sizes are taken at, at most (th
 _WIDTH_SCALES = (2.0, 4.0)  # the stationary fills also at these multiples of every width (`_pairs`)
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
 _STREAM_BALANCED = tuple(float(q) for q in range(1, 9))  # the streamed dimension whole and in 2 to 8 equal tiles
-_STREAM_POWERS_COL, _STREAM_BALANCED_COL = (np.array(x)[:, None] for x in (_STREAM_POWERS, _STREAM_BALANCED))
+# ... and in 12 and 16 (`_stream_sizes` only, not in the output fills of `_pairs`): every count 9 to 16
+# cost about 12 % more time per mapped GEMM on bitfusion, these two 1-3 %.
+_STREAM_MORE_BALANCED = (12.0, 16.0)
+_STREAM_POWERS_COL, _STREAM_BALANCED_COL, _STREAM_MORE_BALANCED_COL = (
+    np.array(x)[:, None] for x in (_STREAM_POWERS, _STREAM_BALANCED, _STREAM_MORE_BALANCED))
 # Candidate sizes of the streamed dimension per pair, at most (`_stream_sizes`; fewer when the spec has
 # fewer bit counts than `_MAX_WIDTHS`).
-_N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS
+_N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS + len(_STREAM_MORE_BALANCED)
 # Candidate sizes of each array-mapped dimension, at most (`_array_sizes`; with the balanced fills of
 # `_pairs`: the other widths, the output's given each of the stream's balanced tiles, and the widths'
-# multiples: 2w and 4w of the widest w, and at most _MAX_WIDTHS - 1 other bit counts' each).
-_N_ARRAY = (7 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
+# multiples: 2w and 4w of the widest w, and at most _MAX_WIDTHS - 1 other bit counts' each; and D - 1).
+_N_ARRAY = (8 + len(_BALANCED) + len(_POWERS) + len(_FOLD_MULTIPLES) + 2 * len(_FOLD_TILES) + _MAX_WIDTHS
             + 2 * (len(_STREAM_BALANCED) + len(_STREAM_POWERS)) + len(_WIDTH_SCALES) * _MAX_WIDTHS)
 
 
-def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None = None) -> np.ndarray:
+def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None = None,
+                 less_one: bool = True) -> np.ndarray:
     """(T, G) candidate tiles of a dimension the array folds over (`lines` of the array): whole and in
     2 to 32 balanced tiles, in 2 to 8 tiles of whole folds and the smallest tile with as many tiles
     and folds, 1 to 8 whole folds, the largest power of two below it, the sizes that fill the buffer of the operand both
     array dimensions index with the other one whole (`fill` (3, G), for operands at the spec's
     widest, half and quarter width: the candidates do not depend on the bits) and their balanced
-    splits, the balanced splits of the other fill sizes in `more` (E, G), and 1, 4, 8, ..., 4096
+    splits, the balanced splits of the other fill sizes in `more` (E, G), 1, 4, 8, ..., 4096
     (powers of two are whole folds of power-of-two arrays at any Bit Fusion packing, and the same for
-    every array size; a tile smaller than a fold leaves lines idle when the buffers are small)."""
+    every array size; a tile smaller than a fold leaves lines idle when the buffers are small), and
+    last the dimension less one: a one-line last tile exposes the least fill and drain (M = 1 GEMMs:
+    bitfusion 1×171×192 A2 W2 with K in 16-row tiles costs 11.7 cycles less per column of N's tile
+    up to 170, then 18 more at 171 whole). The last does not move with the buffers, as a fill that
+    happens to land on it does (issue 20: a spec with twice the filter SRAM lost N = 170). Not
+    under Bit Fusion's counting (`less_one` False, `_pairs`)."""
     e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
     fill = _clip(fill, d)
     balanced = np.ceil(d / np.ceil(d / fill))
@@ -75,6 +89,8 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
             _POWERS_COL + zero, lines * _FOLD_MULTIPLES_COL + zero, whole_and_smallest]
     if more is not None and len(more):
         rows.append(np.ceil(d / np.ceil(d / _clip(more, d))))
+    if less_one:
+        rows.append(np.maximum(d - 1.0, 1.0).reshape(shape))
     return np.minimum(np.concatenate(rows), d)
 
 
@@ -83,17 +99,22 @@ def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     largest power of two below it, 1, 4, 16, 64 (small tiles expose less at the start and end), and
     from `fill` (F, P) (the stream tile that fills the buffers given the other two tiles, for operands
     at the spec's widest, half and quarter width, then at its other widths) the first three and every
-    fill's balanced split; for the widest also its power of two and half."""
+    fill's balanced split; for the widest also its power of two and half; and last the dimension in
+    12 and 16 balanced tiles (the pipeline's best tile count can be above 8 where no buffer binds:
+    bitfusion 1617×1×50 A2 W2 is least at 14 tiles, and the stream fill that happened to land
+    nearest, M = 164, is gone with twice the ifmap SRAM; these two do not move with the buffers)."""
     fill = _clip(fill, d)
     widest, count, at = fill[0], len(fill), len(_STREAM_BALANCED)
-    out = np.empty((at + 6 + count + len(_STREAM_POWERS), fill.shape[-1]))
+    end = at + 6 + count + len(_STREAM_POWERS)
+    out = np.empty((end + len(_STREAM_MORE_BALANCED), fill.shape[-1]))
     out[:at] = np.ceil(d / _STREAM_BALANCED_COL)
     out[at] = np.exp2(np.maximum(np.ceil(np.log2(np.maximum(d, 1.0))) - 1.0, 0.0))
     out[at + 1] = np.exp2(np.floor(np.log2(widest)))
     out[at + 2] = np.ceil(widest / 2.0)
     out[at + 3:at + 6] = fill[:3]
     out[at + 6:at + 6 + count] = np.ceil(d / np.ceil(d / fill))
-    out[at + 6 + count:] = _STREAM_POWERS_COL
+    out[at + 6 + count:end] = _STREAM_POWERS_COL
+    out[end:] = np.ceil(d / _STREAM_MORE_BALANCED_COL)
     return np.minimum(out, d, out=out)
 
 
@@ -187,8 +208,12 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
         scaled = _scaled_widths(widths + other)
         more0 = np.concatenate([more0, fills(whole_padded[role[1]], scaled)])
         more1 = np.concatenate([more1, size.reshape(-1, g), fills(whole_padded[role[0]], scaled)])
-    sizes0 = _array_sizes(dims[role[0]], fill0, rows, more0)
-    sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1)
+    # D - 1 only under our own counting: under Bit Fusion's (`pad_to_array`) it moved 3 of its fc
+    # cases (16×10×512 A8 W2: 3×10×511) off the choices of its own simulator's optimizer, 9-17 % fewer
+    # cycles than it counts, and the more-hardware property it serves is not checked there.
+    less_one = not c["pad"]
+    sizes0 = _array_sizes(dims[role[0]], fill0, rows, more0, less_one)
+    sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1, less_one)
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer.
     n_grid = sizes0.shape[0] * sizes1.shape[0]  # pair candidates at most (their ranks index the tilings)
