@@ -177,22 +177,32 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     room = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}[stationary[0]]
     whole_padded = [dims[0], np.ceil(dims[1] / pad_of[1]) * pad_of[1], np.ceil(dims[2] / pad_of[2]) * pad_of[2]]
     widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
-    def fills(whole, w):  # (W, G): the fill size at each width w
-        return np.floor(room / (whole * np.array(w, dtype=float).reshape(len(w), -1 if len(w) else 1)))
-    fill0, fill1 = fills(whole_padded[role[1]], widths), fills(whole_padded[role[0]], widths)
-    if len(widths) == 1:
-        fill0, fill1 = np.repeat(fill0, 3, axis=0), np.repeat(fill1, 3, axis=0)
+    # Both array dims are evaluated side by side, (T, 2G) (the per-call overhead, not the elements,
+    # costs): the first G columns the row dim's, given the column dim whole, the others the reverse.
+    d0, d1 = dims[role[0]], dims[role[1]]
+    other_whole = np.concatenate([whole_padded[role[1]], whole_padded[role[0]]])
+    if np.ndim(room):  # one per spec (`_spec_batch`)
+        room = np.concatenate([room, room])
+
+    def fills(w):  # (W, 2G): the fill size at each width w (a width may be one per spec)
+        w = np.array(w, dtype=float).reshape(len(w), -1 if len(w) else 1)
+        return np.floor(room / (other_whole * (w if w.shape[1] == 1 else np.concatenate([w, w], axis=1))))
     # More fills, their balanced splits only: the stationary operand's at every other width the spec
     # has (a GEMM's own bits then find the tile count that just fits; still independent of them), and
     # the output's along the array dim it shares with the stream (ws: N, is: M; on the columns) given
     # the stream whole, in 2 to 8 (`_STREAM_BALANCED`) and at the small stream tiles 1, 4, 16, 64
     # (`_STREAM_POWERS`; where the output is the binding buffer the best tiles trade the two off along
     # its fill curve), at partial-sum width (and at output width when outputs are read back: then they
-    # bind the buffer without accumulating).
-    more0 = more1 = np.empty((0, g))
-    if stationary[0] != "c":
+    # bind the buffer without accumulating). Last (ties keep going to the earlier candidates), the
+    # stationary fills at twice and four times every width above: fill(2C, 2w) = fill(C, w), so a
+    # spec with 2× or 4× that buffer keeps every fill the smaller one takes at those widths (issue 20:
+    # more SRAM should not cost more cycles; found: bitserial 2433×1431×874 with twice the ifmap SRAM
+    # lost the 5-bit fill's M = 58).
+    if stationary[0] == "c":
+        fill, more = np.repeat(fills(widths), 3, axis=0), np.empty((0, 2 * g))
+    else:
         other = _other_widths(c, widths)
-        more0, more1 = fills(whole_padded[role[1]], other), fills(whole_padded[role[0]], other)
+        every = fills(widths + other + _scaled_widths(widths + other))
         stream = dims[role[2]]
         per_line = np.concatenate([np.ceil(stream / _STREAM_BALANCED_COL), np.minimum(_STREAM_POWERS_COL, stream)])
         if role[2] == 1:  # the stream is N (is): its tiles are stored padded
@@ -201,19 +211,18 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
         size = np.floor(c["cap_c"] / (per_line[:, None, :] * out_widths.reshape(len(out_widths), -1)[None]))
         if role[1] == 1:  # N on the columns (ws): padded too
             size = np.floor(size / pad_of[1]) * pad_of[1]
-        # Last (ties keep going to the earlier candidates), the stationary fills at twice and four times
-        # every width above: fill(2C, 2w) = fill(C, w), so a spec with 2× or 4× that buffer keeps every
-        # fill the smaller one takes at those widths (issue 20: more SRAM should not cost more cycles;
-        # found: bitserial 2433×1431×874 with twice the ifmap SRAM lost the 5-bit fill's M = 58).
-        scaled = _scaled_widths(widths + other)
-        more0 = np.concatenate([more0, fills(whole_padded[role[1]], scaled)])
-        more1 = np.concatenate([more1, size.reshape(-1, g), fills(whole_padded[role[0]], scaled)])
+        size = size.reshape(-1, g)
+        # The row dim has no output fills: its whole dim in their place, a copy of its first
+        # candidate, so never a pair of its own (the pairs' ranks stay as without it).
+        fill, split = every[:len(widths)], len(widths) + len(other)
+        more = np.concatenate([every[len(widths):split], np.concatenate([np.broadcast_to(d0, size.shape), size], axis=1),
+                               every[split:]])
     # D - 1 only under our own counting: under Bit Fusion's (`pad_to_array`) it moved 3 of its fc
     # cases (16×10×512 A8 W2: 3×10×511) off the choices of its own simulator's optimizer, 9-17 % fewer
     # cycles than it counts, and the more-hardware property it serves is not checked there.
-    less_one = not c["pad"]
-    sizes0 = _array_sizes(dims[role[0]], fill0, rows, more0, less_one)
-    sizes1 = _array_sizes(dims[role[1]], fill1, cols, more1, less_one)
+    lines = np.concatenate([np.broadcast_to(rows, (g,)), np.broadcast_to(cols, (g,))])
+    sizes = _array_sizes(np.concatenate([d0, d1]), fill, lines, more, less_one=not c["pad"])
+    sizes0, sizes1 = sizes[:, :g], sizes[:, g:]
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer.
     n_grid = sizes0.shape[0] * sizes1.shape[0]  # pair candidates at most (their ranks index the tilings)
