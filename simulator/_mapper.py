@@ -179,8 +179,8 @@ def _concat(one: dict, two: dict) -> dict:
     size = len(one["gid"])
 
     def join(x, y):
-        if type(x) is np.ndarray and x.ndim:
-            return np.concatenate([x, y])[order]
+        if type(x) is np.ndarray and x.ndim:  # per candidate along the last axis
+            return np.concatenate([x, y], axis=-1).take(order, axis=-1)
         if type(x) is tuple:
             return tuple(join(u, v) for u, v in zip(x, y))
         if type(y) is np.ndarray and y.ndim:  # a scalar in one round, per tiling in the other
@@ -219,11 +219,16 @@ def _subset(values: dict, sel: np.ndarray) -> dict:
     for key in values.get("_arrays", values):
         v = values[key]
         if type(v) is np.ndarray:
-            if v.ndim:
-                out[key] = v[sel]
+            if v.ndim:  # per candidate along the last axis (stacked (3, T) terms too)
+                out[key] = v[sel] if v.ndim == 1 else v.take(_indices(sel), axis=-1)
         elif type(v) is tuple:
             out[key] = _cut_tuple(v, sel)
     return out
+
+
+def _indices(sel: np.ndarray) -> np.ndarray:
+    """`sel` (a mask or indices) as indices: `take` along an axis reads 4 times faster than `[:, sel]`."""
+    return np.flatnonzero(sel) if sel.dtype == bool else sel
 
 
 def _cut_tuple(values: tuple, sel: np.ndarray) -> tuple:

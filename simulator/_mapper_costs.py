@@ -138,14 +138,19 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     else:
         compute = r_folds * c_folds * stream
     # Bytes. Tiles at their full size (a tile must fit whole); totals from the per-dim sums.
+    # The operands' tiles and the tile counts per dim stacked (3, T), as `_orders` reads them.
     k_pad_tile = np.ceil(tk / pad_of[2]) * pad_of[2]
     n_pad_tile = np.ceil(tn / pad_of[1]) * pad_of[1]
-    a_tile = tm * tk * bytes_a
-    b_tile = k_pad_tile * tn * bytes_b
+    shape = compute.shape
+    tiles, counts = np.empty((3,) + shape), np.empty((3,) + shape)
+    counts[0], counts[1], counts[2] = q
+    a_tile, b_tile, c_tile = tiles
+    np.multiply(tm * tk, bytes_a, out=a_tile)
+    np.multiply(k_pad_tile * tn, bytes_b, out=b_tile)
     k_folds_in_tile = np.ceil(np.ceil(tk / pack) / rows)
     need_acc = (q[2] > 1.0) | ((k_folds_in_tile > 1.0) & c["x2_is_psum"])
     c_width = np.where(need_acc, c["psum_bytes"], c["out_bytes"])
-    c_tile = tm * n_pad_tile * c_width
+    np.multiply(tm * n_pad_tile, c_width, out=c_tile)
     feasible = (a_tile <= c["cap_a"]) & (b_tile <= c["cap_b"])
     feasible = feasible & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
     last = tm * n_pad_tile * c["out_bytes"]
@@ -156,30 +161,27 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
               c_tile * np.minimum(q[0], q[1]) > c["cap_c"])
     dram = _dram_floor(c, m * k * (ba / 8.0), stats[2][4] * n * (bw / 8.0), m * stats[1][4], refetch, spills)
     lower = np.maximum(lower, _traffic_cycles(c, dram, compute, 0.0, 0.0))
-    return dict(compute=compute, feasible=feasible, a_tile=a_tile, b_tile=b_tile, c_tile=c_tile, last=last,
-                q=tuple(q), r_folds=r_folds, c_folds=c_folds, t_q=t_q, k_pad_total=stats[2][4],
+    return dict(compute=compute, feasible=feasible, tiles=tiles, last=last, counts=counts, r_folds=r_folds,
+                c_folds=c_folds, t_q=t_q, k_pad_total=stats[2][4],
                 n_pad_total=stats[1][4], lower=lower)
 
 
 def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndarray]:
     """Total, DRAM bytes, energy, reads and writes of each tiling (`_tile_terms`; per-candidate
     values in `c`) under each loop order, (6, T); with `only_total` just the totals."""
-    compute, q = terms["compute"], terms["q"]
-    a_tile, b_tile, c_tile, last = terms["a_tile"], terms["b_tile"], terms["c_tile"], terms["last"]
+    compute, tiles, counts, last = terms["compute"], terms["tiles"], terms["counts"], terms["last"]
+    q, (a_tile, b_tile, c_tile) = counts, tiles
     m, n, k = c["m"], c["n"], c["k"]
     a_total, b_total = m * k * (c["ba"] / 8.0), terms["k_pad_total"] * n * (c["bw"] / 8.0)
     mn_out = m * terms["n_pad_total"]
     out_total = mn_out * c["out_bytes"]
     need_top = c["stall_model"] == "bitfusion"
-    shape = np.shape(compute)
+    shape = compute.shape
     # An operand's re-fetch factor depends only on where its non-indexing loop e sits: innermost,
     # never (the tile stays); in the middle, when its tile grown by the inner loop does not fit;
     # outermost, when all of it does not fit. Its largest kept footprint (Bit Fusion's exposed
     # transfer) depends only on the order of its own two loops. All six orders at once: each factor
     # (and kept footprint) is one of a few per-tiling values, picked per order by `_ORDER_OPTION` / `_ORDER_TOP`.
-    tiles, counts = np.empty((3,) + shape), np.empty((3,) + shape)  # per operand a, b, c; per dim m, n, k
-    tiles[0], tiles[1], tiles[2] = a_tile, b_tile, c_tile
-    counts[0], counts[1], counts[2] = q
     room = c.get("_rooms")
     if room is None:
         room = np.stack(np.broadcast_arrays(c["cap_a"], c["cap_b"], c["cap_c"]))
