@@ -26,7 +26,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
     sd = role[2]
     stream = c["passes"] * np.ceil(dims[sd] / div[sd])
     exposure = 0.0
-    room = lambda cap, unit: np.floor(cap / unit * (1.0 + 1e-9) + 1e-6)  # noqa: E731  (never below the exact one)
+    room = lambda cap, unit: np.floor(cap * (1.0 + 1e-9) / unit + 1e-6)  # noqa: E731  (never below the exact one)
     k_pad = c["rows"] * c["pack"] if c["pad"] else 1.0
     n_pad = c["cols"] if c["pad"] else 1.0
     if sd != 2:
@@ -34,7 +34,11 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
         tile[role[0]], tile[role[1]] = t0, t1
         tm, tn, tk = (1.0 if d == sd else tile[d] for d in range(3))
         k_pad_tile, n_pad_tile = np.ceil(tk / k_pad) * k_pad, np.ceil(tn / n_pad) * n_pad
-        need_acc = (np.ceil(c["k"] / tk) > 1.0) | ((np.ceil(np.ceil(tk / c["pack"]) / c["rows"]) > 1.0) & c["x2_is_psum"])
+        # Partial sums accumulate across K tiles (ceil(K/tk) > 1), or across K folds inside one when
+        # they leave the array (ceil(ceil(tk/pack)/rows) > 1); both as comparisons, exact.
+        need_acc = tk < c["k"]
+        if c["x2_is_psum"]:
+            need_acc = need_acc | (np.ceil(tk / c["pack"]) > c["rows"])
         c_width = np.where(need_acc, c["psum_bytes"], c["out_bytes"])
         binds = need_acc | c["readback"]
         a_unit, b_unit, c_unit = tm * tk * (c["ba"] / 8.0), k_pad_tile * tn * (c["bw"] / 8.0), tm * n_pad_tile * c_width

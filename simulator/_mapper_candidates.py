@@ -301,9 +301,9 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
     if sd == 2:
         acc_width, out_binds = c["psum_bytes"], True
     else:
-        k_tiles = np.ceil(k / others[2])
-        k_folds = np.ceil(np.ceil(others[2] / pack) / rows)
-        accumulates = (k_tiles > 1.0) | ((k_folds > 1.0) & c["x2_is_psum"])
+        accumulates = others[2] < k  # more than one K tile, or (below) K folds whose partial sums leave the array
+        if c["x2_is_psum"]:
+            accumulates = accumulates | (np.ceil(others[2] / pack) > rows)
         acc_width = np.where(accumulates, c["psum_bytes"], c["out_bytes"])
         out_binds = accumulates | c["readback"]
     cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}

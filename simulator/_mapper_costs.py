@@ -39,9 +39,9 @@ def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any):
     (Σ ⌈⌈t/div⌉/array⌉), used array lines U (Σ min(array, ⌈t/div⌉)), padded length P (Σ ⌈t/pad⌉·pad;
     d itself when pad is None). Folds and lines are None when array is None (a streamed dimension).
     A last partial tile adds its own terms (all zero when the tiles divide d)."""
-    full = np.floor(d / t)
+    ratio = d / t
+    full, q = np.floor(ratio), np.ceil(ratio)  # whole numbers: ratio is a whole number exactly when t divides d
     rem = d - full * t
-    q = full + (rem > 0)
     ft, fr = np.ceil(t / div), np.ceil(rem / div)
     length = full * ft + fr
     folds = used = None
@@ -147,8 +147,9 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     a_tile, b_tile, c_tile = tiles
     np.multiply(tm * tk, bytes_a, out=a_tile)
     np.multiply(k_pad_tile * tn, bytes_b, out=b_tile)
-    k_folds_in_tile = np.ceil(np.ceil(tk / pack) / rows)
-    need_acc = (q[2] > 1.0) | ((k_folds_in_tile > 1.0) & c["x2_is_psum"])
+    need_acc = q[2] > 1.0  # across K tiles, or across K folds in a tile (more than `rows` packed rows)
+    if c["x2_is_psum"]:
+        need_acc = need_acc | (np.ceil(tk / pack) > rows)
     c_width = np.where(need_acc, c["psum_bytes"], c["out_bytes"])
     np.multiply(tm * n_pad_tile, c_width, out=c_tile)
     feasible = (a_tile <= c["cap_a"]) & (b_tile <= c["cap_b"])
