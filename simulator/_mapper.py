@@ -156,7 +156,7 @@ def _pick(gc: dict, found: dict, g: int, n_tilings: int, m, n, k) -> dict[str, n
     """`_choose` among the survivors (`_survivors`), each costed under every loop order (`_costed`)."""
     if "cost" not in found:
         found = _costed(gc, found)
-    return _choose(gc, found["cost"], found["gid"], found["tiling"], n_tilings, g,
+    return _choose(gc, found["cost"], found["terms"], found["gid"], found["tiling"], n_tilings, g,
                    m, n, k, found["tm"], found["tn"], found["tk"])
 
 
@@ -410,7 +410,7 @@ def cost_tilings(spec: Any, model: Any, roles: Any, m: float, n: float, k: float
         return {key: (np.inf if key == "total" else np.nan) for key in TILE_RESULT_FIELDS}
     col, terms = _subset(col, fits), _subset(terms, fits)
     tm, tn, tk, gid = tm[fits], tn[fits], tk[fits], gid[fits]
-    chosen = _choose(col, _orders(col, terms), gid, np.arange(len(tm)), len(tm), 1, one(m), one(n), one(k),
+    chosen = _choose(col, _orders(col, terms), terms, gid, np.arange(len(tm)), len(tm), 1, one(m), one(n), one(k),
                      tm, tn, tk)
     return {key: float(v[0]) for key, v in chosen.items()}
 

@@ -24,6 +24,7 @@ operands keep every schedule wider ones had. A tile smaller than a fold leaves a
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -108,7 +109,7 @@ def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     end = at + 6 + count + len(_STREAM_POWERS)
     out = np.empty((end + len(_STREAM_MORE_BALANCED), fill.shape[-1]))
     out[:at] = np.ceil(d / _STREAM_BALANCED_COL)
-    out[at] = np.exp2(np.maximum(np.ceil(np.log2(np.maximum(d, 1.0))) - 1.0, 0.0))
+    out[at] = _pow2_below(d)
     out[at + 1] = np.exp2(np.floor(np.log2(widest)))
     out[at + 2] = np.ceil(widest / 2.0)
     out[at + 3:at + 6] = fill[:3]
@@ -116,6 +117,14 @@ def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     out[at + 6 + count:end] = _STREAM_POWERS_COL
     out[end:] = np.ceil(d / _STREAM_MORE_BALANCED_COL)
     return np.minimum(out, d, out=out)
+
+
+def _pow2_below(d):
+    """The largest power of two below d, 2^(⌈log2 d⌉ − 1), at least 1; one GEMM's d (a Python
+    float) without numpy's per-call cost."""
+    if type(d) is float:
+        return 2.0 ** max(math.ceil(math.log2(max(d, 1.0))) - 1.0, 0.0)
+    return np.exp2(np.maximum(np.ceil(np.log2(np.maximum(d, 1.0))) - 1.0, 0.0))
 
 
 def _clip(x, upper):

@@ -242,13 +242,9 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
             compute))
     if only_total:
         return {"total": total}
-    # Array-side SRAM reads (X1 once per column fold, X2 once per row fold (partial sums: read and
-    # write), the stationary operand once per stream tile) plus outputs, order-independent.
-    x2_f = 2.0 * mn_out * c["psum_bytes"] if c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
-    x1_total = a_total if c["x1"] == "a" else b_total
-    stat_total = 0.0 if not c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
-    sram_array = x1_total * terms["c_folds"] + x2_f * terms["r_folds"] + stat_total * terms["t_q"] + out_total
+    sram_array = None  # order-independent: `_choose` reads it for the chosen tiling alone
     if c["objective"] in ("energy", "edp"):  # only these objectives need it per candidate
+        sram_array = _sram_array(c, terms)
         if c["array_energy"] == "per_cycle":
             mac_energy = compute * c["rows"] * c["cols"] * c["mac_pj"]
         else:
@@ -258,6 +254,19 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
         energy = None
     return {"compute": compute, "feasible": terms["feasible"], "sram_array": sram_array,
             "total": total, "dram": dram, "energy": energy, "read": read, "write": write}
+
+
+def _sram_array(c: dict, terms: dict):
+    """Array-side SRAM bytes of tilings (`_tile_terms`, per-candidate values in `c`): X1 read once
+    per column fold, X2 once per row fold (partial sums: read and written), the stationary operand
+    once per stream tile, plus the outputs; order-independent."""
+    m, n, k = c["m"], c["n"], c["k"]
+    a_total, b_total = m * k * (c["ba"] / 8.0), terms["k_pad_total"] * n * (c["bw"] / 8.0)
+    mn_out = m * terms["n_pad_total"]
+    x2_f = 2.0 * mn_out * c["psum_bytes"] if c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
+    x1_total = a_total if c["x1"] == "a" else b_total
+    stat_total = 0.0 if not c["x2_is_psum"] else (b_total if c["x1"] == "a" else a_total)
+    return x1_total * terms["c_folds"] + x2_f * terms["r_folds"] + stat_total * terms["t_q"] + mn_out * c["out_bytes"]
 
 
 def _order_pick() -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +303,8 @@ def _any_per_gemm(gid: np.ndarray, mask: np.ndarray, g: int) -> np.ndarray:
     return out
 
 
-def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, tm, tn, tk) -> dict[str, np.ndarray]:
+def _choose(c: dict, cost: dict, terms: dict, gid, tiling, n_tilings: int, g: int, m, n, k, tm, tn,
+            tk) -> dict[str, np.ndarray]:
     """The best candidate of each GEMM under the objective: the least first key, then the least
     second key, then the lowest (loop order, tiling) index. Candidates come grouped by GEMM (`gid`
     ascending, `tiling` ascending within a GEMM)."""
@@ -319,7 +329,7 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
         first_key, second_key = first_key.ravel(), second_key.ravel()
         tied = first_key == first_key.min()
         tied &= second_key == np.where(tied, second_key, np.inf).min()
-        return _chosen_one(cost, *divmod(int(tied.argmax()), len(fits)), (m, n, k), (tm, tn, tk))
+        return _chosen_one(c, cost, terms, *divmod(int(tied.argmax()), len(fits)), (m, n, k), (tm, tn, tk))
     else:
         starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
 
@@ -337,21 +347,34 @@ def _choose(c: dict, cost: dict, gid, tiling, n_tilings: int, g: int, m, n, k, t
         "compute": cost["compute"][at], "tile_m": tm[at], "tile_n": tn[at],
         "tile_k": tk[at], "loop_order": order_i.astype(np.float64),
     }
-    chosen["sram"] = cost["sram_array"][at] + chosen["read"] + chosen["write"]
+    sram = cost["sram_array"]
+    if sram is None:  # one per GEMM: the per-GEMM values in `c` line up with the chosen tilings
+        sram = _sram_array(c, _terms_at(terms, at))
+    else:
+        sram = sram[at]
+    chosen["sram"] = sram + chosen["read"] + chosen["write"]
     chosen["tiles"] = (np.ceil(m / chosen["tile_m"]) * np.ceil(n / chosen["tile_n"]) * np.ceil(k / chosen["tile_k"]))
     return chosen
 
 
-def _chosen_one(cost: dict, order_i: int, at: int, dims: tuple, tiles: tuple) -> dict[str, np.ndarray]:
+def _chosen_one(c: dict, cost: dict, terms: dict, order_i: int, at: int, dims: tuple,
+                tiles: tuple) -> dict[str, np.ndarray]:
     """`_choose`'s record of one GEMM's choice (loop order `order_i`, candidate `at`), read as Python
     floats (a numpy gather per field costs more than the arithmetic)."""
     read, write = float(cost["read"][order_i, at]), float(cost["write"][order_i, at])
     tm, tn, tk = (float(t[at]) for t in tiles)
     m, n, k = (float(d[0]) for d in dims)
+    sram = _sram_array(c, _terms_at(terms, at)) if cost["sram_array"] is None else cost["sram_array"][at]
     values = np.array([float(cost["total"][order_i, at]), read, write, float(cost["compute"][at]), tm, tn, tk,
-                       float(order_i), float(cost["sram_array"][at]) + read + write,
+                       float(order_i), float(sram) + read + write,
                        float(math.ceil(m / tm)) * float(math.ceil(n / tn)) * float(math.ceil(k / tk))])
     return {key: values[j:j + 1] for j, key in enumerate(_CHOSEN_FIELDS)}
+
+
+def _terms_at(terms: dict, at) -> dict:
+    """The terms `_sram_array` reads, at the chosen tilings (a term may be one scalar for all)."""
+    return {key: (terms[key][at] if type(terms[key]) is np.ndarray and terms[key].ndim else terms[key])
+            for key in ("k_pad_total", "n_pad_total", "c_folds", "r_folds", "t_q")}
 
 
 _CHOSEN_FIELDS = ("total", "read", "write", "compute", "tile_m", "tile_n", "tile_k", "loop_order", "sram", "tiles")
