@@ -84,8 +84,12 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         chosen = _pick(gc, tried, g, n_tilings, m, n, k)
         beyond = fits & ~probe & (lower <= (chosen["total"] * _SLACK)[gid])
         if beyond.any():
-            tried = _concat(tried, _costed(gc, _cut_round(found, beyond)))
-            chosen = _pick(gc, tried, g, n_tilings, m, n, k)
+            more = _costed(gc, _cut_round(found, beyond))
+            if g == 1:  # the better of the two choices, as `_choose` orders one set: no merge needed
+                other = _pick(gc, more, g, n_tilings, m, n, k)
+                chosen = other if _order_key(other) < _order_key(chosen) else chosen
+            else:
+                chosen = _pick(gc, _concat(tried, more), g, n_tilings, m, n, k)
     else:  # a GEMM none of whose tilings fits keeps them all (costed as they are)
         chosen = _pick(gc, _survivors(gc, [found], np.full(g, np.inf), g), g, n_tilings, m, n, k)
     # The first round's optimum (where something fits) bounds the rest: usually nothing is left.
@@ -158,6 +162,12 @@ def _pick(gc: dict, found: dict, g: int, n_tilings: int, m, n, k) -> dict[str, n
         found = _costed(gc, found)
     return _choose(gc, found["cost"], found["terms"], found["gid"], found["tiling"], n_tilings, g,
                    m, n, k, found["tm"], found["tn"], found["tk"])
+
+
+def _order_key(chosen: dict) -> tuple:
+    """One GEMM's choice (`_choose`) as `_choose` ranks candidates under `latency`: the least cycles,
+    then DRAM bytes, then (loop order, tiling) index."""
+    return float(chosen["total"][0]), float(chosen["read"][0]) + float(chosen["write"][0]), float(chosen["index"][0])
 
 
 def _costed(gc: dict, found: dict) -> dict:
@@ -412,7 +422,7 @@ def cost_tilings(spec: Any, model: Any, roles: Any, m: float, n: float, k: float
     tm, tn, tk, gid = tm[fits], tn[fits], tk[fits], gid[fits]
     chosen = _choose(col, _orders(col, terms), terms, gid, np.arange(len(tm)), len(tm), 1, one(m), one(n), one(k),
                      tm, tn, tk)
-    return {key: float(v[0]) for key, v in chosen.items()}
+    return {key: float(chosen[key][0]) for key in TILE_RESULT_FIELDS}
 
 
 def unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -329,7 +329,10 @@ def _choose(c: dict, cost: dict, terms: dict, gid, tiling, n_tilings: int, g: in
         first_key, second_key = first_key.ravel(), second_key.ravel()
         tied = first_key == first_key.min()
         tied &= second_key == np.where(tied, second_key, np.inf).min()
-        return _chosen_one(c, cost, terms, *divmod(int(tied.argmax()), len(fits)), (m, n, k), (tm, tn, tk))
+        order_i, at = divmod(int(tied.argmax()), len(fits))
+        chosen = _chosen_one(c, cost, terms, order_i, at, (m, n, k), (tm, tn, tk))
+        chosen["index"] = np.array([order_i * float(n_tilings) + float(tiling[at])])  # its rank among ties
+        return chosen
     else:
         starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
 
