@@ -179,7 +179,7 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     # costs): the first G columns the row dim's, given the column dim whole, the others the reverse.
     d0, d1 = dims[role[0]], dims[role[1]]
     other_whole = np.concatenate([whole_padded[role[1]], whole_padded[role[0]]])
-    if np.ndim(room):  # one per spec (`_spec_batch`)
+    if type(room) is np.ndarray and room.ndim:  # one per spec (`_spec_batch`)
         room = np.concatenate([room, room])
 
     def fills(w):  # (W, 2G): the fill size at each width w (a width may be one per spec)
@@ -317,7 +317,7 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         out_binds = accumulates | c["readback"]
     cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
     # The widest, half and quarter width, then the spec's other bit counts (balanced splits only).
-    if np.ndim(wide) == 0:
+    if type(wide) is not np.ndarray or not wide.ndim:
         width = _width_column(float(c["min_bits"]), float(c["max_bits"]))
     else:
         widths = [wide, wide / 2.0, wide / 4.0]
@@ -329,5 +329,5 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         if sd in own:
             own_fill = np.floor(cap[name] / per_unit[name])
             fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
-    shape = (len(width),) + np.shape(t0)
-    return _stream_sizes(dims[sd], fill if np.shape(fill) == shape else np.broadcast_to(fill, shape))
+    shape = (len(width),) + t0.shape
+    return _stream_sizes(dims[sd], fill if type(fill) is np.ndarray and fill.shape == shape else np.broadcast_to(fill, shape))
