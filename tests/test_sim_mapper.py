@@ -24,10 +24,10 @@ PRESETS = list_specs()
 OWN_COUNTING = [name for name in PRESETS if not load_spec(name).pad_to_array]
 # The @example rows are counterexamples earlier candidate sets had (docs/simulator.md, "Known gaps of
 # the tile mapper"). Run on random seeds (MIXAQ_PROPERTY_EXAMPLES=300, `--hypothesis-seed` 0..400) the
-# properties held on 398 of 401 seeds; the other 3 found a bigger SRAM costing 1.0-1.1 % more cycles
-# (225 and 280: bitfusion 1×171×192 A2 W2, twice the filter SRAM; 346: bitfusion 1617×1×50 A2 W2,
-# twice the ifmap SRAM), closed by candidates that do not move with the buffers (`_mapper_candidates`:
-# the dimension less one on the array, the stream in 12 and 16 tiles); now @examples.
+# properties hold on all 401 seeds. Before the candidates that do not move with the buffers
+# (`_mapper_candidates`: the dimension less one on the array, the stream in 12 and 16 tiles) 3 failed,
+# a bigger SRAM costing 1.0-1.1 % more cycles (225 and 280: bitfusion 1×171×192 A2 W2, twice the
+# filter SRAM; 346: bitfusion 1617×1×50 A2 W2, twice the ifmap SRAM); now @examples.
 # CI runs one fixed seed so that a regression fails every run and an open gap does not fail at random.
 PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 FIXED = seed(1)
