@@ -29,8 +29,8 @@ MORE_HARDWARE_CASES = (
     ("bitfusion", 177, 417, 1169, 5, 2, "sram_ofmap_kib"),
     ("loom", 1463, 6, 105, 8, 1, "sram_ifmap_kib"),
     ("bitserial", 2433, 1431, 874, 1, 1, "sram_ifmap_kib"),  # the stationary fills' width multiples (`_pairs`)
-    ("bitfusion", 1, 171, 192, 2, 2, "sram_filter_kib"),  # open: the widest's unsplit fill N = 170 is lost
-    ("bitfusion", 1617, 1, 50, 2, 2, "sram_ifmap_kib"),  # open: a stream tile (M = 164) that fills is lost
+    ("bitfusion", 1, 171, 192, 2, 2, "sram_filter_kib"),  # N = 170 = D - 1 (`_array_sizes`), was a fill
+    ("bitfusion", 1617, 1, 50, 2, 2, "sram_ifmap_kib"),  # M near the stream in 12-16 tiles (`_stream_sizes`)
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixaq.simulator._mapper_candidates import _clip
+from mixaq.simulator._mapper_candidates import _clip, _times
 from mixaq.simulator._mapper_costs import _OPERAND_DIMS, _OPERAND_ROWS, _ORDER_OPTION, _exposure, _traffic_cycles
 
 __all__: list[str] = []
@@ -41,7 +41,8 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
             need_acc = need_acc | (np.ceil(tk / c["pack"]) > c["rows"])
         c_width = np.where(need_acc, c["psum_bytes"], c["out_bytes"])
         binds = need_acc | c["readback"]
-        a_unit, b_unit, c_unit = tm * tk * (c["ba"] / 8.0), k_pad_tile * tn * (c["bw"] / 8.0), tm * n_pad_tile * c_width
+        a_unit, b_unit = _times(tm, tk, c["ba"] / 8.0), _times(k_pad_tile, tn, c["bw"] / 8.0)
+        c_unit = _times(tm, n_pad_tile, c_width)
         if sd == 0:  # ws: A and C grow with the M tile
             fill = np.minimum(room(c["cap_a"], a_unit), np.where(binds, room(c["cap_c"], c_unit), np.inf))
         else:  # is: B grows with the N tile; C with its padded size
@@ -50,7 +51,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
         fits = fill >= 1.0
         t_max = _clip(fill, dims[sd])
         t_q = np.ceil(dims[sd] / t_max)
-        exposure = _exposure(c, a_unit, b_unit, c_unit, tm * n_pad_tile * c["out_bytes"])
+        exposure = _exposure(c, a_unit, b_unit, c_unit, _times(tm, n_pad_tile, c["out_bytes"]))
     else:  # os: K streams. Below K the outputs accumulate at psum width; a whole K may stream them out.
         tm, tn, k = t0 if role[0] == 0 else t1, t1 if role[1] == 1 else t0, c["k"]
         n_pad_tile = np.ceil(tn / n_pad) * n_pad

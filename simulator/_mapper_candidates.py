@@ -127,6 +127,16 @@ def _pow2_below(d):
     return np.exp2(np.maximum(np.ceil(np.log2(np.maximum(d, 1.0))) - 1.0, 0.0))
 
 
+def _times(*factors):
+    """The product left to right, leaving out factors that are the Python float 1.0 (the streamed
+    dimension's unit tile): the same numbers, without an array operation per unit factor."""
+    kept = [f for f in factors if type(f) is not float or f != 1.0]
+    out = kept[0] if kept else 1.0
+    for f in kept[1:]:
+        out = out * f
+    return out
+
+
 def _clip(x, upper):
     """x clipped to [1, upper]: `np.clip` costs three times two ufuncs on small arrays."""
     return np.minimum(np.maximum(x, 1.0), upper)
@@ -302,8 +312,6 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
     # The stream tile that fills the buffers: every operand's tile is linear in it.
     sd = role[2]
     others = [tile[i] if i != sd else 1.0 for i in range(3)]
-    padded_n = np.ceil(others[1] / pad_of[1]) * pad_of[1]
-    padded_k = np.ceil(others[2] / pad_of[2]) * pad_of[2]
     # The output tile binds only as the feasibility test below binds it: at psum width while it
     # accumulates across K tiles or K folds, at output width when read back, not at all when it
     # streams out. A streamed K (os) accumulates across its own tiles: psum width.
@@ -322,12 +330,14 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
     else:
         widths = [wide, wide / 2.0, wide / 4.0]
         width = np.stack(np.broadcast_arrays(*widths, *_other_widths(c, widths)))
-    per_unit = {"a": others[0] * others[2] * width, "b": padded_k * others[1] * width,
-                "c": others[0] * padded_n * acc_width}
+    # Bytes per unit of the stream tile of the two operands the stream indexes (B's K and C's N padded).
+    per_unit = {"a": lambda: _times(others[0], others[2], width),
+                "b": lambda: _times(np.ceil(others[2] / pad_of[2]) * pad_of[2], others[1], width),
+                "c": lambda: _times(others[0], np.ceil(others[1] / pad_of[1]) * pad_of[1], acc_width)}
     fill = np.inf
     for name, own in _OPERAND_DIMS.items():
         if sd in own:
-            own_fill = np.floor(cap[name] / per_unit[name])
+            own_fill = np.floor(cap[name] / per_unit[name]())
             fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
     shape = (len(width),) + t0.shape
     return _stream_sizes(dims[sd], fill if type(fill) is np.ndarray and fill.shape == shape else np.broadcast_to(fill, shape))
