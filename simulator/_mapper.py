@@ -191,8 +191,6 @@ def _concat(one: dict, two: dict) -> dict:
     def join(x, y):
         if type(x) is np.ndarray and x.ndim:  # per candidate along the last axis
             return np.concatenate([x, y], axis=-1).take(order, axis=-1)
-        if type(x) is tuple:
-            return tuple(join(u, v) for u, v in zip(x, y))
         if type(y) is np.ndarray and y.ndim:  # a scalar in one round, per tiling in the other
             return np.concatenate([np.broadcast_to(x, (size,)), y])[order]
         return x
@@ -223,7 +221,7 @@ def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarr
 
 
 def _subset(values: dict, sel: np.ndarray) -> dict:
-    """Per-candidate arrays (also inside nested tuples of them) restricted to `sel`; scalars as they are.
+    """Per-candidate arrays restricted to `sel`; scalars as they are.
     A dict from `_columns` lists its arrays under "_arrays" (the spec's scalars need no look)."""
     out = dict(values)
     for key in values.get("_arrays", values):
@@ -231,19 +229,12 @@ def _subset(values: dict, sel: np.ndarray) -> dict:
         if type(v) is np.ndarray:
             if v.ndim:  # per candidate along the last axis (stacked (3, T) terms too)
                 out[key] = v[sel] if v.ndim == 1 else v.take(_indices(sel), axis=-1)
-        elif type(v) is tuple:
-            out[key] = _cut_tuple(v, sel)
     return out
 
 
 def _indices(sel: np.ndarray) -> np.ndarray:
     """`sel` (a mask or indices) as indices: `take` along an axis reads 4 times faster than `[:, sel]`."""
     return np.flatnonzero(sel) if sel.dtype == bool else sel
-
-
-def _cut_tuple(values: tuple, sel: np.ndarray) -> tuple:
-    return tuple(x[sel] if type(x) is np.ndarray and x.ndim else _cut_tuple(x, sel) if type(x) is tuple else x
-                 for x in values)
 
 
 def _columns(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict:

@@ -333,18 +333,17 @@ def _choose(c: dict, cost: dict, terms: dict, gid, tiling, n_tilings: int, g: in
         chosen = _chosen_one(c, cost, terms, order_i, at, (m, n, k), (tm, tn, tk))
         chosen["index"] = np.array([order_i * float(n_tilings) + float(tiling[at])])  # its rank among ties
         return chosen
-    else:
-        starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
 
-        def least(values):  # (6, N) -> each GEMM's least value (G,)
-            return np.minimum.reduceat(values.min(axis=0), starts)
+    def least(values):  # (6, N) -> each GEMM's least value (G,)
+        return np.minimum.reduceat(values.min(axis=0), starts)
 
-        tied = first_key == least(first_key)[gid]
-        tied &= second_key == least(np.where(tied, second_key, np.inf))[gid]
-        index = np.arange(len(LOOP_ORDERS))[:, None] * n_tilings + tiling
-        pick = least(np.where(tied, index, len(LOOP_ORDERS) * n_tilings))
-        order_i, chosen_tiling = np.divmod(pick, n_tilings)
-        at = np.searchsorted(gid * n_tilings + tiling, np.arange(g) * n_tilings + chosen_tiling)
+    tied = first_key == least(first_key)[gid]
+    tied &= second_key == least(np.where(tied, second_key, np.inf))[gid]
+    index = np.arange(len(LOOP_ORDERS))[:, None] * n_tilings + tiling
+    pick = least(np.where(tied, index, len(LOOP_ORDERS) * n_tilings))
+    order_i, chosen_tiling = np.divmod(pick, n_tilings)
+    at = np.searchsorted(gid * n_tilings + tiling, np.arange(g) * n_tilings + chosen_tiling)
     chosen = {
         "total": total[order_i, at], "read": cost["read"][order_i, at], "write": cost["write"][order_i, at],
         "compute": cost["compute"][at], "tile_m": tm[at], "tile_n": tn[at],
