@@ -72,7 +72,6 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
     up to 170, then 18 more at 171 whole). The last does not move with the buffers, as a fill that
     happens to land on it does (issue 20: a spec with twice the filter SRAM lost N = 170). Not
     under Bit Fusion's counting (`less_one` False, `_pairs`)."""
-    e = np.ceil(np.log2(np.maximum(d, 1.0)))  # 2**(e-1) < d <= 2**e
     fill = _clip(fill, d)
     balanced = np.ceil(d / np.ceil(d / fill))
     shape = (1, len(d))
@@ -86,7 +85,7 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
     zero = 0.0 * d
     whole_and_smallest = np.empty((2 * len(q), len(d)))
     whole_and_smallest[0::2], whole_and_smallest[1::2] = whole, smallest
-    rows = [np.ceil(d / _BALANCED_COL), np.exp2(np.maximum(e - 1.0, 0.0)).reshape(shape), fill, balanced,
+    rows = [np.ceil(d / _BALANCED_COL), _pow2_below(d).reshape(shape), fill, balanced,
             _POWERS_COL + zero, lines * _FOLD_MULTIPLES_COL + zero, whole_and_smallest]
     if more is not None and len(more):
         rows.append(np.ceil(d / np.ceil(d / _clip(more, d))))
@@ -293,9 +292,8 @@ def _width_column(min_bits: float, max_bits: float) -> np.ndarray:
     """(W, 1) operand widths in bytes the stream fills are taken at: the spec's widest, half and
     quarter width, then its other bit counts (`_other_widths`)."""
     wide = max_bits / 8.0
-    widths = [wide, wide / 2.0, wide / 4.0]
-    widths += list(_other_widths({"min_bits": min_bits, "max_bits": max_bits}, widths))
-    column = np.array(widths).reshape(-1, 1)
+    widths = (wide, wide / 2.0, wide / 4.0)
+    column = np.array(widths + _other_widths_of(int(min_bits), int(max_bits), widths)).reshape(-1, 1)
     column.flags.writeable = False  # shared by every call
     return column
 

@@ -151,10 +151,11 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     if c["x2_is_psum"]:
         need_acc = need_acc | (np.ceil(tk / pack) > rows)
     c_width = np.where(need_acc, c["psum_bytes"], c["out_bytes"])
-    np.multiply(tm * n_pad_tile, c_width, out=c_tile)
+    out_tile = tm * n_pad_tile  # the output tile's elements: partial sums now, results last
+    np.multiply(out_tile, c_width, out=c_tile)
     feasible = (a_tile <= c["cap_a"]) & (b_tile <= c["cap_b"])
     feasible = feasible & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
-    last = tm * n_pad_tile * c["out_bytes"]
+    last = out_tile * c["out_bytes"]
     lower = compute + _exposure(c, a_tile, b_tile, c_tile, last)
     # No order keeps every operand on chip: what the cheapest one must re-fetch bounds the traffic.
     refetch = (q[1], q[0], q[2])  # each operand's non-indexing loop: A n, B m, C k
