@@ -17,6 +17,7 @@ and fill/drain (`_pair_traffic`; `_map_slice`).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -59,9 +60,9 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     g = len(m)
     # Every GEMM's pairs of array tiles (flat, grouped by GEMM, in candidate order), then for each
     # pair its stream tiles: candidate index = pair rank × S + stream row (ties go to the lowest).
-    pair_gid, pair_rank, t0, t1, n_pairs = _pairs(c, (m, n, k), ba, bw, pack)
-    n_tilings = n_pairs * _N_STREAM
     gc = _columns(c, m, n, k, ba, bw, pack, passes, mac_scale)
+    pair_gid, pair_rank, t0, t1, n_pairs = _pairs(gc, (m, n, k), ba, bw, pack)
+    n_tilings = n_pairs * _N_STREAM
     pc = _subset(gc, pair_gid) if g > 1 else gc  # per pair
     pairs = (pair_gid, pair_rank, t0, t1)
     array_stats = _array_stats(pc, t0, t1)
@@ -82,7 +83,8 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         probe = _lowest(np.where(fits, lower, np.inf), gid, g, _PROBES) & fits
         tried = _costed(gc, _cut_round(found, probe))
         chosen = _pick(gc, tried, g, n_tilings, m, n, k)
-        beyond = fits & ~probe & (lower <= (chosen["total"] * _SLACK)[gid])
+        incumbent = chosen["total"] * _SLACK  # one GEMM's a float
+        beyond = fits & ~probe & (lower <= (incumbent if g == 1 else incumbent[gid]))
         if beyond.any():
             more = _costed(gc, _cut_round(found, beyond))
             if g == 1:  # the better of the two choices, as `_choose` orders one set: no merge needed
@@ -110,13 +112,13 @@ def _expand(gc: dict, pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
     """The selected pairs (mask or slice of `pairs`) with their distinct stream tiles: per tiling its
     GEMM, candidate index, tiles, pair (index among the selected), spec and GEMM columns (`gc` per
     GEMM, `pc` per pair) and `_tile_terms`."""
-    at = np.arange(len(pairs[0]))[sel]
+    at = np.flatnonzero(sel) if type(sel) is np.ndarray else np.arange(len(pairs[0]))[sel]
     pair_gid, pair_rank, t0, t1 = (x[at] for x in pairs)
     streams = _stream_tiles(_subset(pc, at), t0, t1)  # (S, P)
     # Equal stream tiles of a pair (candidates coincide once clipped to the dimension: all of them
     # when it is 1) cost the same; the first, which wins their tie, is kept.
     s_count = streams.shape[0]
-    keep = _distinct(streams)
+    keep = _distinct(streams, pc["whole"])
     pick = np.flatnonzero(keep.T.ravel())  # (pair, stream row), pair-major
     expand, row = np.divmod(pick, s_count)
     role = pc["roles"]
@@ -167,7 +169,7 @@ def _pick(gc: dict, found: dict, g: int, n_tilings: int, m, n, k) -> dict[str, n
 def _order_key(chosen: dict) -> tuple:
     """One GEMM's choice (`_choose`) as `_choose` ranks candidates under `latency`: the least cycles,
     then DRAM bytes, then (loop order, tiling) index."""
-    return float(chosen["total"][0]), float(chosen["read"][0]) + float(chosen["write"][0]), float(chosen["index"][0])
+    return chosen["total"], chosen["read"] + chosen["write"], chosen["index"]
 
 
 def _costed(gc: dict, found: dict) -> dict:
@@ -204,14 +206,14 @@ def _concat(one: dict, two: dict) -> dict:
 
 
 def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarray:
-    """Mask of each group's `count` least values (groups: equal `gid`, ascending; G > 1: ties may add
-    more)."""
-    if g == 1:
-        low = np.zeros(len(values), dtype=bool)
-        low[np.argpartition(values, count)[:count] if len(values) > count else slice(None)] = True
-        return low
+    """Mask of each group's `count` least values (groups: equal `gid`, ascending; ties may add more:
+    the selection only steers the search)."""
+    if g == 1:  # a partition finds the count-th least without tracking indices
+        if len(values) <= count:
+            return np.ones(len(values), dtype=bool)
+        return values <= np.partition(values, count - 1)[count - 1]
     # Each group's values in a row of a padded (G, most) table: one partition finds every row's
-    # count-th least (ties may add a few more; the selection only steers the search).
+    # count-th least.
     counts = np.bincount(gid, minlength=g)
     if counts.max() <= count:
         return np.ones(len(values), dtype=bool)
@@ -240,18 +242,31 @@ def _indices(sel: np.ndarray) -> np.ndarray:
 def _columns(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict:
     """The spec values and GEMM numbers per GEMM: one GEMM's as scalars (they broadcast for free),
     several GEMMs' as (G,) arrays. "_arrays" names the per-GEMM arrays (`_subset` gathers them)."""
-    col = dict(c, m=m, n=n, k=k, ba=ba, bw=bw, pack=pack, passes=passes, mac_scale=mac_scale)
     if len(m) == 1:
-        col = {key: (float(v[0]) if type(v) is np.ndarray and v.ndim else v) for key, v in col.items()}
-        col["_arrays"] = ()
-        col["_rooms"] = np.array([[col["cap_a"]], [col["cap_b"]], [col["cap_c"]]], dtype=float)  # `_orders`'
+        col = dict(c, m=float(m[0]), n=float(n[0]), k=float(k[0]), ba=float(ba[0]), bw=float(bw[0]),
+                   pack=float(pack[0]), passes=float(passes[0]), mac_scale=float(mac_scale[0]), _arrays=(),
+                   whole=float(m[0]).is_integer() and float(n[0]).is_integer() and float(k[0]).is_integer())
+        for key in _NUMERIC_KEYS:  # only numeric spec values may be arrays (`_spec_batch`)
+            if type(c[key]) is np.ndarray:
+                col[key] = float(c[key][0])
+        col["_rooms"] = _rooms(col["cap_a"], col["cap_b"], col["cap_c"])
         return col
+    col = dict(c, m=m, n=n, k=k, ba=ba, bw=bw, pack=pack, passes=passes, mac_scale=mac_scale,
+               whole=bool(all((np.floor(d) == d).all() for d in (m, n, k))))
     # The energy constants are read per candidate only under the energy objectives: not gathered else.
     unused = () if c["objective"] in ("energy", "edp") else _ENERGY_KEYS
     col["_arrays"] = tuple(key for key, v in col.items() if type(v) is np.ndarray and v.ndim and key not in unused)
-    if not any(np.ndim(c[key]) for key in ("cap_a", "cap_b", "cap_c")):  # `_orders`' buffer sizes, stacked
-        col["_rooms"] = np.array([[c["cap_a"]], [c["cap_b"]], [c["cap_c"]]], dtype=float)
+    if not any(np.ndim(c[key]) for key in ("cap_a", "cap_b", "cap_c")):
+        col["_rooms"] = _rooms(float(c["cap_a"]), float(c["cap_b"]), float(c["cap_c"]))
     return col
+
+
+@functools.lru_cache(maxsize=256)
+def _rooms(cap_a: float, cap_b: float, cap_c: float) -> np.ndarray:
+    """`_orders`' buffer sizes of A, B and C stacked (3, 1) (shared: read-only)."""
+    rooms = np.array([[cap_a], [cap_b], [cap_c]])
+    rooms.flags.writeable = False
+    return rooms
 
 
 _ENERGY_KEYS = ("mac_pj", "sram_pj", "dram_pj", "static_pj", "mac_scale")
@@ -322,7 +337,7 @@ def _map_missing(spec: Any, model: Any, values: dict, array_keys: list, memo: di
         if key[0] * key[1] * key[2] > 0:
             result = _map_slice(values, *(np.array([float(x)]) for x in (*(max(d, 1.0) for d in key[:3]), *key[3:5],
                                                                            *consts)))
-            memo[key] = (*(float(result[name][0]) for name in TILE_RESULT_FIELDS), *consts)
+            memo[key] = (*(result[name] for name in TILE_RESULT_FIELDS), *consts)
         else:  # nothing to compute
             memo[key] = (0.0,) * len(TILE_RESULT_FIELDS) + (1.0, *consts[1:])
         return
@@ -405,6 +420,7 @@ def cost_tilings(spec: Any, model: Any, roles: Any, m: float, n: float, k: float
     tm, tn, tk = (np.minimum(np.asarray(t, dtype=float), d) for t, d in ((tm, m), (tn, n), (tk, k)))
     gid = np.zeros(len(tm), dtype=np.int64)
     col = _columns(c, one(m), one(n), one(k), one(ba), one(bw), pack, passes, scale)
+    col["whole"] = col["whole"] and all((np.floor(t) == t).all() for t in (tm, tn, tk))
     terms = _tile_terms(col, col["m"], col["n"], col["k"], col["ba"], col["bw"], col["pack"], col["passes"], tm, tn, tk)
     fits = terms["feasible"]
     if not fits.any():
@@ -413,7 +429,7 @@ def cost_tilings(spec: Any, model: Any, roles: Any, m: float, n: float, k: float
     tm, tn, tk, gid = tm[fits], tn[fits], tk[fits], gid[fits]
     chosen = _choose(col, _orders(col, terms), terms, gid, np.arange(len(tm)), len(tm), 1, one(m), one(n), one(k),
                      tm, tn, tk)
-    return {key: float(chosen[key][0]) for key in TILE_RESULT_FIELDS}
+    return {key: chosen[key] for key in TILE_RESULT_FIELDS}
 
 
 def unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from mixaq.simulator._mapper_candidates import _clip, _times
-from mixaq.simulator._mapper_costs import _OPERAND_DIMS, _OPERAND_ROWS, _ORDER_OPTION, _exposure, _traffic_cycles
+from mixaq.simulator._mapper_costs import (_OPERAND_DIMS, _OPERAND_ROWS, _ORDER_OPTION, _exposure, _round_up,
+                                          _traffic_cycles)
 
 __all__: list[str] = []
 
@@ -33,7 +34,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
         tile = [None, None, None]
         tile[role[0]], tile[role[1]] = t0, t1
         tm, tn, tk = (1.0 if d == sd else tile[d] for d in range(3))
-        k_pad_tile, n_pad_tile = np.ceil(tk / k_pad) * k_pad, np.ceil(tn / n_pad) * n_pad
+        k_pad_tile, n_pad_tile = _round_up(tk, k_pad, c["whole"]), _round_up(tn, n_pad, c["whole"])
         # Partial sums accumulate across K tiles (ceil(K/tk) > 1), or across K folds inside one when
         # they leave the array (ceil(ceil(tk/pack)/rows) > 1); both as comparisons, exact.
         need_acc = tk < c["k"]
@@ -54,7 +55,7 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
         exposure = _exposure(c, a_unit, b_unit, c_unit, _times(tm, n_pad_tile, c["out_bytes"]))
     else:  # os: K streams. Below K the outputs accumulate at psum width; a whole K may stream them out.
         tm, tn, k = t0 if role[0] == 0 else t1, t1 if role[1] == 1 else t0, c["k"]
-        n_pad_tile = np.ceil(tn / n_pad) * n_pad
+        n_pad_tile = _round_up(tn, n_pad, c["whole"])
         fill = np.minimum(room(c["cap_a"], tm * (c["ba"] / 8.0)),
                           np.floor(room(c["cap_b"], tn * (c["bw"] / 8.0)) / k_pad) * k_pad)
         psum_fits = (tm * n_pad_tile * c["psum_bytes"] <= c["cap_c"] * (1.0 + 1e-9)) | (k <= 1.0)
@@ -76,18 +77,18 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
 
     if traffic and not c["per_port"]:
         # A smaller stream tile spills less but costs more fills: both at each interval's right end.
-        bound = np.inf
-        for r, dram in _pair_traffic(c, t0, t1, array_stats, c_width, t_max):
-            bound = np.minimum(bound, np.maximum(compute(np.ceil(dims[sd] / r)) + exposure,
-                                                 _traffic_cycles(c, dram, 0.0, 0.0, 0.0)))
+        r, dram = _pair_traffic(c, t0, t1, array_stats, c_width, t_max)  # (R, P) each
+        bound = np.maximum(compute(np.ceil(dims[sd] / r)) + exposure, _traffic_cycles(c, dram))
+        bound = bound.min(axis=0)
     else:
         bound = compute(t_q) + exposure
     return np.where(fits, bound, np.inf)
 
 
-def _pair_traffic(c: dict, t0, t1, array_stats, c_width, t_max) -> list:
+def _pair_traffic(c: dict, t0, t1, array_stats, c_width, t_max) -> tuple:
     """A lower bound of an array-tile pair's DRAM bytes under any whole stream tile t ≤ `t_max` and
-    any loop order, as (r, bytes) pairs: every t has an r ≥ t whose bytes are no more than t's.
+    any loop order, at stream tiles r (R, P) and as bytes (R, P): every t has an r ≥ t whose bytes are
+    no more than t's.
 
     Per loop order, as `_orders` counts it: the operand the stream does not index is re-fetched
     ⌈D/t⌉ times across the stream loop (less as t grows) when its tile, grown as the order grows
@@ -141,12 +142,11 @@ def _pair_traffic(c: dict, t0, t1, array_stats, c_width, t_max) -> list:
         c_once = out_total
         totals.append(mn_out * c["psum_bytes"] * (1.0 if c["write_every_fold"] else 2.0))
     once = totals[0] + totals[1] + c_once
-    out = []
-    for r in [_clip(x, t_max) for x in above] + [t_max]:
-        q[sd] = np.ceil(dims[sd] / r)
-        spills = (r > levels)[_OPERAND_ROWS, _ORDER_OPTION]  # (3, 6, P): per operand and loop order
-        dram = once + (totals[0] * (q[1] - 1.0)) * spills[0]
-        dram = dram + (totals[1] * (q[0] - 1.0)) * spills[1]
-        dram = dram + (totals[2] * (q[2] - 1.0)) * spills[2]
-        out.append((r, dram.min(axis=0)))
-    return out
+    # Every r at once, (R, P): the per-call overhead, not the elements, costs.
+    r = np.stack([_clip(x, t_max) for x in above] + [t_max])
+    q[sd] = np.ceil(dims[sd] / r)
+    spills = r > levels[_OPERAND_ROWS, _ORDER_OPTION][:, :, None]  # (3, 6, R, P): per operand and loop order
+    dram = once + (totals[0] * (q[1] - 1.0)) * spills[0]
+    dram = dram + (totals[1] * (q[0] - 1.0)) * spills[1]
+    dram = dram + (totals[2] * (q[2] - 1.0)) * spills[2]
+    return r, dram.min(axis=0)

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from mixaq.simulator._mapper_costs import _OPERAND_DIMS
+from mixaq.simulator._mapper_costs import _OPERAND_DIMS, _round_up
 
 __all__: list[str] = []
 
@@ -36,8 +36,8 @@ _POWERS = (1.0,) + tuple(2.0 ** j for j in range(2, 13))  # 1, 4, 8, ..., 4096 (
 _BALANCED = tuple(float(q) for q in range(1, 33))  # an array-mapped dimension in 1 to 32 equal tiles
 _FOLD_MULTIPLES = tuple(float(j) for j in range(1, 9))  # 1 to 8 whole folds of the array
 _FOLD_TILES = tuple(float(q) for q in range(2, 9))  # a dimension in 2 to 8 tiles of whole folds
-_BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL, _FOLD_TILES_COL = (
-    np.array(x)[:, None] for x in (_BALANCED, _POWERS, _FOLD_MULTIPLES, _FOLD_TILES))
+_FOLD_TILES_LESS_ONE_COL = np.array(_FOLD_TILES)[:, None] - 1.0
+_BALANCED_COL, _POWERS_COL, _FOLD_MULTIPLES_COL = (np.array(x)[:, None] for x in (_BALANCED, _POWERS, _FOLD_MULTIPLES))
 _MAX_WIDTHS = 8  # operand widths the array fill sizes are taken at, at most (the spec's bit counts)
 _WIDTH_SCALES = (2.0, 4.0)  # the stationary fills also at these multiples of every width (`_pairs`)
 _STREAM_POWERS = (1.0, 4.0, 16.0, 64.0)  # small stream tiles: less exposed at the first and last tile
@@ -72,26 +72,35 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
     up to 170, then 18 more at 171 whole). The last does not move with the buffers, as a fill that
     happens to land on it does (issue 20: a spec with twice the filter SRAM lost N = 170). Not
     under Bit Fusion's counting (`less_one` False, `_pairs`)."""
-    fill = _clip(fill, d)
-    balanced = np.ceil(d / np.ceil(d / fill))
-    shape = (1, len(d))
+    n_more = 0 if more is None else len(more)
+    n_balanced, n_powers, n_multiples = len(_BALANCED), len(_POWERS), len(_FOLD_MULTIPLES)
+    out = np.empty((n_balanced + 7 + n_powers + n_multiples + 2 * len(_FOLD_TILES) + n_more + less_one, len(d)))
+    out[:n_balanced] = np.ceil(d / _BALANCED_COL)
+    at = n_balanced
+    out[at] = _pow2_below(d)
+    # The fills and their balanced splits (the other fills' only), all in one evaluation.
+    fills = _clip(np.concatenate([fill, more]) if n_more else fill, d)
+    split = np.ceil(d / np.ceil(d / fills))
+    out[at + 1:at + 4], out[at + 4:at + 7] = fills[:3], split[:3]
+    at += 7
+    out[at:at + n_powers] = _POWERS_COL
+    at += n_powers
+    out[at:at + n_multiples] = lines * _FOLD_MULTIPLES_COL
+    at += n_multiples
     # In q tiles of whole folds (the last takes the rest), and the smallest tile that needs as many
     # tiles and folds (the last one's folds then fuller): tiles that use the array fully while
-    # leaving the most room in the buffers.
-    q = _FOLD_TILES_COL
-    whole = np.ceil(np.ceil(d / q) / lines) * lines
-    last_folds = np.ceil(np.maximum(d - (q - 1.0) * whole, 1.0) / lines)
-    smallest = np.maximum(np.ceil(d / q), np.ceil((d - last_folds * lines) / np.maximum(q - 1.0, 1.0)))
-    zero = 0.0 * d
-    whole_and_smallest = np.empty((2 * len(q), len(d)))
-    whole_and_smallest[0::2], whole_and_smallest[1::2] = whole, smallest
-    rows = [np.ceil(d / _BALANCED_COL), _pow2_below(d).reshape(shape), fill, balanced,
-            _POWERS_COL + zero, lines * _FOLD_MULTIPLES_COL + zero, whole_and_smallest]
-    if more is not None and len(more):
-        rows.append(np.ceil(d / np.ceil(d / _clip(more, d))))
+    # leaving the most room in the buffers. ⌈d/q⌉ for q = 2..8 is among the balanced tiles above.
+    per_tile = out[1:1 + len(_FOLD_TILES)]
+    whole = np.ceil(per_tile / lines) * lines
+    last_folds = np.ceil(np.maximum(d - _FOLD_TILES_LESS_ONE_COL * whole, 1.0) / lines)
+    out[at:at + 2 * len(_FOLD_TILES):2] = whole
+    out[at + 1:at + 2 * len(_FOLD_TILES):2] = np.maximum(per_tile, np.ceil((d - last_folds * lines)
+                                                                          / _FOLD_TILES_LESS_ONE_COL))
+    at += 2 * len(_FOLD_TILES)
+    out[at:at + n_more] = split[3:]
     if less_one:
-        rows.append(np.maximum(d - 1.0, 1.0).reshape(shape))
-    return np.minimum(np.concatenate(rows), d)
+        out[-1] = np.maximum(d - 1.0, 1.0)
+    return np.minimum(out, d, out=out)
 
 
 def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
@@ -141,12 +150,13 @@ def _clip(x, upper):
     return np.minimum(np.maximum(x, 1.0), upper)
 
 
-def _distinct(sizes: np.ndarray) -> np.ndarray:
-    """(T, G) (or (T, P)) mask: the first of equal candidate sizes of each GEMM (pair)."""
+def _distinct(sizes: np.ndarray, whole: bool = False) -> np.ndarray:
+    """(T, G) (or (T, P)) mask: the first of equal candidate sizes of each GEMM (pair). `whole`: the
+    sizes are known to be whole numbers (else checked)."""
     count, width = sizes.shape
     columns = _COLUMNS[:width] if width <= len(_COLUMNS) else np.arange(width, dtype=float)
     # Sorted down each column by (size, row): a size's first row comes first among its equals.
-    if count <= len(_ROWS) and (np.floor(sizes) == sizes).all():  # whole sizes: size·count + row is one exact key
+    if count <= len(_ROWS) and (whole or (np.floor(sizes) == sizes).all()):  # size·count + row: one exact key
         key = sizes * count + _ROWS[:count]
         key.sort(axis=0)
         ordered = np.floor(key / count)
@@ -237,16 +247,14 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer.
     n_grid = sizes0.shape[0] * sizes1.shape[0]  # pair candidates at most (their ranks index the tilings)
-    if g == 1:  # the same on one GEMM's distinct sizes: a grid a third the size, in the same order
-        first = _distinct(sizes)
-        sizes0, sizes1 = sizes0[first[:, 0]], sizes1[first[:, 1]]
-        keep = np.ones((len(sizes0), len(sizes1), 1), dtype=bool)
+    if g == 1:  # the same on one GEMM's distinct sizes (a dict keeps the first of equal ones, in order)
+        sizes0, sizes1 = (np.array(list(dict.fromkeys(x.tolist())))[:, None] for x in sizes.T)
+        keep = np.ones((len(sizes0), len(sizes1), 1), dtype=bool) if c["dataflow"] == "os" else True
     else:
-        keep = _distinct(sizes0)[:, None, :] & _distinct(sizes1)[None, :, :]
+        keep = _distinct(sizes0, c["whole"])[:, None, :] & _distinct(sizes1, c["whole"])[None, :, :]
     if c["dataflow"] != "os":
-        k_pad = lambda t: np.ceil(t / pad_of[2]) * pad_of[2]  # noqa: E731
         if c["dataflow"] == "ws":  # rows K, cols N: B
-            stat_tile = k_pad(sizes0)[:, None, :] * sizes1[None, :, :] * bytes_b
+            stat_tile = _round_up(sizes0, pad_of[2], c["whole"])[:, None, :] * sizes1[None, :, :] * bytes_b
             keep = keep & (stat_tile <= c["cap_b"])
         else:  # is: rows K, cols M: A
             stat_tile = sizes0[:, None, :] * sizes1[None, :, :] * bytes_a
@@ -330,12 +338,14 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         width = np.stack(np.broadcast_arrays(*widths, *_other_widths(c, widths)))
     # Bytes per unit of the stream tile of the two operands the stream indexes (B's K and C's N padded).
     per_unit = {"a": lambda: _times(others[0], others[2], width),
-                "b": lambda: _times(np.ceil(others[2] / pad_of[2]) * pad_of[2], others[1], width),
-                "c": lambda: _times(others[0], np.ceil(others[1] / pad_of[1]) * pad_of[1], acc_width)}
-    fill = np.inf
+                "b": lambda: _times(_round_up(others[2], pad_of[2], c["whole"]), others[1], width),
+                "c": lambda: _times(others[0], _round_up(others[1], pad_of[1], c["whole"]), acc_width)}
+    fill = None
     for name, own in _OPERAND_DIMS.items():
         if sd in own:
             own_fill = np.floor(cap[name] / per_unit[name]())
-            fill = np.minimum(fill, np.where(out_binds, own_fill, np.inf) if name == "c" else own_fill)
+            if name == "c":
+                own_fill = np.where(out_binds, own_fill, np.inf)
+            fill = own_fill if fill is None else np.minimum(fill, own_fill)
     shape = (len(width),) + t0.shape
     return _stream_sizes(dims[sd], fill if type(fill) is np.ndarray and fill.shape == shape else np.broadcast_to(fill, shape))

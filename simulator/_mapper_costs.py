@@ -34,15 +34,19 @@ LOOP_ORDERS = tuple("".join(p) for p in itertools.permutations("mnk"))
 _OPERAND_DIMS = {"a": (0, 2), "b": (2, 1), "c": (0, 1)}
 
 
-def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any):
+def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any, whole: bool = False):
     """Per-dimension sums over the tiles along it: count Q, mapped length L (Σ ⌈t/div⌉), folds F
     (Σ ⌈⌈t/div⌉/array⌉), used array lines U (Σ min(array, ⌈t/div⌉)), padded length P (Σ ⌈t/pad⌉·pad;
     d itself when pad is None). Folds and lines are None when array is None (a streamed dimension).
-    A last partial tile adds its own terms (all zero when the tiles divide d)."""
+    A last partial tile adds its own terms (all zero when the tiles divide d). `whole`: t and d are
+    whole numbers (then so is the remainder)."""
     ratio = d / t
     full, q = np.floor(ratio), np.ceil(ratio)  # whole numbers: ratio is a whole number exactly when t divides d
     rem = d - full * t
-    ft, fr = np.ceil(t / div), np.ceil(rem / div)
+    if type(div) is float and div == 1.0:  # x / 1.0 is x (and ⌈x⌉ is x when whole): operations less
+        ft, fr = (t, rem) if whole else (np.ceil(t), np.ceil(rem))
+    else:
+        ft, fr = np.ceil(t / div), np.ceil(rem / div)
     length = full * ft + fr
     folds = used = None
     if array is not None:
@@ -50,6 +54,16 @@ def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any):
         used = full * np.minimum(array, ft) + np.minimum(array, fr)
     padded = d if pad is None else full * np.ceil(t / pad) * pad + np.ceil(rem / pad) * pad
     return q, length, folds, used, padded
+
+
+def _round_up(x, step, whole: bool = False):
+    """x rounded up to a multiple of `step`; when `step` is the float 1.0 (the unpadded specs), x's
+    ceiling, or x itself when `whole` (the same numbers, array operations less)."""
+    if type(x) is float and type(step) is float:  # a unit tile stays the Python float (`_times` skips it)
+        return float(math.ceil(x / step)) * step
+    if type(step) is float and step == 1.0:
+        return x if whole else np.ceil(x)
+    return np.ceil(x / step) * step
 
 
 def _pad_of(c: dict, d: int):
@@ -65,20 +79,24 @@ def _array_stats(c: dict, t0, t1) -> tuple:
     role = c["roles"]
     dims = (c["m"], c["n"], c["k"])
     div = (1.0, 1.0, c["pack"])
-    return (_per_dim(t0, dims[role[0]], div[role[0]], c["rows"], _pad_of(c, role[0])),
-            _per_dim(t1, dims[role[1]], div[role[1]], c["cols"], _pad_of(c, role[1])))
+    whole = c["whole"]
+    return (_per_dim(t0, dims[role[0]], div[role[0]], c["rows"], _pad_of(c, role[0]), whole),
+            _per_dim(t1, dims[role[1]], div[role[1]], c["cols"], _pad_of(c, role[1]), whole))
 
 
 def _exposure(c: dict, a_tile, b_tile, c_tile, last):
     """Cycles no loop order hides: the first input tiles and the last output tile (each operand's
     kept footprint is at least its tile)."""
     bandwidth = c["bandwidth"]
-    c_first = c_tile if c["readback"] else 0.0
+    readback = c["readback"]  # else no output is read first (x + 0.0 is x: an operation less)
     if c["stall_model"] == "bitfusion":
-        return np.ceil((a_tile + b_tile + c_first) / bandwidth) + np.ceil(c_tile / bandwidth)
+        first = a_tile + b_tile + c_tile if readback else a_tile + b_tile
+        return np.ceil(first / bandwidth) + np.ceil(c_tile / bandwidth)
     if c["per_port"]:
-        return (np.maximum(np.maximum(a_tile, b_tile), c_first) + last) / bandwidth
-    return (a_tile + b_tile + c_first + last) / bandwidth
+        first = np.maximum(np.maximum(a_tile, b_tile), c_tile) if readback else np.maximum(a_tile, b_tile)
+        return (first + last) / bandwidth
+    first = a_tile + b_tile + c_tile if readback else a_tile + b_tile
+    return (first + last) / bandwidth
 
 
 def _dram_floor(c: dict, a_total, b_total, mn_out, refetch: tuple, spills: tuple):
@@ -99,14 +117,16 @@ def _dram_floor(c: dict, a_total, b_total, mn_out, refetch: tuple, spills: tuple
             - np.maximum(np.maximum(extra_a, extra_b), extra_c))
 
 
-def _traffic_cycles(c: dict, dram, compute, first, last):
-    """Cycles at least, given `dram` bytes at least and the first and last transfers at least: the
-    transfers between the first and the last overlap compute at best (every stall model); the
-    shared port moves all bytes. The per-operand ports are left to the compute bound."""
+def _traffic_cycles(c: dict, dram, compute=None):
+    """Cycles at least, given `dram` bytes at least and `compute` cycles (if given): transfers
+    overlap compute at best (every stall model) and the shared port moves all bytes. The
+    per-operand ports are left to the compute bound."""
     if c["per_port"]:
         return 0.0
-    bandwidth = c["bandwidth"]
-    return np.maximum(dram / bandwidth, compute + (first + last) / bandwidth) * (1.0 - 1e-12)
+    cycles = dram / c["bandwidth"]
+    if compute is not None:
+        cycles = np.maximum(cycles, compute)
+    return cycles * (1.0 - 1e-12)
 
 
 def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=None) -> dict:
@@ -120,8 +140,9 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     if array_stats is None:
         array_stats = _array_stats(c, (tm, tn, tk)[role[0]], (tm, tn, tk)[role[1]])
     stats[role[0]], stats[role[1]] = array_stats
+    whole = c["whole"]
     stats[role[2]] = _per_dim((tm, tn, tk)[role[2]], dims[role[2]], pack if role[2] == 2 else 1.0, None,
-                              _pad_of(c, role[2]))
+                              _pad_of(c, role[2]), whole)
     pad_of = (1.0, cols if c["pad"] else 1.0, rows * pack if c["pad"] else 1.0)
     bytes_a, bytes_b = ba / 8.0, bw / 8.0
     q = [s_[0] for s_ in stats]
@@ -139,8 +160,7 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
         compute = r_folds * c_folds * stream
     # Bytes. Tiles at their full size (a tile must fit whole); totals from the per-dim sums.
     # The operands' tiles and the tile counts per dim stacked (3, T), as `_orders` reads them.
-    k_pad_tile = np.ceil(tk / pad_of[2]) * pad_of[2]
-    n_pad_tile = np.ceil(tn / pad_of[1]) * pad_of[1]
+    k_pad_tile, n_pad_tile = _round_up(tk, pad_of[2], whole), _round_up(tn, pad_of[1], whole)
     shape = compute.shape
     tiles, counts = np.empty((3,) + shape), np.empty((3,) + shape)
     counts[0], counts[1], counts[2] = q
@@ -162,7 +182,7 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     spills = (a_tile * np.minimum(q[0], q[2]) > c["cap_a"], b_tile * np.minimum(q[2], q[1]) > c["cap_b"],
               c_tile * np.minimum(q[0], q[1]) > c["cap_c"])
     dram = _dram_floor(c, m * k * (ba / 8.0), stats[2][4] * n * (bw / 8.0), m * stats[1][4], refetch, spills)
-    lower = np.maximum(lower, _traffic_cycles(c, dram, compute, 0.0, 0.0))
+    lower = np.maximum(lower, _traffic_cycles(c, dram, compute))
     return dict(compute=compute, feasible=feasible, tiles=tiles, last=last, counts=counts, r_folds=r_folds,
                 c_folds=c_folds, t_q=t_q, k_pad_total=stats[2][4],
                 n_pad_total=stats[1][4], lower=lower)
@@ -210,8 +230,10 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     else:
         spill = (rounds - 1.0) * mn_out * c["psum_bytes"]
         c_write = out_total + spill
-        c_read = 0.0 * spill if c["write_every_fold"] else spill
-    read = read_a + read_b + c_read
+        c_read = 0.0 if c["write_every_fold"] else spill
+    read = read_a + read_b
+    if c["readback"] or not c["write_every_fold"]:  # else no output is read (x + 0.0 is x)
+        read = read + c_read
     write = c_write
     dram = read + write
     bandwidth = c["bandwidth"]
@@ -235,7 +257,7 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
             c_reads, writes = (c_read - c_first) / per_gap, (write - last) / per_gap
             reads, both = np.maximum(reads_ab, c_reads), np.maximum(reads_ab, c_reads + writes)
         else:
-            first = a_tile + b_tile + c_first
+            first = a_tile + b_tile + c_first if c["readback"] else a_tile + b_tile
             reads, writes = (read - first) / per_gap, (write - last) / per_gap
             both = reads + writes
         total = ((first + last) / bandwidth + np.where(
@@ -305,10 +327,11 @@ def _any_per_gemm(gid: np.ndarray, mask: np.ndarray, g: int) -> np.ndarray:
 
 
 def _choose(c: dict, cost: dict, terms: dict, gid, tiling, n_tilings: int, g: int, m, n, k, tm, tn,
-            tk) -> dict[str, np.ndarray]:
+            tk) -> dict:
     """The best candidate of each GEMM under the objective: the least first key, then the least
     second key, then the lowest (loop order, tiling) index. Candidates come grouped by GEMM (`gid`
-    ascending, `tiling` ascending within a GEMM)."""
+    ascending, `tiling` ascending within a GEMM). (G,) arrays; one GEMM's (G = 1) as Python floats,
+    with its "index" among the candidates."""
     fits = cost["feasible"]
     if g == 1:  # nothing fits: stream from DRAM anyway (costed as is)
         ok = None if fits.all() or not fits.any() else fits
@@ -332,7 +355,7 @@ def _choose(c: dict, cost: dict, terms: dict, gid, tiling, n_tilings: int, g: in
         tied &= second_key == np.where(tied, second_key, np.inf).min()
         order_i, at = divmod(int(tied.argmax()), len(fits))
         chosen = _chosen_one(c, cost, terms, order_i, at, (m, n, k), (tm, tn, tk))
-        chosen["index"] = np.array([order_i * float(n_tilings) + float(tiling[at])])  # its rank among ties
+        chosen["index"] = order_i * float(n_tilings) + float(tiling[at])  # its rank among ties
         return chosen
     starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
 
@@ -360,24 +383,24 @@ def _choose(c: dict, cost: dict, terms: dict, gid, tiling, n_tilings: int, g: in
     return chosen
 
 
-def _chosen_one(c: dict, cost: dict, terms: dict, order_i: int, at: int, dims: tuple,
-                tiles: tuple) -> dict[str, np.ndarray]:
-    """`_choose`'s record of one GEMM's choice (loop order `order_i`, candidate `at`), read as Python
-    floats (a numpy gather per field costs more than the arithmetic)."""
+def _chosen_one(c: dict, cost: dict, terms: dict, order_i: int, at: int, dims: tuple, tiles: tuple) -> dict[str, float]:
+    """`_choose`'s record of one GEMM's choice (loop order `order_i`, candidate `at`) as Python floats
+    (a numpy gather per field, or arithmetic on numpy scalars, costs more than the arithmetic)."""
     read, write = float(cost["read"][order_i, at]), float(cost["write"][order_i, at])
     tm, tn, tk = (float(t[at]) for t in tiles)
     m, n, k = (float(d[0]) for d in dims)
-    sram = _sram_array(c, _terms_at(terms, at)) if cost["sram_array"] is None else cost["sram_array"][at]
-    values = np.array([float(cost["total"][order_i, at]), read, write, float(cost["compute"][at]), tm, tn, tk,
-                       float(order_i), float(sram) + read + write,
-                       float(math.ceil(m / tm)) * float(math.ceil(n / tn)) * float(math.ceil(k / tk))])
-    return {key: values[j:j + 1] for j, key in enumerate(_CHOSEN_FIELDS)}
+    sram = cost["sram_array"]
+    sram = _sram_array(c, _terms_at(terms, at)) if sram is None else float(sram[at])
+    return {"total": float(cost["total"][order_i, at]), "read": read, "write": write,
+            "compute": float(cost["compute"][at]), "tile_m": tm, "tile_n": tn, "tile_k": tk,
+            "loop_order": float(order_i), "sram": sram + read + write,
+            "tiles": float(math.ceil(m / tm)) * float(math.ceil(n / tn)) * float(math.ceil(k / tk))}
 
 
 def _terms_at(terms: dict, at) -> dict:
-    """The terms `_sram_array` reads, at the chosen tilings (a term may be one scalar for all)."""
-    return {key: (terms[key][at] if type(terms[key]) is np.ndarray and terms[key].ndim else terms[key])
+    """The terms `_sram_array` reads, at the chosen tilings (a term may be one scalar for all); at one
+    (`at` an int) as Python floats."""
+    one = type(at) is int
+    return {key: (float(terms[key][at]) if one else terms[key][at])
+            if type(terms[key]) is np.ndarray and terms[key].ndim else terms[key]
             for key in ("k_pad_total", "n_pad_total", "c_folds", "r_folds", "t_q")}
-
-
-_CHOSEN_FIELDS = ("total", "read", "write", "compute", "tile_m", "tile_n", "tile_k", "loop_order", "sram", "tiles")

@@ -198,7 +198,7 @@ def test_lower_bounds_never_exceed_what_they_bound(name):
         pack = np.broadcast_to(model.reduction_pack(ba, bw, spec.min_bits, spec.max_bits), (1,)).astype(float)
         passes = np.broadcast_to(model.serial_passes(ba, bw, spec.serial_operands), (1,)).astype(float)
         cols = _mapper._columns(values, one(m), one(n), one(k), ba, bw, pack, passes, np.ones(1))
-        gid, rank, t0, t1, _ = _mapper._pairs(values, (one(m), one(n), one(k)), ba, bw, pack)
+        gid, rank, t0, t1, _ = _mapper._pairs(cols, (one(m), one(n), one(k)), ba, bw, pack)
         stats = _mapper._array_stats(cols, t0, t1)
         every = _mapper._expand(cols, cols, (gid, rank, t0, t1), stats, slice(None))
         fits = every["terms"]["feasible"]
