@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mixaq.simulator._mapper_candidates import _clip, _times
-from mixaq.simulator._mapper_costs import (_OPERAND_DIMS, _OPERAND_ROWS, _ORDER_OPTION, _exposure, _round_up,
-                                          _traffic_cycles)
+from mixaq.simulator._mapper_costs import _OPERAND_DIMS, _exposure, _per_order, _round_up, _traffic_cycles
 
 __all__: list[str] = []
 
@@ -145,7 +144,7 @@ def _pair_traffic(c: dict, t0, t1, array_stats, c_width, t_max) -> tuple:
     # Every r at once, (R, P): the per-call overhead, not the elements, costs.
     r = np.stack([_clip(x, t_max) for x in above] + [t_max])
     q[sd] = np.ceil(dims[sd] / r)
-    spills = r > levels[_OPERAND_ROWS, _ORDER_OPTION][:, :, None]  # (3, 6, R, P): per operand and loop order
+    spills = r > _per_order(levels)[:, :, None]  # (3, 6, R, P): per operand and loop order
     dram = once + (totals[0] * (q[1] - 1.0)) * spills[0]
     dram = dram + (totals[1] * (q[0] - 1.0)) * spills[1]
     dram = dram + (totals[2] * (q[2] - 1.0)) * spills[2]

@@ -247,21 +247,14 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     # Keep the pairs of array tiles worth costing: distinct sizes (candidates coincide once clipped to
     # the dimension) whose stationary-operand tile fits its buffer.
     n_grid = sizes0.shape[0] * sizes1.shape[0]  # pair candidates at most (their ranks index the tilings)
-    if g == 1:  # the same on one GEMM's distinct sizes (a dict keeps the first of equal ones, in order)
-        sizes0, sizes1 = (np.array(list(dict.fromkeys(x.tolist())))[:, None] for x in sizes.T)
-        keep = np.ones((len(sizes0), len(sizes1), 1), dtype=bool) if c["dataflow"] == "os" else True
-    else:
-        keep = _distinct(sizes0, c["whole"])[:, None, :] & _distinct(sizes1, c["whole"])[None, :, :]
-    if c["dataflow"] != "os":
-        if c["dataflow"] == "ws":  # rows K, cols N: B
-            stat_tile = _round_up(sizes0, pad_of[2], c["whole"])[:, None, :] * sizes1[None, :, :] * bytes_b
-            keep = keep & (stat_tile <= c["cap_b"])
-        else:  # is: rows K, cols M: A
-            stat_tile = sizes0[:, None, :] * sizes1[None, :, :] * bytes_a
-            keep = keep & (stat_tile <= c["cap_a"])
-    if g == 1:
-        i0, i1 = np.nonzero(keep[:, :, 0])
-        return np.zeros(len(i0), dtype=np.int64), np.arange(len(i0)), sizes0[i0, 0], sizes1[i1, 0], n_grid
+    if g == 1:  # one GEMM's distinct sizes (a dict keeps the first of equal ones, in order): a smaller grid
+        return _pairs_of_one(c, sizes, pad_of, float(ba[0]) / 8.0, float(bw[0]) / 8.0, n_grid)
+    keep = _distinct(sizes0, c["whole"])[:, None, :] & _distinct(sizes1, c["whole"])[None, :, :]
+    if c["dataflow"] == "ws":  # rows K, cols N: B
+        stat_tile = _round_up(sizes0, pad_of[2], c["whole"])[:, None, :] * sizes1[None, :, :] * bytes_b
+        keep = keep & (stat_tile <= c["cap_b"])
+    elif c["dataflow"] == "is":  # rows K, cols M: A
+        keep = keep & (sizes0[:, None, :] * sizes1[None, :, :] * bytes_a <= c["cap_a"])
     keep = keep.reshape(-1, g)
     pair_idx, pair_gid = np.nonzero(keep.T)[::-1]
     counts = np.bincount(pair_gid, minlength=g)
@@ -269,6 +262,19 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     t0 = sizes0[pair_idx // sizes1.shape[0], pair_gid]
     t1 = sizes1[pair_idx % sizes1.shape[0], pair_gid]
     return pair_gid, pair_rank, t0, t1, n_grid
+
+
+def _pairs_of_one(c: dict, sizes: np.ndarray, pad_of: tuple, bytes_a: float, bytes_b: float, n_grid: int):
+    """`_pairs` of one GEMM from its (T, 2) candidate sizes of the row and column dims."""
+    sizes0, sizes1 = (np.array(list(dict.fromkeys(x.tolist()))) for x in sizes.T)
+    if c["dataflow"] == "ws":  # rows K, cols N: B
+        keep = np.multiply.outer(_round_up(sizes0, pad_of[2], c["whole"]), sizes1 * bytes_b) <= c["cap_b"]
+    elif c["dataflow"] == "is":  # rows K, cols M: A
+        keep = np.multiply.outer(sizes0, sizes1 * bytes_a) <= c["cap_a"]
+    else:
+        keep = np.ones((len(sizes0), len(sizes1)), dtype=bool)
+    i0, i1 = np.nonzero(keep)
+    return np.zeros(len(i0), dtype=np.int64), np.arange(len(i0)), sizes0.take(i0), sizes1.take(i1), n_grid
 
 
 def _other_widths(c: dict, widths) -> tuple:

@@ -41,13 +41,19 @@ def _per_dim(t: np.ndarray, d: np.ndarray, div: Any, array: Any, pad: Any, whole
     A last partial tile adds its own terms (all zero when the tiles divide d). `whole`: t and d are
     whole numbers (then so is the remainder)."""
     ratio = d / t
-    full, q = np.floor(ratio), np.ceil(ratio)  # whole numbers: ratio is a whole number exactly when t divides d
+    q = np.ceil(ratio)
+    # Whole tiles of a whole d, undivided, add up to d exactly (integers below 2^53): operations less.
+    undivided = whole and type(div) is float and div == 1.0
+    if undivided and array is None and pad is None:
+        return q, d, None, None, d
+    full = np.floor(ratio)  # whole numbers: ratio is a whole number exactly when t divides d
     rem = d - full * t
-    if type(div) is float and div == 1.0:  # x / 1.0 is x (and ⌈x⌉ is x when whole): operations less
-        ft, fr = (t, rem) if whole else (np.ceil(t), np.ceil(rem))
+    if undivided:
+        ft, fr, length = t, rem, d
     else:
-        ft, fr = np.ceil(t / div), np.ceil(rem / div)
-    length = full * ft + fr
+        ft, fr = (np.ceil(t), np.ceil(rem)) if type(div) is float and div == 1.0 else (np.ceil(t / div),
+                                                                                      np.ceil(rem / div))
+        length = full * ft + fr
     folds = used = None
     if array is not None:
         folds = full * np.ceil(ft / array) + np.ceil(fr / array)
@@ -212,17 +218,18 @@ def _orders(c: dict, terms: dict, only_total: bool = False) -> dict[str, np.ndar
     # by its second, whole); option 0 never exceeds the room.
     grown = np.empty((3, 4) + shape)
     grown[:, 0] = 0.0
-    np.multiply(tiles, counts[_OWN_FIRST], out=grown[:, 1])
-    np.multiply(tiles, counts[_OWN_SECOND], out=grown[:, 2])
-    np.multiply(grown[:, 1], counts[_OWN_SECOND], out=grown[:, 3])
-    picked = grown[_OPERAND_ROWS, _ORDER_OPTION]  # (3, 6, T): per operand and loop order
+    second = counts.take(_OWN_SECOND, axis=0)  # (`take` along an axis: cheaper than fancy indexing)
+    np.multiply(tiles, counts.take(_OWN_FIRST, axis=0), out=grown[:, 1])
+    np.multiply(tiles, second, out=grown[:, 2])
+    np.multiply(grown[:, 1], second, out=grown[:, 3])
+    picked = _per_order(grown)  # (3, 6, T): per operand and loop order
     # Re-fetched once per step of the loop across (its count q) where the footprint spills: q, else 1.
-    factor = dict(zip("abc", np.where(picked > room[:, None], counts[_ACROSS][:, None], 1.0)))  # each (6, T)
+    factor = dict(zip("abc", np.where(picked > room[:, None], counts.take(_ACROSS, axis=0)[:, None], 1.0)))
     if need_top:  # the largest footprint kept on chip: the picked one where it fits, else the tile
         kept = np.empty((3, 2) + shape)
         kept[:, 0] = np.where(grown[:, 3] <= room, grown[:, 3], np.where(grown[:, 1] <= room, grown[:, 1], tiles))
         kept[:, 1] = np.where(grown[:, 3] <= room, grown[:, 3], np.where(grown[:, 2] <= room, grown[:, 2], tiles))
-        maxfoot = dict(zip("abc", kept[_OPERAND_ROWS, _ORDER_TOP]))
+        maxfoot = dict(zip("abc", _per_order(kept, _TOP_ROWS)))
     read_a, read_b = a_total * factor["a"], b_total * factor["b"]
     rounds = factor["c"]
     if c["readback"]:  # every output tile is read before accumulating and written after
@@ -315,6 +322,16 @@ _ORDER_OPTION, _ORDER_TOP = _order_pick()
 _OWN_FIRST, _OWN_SECOND = (np.array([_OPERAND_DIMS[name][j] for name in "abc"]) for j in (0, 1))
 _ACROSS = np.array([3 - sum(_OPERAND_DIMS[name]) for name in "abc"])
 _OPERAND_ROWS = np.arange(3)[:, None]
+# Rows of a (3·4, ...) stack of options, and of a (3·2, ...) stack of kept footprints, per operand and order.
+_OPTION_ROWS, _TOP_ROWS = ((_OPERAND_ROWS * width + table).ravel() for width, table in ((4, _ORDER_OPTION),
+                                                                                         (2, _ORDER_TOP)))
+
+
+def _per_order(values: np.ndarray, rows: np.ndarray = _OPTION_ROWS) -> np.ndarray:
+    """(3, W, ...) values per operand and option (or own dim) -> (3, 6, ...) per operand and loop order:
+    `values[_OPERAND_ROWS, _ORDER_OPTION]` (or `_ORDER_TOP` with `_TOP_ROWS`) as one `take`."""
+    rest = values.shape[2:]
+    return values.reshape((-1,) + rest).take(rows, axis=0).reshape((3, 6) + rest)
 
 
 def _any_per_gemm(gid: np.ndarray, mask: np.ndarray, g: int) -> np.ndarray:
