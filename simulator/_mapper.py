@@ -103,7 +103,17 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         rest[at] = _pair_bound(_subset(pc, at), t0[at], t1[at], stats, traffic=True) <= best[pair_gid[at]]
     if rest.any():
         second = _expand(gc, pc, pairs, array_stats, rest)
-        chosen = _pick(gc, _survivors(gc, [found, second], best, g), g, n_tilings, m, n, k)
+        if g == 1 and any_fit[0]:
+            # The first round's choice is the best of its tilings that can win (every one whose lower
+            # bound is below it was costed): only the second round's tilings that fit are left to
+            # cost, and the better of the two choices is kept, as `_choose` orders them.
+            fits = second["terms"]["feasible"]
+            left = _survivors(gc, [_cut_round(second, fits)], best, g) if fits.any() else None
+            if left is not None and len(left["gid"]):
+                other = _pick(gc, left, g, n_tilings, m, n, k)
+                chosen = other if _order_key(other) < _order_key(chosen) else chosen
+        else:
+            chosen = _pick(gc, _survivors(gc, [found, second], best, g), g, n_tilings, m, n, k)
     return chosen
 
 
@@ -335,8 +345,8 @@ def _map_missing(spec: Any, model: Any, values: dict, array_keys: list, memo: di
         key = todo[0]
         consts = _bit_constants(spec, model, key[3], key[4])
         if key[0] * key[1] * key[2] > 0:
-            result = _map_slice(values, *(np.array([float(x)]) for x in (*(max(d, 1.0) for d in key[:3]), *key[3:5],
-                                                                           *consts)))
+            row = np.array([max(key[0], 1.0), max(key[1], 1.0), max(key[2], 1.0), key[3], key[4], *consts], dtype=float)
+            result = _map_slice(values, *(row[j:j + 1] for j in range(8)))  # (1,) views of one array
             memo[key] = (*(result[name] for name in TILE_RESULT_FIELDS), *consts)
         else:  # nothing to compute
             memo[key] = (0.0,) * len(TILE_RESULT_FIELDS) + (1.0, *consts[1:])

@@ -35,19 +35,21 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
         tm, tn, tk = (1.0 if d == sd else tile[d] for d in range(3))
         k_pad_tile, n_pad_tile = _round_up(tk, k_pad, c["whole"]), _round_up(tn, n_pad, c["whole"])
         # Partial sums accumulate across K tiles (ceil(K/tk) > 1), or across K folds inside one when
-        # they leave the array (ceil(ceil(tk/pack)/rows) > 1); both as comparisons, exact.
+        # they leave the array (ceil(ceil(tk/pack)/rows) > 1); both as comparisons, exact (whole rows).
         need_acc = tk < c["k"]
         if c["x2_is_psum"]:
-            need_acc = need_acc | (np.ceil(tk / c["pack"]) > c["rows"])
+            need_acc = need_acc | (tk / c["pack"] > c["rows"])
         c_width = np.where(need_acc, c["psum_bytes"], c["out_bytes"])
-        binds = need_acc | c["readback"]
         a_unit, b_unit = _times(tm, tk, c["ba"] / 8.0), _times(k_pad_tile, tn, c["bw"] / 8.0)
         c_unit = _times(tm, n_pad_tile, c_width)
         if sd == 0:  # ws: A and C grow with the M tile
-            fill = np.minimum(room(c["cap_a"], a_unit), np.where(binds, room(c["cap_c"], c_unit), np.inf))
+            c_fill = room(c["cap_c"], c_unit)
+            own_fill = room(c["cap_a"], a_unit)
         else:  # is: B grows with the N tile; C with its padded size
             c_fill = np.floor(room(c["cap_c"], c_unit / n_pad) / n_pad) * n_pad
-            fill = np.minimum(room(c["cap_b"], b_unit), np.where(binds, c_fill, np.inf))
+            own_fill = room(c["cap_b"], b_unit)
+        # The output binds where it accumulates, or everywhere when read back.
+        fill = np.minimum(own_fill, c_fill if c["readback"] else np.where(need_acc, c_fill, np.inf))
         fits = fill >= 1.0
         t_max = _clip(fill, dims[sd])
         t_q = np.ceil(dims[sd] / t_max)
@@ -70,8 +72,8 @@ def _pair_bound(c: dict, t0, t1, array_stats, traffic: bool = False) -> np.ndarr
             return r_folds * c_folds * (stream - 2.0 * count) + count * (c["skew_rows"] * c_folds * r_len
                                                                         + r_folds * c_len)
         if c["feed"] == "buffered":
-            return r_folds * c_folds * stream + count * (c["skew_rows"] * r_used * c_q + c_used * r_q
-                                                         - 2.0 * r_q * c_q)
+            rows_used = r_used if c["skew_rows"] == 1 else c["skew_rows"] * r_used  # (1·x is x)
+            return r_folds * c_folds * stream + count * (rows_used * c_q + c_used * r_q - 2.0 * r_q * c_q)
         return r_folds * c_folds * stream
 
     if traffic and not c["per_port"]:

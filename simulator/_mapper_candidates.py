@@ -331,10 +331,10 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
         acc_width, out_binds = c["psum_bytes"], True
     else:
         accumulates = others[2] < k  # more than one K tile, or (below) K folds whose partial sums leave the array
-        if c["x2_is_psum"]:
-            accumulates = accumulates | (np.ceil(others[2] / pack) > rows)
+        if c["x2_is_psum"]:  # ⌈x⌉ > rows is x > rows: rows is whole
+            accumulates = accumulates | (others[2] / pack > rows)
         acc_width = np.where(accumulates, c["psum_bytes"], c["out_bytes"])
-        out_binds = accumulates | c["readback"]
+        out_binds = True if c["readback"] else accumulates
     cap = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}
     # The widest, half and quarter width, then the spec's other bit counts (balanced splits only).
     if type(wide) is not np.ndarray or not wide.ndim:
@@ -350,7 +350,7 @@ def _stream_tiles(c: dict, t0, t1) -> np.ndarray:
     for name, own in _OPERAND_DIMS.items():
         if sd in own:
             own_fill = np.floor(cap[name] / per_unit[name]())
-            if name == "c":
+            if name == "c" and out_binds is not True:
                 own_fill = np.where(out_binds, own_fill, np.inf)
             fill = own_fill if fill is None else np.minimum(fill, own_fill)
     shape = (len(width),) + t0.shape

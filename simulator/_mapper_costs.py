@@ -161,7 +161,8 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     if feed == "systolic":  # every fold: skew·r + c − 2 with its own rows r and columns c
         compute = r_folds * c_folds * (stream - 2.0 * t_q) + skew * t_q * c_folds * r_len + t_q * r_folds * c_len
     elif feed == "buffered":  # once per tile, over the lines the tile uses
-        compute = (r_folds * c_folds * stream + t_q * (skew * r_used * c_q + c_used * r_q - 2.0 * r_q * c_q))
+        rows_used = r_used if skew == 1 else skew * r_used  # (1·x is x)
+        compute = r_folds * c_folds * stream + t_q * (rows_used * c_q + c_used * r_q - 2.0 * r_q * c_q)
     else:
         compute = r_folds * c_folds * stream
     # Bytes. Tiles at their full size (a tile must fit whole); totals from the per-dim sums.
@@ -174,13 +175,14 @@ def _tile_terms(c: dict, m, n, k, ba, bw, pack, passes, tm, tn, tk, array_stats=
     np.multiply(tm * tk, bytes_a, out=a_tile)
     np.multiply(k_pad_tile * tn, bytes_b, out=b_tile)
     need_acc = q[2] > 1.0  # across K tiles, or across K folds in a tile (more than `rows` packed rows)
-    if c["x2_is_psum"]:
-        need_acc = need_acc | (np.ceil(tk / pack) > rows)
+    if c["x2_is_psum"]:  # ⌈x⌉ > rows is x > rows: rows is whole
+        need_acc = need_acc | (tk / pack > rows)
     c_width = np.where(need_acc, c["psum_bytes"], c["out_bytes"])
     out_tile = tm * n_pad_tile  # the output tile's elements: partial sums now, results last
     np.multiply(out_tile, c_width, out=c_tile)
     feasible = (a_tile <= c["cap_a"]) & (b_tile <= c["cap_b"])
-    feasible = feasible & ((c_tile <= c["cap_c"]) | ~(need_acc | c["readback"]))
+    out_fits = c_tile <= c["cap_c"]  # needed where the output accumulates, or everywhere when read back
+    feasible = feasible & (out_fits if c["readback"] else out_fits | ~need_acc)
     last = out_tile * c["out_bytes"]
     lower = compute + _exposure(c, a_tile, b_tile, c_tile, last)
     # No order keeps every operand on chip: what the cheapest one must re-fetch bounds the traffic.
@@ -331,7 +333,7 @@ def _per_order(values: np.ndarray, rows: np.ndarray = _OPTION_ROWS) -> np.ndarra
     """(3, W, ...) values per operand and option (or own dim) -> (3, 6, ...) per operand and loop order:
     `values[_OPERAND_ROWS, _ORDER_OPTION]` (or `_ORDER_TOP` with `_TOP_ROWS`) as one `take`."""
     rest = values.shape[2:]
-    return values.reshape((-1,) + rest).take(rows, axis=0).reshape((3, 6) + rest)
+    return values.reshape((3 * values.shape[1],) + rest).take(rows, axis=0).reshape((3, 6) + rest)
 
 
 def _any_per_gemm(gid: np.ndarray, mask: np.ndarray, g: int) -> np.ndarray:
