@@ -45,8 +45,8 @@ _STREAM_BALANCED = tuple(float(q) for q in range(1, 9))  # the streamed dimensio
 # ... and in 12 and 16 (`_stream_sizes` only, not in the output fills of `_pairs`): every count 9 to 16
 # cost about 12 % more time per mapped GEMM on bitfusion, these two 1-3 %.
 _STREAM_MORE_BALANCED = (12.0, 16.0)
-_STREAM_POWERS_COL, _STREAM_BALANCED_COL, _STREAM_MORE_BALANCED_COL = (
-    np.array(x)[:, None] for x in (_STREAM_POWERS, _STREAM_BALANCED, _STREAM_MORE_BALANCED))
+_STREAM_POWERS_COL, _STREAM_BALANCED_COL, _STREAM_COUNTS_COL = (
+    np.array(x)[:, None] for x in (_STREAM_POWERS, _STREAM_BALANCED, _STREAM_BALANCED + _STREAM_MORE_BALANCED))
 # Candidate sizes of the streamed dimension per pair, at most (`_stream_sizes`; fewer when the spec has
 # fewer bit counts than `_MAX_WIDTHS`).
 _N_STREAM = 9 + len(_STREAM_BALANCED) + len(_STREAM_POWERS) + _MAX_WIDTHS + len(_STREAM_MORE_BALANCED)
@@ -116,14 +116,15 @@ def _stream_sizes(d: np.ndarray, fill: np.ndarray) -> np.ndarray:
     widest, count, at = fill[0], len(fill), len(_STREAM_BALANCED)
     end = at + 6 + count + len(_STREAM_POWERS)
     out = np.empty((end + len(_STREAM_MORE_BALANCED), fill.shape[-1]))
-    out[:at] = np.ceil(d / _STREAM_BALANCED_COL)
+    balanced = np.ceil(d / _STREAM_COUNTS_COL)  # 1 to 8, 12 and 16 balanced tiles
+    out[:at] = balanced[:at]
     out[at] = _pow2_below(d)
     out[at + 1] = np.exp2(np.floor(np.log2(widest)))
     out[at + 2] = np.ceil(widest / 2.0)
     out[at + 3:at + 6] = fill[:3]
     out[at + 6:at + 6 + count] = np.ceil(d / np.ceil(d / fill))
     out[at + 6 + count:end] = _STREAM_POWERS_COL
-    out[end:] = np.ceil(d / _STREAM_MORE_BALANCED_COL)
+    out[end:] = balanced[at:]
     return np.minimum(out, d, out=out)
 
 
@@ -192,7 +193,7 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     wide = c["max_bits"] / 8.0
     stationary = {"ws": ("b", wide), "os": ("c", c["psum_bytes"]), "is": ("a", wide)}[c["dataflow"]]
     room = {"a": c["cap_a"], "b": c["cap_b"], "c": c["cap_c"]}[stationary[0]]
-    whole_padded = [dims[0], np.ceil(dims[1] / pad_of[1]) * pad_of[1], np.ceil(dims[2] / pad_of[2]) * pad_of[2]]
+    whole_padded = [dims[0], _round_up(dims[1], pad_of[1], c["whole"]), _round_up(dims[2], pad_of[2], c["whole"])]
     widths = (stationary[1],) if stationary[0] == "c" else (wide, wide / 2.0, wide / 4.0)
     # Both array dims are evaluated side by side, (T, 2G) (the per-call overhead, not the elements,
     # costs): the first G columns the row dim's, given the column dim whole, the others the reverse.
