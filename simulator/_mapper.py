@@ -221,7 +221,13 @@ def _lowest(values: np.ndarray, gid: np.ndarray, g: int, count: int) -> np.ndarr
     if g == 1:  # a partition finds the count-th least without tracking indices
         if len(values) <= count:
             return np.ones(len(values), dtype=bool)
-        return values <= np.partition(values, count - 1)[count - 1]
+        least = np.partition(values, count - 1)[count - 1]
+        if least == np.inf:  # fewer finite values: those (or, with none, any `count`), never every +inf
+            low = values < np.inf
+            if not low.any():
+                low[:count] = True
+            return low
+        return values <= least
     # Each group's values in a row of a padded (G, most) table: one partition finds every row's
     # count-th least.
     counts = np.bincount(gid, minlength=g)
