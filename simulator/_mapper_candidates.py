@@ -74,7 +74,7 @@ def _array_sizes(d: np.ndarray, fill: np.ndarray, lines, more: np.ndarray | None
     under Bit Fusion's counting (`less_one` False, `_pairs`)."""
     n_more = 0 if more is None else len(more)
     n_balanced, n_powers, n_multiples = len(_BALANCED), len(_POWERS), len(_FOLD_MULTIPLES)
-    out = np.empty((n_balanced + 7 + n_powers + n_multiples + 2 * len(_FOLD_TILES) + n_more + less_one, len(d)))
+    out = np.empty((n_balanced + 7 + n_powers + n_multiples + 2 * len(_FOLD_TILES) + n_more + int(less_one), len(d)))
     out[:n_balanced] = np.ceil(d / _BALANCED_COL)
     at = n_balanced
     out[at] = _pow2_below(d)
@@ -269,9 +269,9 @@ def _pairs_of_one(c: dict, sizes: np.ndarray, pad_of: tuple, bytes_a: float, byt
     """`_pairs` of one GEMM from its (T, 2) candidate sizes of the row and column dims."""
     sizes0, sizes1 = (np.array(list(dict.fromkeys(x.tolist()))) for x in sizes.T)
     if c["dataflow"] == "ws":  # rows K, cols N: B
-        keep = np.multiply.outer(_round_up(sizes0, pad_of[2], c["whole"]), sizes1 * bytes_b) <= c["cap_b"]
+        keep = np.multiply.outer(_round_up(sizes0, pad_of[2], c["whole"]), sizes1) * bytes_b <= c["cap_b"]
     elif c["dataflow"] == "is":  # rows K, cols M: A
-        keep = np.multiply.outer(sizes0, sizes1 * bytes_a) <= c["cap_a"]
+        keep = np.multiply.outer(sizes0, sizes1) * bytes_a <= c["cap_a"]
     else:
         keep = np.ones((len(sizes0), len(sizes1)), dtype=bool)
     i0, i1 = np.nonzero(keep)
