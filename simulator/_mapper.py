@@ -88,8 +88,7 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
         if beyond.any():
             more = _costed(gc, _cut_round(found, beyond))
             if g == 1:  # the better of the two choices, as `_choose` orders one set: no merge needed
-                other = _pick(gc, more, g, n_tilings, m, n, k)
-                chosen = other if _order_key(other) < _order_key(chosen) else chosen
+                chosen = _better(chosen, _pick(gc, more, g, n_tilings, m, n, k))
             else:
                 chosen = _pick(gc, _concat(tried, more), g, n_tilings, m, n, k)
     else:  # a GEMM none of whose tilings fits keeps them all (costed as they are)
@@ -99,8 +98,8 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
     rest = ~first & (bound <= best[pair_gid])
     if rest.any():  # the traffic no order avoids bounds these pairs too (worth it for the few left)
         at = np.flatnonzero(rest)
-        stats = tuple(tuple(x[at] if type(x) is np.ndarray and x.ndim else x for x in one) for one in array_stats)
-        rest[at] = _pair_bound(_subset(pc, at), t0[at], t1[at], stats, traffic=True) <= best[pair_gid[at]]
+        rest[at] = (_pair_bound(_subset(pc, at), t0[at], t1[at], _stats_at(array_stats, at), traffic=True)
+                    <= best[pair_gid[at]])
     if rest.any():
         second = _expand(gc, pc, pairs, array_stats, rest)
         if g == 1 and any_fit[0]:
@@ -110,8 +109,7 @@ def _map_slice(c: dict, m, n, k, ba, bw, pack, passes, mac_scale) -> dict[str, n
             fits = second["terms"]["feasible"]
             left = _survivors(gc, [_cut_round(second, fits)], best, g) if fits.any() else None
             if left is not None and len(left["gid"]):
-                other = _pick(gc, left, g, n_tilings, m, n, k)
-                chosen = other if _order_key(other) < _order_key(chosen) else chosen
+                chosen = _better(chosen, _pick(gc, left, g, n_tilings, m, n, k))
         else:
             chosen = _pick(gc, _survivors(gc, [found, second], best, g), g, n_tilings, m, n, k)
     return chosen
@@ -137,9 +135,8 @@ def _expand(gc: dict, pc: dict, pairs: tuple, array_stats: tuple, sel) -> dict:
     tm, tn, tk = tiles
     gid, each = pair_gid[expand], at[expand]
     cols = _subset(gc, gid)
-    stats = tuple(tuple(x[each] if type(x) is np.ndarray and x.ndim else x for x in one) for one in array_stats)
     terms = _tile_terms(cols, cols["m"], cols["n"], cols["k"], cols["ba"], cols["bw"], cols["pack"], cols["passes"],
-                        tm, tn, tk, stats)
+                        tm, tn, tk, _stats_at(array_stats, each))
     return {"gid": gid, "tiling": pair_rank[expand] * _N_STREAM + row,
             "tm": tm, "tn": tn, "tk": tk, "pair": expand, "terms": terms}
 
@@ -176,10 +173,17 @@ def _pick(gc: dict, found: dict, g: int, n_tilings: int, m, n, k) -> dict[str, n
                    m, n, k, found["tm"], found["tn"], found["tk"])
 
 
-def _order_key(chosen: dict) -> tuple:
-    """One GEMM's choice (`_choose`) as `_choose` ranks candidates under `latency`: the least cycles,
-    then DRAM bytes, then (loop order, tiling) index."""
-    return chosen["total"], chosen["read"] + chosen["write"], chosen["index"]
+def _better(one: dict, two: dict) -> dict:
+    """The better of two choices of one GEMM (`_choose`), ranked as `_choose` ranks candidates under
+    `latency`: the least cycles, then DRAM bytes, then (loop order, tiling) index."""
+    key = lambda c: (c["total"], c["read"] + c["write"], c["index"])  # noqa: E731
+    return two if key(two) < key(one) else one
+
+
+def _stats_at(array_stats: tuple, at: np.ndarray) -> tuple:
+    """The array dimensions' `_per_dim` sums (`_array_stats`) at the pairs `at` (a sum may be one
+    scalar for all)."""
+    return tuple(tuple(x[at] if type(x) is np.ndarray and x.ndim else x for x in one) for one in array_stats)
 
 
 def _costed(gc: dict, found: dict) -> dict:

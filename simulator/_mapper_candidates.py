@@ -251,12 +251,7 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
     if g == 1:  # one GEMM's distinct sizes (a dict keeps the first of equal ones, in order): a smaller grid
         return _pairs_of_one(c, sizes, pad_of, float(ba[0]) / 8.0, float(bw[0]) / 8.0, n_grid)
     keep = _distinct(sizes0, c["whole"])[:, None, :] & _distinct(sizes1, c["whole"])[None, :, :]
-    if c["dataflow"] == "ws":  # rows K, cols N: B
-        stat_tile = _round_up(sizes0, pad_of[2], c["whole"])[:, None, :] * sizes1[None, :, :] * bytes_b
-        keep = keep & (stat_tile <= c["cap_b"])
-    elif c["dataflow"] == "is":  # rows K, cols M: A
-        keep = keep & (sizes0[:, None, :] * sizes1[None, :, :] * bytes_a <= c["cap_a"])
-    keep = keep.reshape(-1, g)
+    keep = (keep & _stationary_fits(c, sizes0, sizes1, pad_of, bytes_a, bytes_b)).reshape(-1, g)
     pair_idx, pair_gid = np.nonzero(keep.T)[::-1]
     counts = np.bincount(pair_gid, minlength=g)
     pair_rank = np.arange(len(pair_gid)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -267,15 +262,21 @@ def _pairs(c: dict, dims: tuple, ba, bw, pack):
 
 def _pairs_of_one(c: dict, sizes: np.ndarray, pad_of: tuple, bytes_a: float, bytes_b: float, n_grid: int):
     """`_pairs` of one GEMM from its (T, 2) candidate sizes of the row and column dims."""
-    sizes0, sizes1 = (np.array(list(dict.fromkeys(x.tolist()))) for x in sizes.T)
+    sizes0, sizes1 = (np.array(list(dict.fromkeys(x.tolist())))[:, None] for x in sizes.T)
+    keep = _stationary_fits(c, sizes0, sizes1, pad_of, bytes_a, bytes_b)
+    i0, i1 = np.nonzero(np.broadcast_to(keep, (len(sizes0), len(sizes1), 1))[:, :, 0])
+    return np.zeros(len(i0), dtype=np.int64), np.arange(len(i0)), sizes0[:, 0].take(i0), sizes1[:, 0].take(i1), n_grid
+
+
+def _stationary_fits(c: dict, sizes0, sizes1, pad_of: tuple, bytes_a, bytes_b):
+    """(T0, T1, G) mask of the array-tile pairs (row tiles (T0, G), column tiles (T1, G)) whose
+    stationary-operand tile fits its buffer; True on os arrays (the output's fit depends on the
+    stream tile)."""
     if c["dataflow"] == "ws":  # rows K, cols N: B
-        keep = np.multiply.outer(_round_up(sizes0, pad_of[2], c["whole"]), sizes1) * bytes_b <= c["cap_b"]
-    elif c["dataflow"] == "is":  # rows K, cols M: A
-        keep = np.multiply.outer(sizes0, sizes1) * bytes_a <= c["cap_a"]
-    else:
-        keep = np.ones((len(sizes0), len(sizes1)), dtype=bool)
-    i0, i1 = np.nonzero(keep)
-    return np.zeros(len(i0), dtype=np.int64), np.arange(len(i0)), sizes0.take(i0), sizes1.take(i1), n_grid
+        return _round_up(sizes0, pad_of[2], c["whole"])[:, None, :] * sizes1[None, :, :] * bytes_b <= c["cap_b"]
+    if c["dataflow"] == "is":  # rows K, cols M: A
+        return sizes0[:, None, :] * sizes1[None, :, :] * bytes_a <= c["cap_a"]
+    return True
 
 
 def _other_widths(c: dict, widths) -> tuple:
